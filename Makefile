@@ -1,0 +1,34 @@
+# Two commands do all the set-up on a fresh machine with Python 3.11:
+#   make run    -- the main job (see README)
+#   make test   -- the whole test suite
+# Both create (or reuse) the virtual environment in .venv.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed.stamp
+
+.PHONY: run test venv bench clean
+
+venv: $(STAMP)
+
+$(STAMP): setup.py
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 2; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip wheel
+	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -c "import reverb, tf_agents, tensorflow"  # fails loudly if the pinned stack does not load
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/lucas-abm solve --dividend constant --ybar 0.0448168907 --beta 0.95 --gamma 1
+	$(VENV)/bin/lucas-abm simulate --agents 1200 --steps 300 --mechanism pairwise --policy noisy-equilibrium --seed 0 --out runs/simulate
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+bench: $(STAMP)
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) benchmarks/market_step.py
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

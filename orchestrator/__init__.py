@@ -1,0 +1,1 @@
+"""The training loop: driver, learners, checkpoints, configs and the ``lucas-abm`` CLI."""

@@ -1,0 +1,1 @@
+"""One module per ``lucas-abm`` sub-command; each defines ``register(subparsers)``."""

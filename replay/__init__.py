@@ -1,0 +1,1 @@
+"""Experience replay on DeepMind Reverb: tables with signatures, writers, tf.data datasets."""
