@@ -1,0 +1,55 @@
+"""CRRA period utility (model.md section 1).
+
+    u(c)  = c^(1 - gamma) / (1 - gamma)      (gamma != 1)
+    u(c)  = log c                            (gamma == 1)
+    u'(c) = c^(-gamma)
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from lucas_abm.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class CRRAUtility:
+    """Constant relative risk aversion ``gamma`` > 0 (gamma = 1 is log utility).
+
+    Both methods are vectorised over ``c``. Consumption must be positive: at c = 0 the
+    utility is -inf for gamma >= 1; at c < 0 the result is nan (no warning is raised, so a
+    market can turn such values into its own penalty).
+    """
+
+    gamma: float
+
+    def __post_init__(self) -> None:
+        try:
+            g = float(self.gamma)
+        except (TypeError, ValueError):
+            raise ConfigError("gamma", "> 0", self.gamma) from None
+        if not math.isfinite(g) or g <= 0:
+            raise ConfigError("gamma", "> 0", self.gamma)
+        object.__setattr__(self, "gamma", g)
+
+    @property
+    def is_log(self) -> bool:
+        return self.gamma == 1.0
+
+    def __call__(self, c: np.ndarray) -> np.ndarray:
+        """u(c) = c^(1-gamma)/(1-gamma), log c at gamma = 1."""
+        c = np.asarray(c, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.is_log:
+                return np.log(c)
+            out = np.power(c, 1.0 - self.gamma) / (1.0 - self.gamma)
+            return np.where(c < 0, np.nan, out)
+
+    def marginal(self, c: np.ndarray) -> np.ndarray:
+        """u'(c) = c^(-gamma)."""
+        c = np.asarray(c, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.power(c, -self.gamma)
+            return np.where(c < 0, np.nan, out)
