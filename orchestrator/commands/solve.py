@@ -1,0 +1,229 @@
+"""``lucas-abm solve``: equilibrium tree and bond prices of the Lucas economy (model.md section 1).
+
+Examples::
+
+    lucas-abm solve --dividend constant --ybar 0.0448168907 --beta 0.95 --gamma 1 --json
+    lucas-abm solve --dividend markov --states 0.04,0.05 --transition 0.8,0.2,0.3,0.7 --gamma 2
+    lucas-abm solve --dividend mehra-prescott --beta 0.99 --gamma 10
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from lucas_abm.dividends import DIVIDEND_NAMES, THESIS_YBAR, dividend_levels, make_dividend
+from lucas_abm.errors import ConfigError, check_choice, check_range
+from lucas_abm.solver import GrowthEquilibrium, MarkovEquilibrium, solve_equilibrium
+from lucas_abm.utility import CRRAUtility
+
+# which options each dividend process reads (any other process option is an error)
+_USES = {
+    "constant": {"ybar"},
+    "iid-lognormal": {"ybar", "mu", "sigma"},
+    "markov": {"states", "transition"},
+    "log-ar1": {"ybar", "mu", "sigma", "alpha", "method"},
+    "mehra-prescott": {"ybar", "mu", "delta", "phi"},
+}
+_PROCESS_OPTIONS = ("ybar", "mu", "sigma", "alpha", "states", "transition", "delta", "phi", "method")
+DEFAULT_SIGMA = 0.1
+DEFAULT_ALPHA = 0.9
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "solve", help="equilibrium tree price p(y) and bond price q(y) for a dividend process",
+        description="Rational-expectations prices of the Lucas tree and the one-period bond "
+                    "(representative agent consuming the dividend; docs/solver.md).")
+    a = parser.add_argument
+    a("--dividend", default="constant", metavar="NAME",
+      help="dividend process: one of " + ", ".join(DIVIDEND_NAMES) + " (default constant)")
+    a("--beta", default="0.95", help="subjective discount factor, in (0, 1) (default 0.95)")
+    a("--gamma", default="1", help="CRRA relative risk aversion, > 0; 1 is log utility (default 1)")
+    a("--ybar", default=None,
+      help=f"dividend level > 0 (default {THESIS_YBAR:.10g}, the thesis' 0.01 exp(1.5)): the constant "
+           "dividend; the mean dividend that sets the default --mu of iid-lognormal and log-ar1; the "
+           "current dividend level at which mehra-prescott tree prices are reported")
+    a("--mu", default=None,
+      help="any real number. iid-lognormal: mean of log y (default log(ybar) - sigma^2/2, so E[y] = ybar); "
+           "log-ar1: intercept of log y' = mu + alpha log y + sigma eps (default makes the stationary "
+           "E[y] = ybar); mehra-prescott: mean dividend growth (default 0.018)")
+    a("--sigma", default=None,
+      help=f"standard deviation of log y (iid-lognormal) or of the log-ar1 shock, >= 0 (default {DEFAULT_SIGMA})")
+    a("--alpha", default=None,
+      help=f"log-ar1 autocorrelation of log y, in (-1, 1) (default {DEFAULT_ALPHA})")
+    a("--states", default=None,
+      help="markov: comma-separated distinct dividend levels > 0, e.g. 0.04,0.05 (required for markov)")
+    a("--transition", default=None,
+      help="markov: the n x n transition matrix, row-major and comma-separated, entries in [0, 1], "
+           "each row summing to 1; row i gives P(y' = states[j] | y = states[i]) (required for markov)")
+    a("--delta", default=None,
+      help="mehra-prescott: growth deviation, growth is 1+mu+delta or 1+mu-delta; >= 0 and < 1+mu "
+           "(default 0.036)")
+    a("--phi", default=None,
+      help="mehra-prescott: probability that the growth regime persists, in [0, 1] (default 0.43)")
+    a("--method", default=None,
+      help="log-ar1 tree price: 'series' (exact sum, default) or 'quadrature' (fixed point on a grid "
+           "in log y with Gauss-Hermite nodes)")
+    a("--at", default=None,
+      help="comma-separated dividend levels > 0 at which to report prices (default: ybar for constant; "
+           "the chain's states for markov; exp(stationary mean of log y + k sd), k = -2..2, for "
+           "iid-lognormal and log-ar1; not used by mehra-prescott)")
+    a("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.set_defaults(func=run)
+
+
+def parse_list(field: str, raw: str) -> list[float]:
+    """'1,2.5,3' -> [1.0, 2.5, 3.0], or ConfigError naming ``field``."""
+    try:
+        values = [float(v) for v in raw.split(",")]
+    except (AttributeError, ValueError):
+        raise ConfigError(field, "a comma-separated list of numbers, e.g. 0.04,0.05", raw) from None
+    if not all(math.isfinite(v) for v in values):
+        raise ConfigError(field, "a comma-separated list of finite numbers", raw)
+    return values
+
+
+def build_problem(args) -> tuple:
+    """Validate every option and build (dividend process, beta, gamma, numerics, at) before any work."""
+    name = check_choice("dividend", args.dividend, DIVIDEND_NAMES)
+    beta = check_range("beta", args.beta, 0.0, 1.0)
+    gamma = CRRAUtility(args.gamma).gamma
+    for option in _PROCESS_OPTIONS:
+        if getattr(args, option) is not None and option not in _USES[name]:
+            used = ", ".join("--" + o for o in sorted(_USES[name]))
+            raise ConfigError(option, f"left out with --dividend {name} (it uses {used})",
+                              getattr(args, option))
+    ybar = THESIS_YBAR if args.ybar is None else check_range("ybar", args.ybar, 0.0, None)
+    numerics = {}
+    if name == "constant":
+        dividend = make_dividend(name, ybar=ybar)
+    elif name == "iid-lognormal":
+        sigma = _sigma(args)
+        mu = math.log(ybar) - 0.5 * sigma ** 2 if args.mu is None else check_range("mu", args.mu)
+        dividend = make_dividend(name, mu=mu, sigma=sigma)
+    elif name == "log-ar1":
+        sigma = _sigma(args)
+        alpha = DEFAULT_ALPHA if args.alpha is None else check_range("alpha", args.alpha, -1.0, 1.0)
+        if args.mu is None:
+            mu = (1.0 - alpha) * (math.log(ybar) - 0.5 * sigma ** 2 / (1.0 - alpha ** 2))
+        else:
+            mu = check_range("mu", args.mu)
+        dividend = make_dividend(name, alpha=alpha, sigma=sigma, mu=mu)
+        if args.method is not None:
+            numerics["method"] = check_choice("method", args.method, ("series", "quadrature"))
+    elif name == "markov":
+        if args.states is None:
+            raise ConfigError("states", "given for --dividend markov (comma-separated levels > 0)")
+        if args.transition is None:
+            raise ConfigError("transition", "given for --dividend markov (row-major n x n probabilities)")
+        states = parse_list("states", args.states)
+        entries = parse_list("transition", args.transition)
+        n = len(states)
+        if len(entries) != n * n:
+            raise ConfigError("transition", f"{n * n} comma-separated probabilities (row-major {n} x {n}, "
+                              f"one row per state)", args.transition)
+        rows = [entries[i * n:(i + 1) * n] for i in range(n)]
+        dividend = make_dividend(name, states=states, transition=rows)
+    else:  # mehra-prescott
+        params = {}
+        for option in ("mu", "delta", "phi"):
+            if getattr(args, option) is not None:
+                params[option] = check_range(option, getattr(args, option))
+        dividend = make_dividend(name, **params)
+    at = None if args.at is None else dividend_levels(parse_list("at", args.at), "at")
+    if at is not None and name == "mehra-prescott":
+        raise ConfigError("at", "left out with --dividend mehra-prescott (prices scale with --ybar)", args.at)
+    if at is not None and name == "markov":
+        if not all(np.isclose(a, dividend.states, rtol=1e-9, atol=0).any() for a in at):
+            raise ConfigError("at", "states of the chain: " + ",".join(f"{s:g}" for s in dividend.states),
+                              args.at)
+    return dividend, beta, gamma, numerics, at, ybar
+
+
+def _sigma(args) -> float:
+    return DEFAULT_SIGMA if args.sigma is None else check_range("sigma", args.sigma, 0.0, None, low_open=False)
+
+
+def run(args) -> int:
+    dividend, beta, gamma, numerics, at, ybar = build_problem(args)
+    eq = solve_equilibrium(dividend, beta, gamma, **numerics)
+    result = {"dividend_process": dividend.name, "beta": beta, "gamma": gamma}
+    result.update({k: v for k, v in vars(dividend).items() if not k.startswith("_") and k != "y0"})
+    if isinstance(eq, GrowthEquilibrium):
+        result.update({
+            "dividend": ybar,
+            "dividend_growth": eq.growth.tolist(),
+            "stationary_distribution": eq.stationary_distribution.tolist(),
+            "price_dividend_ratio": eq.price_dividend_ratio.tolist(),
+            "tree_price": (eq.price_dividend_ratio * ybar).tolist(),
+            "bond_price": eq.bond_prices.tolist(),
+            "equity_return_by_state": eq.equity_return_by_state.tolist(),
+            "risk_free_rate_by_state": eq.risk_free_rate_by_state.tolist(),
+            "equity_return": eq.equity_return,
+            "risk_free_rate": eq.risk_free_rate,
+            "equity_premium": eq.equity_premium,
+        })
+    else:
+        scalar = at is None and dividend.name == "constant"
+        if at is None:
+            at = _default_levels(dividend, ybar)
+        p, q = eq.tree_price(at), eq.bond_price(at)
+        columns = {"dividend": at, "tree_price": p, "bond_price": q,
+                   "price_dividend_ratio": p / at, "risk_free_rate": 1.0 / q - 1.0}
+        result.update({k: (float(v[0]) if scalar else v.tolist()) for k, v in columns.items()})
+    if getattr(args, "json", False):
+        print(json.dumps(result))
+    else:
+        print(format_table(result))
+    return 0
+
+
+def _default_levels(dividend, ybar: float) -> np.ndarray:
+    name = dividend.name
+    if name == "constant":
+        return np.array([dividend.ybar])
+    if name == "markov":
+        return np.asarray(dividend.states)
+    if name == "iid-lognormal":
+        mean, sd = dividend.mu, dividend.sigma
+    else:
+        mean, sd = dividend.stationary_mean_log, dividend.stationary_sd_log
+    return np.exp(mean + sd * np.arange(-2.0, 3.0)) if sd > 0 else np.array([math.exp(mean)])
+
+
+def format_table(result: dict) -> str:
+    """A readable, aligned report of :func:`run`'s result."""
+    params = ", ".join(f"{k} = {_fmt(v)}" for k, v in result.items()
+                       if k not in ("dividend_process",) and not isinstance(v, list)
+                       and k not in ("dividend", "tree_price", "bond_price", "price_dividend_ratio",
+                                     "risk_free_rate", "equity_return", "equity_premium"))
+    lines = [f"Lucas-tree equilibrium, dividend process {result['dividend_process']}: {params}"]
+    if "dividend_growth" in result:
+        header = ("regime", "growth", "prob", "p/y", "tree_price", "bond_price", "E[R^e]-1", "R_f-1")
+        cols = [["high", "low"], result["dividend_growth"], result["stationary_distribution"],
+                result["price_dividend_ratio"], result["tree_price"], result["bond_price"],
+                result["equity_return_by_state"], result["risk_free_rate_by_state"]]
+        rows = list(zip(*cols))
+        lines.append(f"(tree prices at dividend level {_fmt(result['dividend'])})")
+        lines += _aligned(header, rows)
+        lines.append(f"mean equity return {result['equity_return']:.4%}, mean risk-free rate "
+                     f"{result['risk_free_rate']:.4%}, equity premium {result['equity_premium']:.4%} "
+                     "(per period, stationary distribution)")
+        return "\n".join(lines)
+    header = ("dividend", "tree_price", "bond_price", "p/y", "R_f-1")
+    keys = ("dividend", "tree_price", "bond_price", "price_dividend_ratio", "risk_free_rate")
+    cols = [result[k] if isinstance(result[k], list) else [result[k]] for k in keys]
+    lines += _aligned(header, list(zip(*cols)))
+    return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def _aligned(header, rows) -> list[str]:
+    cells = [list(header)] + [[_fmt(v) if isinstance(v, float) else str(v) for v in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    return ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
