@@ -1,0 +1,299 @@
+"""Equilibrium prices held to independent computations: closed forms, Monte Carlo sums of
+SDF-weighted dividends, value iteration, and the Euler equations themselves."""
+import math
+
+import numpy as np
+import pytest
+
+from lucas_abm.dividends import (THESIS_YBAR, ConstantDividend, GrowthMarkovChain, IIDLognormalDividend,
+                                 LogAR1Dividend, MarkovChainDividend)
+from lucas_abm.errors import ConfigError
+from lucas_abm.solver import (GrowthEquilibrium, LogAR1Equilibrium, series_tree_price,
+                              solve_equilibrium)
+
+
+# --- constant dividend: the thesis' replication values (model.md section 1) --------------------
+
+def test_constant_dividend_thesis_values():
+    eq = solve_equilibrium(ConstantDividend(THESIS_YBAR), beta=0.95, gamma=1.0)
+    assert float(eq.tree_price(THESIS_YBAR)) == pytest.approx(0.851521, abs=5e-7)
+    assert float(eq.bond_price(THESIS_YBAR)) == pytest.approx(0.95, abs=1e-14)   # q* = beta, not 1/beta
+
+
+@pytest.mark.parametrize("gamma", [0.5, 1.0, 3.0])
+def test_constant_dividend_closed_form_any_gamma(gamma):
+    ybar = 2.5
+    eq = solve_equilibrium(ConstantDividend(ybar), beta=0.9, gamma=gamma)
+    assert float(eq.tree_price(ybar)) == pytest.approx(0.9 / 0.1 * ybar, rel=1e-14)
+    assert float(eq.bond_price(ybar)) == pytest.approx(0.9, rel=1e-14)
+
+
+# --- log utility: p/y = beta/(1-beta) whatever the dividend process ------------------------------
+
+@pytest.mark.parametrize("dividend, levels", [
+    (ConstantDividend(0.3), [0.3]),
+    (IIDLognormalDividend(mu=-1.0, sigma=0.4), [0.1, 0.37, 2.0]),
+    (MarkovChainDividend((0.5, 1.0, 1.7), ((0.6, 0.3, 0.1), (0.2, 0.6, 0.2), (0.1, 0.3, 0.6))), [0.5, 1.0, 1.7]),
+    (LogAR1Dividend(alpha=0.85, sigma=0.2, mu=-0.1), [0.2, 0.5, 1.3]),
+])
+@pytest.mark.parametrize("method", ["series", "quadrature"])
+def test_log_utility_price_dividend_ratio(dividend, levels, method):
+    numerics = {"method": method} if isinstance(dividend, LogAR1Dividend) else {}
+    eq = solve_equilibrium(dividend, beta=0.93, gamma=1.0, **numerics)
+    y = np.array(levels)
+    np.testing.assert_allclose(eq.tree_price(y) / y, 0.93 / 0.07, rtol=1e-10)
+
+
+def test_log_utility_growth_chain_ratio():
+    eq = solve_equilibrium(GrowthMarkovChain.mehra_prescott(), beta=0.95, gamma=1.0)
+    np.testing.assert_allclose(eq.price_dividend_ratio, 19.0, rtol=1e-12)
+
+
+# --- Monte Carlo: p(y) = E[sum_n beta^n (y_n/y)^(-gamma) y_n], q(y) = E[beta (y'/y)^(-gamma)] ----
+
+def _monte_carlo_prices(dividend, y0, beta, gamma, paths=4000, horizon=260, seed=0):
+    """Mean and standard error of the SDF-weighted discounted dividend sum and of the one-step SDF."""
+    g = np.random.default_rng(seed)
+    if isinstance(dividend, LogAR1Dividend):
+        def step(y):
+            return np.exp(dividend.mu + dividend.alpha * np.log(y) + dividend.sigma * g.standard_normal(y.size))
+    else:
+        def step(y):
+            return np.exp(dividend.mu + dividend.sigma * g.standard_normal(y.size))
+    y = np.full(paths, y0)
+    total = np.zeros(paths)
+    for n in range(1, horizon + 1):
+        y = step(y)
+        weight = beta ** n * (y / y0) ** (-gamma)
+        total += weight * y
+        if n == 1:
+            sdf = weight
+    return (total.mean(), total.std() / math.sqrt(paths)), (sdf.mean(), sdf.std() / math.sqrt(paths))
+
+
+@pytest.mark.parametrize("dividend, y0", [
+    (IIDLognormalDividend(mu=0.0, sigma=0.2), 1.3),
+    (LogAR1Dividend(alpha=0.8, sigma=0.15, mu=0.1), 0.9),
+])
+def test_prices_match_monte_carlo(dividend, y0):
+    beta, gamma = 0.9, 3.0                      # beta^260 < 1e-11: truncation is negligible
+    eq = solve_equilibrium(dividend, beta, gamma)
+    (p_mc, p_se), (q_mc, q_se) = _monte_carlo_prices(dividend, y0, beta, gamma)
+    assert abs(float(eq.tree_price(y0)) - p_mc) < 4 * p_se
+    assert abs(float(eq.bond_price(y0)) - q_mc) < 4 * q_se
+    assert p_se / p_mc < 0.01                   # the test has power: 4 s.e. is under 4% of the price
+
+
+def test_iid_lognormal_closed_form_by_hand():
+    mu, sigma, beta, gamma, y = -0.5, 0.3, 0.95, 2.0, 0.8
+    eq = solve_equilibrium(IIDLognormalDividend(mu, sigma), beta, gamma)
+    m_tree = math.exp((1 - gamma) * mu + 0.5 * ((1 - gamma) * sigma) ** 2)
+    m_bond = math.exp(-gamma * mu + 0.5 * (gamma * sigma) ** 2)
+    assert float(eq.tree_price(y)) == pytest.approx(beta / (1 - beta) * y ** gamma * m_tree, rel=1e-14)
+    assert float(eq.bond_price(y)) == pytest.approx(beta * y ** gamma * m_bond, rel=1e-14)
+
+
+def test_thesis_lognormal_sigma_one_gives_bond_prices_far_above_one():
+    # model.md: (1/100) Lognormal(1, 1) i.i.d. makes q >> 1 at the mean dividend for gamma >= 1
+    eq = solve_equilibrium(IIDLognormalDividend(mu=math.log(0.01) + 1.0, sigma=1.0), 0.95, 2.0)
+    assert float(eq.bond_price(THESIS_YBAR)) > 5.0
+
+
+# --- log-AR(1): series against quadrature, and the series truncation -----------------------------
+
+@pytest.mark.parametrize("alpha, sigma, gamma, beta", [
+    (0.9, 0.1, 2.0, 0.95),
+    (0.95, 0.05, 5.0, 0.95),
+    (0.5, 0.3, 3.0, 0.9),
+    (-0.4, 0.2, 2.0, 0.95),
+    (0.9, 0.1, 0.5, 0.97),
+])
+def test_log_ar1_series_agrees_with_quadrature_in_the_interior(alpha, sigma, gamma, beta):
+    d = LogAR1Dividend(alpha=alpha, sigma=sigma, mu=0.2)
+    series = solve_equilibrium(d, beta, gamma)
+    quad = solve_equilibrium(d, beta, gamma, method="quadrature")
+    assert isinstance(quad, LogAR1Equilibrium) and quad.iterations > 1
+    y = np.exp(d.stationary_mean_log + d.stationary_sd_log * np.linspace(-3, 3, 25))
+    rel = np.abs(quad.tree_price(y) / series.tree_price(y) - 1.0)
+    assert rel.max() < 2e-3
+
+
+def test_log_ar1_series_truncation_against_a_long_brute_force_sum():
+    d = LogAR1Dividend(alpha=0.9, sigma=0.1, mu=0.0)
+    beta, gamma = 0.97, 4.0
+    y = np.array([0.6, 1.0, 1.8])
+    n = np.arange(1, 4001)[:, None]
+    m, v = d.log_mean_var(np.log(y)[None, :], n)
+    brute = y ** gamma * np.sum(beta ** n * np.exp((1 - gamma) * m + 0.5 * (1 - gamma) ** 2 * v), axis=0)
+    np.testing.assert_allclose(series_tree_price(d, beta, gamma, y), brute, rtol=1e-12)
+
+
+def test_log_ar1_euler_equation_by_quadrature():
+    # p(y) = E[beta (y'/y)^(-gamma) (p(y') + y')], evaluated with 60 Gauss-Hermite nodes
+    d = LogAR1Dividend(alpha=0.7, sigma=0.2, mu=0.0)
+    beta, gamma = 0.95, 2.5
+    eq = solve_equilibrium(d, beta, gamma)
+    eps, w = np.polynomial.hermite_e.hermegauss(60)
+    w = w / w.sum()
+    for y in (0.5, 1.0, 2.0):
+        y_next = np.exp(d.mu + d.alpha * math.log(y) + d.sigma * eps)
+        sdf = beta * (y_next / y) ** (-gamma)
+        assert float(eq.tree_price(y)) == pytest.approx(float(w @ (sdf * (eq.tree_price(y_next) + y_next))),
+                                                        rel=1e-10)
+        assert float(eq.bond_price(y)) == pytest.approx(float(w @ sdf), rel=1e-12)
+
+
+# --- finite Markov chain: linear solve against value iteration ----------------------------------
+
+def test_markov_chain_linear_solve_matches_value_iteration():
+    y = np.array([0.8, 1.0, 1.25])
+    p = np.array([[0.5, 0.4, 0.1], [0.25, 0.5, 0.25], [0.1, 0.4, 0.5]])
+    beta, gamma = 0.96, 3.0
+    eq = solve_equilibrium(MarkovChainDividend(tuple(y), p), beta, gamma)
+    m = beta * (y[None, :] / y[:, None]) ** (-gamma)          # m_ij = beta u'(y_j)/u'(y_i)
+    price = np.zeros(3)
+    for _ in range(2000):                                      # p_i <- sum_j P_ij m_ij (p_j + y_j)
+        price = (p * m) @ (price + y)
+    np.testing.assert_allclose(eq.tree_prices, price, rtol=1e-11)
+    np.testing.assert_allclose(eq.bond_prices, (p * m).sum(axis=1), rtol=1e-14)
+    np.testing.assert_allclose(eq.tree_price([1.25, 0.8]), price[[2, 0]], rtol=1e-11)
+
+
+def test_markov_chain_with_identical_rows_is_the_iid_formula():
+    y = np.array([0.5, 1.0, 2.0])
+    probs = np.array([0.2, 0.5, 0.3])
+    beta, gamma = 0.9, 2.0
+    eq = solve_equilibrium(MarkovChainDividend(tuple(y), np.tile(probs, (3, 1))), beta, gamma)
+    np.testing.assert_allclose(eq.tree_prices, beta / (1 - beta) * y ** gamma * (probs @ y ** (1 - gamma)),
+                               rtol=1e-12)
+    np.testing.assert_allclose(eq.bond_prices, beta * y ** gamma * (probs @ y ** -gamma), rtol=1e-12)
+
+
+# --- Mehra-Prescott growth chain -----------------------------------------------------------------
+
+def test_growth_chain_value_iteration_and_euler_equations():
+    d = GrowthMarkovChain.mehra_prescott()
+    beta, gamma = 0.99, 10.0
+    eq = solve_equilibrium(d, beta, gamma)
+    assert isinstance(eq, GrowthEquilibrium)
+    lam, p = d.growth, d.transition_matrix
+    w = np.zeros(2)
+    for _ in range(20_000):                      # w_i <- beta sum_j P_ij lambda_j^(1-gamma) (w_j + 1)
+        w = beta * (p * lam ** (1 - gamma)) @ (w + 1)
+    np.testing.assert_allclose(eq.price_dividend_ratio, w, rtol=1e-10)
+    sdf = beta * lam[None, :] ** (-gamma)        # m_ij, the same for every i
+    gross_equity = lam[None, :] * (w[None, :] + 1) / w[:, None]
+    np.testing.assert_allclose((p * sdf * gross_equity).sum(axis=1), 1.0, rtol=1e-12)   # E_i[m R^e] = 1
+    np.testing.assert_allclose((p * sdf).sum(axis=1) * (1 + eq.risk_free_rate_by_state), 1.0, rtol=1e-12)
+    assert eq.equity_premium == pytest.approx(eq.equity_return - eq.risk_free_rate, abs=1e-15)
+
+
+def test_growth_chain_iid_case_closed_form():
+    # phi = 1/2 makes growth i.i.d.: w = b/(1-b) with b = beta E[lambda^(1-gamma)]
+    d = GrowthMarkovChain(mu=0.02, delta=0.05, phi=0.5)
+    beta, gamma = 0.97, 3.0
+    eq = solve_equilibrium(d, beta, gamma)
+    b = beta * np.mean(d.growth ** (1 - gamma))
+    np.testing.assert_allclose(eq.price_dividend_ratio, b / (1 - b), rtol=1e-12)
+    rf = 1 / (beta * np.mean(d.growth ** -gamma)) - 1
+    assert eq.risk_free_rate == pytest.approx(rf, rel=1e-12)
+    assert eq.equity_return == pytest.approx(np.mean(d.growth) / b - 1, rel=1e-12)   # (w+1)/w = 1/b
+
+
+def test_growth_chain_returns_match_a_simulated_path():
+    d = GrowthMarkovChain.mehra_prescott()
+    eq = solve_equilibrium(d, 0.99, 10.0)
+    g = np.random.default_rng(11)
+    n = 200_000
+    switch = g.random(n) >= d.phi
+    regime = np.cumsum(switch) % 2               # regime 0 or 1; the stationary law is (1/2, 1/2)
+    w = eq.price_dividend_ratio
+    lam = d.growth
+    realised = lam[regime[1:]] * (w[regime[1:]] + 1) / w[regime[:-1]] - 1     # R^e_{t+1} - 1
+    riskless = eq.risk_free_rate_by_state[regime[:-1]]
+    excess = realised - riskless
+    se = excess.std() / math.sqrt(n)
+    assert abs(realised.mean() - eq.equity_return) < 5 * realised.std() / math.sqrt(n)
+    assert abs(riskless.mean() - eq.risk_free_rate) < 5 * riskless.std() / math.sqrt(n)
+    assert abs(excess.mean() - eq.equity_premium) < 5 * se
+
+
+def test_growth_chain_prices_by_monte_carlo_discounting():
+    # w_i = E[sum_n beta^n prod_{k<=n} lambda_k^(1-gamma) | regime i], simulated
+    d = GrowthMarkovChain.mehra_prescott()
+    beta, gamma = 0.9, 4.0
+    eq = solve_equilibrium(d, beta, gamma)
+    g = np.random.default_rng(12)
+    paths, horizon = 20_000, 250
+    for start in (0, 1):
+        regime = np.full(paths, start)
+        discount = np.ones(paths)
+        total = np.zeros(paths)
+        for _ in range(horizon):
+            regime = np.where(g.random(paths) < d.phi, regime, 1 - regime)
+            discount *= beta * d.growth[regime] ** (1 - gamma)
+            total += discount
+        se = total.std() / math.sqrt(paths)
+        assert abs(total.mean() - eq.price_dividend_ratio[start]) < 4 * se + 1e-9
+
+
+def test_mehra_prescott_equity_premium_puzzle():
+    """Mehra and Prescott (1985): with risk aversion at most 10 and beta < 1, a risk-free rate at or
+    below 4% comes with an equity premium of at most about 0.35% (the observed premium was ~6%)."""
+    d = GrowthMarkovChain.mehra_prescott()
+    best = 0.0
+    for gamma in np.linspace(0.1, 10.0, 100):
+        for beta in (0.9999, 0.999, 0.99, 0.98, 0.95):
+            try:
+                eq = solve_equilibrium(d, beta, gamma)
+            except ConfigError:
+                continue
+            if eq.risk_free_rate <= 0.04:
+                best = max(best, eq.equity_premium)
+    assert 0.003 < best < 0.004
+    # the usual illustration: beta = 0.99, gamma = 2 gives a premium under 0.3%
+    eq = solve_equilibrium(d, 0.99, 2.0)
+    assert eq.equity_premium == pytest.approx(0.0028685, abs=1e-7)
+    assert eq.risk_free_rate == pytest.approx(0.0429732, abs=1e-7)
+
+
+def test_growth_chain_regime_defaults_to_the_process_state():
+    d = GrowthMarkovChain.mehra_prescott()
+    eq = solve_equilibrium(d, 0.95, 2.0)
+    g = np.random.default_rng(0)
+    y = d.initial(g)
+    for _ in range(5):
+        y = d.next(y, g)
+        assert float(eq.tree_price(y)) == pytest.approx(eq.price_dividend_ratio[d.regime] * y)
+        assert float(eq.bond_price()) == pytest.approx(eq.bond_prices[d.regime])
+
+
+# --- validation before work ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("beta", [0.0, 1.0, 1.2, -0.5, float("nan")])
+def test_beta_outside_unit_interval(beta):
+    with pytest.raises(ConfigError) as err:
+        solve_equilibrium(ConstantDividend(1.0), beta, 1.0)
+    assert err.value.field == "beta" and "(0, 1)" in str(err.value)
+
+
+@pytest.mark.parametrize("gamma", [0.0, -2.0, float("inf")])
+def test_gamma_not_positive(gamma):
+    with pytest.raises(ConfigError) as err:
+        solve_equilibrium(ConstantDividend(1.0), 0.95, gamma)
+    assert err.value.field == "gamma"
+
+
+def test_growth_chain_without_finite_price_is_refused():
+    d = GrowthMarkovChain(mu=0.3, delta=0.05, phi=0.5)
+    beta, gamma = 0.95, 0.2
+    rho = beta * max(abs(np.linalg.eigvals(d.transition_matrix * d.growth ** (1 - gamma))))
+    assert rho >= 1
+    with pytest.raises(ConfigError) as err:
+        solve_equilibrium(d, beta, gamma)
+    assert err.value.field == "beta" and "spectral radius" in str(err.value)
+
+
+def test_unknown_numerics_option_is_refused():
+    with pytest.raises(ConfigError):
+        solve_equilibrium(LogAR1Dividend(0.5, 0.1), 0.95, 2.0, methd="series")
