@@ -1,0 +1,260 @@
+"""The vectorised N-agent Lucas-tree market (model.md section 2).
+
+One call of :meth:`LucasMarket.step` is one period t:
+
+1. the dividend ``y_t`` (drawn at the end of the previous period, or by ``reset``) is paid;
+   income ``e_t^k = s_t^k y_t + b_t^k`` (last period's bonds mature);
+2. the agents' actions are posted prices ``(p_t^k, q_t^k)`` for the tree and the bond;
+3. the mechanism proposes one-lot trades and the base class settles the feasible ones
+   (tree first, then bond; see :mod:`lucas_abm.mechanisms.base`);
+4. consumption is what is left, ``c_t^k = e_t^k - p dS^k - q dB^k`` (dS, dB signed trades);
+   holdings update ``s_{t+1} = s_t + dS``, ``b_{t+1} = dB`` (one-period bonds);
+5. reward ``r_t^k = u(max(c_t^k, c_floor)) - penalty_t^k``; then ``y_{t+1}`` is drawn.
+
+All accounting is float64 and vectorised over agents (no Python loop over agents); the
+observation handed to learners is float32. Invariants (checked by
+:func:`invariant_violation`): total shares constant, total bonds zero, total consumption =
+total dividends, no negative shares, no bond position below ``-borrowing_limit``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from lucas_abm.dividends import DividendProcess
+from lucas_abm.errors import ConfigError, check_range
+from lucas_abm.mechanisms.base import Mechanism, TradingRules
+from lucas_abm.utility import CRRAUtility
+
+PRIVATE_OBSERVATIONS = ("shares", "bonds", "dividend", "income")
+PUBLIC_OBSERVATIONS = ("last_tree_price", "last_bond_price", "last_tree_volume",
+                       "last_bond_volume")
+
+
+@dataclass
+class MarketConfig:
+    """Parameters of the market; validated on construction (ConfigError names the field).
+
+    ``borrowing_limit`` defaults to one bond lot: an agent can owe at most 0.01, so with one
+    share and the thesis dividend (0.0448) next period's income ``s y + b`` stays positive
+    unless the agent has sold nearly all its shares. Penalties are per asset and per period:
+    an agent posting an invalid tree *and* bond price pays ``2 * invalid_price_penalty``.
+    For scale: log utility at the thesis dividend is log(0.0448) = -3.1.
+    """
+
+    n_agents: int = 100                 # N >= 2
+    horizon: int = 300                  # T: episode cut (truncation, not termination)
+    tree_lot: float = 0.01              # delta_s > 0, shares per tree trade
+    bond_lot: float = 0.01              # delta_b > 0, bonds per bond trade
+    borrowing_limit: float = 0.01       # b >= -borrowing_limit
+    initial_shares: float = 1.0         # s_0 >= 0 for every agent
+    initial_bonds: float = 0.0          # b_0; zero net supply forces 0
+    invalid_price_penalty: float = 1.0  # per asset, for a non-finite / <= 0 / > cap price
+    infeasible_trade_penalty: float = 0.1  # per asset, for a matched side that cannot execute
+    max_price: float = 10.0             # price cap; posted prices above are invalid
+    consumption_floor: float = 1e-6     # utility is evaluated at max(c, floor)
+    public_information: bool = False    # observation adds last settlement prices, volumes
+
+    def __post_init__(self) -> None:
+        for name in ("n_agents", "horizon"):
+            value = getattr(self, name)
+            low = 2 if name == "n_agents" else 1
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ConfigError(name, f"an integer >= {low}", value)
+            setattr(self, name, int(value))
+        for name in ("tree_lot", "bond_lot", "max_price", "consumption_floor"):
+            setattr(self, name, check_range(name, getattr(self, name), 0.0, None))
+        for name in ("borrowing_limit", "initial_shares", "invalid_price_penalty",
+                     "infeasible_trade_penalty"):
+            setattr(self, name, check_range(name, getattr(self, name), 0.0, None, low_open=False))
+        if check_range("initial_bonds", self.initial_bonds) != 0.0:
+            raise ConfigError("initial_bonds", "0 (bonds are in zero net supply)", self.initial_bonds)
+        self.initial_bonds = 0.0
+        if not isinstance(self.public_information, (bool, np.bool_)):
+            raise ConfigError("public_information", "True or False", self.public_information)
+        self.public_information = bool(self.public_information)
+
+    @property
+    def rules(self) -> TradingRules:
+        return TradingRules(self.tree_lot, self.bond_lot, self.borrowing_limit, self.max_price)
+
+
+@dataclass
+class MarketStep:
+    """Outcome of one period. Arrays are [N] float64 unless stated."""
+
+    observation: np.ndarray      # next observation [N, D] float32
+    reward: np.ndarray           # u(max(c, floor)) - penalty
+    utility: np.ndarray
+    penalty: np.ndarray
+    consumption: np.ndarray      # c = income - purchases + sales (exact; may be <= 0)
+    income: np.ndarray           # e = s y + b
+    tree_trade: np.ndarray       # signed shares traded (+ bought, - sold)
+    bond_trade: np.ndarray       # signed bonds traded (+ lent, - borrowed)
+    tree_volume: float           # lots traded this step
+    bond_volume: float
+    tree_settlement_price: float  # mean settlement price, nan if no trade
+    bond_settlement_price: float
+    dividend: float              # y_t used this step
+    invalid: np.ndarray          # [N] bool: an invalid posted price (either asset)
+    infeasible: np.ndarray       # [N] bool: a matched side that could not execute (either asset)
+    truncated: bool              # this step reached the horizon; call reset() next
+    t: int = 0                   # period index of this step (0-based)
+
+
+class LucasMarket:
+    """N agents trading a Lucas tree and a one-period bond through a :class:`Mechanism`.
+
+    Call sequence::
+
+        market = LucasMarket(MarketConfig(), ConstantDividend(), CRRAUtility(1.0),
+                             PairwiseMatching(), seed=0)
+        obs = market.reset()                      # [N, D] float32
+        while True:
+            out = market.step(tree_price, bond_price)   # both [N]
+            if out.truncated:
+                obs = market.reset()
+
+    ``seed`` (or ``reset(seed=...)``) seeds one ``numpy.random.Generator`` used for the
+    dividend and the mechanism: the same seed and actions give the same trajectory.
+    """
+
+    def __init__(self, config: MarketConfig, dividend: DividendProcess, utility: CRRAUtility,
+                 mechanism: Mechanism, seed: int | None = None):
+        if not isinstance(mechanism, Mechanism):
+            raise ConfigError("mechanism", "a lucas_abm.mechanisms.Mechanism", mechanism)
+        self.config = config
+        self.dividend_process = dividend
+        self.utility = utility
+        self.mechanism = mechanism
+        self.rules = config.rules
+        self.observation_names: tuple[str, ...] = PRIVATE_OBSERVATIONS + (
+            PUBLIC_OBSERVATIONS if config.public_information else ())
+        self.n_agents = config.n_agents
+        self.horizon = config.horizon
+        self.total_shares = config.n_agents * config.initial_shares
+        self._rng = np.random.default_rng(seed)
+        self.t = 0
+        self.shares = np.full(self.n_agents, config.initial_shares)
+        self.bonds = np.zeros(self.n_agents)
+        self.dividend = math.nan
+        self._last = np.zeros(4)  # last tree/bond settlement price, tree/bond volume share
+        self._needs_reset = True
+
+    # ------------------------------------------------------------------ episode control
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        """Start an episode: endowments ``(s_0, b_0)``, dividend ``y_0``; return the observation."""
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self.t = 0
+        self.shares = np.full(self.n_agents, self.config.initial_shares)
+        self.bonds = np.full(self.n_agents, self.config.initial_bonds)
+        self.dividend = float(self.dividend_process.initial(self._rng))
+        self._last = np.zeros(4)
+        self._needs_reset = False
+        return self.observation()
+
+    def observation(self) -> np.ndarray:
+        """[N, D] float32 with columns :attr:`observation_names`.
+
+        Private: shares ``s_t``, bonds ``b_t``, dividend ``y_t``, income ``s_t y_t + b_t``.
+        Public (``public_information=True``), equal for all agents: the last settlement price
+        of tree and bond (carried forward from the last period with a trade; 0 before any
+        trade) and last period's volumes as the fraction of the N//2 possible trades.
+        """
+        obs = np.empty((self.n_agents, len(self.observation_names)), dtype=np.float32)
+        obs[:, 0] = self.shares
+        obs[:, 1] = self.bonds
+        obs[:, 2] = self.dividend
+        obs[:, 3] = self.shares * self.dividend + self.bonds
+        if self.config.public_information:
+            obs[:, 4:] = self._last
+        return obs
+
+    # ------------------------------------------------------------------ one period
+    def step(self, tree_price: np.ndarray, bond_price: np.ndarray) -> MarketStep:
+        """Trade one period at the posted prices (both [N]); see the module docstring."""
+        if self._needs_reset:
+            raise RuntimeError("LucasMarket.step() called before reset() (or after the step "
+                               "that reached the horizon); call reset() first")
+        cfg = self.config
+        y = self.dividend
+        income = self.shares * y + self.bonds
+        done = self.mechanism.execute(tree_price, bond_price, income, self.shares, self.rules,
+                                      self._rng)
+        consumption = income - done.tree_cash - done.bond_cash
+        utility = self.utility(np.maximum(consumption, cfg.consumption_floor))
+        invalid = done.invalid_tree | done.invalid_bond
+        infeasible = done.infeasible_tree | done.infeasible_bond
+        penalty = (cfg.invalid_price_penalty * (done.invalid_tree.astype(np.float64)
+                                                + done.invalid_bond)
+                   + cfg.infeasible_trade_penalty * (done.infeasible_tree.astype(np.float64)
+                                                     + done.infeasible_bond))
+
+        self.shares = self.shares + done.tree_trade
+        self.bonds = done.bond_trade  # last period's bonds matured into income
+        t = self.t
+        self.t += 1
+        truncated = self.t >= self.horizon
+        self._needs_reset = truncated
+        if cfg.public_information:
+            pairs = max(self.n_agents // 2, 1)
+            if done.tree_volume:
+                self._last[0] = done.tree_settlement_price
+            if done.bond_volume:
+                self._last[1] = done.bond_settlement_price
+            self._last[2] = done.tree_volume / pairs
+            self._last[3] = done.bond_volume / pairs
+        self.dividend = float(self.dividend_process.next(y, self._rng))
+        return MarketStep(
+            observation=self.observation(), reward=utility - penalty, utility=utility,
+            penalty=penalty, consumption=consumption, income=income,
+            tree_trade=done.tree_trade, bond_trade=done.bond_trade,
+            tree_volume=float(done.tree_volume), bond_volume=float(done.bond_volume),
+            tree_settlement_price=done.tree_settlement_price,
+            bond_settlement_price=done.bond_settlement_price, dividend=y, invalid=invalid,
+            infeasible=infeasible, truncated=truncated, t=t)
+
+    # ------------------------------------------------------------------ checkpointing
+    def state_dict(self) -> dict:
+        """Everything needed to resume exactly, including the RNG bit-generator state.
+
+        (A dividend process with hidden state of its own, such as GrowthMarkovChain's
+        regime, is not included.)
+        """
+        return {"t": self.t, "shares": self.shares.copy(), "bonds": self.bonds.copy(),
+                "dividend": self.dividend, "last": self._last.copy(),
+                "needs_reset": self._needs_reset,
+                "rng": self._rng.bit_generator.state,
+                "config": {f.name: getattr(self.config, f.name) for f in fields(self.config)}}
+
+    def load_state_dict(self, d: dict) -> None:
+        """Restore a :meth:`state_dict`; the market must have the same configuration."""
+        if d["config"] != {f.name: getattr(self.config, f.name) for f in fields(self.config)}:
+            raise ConfigError("state_dict", "from a market with the same MarketConfig",
+                              d["config"])
+        self.t = int(d["t"])
+        self.shares = np.array(d["shares"], dtype=np.float64)
+        self.bonds = np.array(d["bonds"], dtype=np.float64)
+        self.dividend = float(d["dividend"])
+        self._last = np.array(d["last"], dtype=np.float64)
+        self._needs_reset = bool(d["needs_reset"])
+        self._rng.bit_generator.state = d["rng"]
+
+
+def invariant_violation(market: LucasMarket, step: MarketStep) -> float:
+    """Largest violation, per agent, of the market invariants after ``step``.
+
+    Returns the max of ``|sum s - S| / N``, ``|sum b| / N``, ``|sum c - S y| / N``,
+    ``max(0, -min s)`` and ``max(0, -borrowing_limit - min b)``, where ``S`` is the total
+    share supply and ``y`` the dividend of the step. Zero up to round-off for a correct market.
+    """
+    n = market.n_agents
+    s, b = market.shares, market.bonds
+    return max(abs(s.sum() - market.total_shares) / n,
+               abs(b.sum()) / n,
+               abs(step.consumption.sum() - market.total_shares * step.dividend) / n,
+               max(0.0, -float(s.min())),
+               max(0.0, -market.config.borrowing_limit - float(b.min())))

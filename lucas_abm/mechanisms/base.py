@@ -1,0 +1,203 @@
+"""The market-mechanism interface: a mechanism *proposes* trades, this base class *settles* them.
+
+A period's trading (model.md section 2, steps 3-4) is split in two so that no mechanism
+can break the accounting:
+
+1. :meth:`Mechanism.propose` (the one method a subclass overrides) sees one asset's posted
+   prices and returns a :class:`Proposal`: arrays ``(buyer, seller, price)`` meaning
+   "``buyer[i]`` buys one lot from ``seller[i]`` at ``price[i]``".
+2. :meth:`Mechanism.execute` (final; do not override) validates the posted prices and the
+   proposal (each agent at most once per asset, valid indices, finite positive prices),
+   checks each side's feasibility and settles the feasible trades:
+
+   * tree seller: holds at least one lot, ``s >= delta_s`` (no short selling);
+   * tree buyer: pays out of this period's income, ``p delta_s <= e``;
+   * bond seller (borrower): ``b' = -delta_b >= -borrowing_limit``;
+   * bond buyer (lender): pays out of the income left after the tree purchase,
+     ``q delta_b <= e - p delta_s 1[bought tree]``.
+
+   The tree is settled first, then the bond. Sale proceeds are *not* usable to pay for a
+   purchase in the same period (they are paid out as consumption). A trade with an
+   infeasible side is not executed; only the infeasible side is flagged.
+
+Every executed trade moves the same lot and the same cash amount between two agents, so
+total shares, total bonds (zero) and total consumption (= total dividends) are conserved
+whatever the mechanism proposes.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+# Relative slack when comparing holdings/cash with a lot, so that a holding of exactly one
+# lot built from repeated float additions (e.g. 1.0 - 99 * 0.01) still counts as one lot.
+FEASIBILITY_RTOL = 1e-9
+
+
+class MechanismError(RuntimeError):
+    """A mechanism proposed trades that violate the :class:`Proposal` contract (a bug in it)."""
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """Proposed trades of one lot each for one asset.
+
+    ``buyer[i]`` buys one lot from ``seller[i]`` at settlement price ``price[i]``. Every
+    agent appears at most once in ``buyer`` and ``seller`` together.
+    """
+
+    buyer: np.ndarray   # int, [M]
+    seller: np.ndarray  # int, [M]
+    price: np.ndarray   # float64, [M]
+
+    @classmethod
+    def empty(cls) -> "Proposal":
+        return cls(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
+
+    def __len__(self) -> int:
+        return int(self.buyer.shape[0])
+
+
+@dataclass
+class Settlement:
+    """Executed trades of one period, per agent.
+
+    ``*_trade`` is signed (+ bought, - sold) in asset units; ``*_cash`` is the cash paid by
+    the agent for that asset (negative = received). Consumption is
+    ``income - tree_cash - bond_cash``.
+    """
+
+    tree_trade: np.ndarray
+    bond_trade: np.ndarray
+    tree_cash: np.ndarray
+    bond_cash: np.ndarray
+    tree_volume: int                 # lots traded
+    bond_volume: int
+    tree_settlement_price: float     # mean settlement price, nan if no trade
+    bond_settlement_price: float
+    invalid_tree: np.ndarray         # [N] bool: posted tree price non-finite, <= 0 or > cap
+    invalid_bond: np.ndarray
+    infeasible_tree: np.ndarray      # [N] bool: matched, but own side could not execute
+    infeasible_bond: np.ndarray
+
+
+@dataclass(frozen=True)
+class TradingRules:
+    """The parameters :meth:`Mechanism.execute` needs (taken from ``MarketConfig``)."""
+
+    tree_lot: float
+    bond_lot: float
+    borrowing_limit: float
+    max_price: float
+
+
+def valid_prices(posted: np.ndarray, max_price: float) -> np.ndarray:
+    """Posted prices that may enter the market: finite, ``0 < price <= max_price``."""
+    with np.errstate(invalid="ignore"):
+        return (posted > 0.0) & (posted <= max_price)  # NaN compares False; +inf > cap
+
+
+class Mechanism(ABC):
+    """A rule that turns one asset's posted prices into proposed one-lot trades.
+
+    Subclasses override :meth:`propose` only. Call sequence per period (done by the market)::
+
+        settlement = mechanism.execute(tree_price, bond_price, income, shares, rules, rng)
+    """
+
+    name: str = "mechanism"
+
+    @abstractmethod
+    def propose(self, posted: np.ndarray, active: np.ndarray,
+                rng: np.random.Generator) -> Proposal:
+        """Propose trades for one asset.
+
+        ``posted`` is the [N] float64 array of posted prices (reservation values);
+        ``active[k]`` is False where agent k's posted price is invalid (non-finite, <= 0 or
+        above the cap); there ``posted[k]`` is NaN, and such agents must not appear in the
+        proposal.
+        Use ``rng`` for all randomness so that runs are reproducible.
+        """
+
+    # ------------------------------------------------------------------ settlement
+    def execute(self, tree_price: np.ndarray, bond_price: np.ndarray, income: np.ndarray,
+                shares: np.ndarray, rules: TradingRules,
+                rng: np.random.Generator) -> Settlement:
+        """Match, check feasibility and settle both assets (tree first, then bond)."""
+        n = income.shape[0]
+        tree_price = np.asarray(tree_price, dtype=np.float64).reshape(n)
+        bond_price = np.asarray(bond_price, dtype=np.float64).reshape(n)
+        tree_ok = valid_prices(tree_price, rules.max_price)
+        bond_ok = valid_prices(bond_price, rules.max_price)
+        tree_price = np.where(tree_ok, tree_price, np.nan)
+        bond_price = np.where(bond_ok, bond_price, np.nan)
+
+        # Tree: seller needs one lot of shares, buyer needs the price out of income.
+        tree = self._checked(self.propose(tree_price, tree_ok, rng), tree_ok, n)
+        lot = rules.tree_lot
+        cost = tree.price * lot
+        buyer_ok = income[tree.buyer] >= cost * (1.0 - FEASIBILITY_RTOL)
+        seller_ok = shares[tree.seller] >= lot * (1.0 - FEASIBILITY_RTOL)
+        tree_trade, tree_cash, infeasible_tree, tree_volume, tree_mean = _settle(
+            tree, cost, lot, buyer_ok, seller_ok, n)
+
+        # Bond: the seller borrows (b' = -delta_b), the buyer lends out of remaining income.
+        bond = self._checked(self.propose(bond_price, bond_ok, rng), bond_ok, n)
+        lot = rules.bond_lot
+        cost = bond.price * lot
+        cash_left = income[bond.buyer] - tree_cash[bond.buyer]
+        buyer_ok = cash_left >= cost * (1.0 - FEASIBILITY_RTOL)
+        seller_ok = np.full(len(bond), lot <= rules.borrowing_limit * (1.0 + FEASIBILITY_RTOL))
+        bond_trade, bond_cash, infeasible_bond, bond_volume, bond_mean = _settle(
+            bond, cost, lot, buyer_ok, seller_ok, n)
+
+        return Settlement(tree_trade, bond_trade, tree_cash, bond_cash, tree_volume,
+                          bond_volume, tree_mean, bond_mean, ~tree_ok, ~bond_ok,
+                          infeasible_tree, infeasible_bond)
+
+    def _checked(self, proposal: Proposal, active: np.ndarray, n: int) -> Proposal:
+        """Enforce the Proposal contract; raise MechanismError naming the broken rule."""
+        buyer = np.asarray(proposal.buyer)
+        seller = np.asarray(proposal.seller)
+        price = np.asarray(proposal.price, dtype=np.float64)
+        m = buyer.shape[0]
+        if buyer.ndim != 1 or seller.shape != (m,) or price.shape != (m,):
+            raise MechanismError(f"{self.name}: buyer, seller, price must be 1-D of equal length")
+        if m == 0:
+            return Proposal.empty()
+        if not (np.issubdtype(buyer.dtype, np.integer) and np.issubdtype(seller.dtype, np.integer)):
+            raise MechanismError(f"{self.name}: buyer and seller must be integer indices")
+        both = np.concatenate((buyer, seller))
+        if both.min() < 0 or both.max() >= n:
+            raise MechanismError(f"{self.name}: agent index out of range [0, {n})")
+        if np.bincount(both, minlength=n).max() > 1:
+            raise MechanismError(f"{self.name}: an agent appears in more than one trade")
+        if not active[both].all():
+            raise MechanismError(f"{self.name}: an agent with an invalid posted price trades")
+        if not (np.isfinite(price).all() and (price > 0).all()):
+            raise MechanismError(f"{self.name}: settlement prices must be finite and positive")
+        return Proposal(buyer, seller, price)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def _settle(proposal: Proposal, cost: np.ndarray, lot: float, buyer_ok: np.ndarray,
+            seller_ok: np.ndarray, n: int):
+    """Execute the trades whose both sides are feasible; flag the infeasible sides."""
+    trade = np.zeros(n)
+    cash = np.zeros(n)
+    infeasible = np.zeros(n, dtype=bool)
+    infeasible[proposal.buyer[~buyer_ok]] = True
+    infeasible[proposal.seller[~seller_ok]] = True
+    done = buyer_ok & seller_ok
+    buyer, seller, paid = proposal.buyer[done], proposal.seller[done], cost[done]
+    trade[buyer] = lot
+    trade[seller] = -lot
+    cash[buyer] = paid
+    cash[seller] = -paid
+    volume = int(buyer.shape[0])
+    mean_price = float(proposal.price[done].mean()) if volume else float("nan")
+    return trade, cash, infeasible, volume, mean_price

@@ -1,0 +1,176 @@
+"""Market mechanisms: pairing, settlement prices, the call auction's clearing rule and
+rationing, the registry, and the base-class contract that protects the invariants."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from lucas_abm.dividends import ConstantDividend
+from lucas_abm.environment import MarketEnvironment
+from lucas_abm.errors import ConfigError
+from lucas_abm.market import LucasMarket, MarketConfig, invariant_violation
+from lucas_abm.mechanisms import (BargainingPairwiseMatching, CallAuction, Mechanism,
+                                  MechanismError, PairwiseMatching, Proposal, make_mechanism)
+from lucas_abm.utility import CRRAUtility
+
+
+def propose(mech, posted, seed=0):
+    posted = np.asarray(posted, dtype=float)
+    return mech.propose(posted, np.isfinite(posted), np.random.default_rng(seed))
+
+
+def test_pairwise_higher_poster_buys_at_midpoint_and_each_agent_trades_once():
+    posted = np.array([0.9, 0.8, 0.7, 0.7, 1.2, np.nan, 0.5])  # odd N, one invalid
+    prop = propose(PairwiseMatching(), posted, seed=3)
+    both = np.concatenate((prop.buyer, prop.seller))
+    assert len(set(both.tolist())) == both.size
+    assert 5 not in both
+    assert np.all(posted[prop.buyer] > posted[prop.seller])
+    np.testing.assert_allclose(prop.price, 0.5 * (posted[prop.buyer] + posted[prop.seller]))
+
+
+def test_equal_prices_never_trade():
+    prop = propose(PairwiseMatching(), np.full(101, 0.85))
+    assert len(prop) == 0
+
+
+def test_pairing_is_uniform_over_the_three_matchings_of_four_agents():
+    mech, rng = PairwiseMatching(), np.random.default_rng(1)
+    counts = {}
+    draws = 6000
+    for _ in range(draws):
+        a, b = mech.pairs(4, rng)
+        key = frozenset(frozenset(p) for p in zip(a.tolist(), b.tolist()))
+        counts[key] = counts.get(key, 0) + 1
+    assert len(counts) == 3
+    for c in counts.values():  # binomial(6000, 1/3): sd = 36.5
+        assert abs(c - draws / 3) < 5 * 36.5
+
+
+@pytest.mark.parametrize("theta", [0.0, 0.3, 1.0])
+def test_bargaining_settles_at_theta_weighted_price(theta):
+    posted = np.random.default_rng(0).uniform(0.5, 1.5, 50)
+    prop = propose(BargainingPairwiseMatching(theta), posted)
+    hi, lo = posted[prop.buyer], posted[prop.seller]
+    np.testing.assert_allclose(prop.price, theta * hi + (1 - theta) * lo, rtol=1e-15)
+    assert len(prop) == 25
+
+
+def test_bargaining_with_half_is_pairwise():
+    posted = np.random.default_rng(0).uniform(0.5, 1.5, 40)
+    a, b = propose(PairwiseMatching(), posted, 7), propose(BargainingPairwiseMatching(0.5), posted, 7)
+    np.testing.assert_array_equal(a.buyer, b.buyer)
+    np.testing.assert_array_equal(a.price, b.price)
+
+
+def test_call_auction_hand_example_and_random_rationing():
+    posted = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    # Sorted gaps: j sellers -> volume min(j, 5-j); j=2 and j=3 tie at 2, lowest gap wins:
+    # price (2+3)/2 = 2.5, sellers {0, 1}, two of the three buyers {2, 3, 4} trade.
+    counts = np.zeros(5)
+    for seed in range(3000):
+        prop = propose(CallAuction(), posted, seed)
+        assert len(prop) == 2
+        np.testing.assert_array_equal(prop.price, [2.5, 2.5])
+        assert set(prop.seller.tolist()) == {0, 1}
+        counts[prop.buyer] += 1
+    # Each buyer is rationed out with probability 1/3: trades in 2000 of 3000 (sd 25.8).
+    assert np.all(np.abs(counts[2:] - 2000) < 5 * 25.8)
+
+
+def brute_force_volume(posted):
+    v = np.sort(posted[np.isfinite(posted)])
+    cands = 0.5 * (v[1:] + v[:-1])
+    best = 0
+    for p in cands:
+        best = max(best, min(int((v > p).sum()), int((v < p).sum())))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_call_auction_maximises_volume_at_a_uniform_price(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 40))
+    posted = np.round(rng.uniform(0.5, 1.5, n), 1)  # many ties
+    posted[rng.random(n) < 0.1] = np.nan
+    prop = propose(CallAuction(), posted, seed)
+    assert len(prop) == brute_force_volume(posted)
+    if len(prop):
+        price = prop.price[0]
+        assert np.all(prop.price == price)
+        assert np.all(posted[prop.buyer] > price) and np.all(posted[prop.seller] < price)
+        # Short side trades in full.
+        n_buy, n_sell = np.sum(posted > price), np.sum(posted < price)
+        assert len(prop) == min(n_buy, n_sell)
+
+
+def test_registry():
+    assert isinstance(make_mechanism("pairwise"), PairwiseMatching)
+    assert make_mechanism("bargaining", theta=0.2).theta == 0.2
+    assert isinstance(make_mechanism("call-auction"), CallAuction)
+    with pytest.raises(ConfigError, match="mechanism: must be one of pairwise, bargaining, call-auction"):
+        make_mechanism("walrasian")
+    with pytest.raises(ConfigError, match="theta"):
+        make_mechanism("bargaining", theta=1.5)
+
+
+class SellerPriceNeighbours(Mechanism):
+    """A user-written mechanism: agents 2i and 2i+1 meet; trade at the seller's price."""
+
+    name = "seller-price-neighbours"
+
+    def propose(self, posted, active, rng):
+        first, second = np.arange(0, posted.size - 1, 2), np.arange(1, posted.size, 2)
+        p1, p2 = posted[first], posted[second]
+        buy1, buy2 = p1 > p2, p2 > p1
+        buyer = np.concatenate((first[buy1], second[buy2]))
+        seller = np.concatenate((second[buy1], first[buy2]))
+        return Proposal(buyer, seller, posted[seller])
+
+
+def test_a_new_mechanism_runs_through_the_environment():
+    n = 10
+    market = LucasMarket(MarketConfig(n_agents=n, horizon=3), ConstantDividend(),
+                         CRRAUtility(1.0), SellerPriceNeighbours(), seed=0)
+    env = MarketEnvironment(market)
+    env.reset()
+    tree = np.array([0.9, 0.8] * 5)
+    bond = np.array([0.94, 0.96] * 5)
+    step = env.step(np.stack([tree, bond], axis=1).astype(np.float32))
+    out = env.last_market_step
+    y = ConstantDividend().ybar
+    # Even agents buy a tree lot at the seller's 0.8 and sell a bond lot at the
+    # seller's (their own) 0.94; prices arrive as float32 actions.
+    np.testing.assert_allclose(out.tree_trade, [0.01, -0.01] * 5)
+    np.testing.assert_allclose(out.bond_trade, [-0.01, 0.01] * 5)
+    p, q = float(np.float32(0.8)), float(np.float32(0.94))
+    np.testing.assert_allclose(out.consumption[0], y - 0.01 * p + 0.01 * q, rtol=1e-12)
+    np.testing.assert_allclose(step.reward[0], np.log(y - 0.01 * p + 0.01 * q), rtol=1e-6)
+    assert invariant_violation(market, out) < 1e-15
+
+
+class Cheater(Mechanism):
+    def __init__(self, buyer, seller, price):
+        self.proposal = Proposal(np.array(buyer), np.array(seller), np.array(price, dtype=float))
+
+    def propose(self, posted, active, rng):
+        return self.proposal
+
+
+@pytest.mark.parametrize("buyer,seller,price,match", [
+    ([0, 0], [1, 2], [0.8, 0.8], "more than one trade"),
+    ([0], [0], [0.8], "more than one trade"),
+    ([0], [5], [0.8], "out of range"),
+    ([0], [1], [np.nan], "finite and positive"),
+    ([0], [1], [-1.0], "finite and positive"),
+    ([0], [3], [0.8], "invalid posted price"),
+    ([0.0], [1.0], [0.8], "integer"),
+])
+def test_the_base_class_rejects_proposals_that_break_the_contract(buyer, seller, price, match):
+    market = LucasMarket(MarketConfig(n_agents=4), ConstantDividend(), CRRAUtility(1.0),
+                         Cheater(buyer, seller, price), seed=0)
+    market.reset()
+    with pytest.raises(MechanismError, match=match):
+        market.step(np.array([0.9, 0.8, 0.85, np.nan]), np.full(4, 0.95))
