@@ -1,0 +1,88 @@
+"""Brownian paths on the Euler grid, and the simulated market along them.
+
+Every method (exact, leading order, learned) is evaluated on the same :class:`BrownianPaths`, so
+metrics compare like with like. Arrays are float64 with paths on axis 0:
+
+* ``dW[m, k] = W_{t_{k+1}} - W_{t_k}`` for ``k = 0..K-1``;
+* ``W[m, k]`` for ``k = 0..K`` with ``W[:, 0] = 0``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lucas_abm.frictions.config import MarketConfig
+
+
+@dataclass(frozen=True)
+class BrownianPaths:
+    """``n_paths`` Brownian paths on ``K`` steps of size ``dt``."""
+
+    dW: np.ndarray
+    dt: float
+
+    @property
+    def W(self) -> np.ndarray:
+        zeros = np.zeros((self.dW.shape[0], 1))
+        return np.concatenate([zeros, np.cumsum(self.dW, axis=1)], axis=1)
+
+    @property
+    def n_paths(self) -> int:
+        return self.dW.shape[0]
+
+    @property
+    def steps(self) -> int:
+        return self.dW.shape[1]
+
+
+def brownian_paths(config: MarketConfig, n_paths: int, seed: int = 0) -> BrownianPaths:
+    """Increments ``dW ~ N(0, dt)`` i.i.d., reproducible from ``seed``."""
+    rng = np.random.default_rng(seed)
+    dW = rng.standard_normal((n_paths, config.steps)) * np.sqrt(config.dt)
+    return BrownianPaths(dW=dW, dt=config.dt)
+
+
+@dataclass(frozen=True)
+class MarketPaths:
+    """A market simulated along Brownian paths (the output of every solver).
+
+    ``phidot[m, k, n]`` is agent n's trading rate on ``[t_k, t_{k+1})`` (``k < K``),
+    ``phi[m, k, n]`` its holdings at ``t_k`` (``k <= K``, Euler: ``phi_{k+1} = phi_k + phidot_k dt``),
+    ``mu[m, k]`` and ``sigma[m, k]`` the drift and volatility of ``S`` at ``t_k`` (``k < K``),
+    ``S0`` the initial price. ``S_{k+1} = S_k + mu_k dt + sigma_k dW_k``.
+    """
+
+    paths: BrownianPaths
+    phidot: np.ndarray
+    phi: np.ndarray
+    mu: np.ndarray
+    sigma: np.ndarray
+    S0: float
+
+    def price(self) -> np.ndarray:
+        """``S[m, k]`` on the grid by the Euler scheme from ``S0``."""
+        incr = self.mu * self.paths.dt + self.sigma * self.paths.dW
+        zeros = np.zeros((incr.shape[0], 1))
+        return self.S0 + np.concatenate([zeros, np.cumsum(incr, axis=1)], axis=1)
+
+
+def integrate_holdings(phi0: np.ndarray, phidot: np.ndarray, dt: float) -> np.ndarray:
+    """``phi_k = phi_0 + dt sum_{j<k} phidot_j`` for ``phidot`` of shape (M, K, N)."""
+    M, K, N = phidot.shape
+    out = np.empty((M, K + 1, N))
+    out[:, 0, :] = phi0
+    out[:, 1:, :] = phi0 + np.cumsum(phidot, axis=1) * dt
+    return out
+
+
+def drift_from_foc(config: MarketConfig, phi: np.ndarray, sigma: np.ndarray,
+                   W: np.ndarray) -> np.ndarray:
+    """``mu_t = (1/N) sum_n gamma_n sigma_t (sigma_t phi^n_t + xi_n W_t)``.
+
+    The average of the agents' first-order conditions when ``sum_n G'(phidot^n) = 0`` (quadratic
+    costs with clearing, or two agents). Shapes: phi (M, K, N), sigma (M, K), W (M, K).
+    """
+    g, x = config.gamma, config.xi
+    inner = sigma[..., None] * phi + x * W[..., None]
+    return np.mean(g * sigma[..., None] * inner, axis=-1)

@@ -1,0 +1,44 @@
+"""The ``lucas-abm frictions`` sub-command: JSON output, figures, and one-line input errors."""
+import json
+
+import pytest
+
+from orchestrator.cli import main
+
+
+def test_exact_preset_json(capsys):
+    assert main(["frictions", "--preset", "kratsios-10-quadratic", "--method", "exact",
+                 "--paths", "500", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["sigma0"] == pytest.approx(1.2454, abs=5e-5)
+    assert out["S0"] == pytest.approx(0.3612, abs=5e-5)
+    assert out["clearing_error"] < 1e-20
+    assert set(out) >= {"utility", "clearing_error", "terminal_error", "S0", "mu0", "sigma0",
+                        "seconds"}
+
+
+def test_explicit_parameters_and_out_dir(tmp_path, capsys):
+    args = ["frictions", "--agents", "2", "--power", "1.5", "--gammas", "1,2", "--xis", "3,-3",
+            "--lam", "0.01", "--horizon", "0.4", "--steps", "50", "--method", "leading-order",
+            "--cost-norm", "power", "--paths", "200", "--json", "--out", str(tmp_path)]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["sigma0"] == pytest.approx(1.0721, abs=5e-5)
+    assert (tmp_path / "leading-order.png").stat().st_size > 10_000
+    assert "leading-order" in (tmp_path / "leading-order_metrics.md").read_text()
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--gammas", "1,2", "--xis", "1,2"], "xis"),
+    (["--gammas", "1,-2", "--xis", "1,-1"], "gammas"),
+    (["--gammas", "1,2", "--xis", "1,-1,0"], "xis"),
+    (["--gammas", "1,2", "--xis", "1,-1", "--power", "2.5"], "power"),
+    (["--gammas", "1,2", "--xis", "1,-1", "--power", "1"], "power"),
+    (["--gammas", "1,2", "--xis", "1,-1", "--agents", "3"], "agents"),
+    (["--gammas", "1,2", "--xis", "1,-1", "--power", "1.5", "--method", "exact"], "method"),
+    (["--gammas", "1,2", "--xis", "1,-1", "--lam", "0"], "lam"),
+])
+def test_bad_parameters_exit_2_with_one_line(args, field, capsys):
+    assert main(["frictions", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith(f"lucas-abm: error: {field}")
