@@ -1,0 +1,143 @@
+"""``lucas-abm solve`` through the real CLI entry point."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from lucas_abm.dividends import THESIS_YBAR, GrowthMarkovChain, MarkovChainDividend
+from lucas_abm.solver import solve_equilibrium
+from orchestrator import cli
+
+
+def solve_json(capsys, *argv):
+    assert cli.main(["solve", *argv, "--json"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1                  # exactly one JSON object
+    return json.loads(out)
+
+
+def test_acceptance_thesis_constant_dividend(capsys):
+    r = solve_json(capsys, "--dividend", "constant", "--ybar", "0.0448168907", "--beta", "0.95", "--gamma", "1")
+    assert round(r["tree_price"], 6) == 0.851521
+    assert r["bond_price"] == pytest.approx(0.95, abs=1e-12)
+    assert r["dividend"] == pytest.approx(0.0448168907)
+
+
+def test_defaults_are_the_thesis_replication(capsys):
+    r = solve_json(capsys)
+    assert (r["beta"], r["gamma"], r["dividend"]) == (0.95, 1.0, pytest.approx(THESIS_YBAR))
+    assert r["tree_price"] == pytest.approx(0.851521, abs=5e-7)
+
+
+def test_table_output_is_aligned_and_readable(capsys):
+    assert cli.main(["solve"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "constant" in lines[0]
+    assert lines[1].split() == ["dividend", "tree_price", "bond_price", "p/y", "R_f-1"]
+    assert len(lines[1]) == len(lines[2])
+    assert lines[2].split()[1:3] == ["0.851521", "0.95"]
+
+
+def test_markov_prices_aligned_with_states(capsys):
+    r = solve_json(capsys, "--dividend", "markov", "--states", "0.04,0.05",
+                   "--transition", "0.8,0.2,0.3,0.7", "--gamma", "2")
+    eq = solve_equilibrium(MarkovChainDividend((0.04, 0.05), ((0.8, 0.2), (0.3, 0.7))), 0.95, 2.0)
+    assert r["dividend"] == [0.04, 0.05]
+    np.testing.assert_allclose(r["tree_price"], eq.tree_prices, rtol=1e-14)
+    np.testing.assert_allclose(r["bond_price"], eq.bond_prices, rtol=1e-14)
+    r = solve_json(capsys, "--dividend", "markov", "--states", "0.04,0.05",
+                   "--transition", "0.8,0.2,0.3,0.7", "--gamma", "2", "--at", "0.05")
+    np.testing.assert_allclose(r["tree_price"], eq.tree_prices[1:], rtol=1e-14)
+
+
+def test_mehra_prescott_reports_returns(capsys):
+    r = solve_json(capsys, "--dividend", "mehra-prescott", "--beta", "0.99", "--gamma", "10")
+    eq = solve_equilibrium(GrowthMarkovChain.mehra_prescott(), 0.99, 10.0)
+    for key in ("equity_return", "risk_free_rate", "equity_premium"):
+        assert r[key] == pytest.approx(getattr(eq, key), rel=1e-14)
+    np.testing.assert_allclose(r["price_dividend_ratio"], eq.price_dividend_ratio, rtol=1e-14)
+    assert r["dividend_growth"] == pytest.approx([1.054, 0.982])
+    assert r["equity_premium"] == pytest.approx(r["equity_return"] - r["risk_free_rate"])
+    assert len(r["tree_price"]) == len(r["bond_price"]) == 2
+    r = solve_json(capsys, "--dividend", "mehra-prescott", "--delta", "0", "--gamma", "3")
+    assert r["equity_premium"] == pytest.approx(0.0, abs=1e-14)     # no growth risk, no premium
+
+
+def test_mehra_prescott_table(capsys):
+    assert cli.main(["solve", "--dividend", "mehra-prescott", "--beta", "0.99", "--gamma", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "equity premium 0.2869%" in out and "risk-free rate 4.2973%" in out
+
+
+def test_log_ar1_at_levels_and_methods_agree(capsys):
+    args = ["--dividend", "log-ar1", "--alpha", "0.9", "--sigma", "0.1", "--mu", "0", "--gamma", "2",
+            "--at", "0.8,1,1.25"]
+    series = solve_json(capsys, *args)
+    quad = solve_json(capsys, *args, "--method", "quadrature")
+    assert series["dividend"] == [0.8, 1.0, 1.25]
+    np.testing.assert_allclose(quad["tree_price"], series["tree_price"], rtol=2e-3)
+    np.testing.assert_allclose(series["bond_price"],
+                               0.95 * np.array([0.8, 1, 1.25]) ** 2
+                               * np.exp(-2 * 0.9 * np.log([0.8, 1, 1.25]) + 2 * 0.01), rtol=1e-12)
+
+
+def test_default_mu_makes_the_mean_dividend_ybar(capsys):
+    r = solve_json(capsys, "--dividend", "iid-lognormal", "--sigma", "0.2", "--ybar", "2")
+    assert math.exp(r["mu"] + 0.5 * r["sigma"] ** 2) == pytest.approx(2.0)
+    assert len(r["dividend"]) == 5 and r["dividend"][2] == pytest.approx(math.exp(r["mu"]))
+    r = solve_json(capsys, "--dividend", "log-ar1", "--sigma", "0.1", "--alpha", "0.5", "--ybar", "2")
+    m, v = r["mu"] / 0.5, 0.01 / 0.75
+    assert math.exp(m + v / 2) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("argv, field", [
+    (["--beta", "1.2"], "beta"),
+    (["--beta", "0"], "beta"),
+    (["--beta", "abc"], "beta"),
+    (["--gamma", "0"], "gamma"),
+    (["--gamma", "-1"], "gamma"),
+    (["--dividend", "garch"], "dividend"),
+    (["--ybar", "-1"], "ybar"),
+    (["--dividend", "markov", "--states", "1,2", "--transition", "0.5,0.6,0.5,0.5"], "transition"),
+    (["--dividend", "markov", "--states", "1,2", "--transition", "0.5,0.5,0.5"], "transition"),
+    (["--dividend", "markov", "--states", "1,2,3", "--transition", "1,0,0,1"], "transition"),
+    (["--dividend", "markov", "--states", "1;2", "--transition", "1,0,0,1"], "states"),
+    (["--dividend", "markov", "--states", "1,x", "--transition", "1,0,0,1"], "states"),
+    (["--dividend", "markov", "--states", "1,-2", "--transition", "1,0,0,1"], "states"),
+    (["--dividend", "markov", "--transition", "1,0,0,1"], "states"),
+    (["--dividend", "markov", "--states", "1,2"], "transition"),
+    (["--dividend", "markov", "--states", "1,2", "--transition", "1,0,0,1", "--at", "3"], "at"),
+    (["--dividend", "iid-lognormal", "--sigma", "-0.1"], "sigma"),
+    (["--dividend", "log-ar1", "--alpha", "1"], "alpha"),
+    (["--dividend", "log-ar1", "--method", "spline"], "method"),
+    (["--dividend", "mehra-prescott", "--phi", "1.5"], "phi"),
+    (["--dividend", "mehra-prescott", "--beta", "0.99", "--gamma", "0.1", "--mu", "0.3"], "beta"),
+    (["--dividend", "constant", "--alpha", "0.5"], "alpha"),
+    (["--at", "1,,2"], "at"),
+])
+def test_bad_input_is_one_line_exit_2(capsys, argv, field):
+    assert cli.main(["solve", *argv]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert captured.out == ""
+    assert "\n" not in err and "Traceback" not in err
+    assert err.startswith(f"lucas-abm: error: {field}: must be ")
+
+
+def test_growth_chain_without_finite_price_message(capsys):
+    assert cli.main(["solve", "--dividend", "mehra-prescott", "--beta", "0.99", "--gamma", "0.1",
+                     "--mu", "0.3"]) == 2
+    err = capsys.readouterr().err
+    assert "spectral radius" in err and "beta: must be < " in err
+
+
+def test_every_option_has_help():
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    solve = sub.choices["solve"]
+    options = [a for a in solve._actions if a.option_strings and a.dest != "help"]
+    assert {a.dest for a in options} >= {"dividend", "beta", "gamma", "ybar", "mu", "sigma", "alpha", "states",
+                                         "transition", "delta", "phi", "at", "json"}
+    for action in options:
+        assert action.help and len(action.help) > 15, action.dest
