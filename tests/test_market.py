@@ -1,0 +1,282 @@
+"""The market's accounting, feasibility rules, penalties, observations, reproducibility and
+checkpointing, each against a hand computation; and agreement with the Mesa baseline."""
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lucas_abm.dividends import ConstantDividend, LogAR1Dividend
+from lucas_abm.errors import ConfigError
+from lucas_abm.market import LucasMarket, MarketConfig, invariant_violation
+from lucas_abm.mechanisms import PairwiseMatching, make_mechanism
+from lucas_abm.utility import CRRAUtility
+
+Y = ConstantDividend().ybar  # 0.0448169
+
+
+def two_agents(**kw) -> LucasMarket:
+    dividend = kw.pop("dividend", ConstantDividend())
+    gamma = kw.pop("gamma", 1.0)
+    market = LucasMarket(MarketConfig(n_agents=2, **kw), dividend, CRRAUtility(gamma),
+                         PairwiseMatching(), seed=0)
+    market.reset()
+    return market
+
+
+def test_tree_trade_at_the_midpoint_hand_computed():
+    m = two_agents()
+    out = m.step(np.array([0.9, 0.8]), np.array([0.95, 0.95]))
+    cost = 0.85 * 0.01
+    np.testing.assert_allclose(out.consumption, [Y - cost, Y + cost], rtol=1e-14)
+    np.testing.assert_allclose(out.reward, np.log([Y - cost, Y + cost]), rtol=1e-14)
+    np.testing.assert_allclose(m.shares, [1.01, 0.99], rtol=1e-15)
+    assert out.tree_volume == 1 and out.bond_volume == 0
+    assert out.tree_settlement_price == pytest.approx(0.85, rel=1e-15)
+    assert math.isnan(out.bond_settlement_price)
+    assert not out.invalid.any() and not out.infeasible.any()
+
+
+def test_bond_trade_repays_next_period_hand_computed():
+    m = two_agents()
+    out = m.step(np.array([0.85, 0.85]), np.array([0.96, 0.94]))
+    q = 0.95
+    np.testing.assert_allclose(out.consumption, [Y - 0.01 * q, Y + 0.01 * q], rtol=1e-14)
+    np.testing.assert_allclose(m.bonds, [0.01, -0.01])
+    out = m.step(np.array([0.85, 0.85]), np.array([0.95, 0.95]))  # no trade: bonds mature
+    np.testing.assert_allclose(out.income, [Y + 0.01, Y - 0.01], rtol=1e-14)
+    np.testing.assert_allclose(out.consumption, out.income)
+    np.testing.assert_array_equal(m.bonds, [0.0, 0.0])
+
+
+def test_gamma_two_utility():
+    m = two_agents(gamma=2.0)
+    out = m.step(np.array([0.9, 0.8]), np.array([0.95, 0.95]))
+    c = np.array([Y - 0.0085, Y + 0.0085])
+    np.testing.assert_allclose(out.utility, -1.0 / c, rtol=1e-13)
+
+
+def test_seller_without_shares_is_infeasible_and_penalised():
+    # Half a lot of shares; a dividend of 2 lets the buyer afford the lot (income 0.01).
+    m = two_agents(initial_shares=0.005, infeasible_trade_penalty=0.25,
+                   dividend=ConstantDividend(2.0))
+    out = m.step(np.array([0.9, 0.8]), np.array([0.95, 0.95]))
+    assert out.tree_volume == 0
+    np.testing.assert_array_equal(out.infeasible, [False, True])
+    np.testing.assert_allclose(out.penalty, [0.0, 0.25])
+    np.testing.assert_allclose(m.shares, [0.005, 0.005])
+
+
+def test_buyer_who_cannot_pay_out_of_income_is_infeasible():
+    m = two_agents(dividend=ConstantDividend(0.001))  # income 0.001 < 0.85 * 0.01
+    out = m.step(np.array([0.9, 0.8]), np.array([0.95, 0.95]))
+    assert out.tree_volume == 0
+    np.testing.assert_array_equal(out.infeasible, [True, False])
+    np.testing.assert_allclose(out.consumption, [0.001, 0.001])
+
+
+def test_bond_buyer_pays_out_of_income_left_after_the_tree():
+    # Income 0.01: buying a tree lot at 0.85 costs 0.0085, leaving 0.0015 < 0.95 * 0.01.
+    m = two_agents(dividend=ConstantDividend(0.01))
+    out = m.step(np.array([0.9, 0.8]), np.array([0.96, 0.94]))
+    assert out.tree_volume == 1 and out.bond_volume == 0
+    np.testing.assert_array_equal(out.infeasible, [True, False])
+    # Without the tree purchase the same bond purchase is feasible.
+    m = two_agents(dividend=ConstantDividend(0.01))
+    out = m.step(np.array([0.85, 0.85]), np.array([0.96, 0.94]))
+    assert out.bond_volume == 1
+
+
+def test_borrowing_limit_below_a_lot_blocks_bond_sales():
+    m = two_agents(borrowing_limit=0.005)
+    out = m.step(np.array([0.85, 0.85]), np.array([0.96, 0.94]))
+    assert out.bond_volume == 0
+    np.testing.assert_array_equal(out.infeasible, [False, True])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 0.0, -0.5, 10.5, 1e308])
+def test_invalid_prices_are_not_executed_and_penalised(bad):
+    m = two_agents(invalid_price_penalty=2.0)
+    out = m.step(np.array([bad, 0.8]), np.array([0.95, bad]))
+    assert out.tree_volume == 0 and out.bond_volume == 0
+    np.testing.assert_array_equal(out.invalid, [True, True])
+    np.testing.assert_allclose(out.penalty, [2.0, 2.0])
+    np.testing.assert_allclose(out.reward, np.log(Y) - 2.0)
+
+
+def test_debt_beyond_income_is_floored_in_utility_but_exact_in_accounting():
+    m = two_agents(consumption_floor=1e-6)
+    state = m.state_dict()
+    state["shares"] = np.array([2.0, 0.0])
+    state["bonds"] = np.array([0.01, -0.01])
+    m.load_state_dict(state)
+    out = m.step(np.array([0.85, 0.85]), np.array([0.95, 0.95]))
+    np.testing.assert_allclose(out.consumption, [2 * Y + 0.01, -0.01])
+    np.testing.assert_allclose(out.utility, [np.log(2 * Y + 0.01), np.log(1e-6)])
+    assert invariant_violation(m, out) < 1e-16
+
+
+def test_horizon_is_a_truncation_and_step_requires_reset():
+    m = LucasMarket(MarketConfig(n_agents=4, horizon=3), ConstantDividend(), CRRAUtility(1.0),
+                    PairwiseMatching(), seed=0)
+    with pytest.raises(RuntimeError, match="before reset"):
+        m.step(np.ones(4), np.ones(4))
+    m.reset()
+    flags = [m.step(np.full(4, 0.85), np.full(4, 0.95)).truncated for _ in range(3)]
+    assert flags == [False, False, True]
+    with pytest.raises(RuntimeError, match="reset"):
+        m.step(np.ones(4), np.ones(4))
+    m.reset()
+    assert m.t == 0
+
+
+def test_observation_fields_private_and_public():
+    m = LucasMarket(MarketConfig(n_agents=4, public_information=True), ConstantDividend(),
+                    CRRAUtility(1.0), PairwiseMatching(), seed=0)
+    obs = m.reset()
+    assert m.observation_names == ("shares", "bonds", "dividend", "income", "last_tree_price",
+                                   "last_bond_price", "last_tree_volume", "last_bond_volume")
+    assert obs.dtype == np.float32 and obs.shape == (4, 8)
+    np.testing.assert_allclose(obs[0, :4], [1.0, 0.0, Y, Y], rtol=1e-7)
+    np.testing.assert_array_equal(obs[:, 4:], 0.0)
+    out = m.step(np.array([0.9, 0.8, 0.9, 0.8]), np.full(4, 0.95))
+    # Whatever the pairing, the settlement price (when there is a trade) is 0.85.
+    if out.tree_volume:
+        np.testing.assert_allclose(out.observation[:, 4], 0.85, rtol=1e-7)
+        np.testing.assert_allclose(out.observation[:, 6], out.tree_volume / 2)
+    np.testing.assert_allclose(out.observation[:, 0], m.shares, rtol=1e-7)
+    assert LucasMarket(MarketConfig(n_agents=4), ConstantDividend(), CRRAUtility(1.0),
+                       PairwiseMatching()).observation_names == ("shares", "bonds", "dividend",
+                                                                 "income")
+
+
+def run(market, steps, seed=5):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(steps):
+        n = market.n_agents
+        s = market.step(rng.uniform(0.6, 1.1, n), rng.uniform(0.8, 1.1, n))
+        out.append((s.reward.copy(), market.shares.copy(), market.bonds.copy(), s.dividend))
+    return out
+
+
+def stochastic_market(seed, mechanism="pairwise"):
+    return LucasMarket(MarketConfig(n_agents=51), LogAR1Dividend(alpha=0.9, sigma=0.1, mu=-0.3),
+                       CRRAUtility(2.0), make_mechanism(mechanism), seed=seed)
+
+
+@pytest.mark.parametrize("mechanism", ["pairwise", "call-auction"])
+def test_same_seed_same_trajectory(mechanism):
+    a, b, c = (stochastic_market(s, mechanism) for s in (7, 7, 8))
+    for m in (a, b, c):
+        m.reset()
+    ra, rb, rc = run(a, 20), run(b, 20), run(c, 20)
+    for x, y in zip(ra, rb):
+        for u, v in zip(x, y):
+            np.testing.assert_array_equal(u, v)
+    assert any(not np.array_equal(x[0], y[0]) for x, y in zip(ra, rc))
+    a.reset(seed=3)
+    b.reset(seed=3)
+    np.testing.assert_array_equal(run(a, 5)[-1][0], run(b, 5)[-1][0])
+
+
+def test_state_dict_resumes_exactly():
+    a = stochastic_market(1)
+    a.reset()
+    run(a, 10)
+    state = a.state_dict()
+    tail_a = run(a, 10, seed=9)
+    b = stochastic_market(99)
+    b.load_state_dict(state)
+    tail_b = run(b, 10, seed=9)
+    for x, y in zip(tail_a, tail_b):
+        for u, v in zip(x, y):
+            np.testing.assert_array_equal(u, v)
+    other = LucasMarket(MarketConfig(n_agents=52), ConstantDividend(), CRRAUtility(1.0),
+                        PairwiseMatching())
+    with pytest.raises(ConfigError, match="state_dict"):
+        other.load_state_dict(state)
+
+
+@pytest.mark.parametrize("field,value", [
+    ("n_agents", 1), ("n_agents", 2.5), ("horizon", 0), ("tree_lot", 0.0), ("bond_lot", -1.0),
+    ("borrowing_limit", -0.1), ("initial_shares", float("nan")), ("initial_bonds", 0.5),
+    ("invalid_price_penalty", -1.0), ("infeasible_trade_penalty", float("inf")),
+    ("max_price", 0.0), ("consumption_floor", 0.0), ("public_information", "yes"),
+])
+def test_config_errors_name_the_field(field, value):
+    with pytest.raises(ConfigError, match=f"^{field}:"):
+        MarketConfig(**{field: value})
+
+
+def test_volume_from_random_prices_matches_pairing_probability():
+    # With i.i.d. continuous prices every valid pair trades, when affordable: volume = N//2.
+    n = 1001
+    m = LucasMarket(MarketConfig(n_agents=n), ConstantDividend(), CRRAUtility(1.0),
+                    PairwiseMatching(), seed=0)
+    m.reset()
+    rng = np.random.default_rng(0)
+    out = m.step(rng.uniform(0.5, 1.5, n), rng.uniform(0.5, 1.5, n))
+    assert out.tree_volume == n // 2 and out.bond_volume == n // 2
+    # Mean settlement price of midpoints of two U(0.5, 1.5): 1, sd of mean 0.204/sqrt(500).
+    assert abs(out.tree_settlement_price - 1.0) < 5 * 0.2041 / math.sqrt(500)
+
+
+def test_one_million_agents():
+    n = 1_000_000
+    m = LucasMarket(MarketConfig(n_agents=n), ConstantDividend(), CRRAUtility(1.0),
+                    PairwiseMatching(), seed=0)
+    m.reset()
+    rng = np.random.default_rng(1)
+    out = m.step(rng.uniform(0.7, 1.0, n), rng.uniform(0.9, 1.0, n))
+    assert out.tree_volume == n // 2
+    assert invariant_violation(m, out) < 1e-15
+
+
+def load_mesa_baseline():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "mesa_baseline.py"
+    spec = importlib.util.spec_from_file_location("mesa_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_mesa_baseline_agrees_given_the_same_pairing():
+    pytest.importorskip("mesa")
+    MesaLucasMarket = load_mesa_baseline().MesaLucasMarket
+
+    class Recording(PairwiseMatching):
+        def __init__(self):
+            self.log = []
+
+        def pairs(self, n, rng):
+            first, second = super().pairs(n, rng)
+            self.log.append((first.copy(), second.copy()))
+            return first, second
+
+    n = 41
+    config = MarketConfig(n_agents=n, initial_shares=0.03, borrowing_limit=0.01)
+    mech = Recording()
+    dividend = ConstantDividend(0.5)  # income 0.015: the bond lot is not always affordable
+    vec = LucasMarket(config, dividend, CRRAUtility(1.0), mech, seed=4)
+    vec.reset()
+    mesa_market = MesaLucasMarket(config, dividend, CRRAUtility(1.0), seed=4)
+    rng = np.random.default_rng(2)
+    volume = infeasible = 0
+    for _ in range(12):
+        p, q = rng.uniform(0.5, 1.2, n), rng.uniform(0.8, 1.1, n)
+        p[rng.random(n) < 0.05] = np.nan
+        out = vec.step(p, q)
+        volume += out.tree_volume + out.bond_volume
+        infeasible += out.infeasible.sum()
+        tree_pairs, bond_pairs = mech.log[-2], mech.log[-1]
+        mesa_market.step(p, q, tree_pairs, bond_pairs)
+        shares, bonds = mesa_market.holdings()
+        np.testing.assert_allclose(shares, vec.shares, atol=1e-15)
+        np.testing.assert_allclose(bonds, vec.bonds, atol=1e-15)
+        np.testing.assert_allclose([t.reward for t in mesa_market.traders], out.reward,
+                                   rtol=1e-13)
+    assert volume > 100 and infeasible > 20  # the comparison exercised both

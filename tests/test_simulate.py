@@ -1,0 +1,100 @@
+"""``lucas-abm simulate``: outputs, equilibrium no-trade, statistics of scripted prices,
+files written, and one-line errors with exit code 2 for bad input."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from orchestrator.cli import main
+from lucas_abm.simulate import SimulationConfig, run_simulation
+
+P_STAR = 0.95 / 0.05 * 0.01 * math.exp(1.5)
+
+
+def simulate_json(capsys, *args):
+    assert main(["simulate", "--json", *args]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("mechanism", ["pairwise", "bargaining", "call-auction"])
+def test_equilibrium_policy_never_trades(capsys, mechanism):
+    out = simulate_json(capsys, "--agents", "200", "--steps", "30", "--mechanism", mechanism)
+    assert out["tree_volume_per_step"] == 0.0 and out["bond_volume_per_step"] == 0.0
+    assert out["tree_price_star"] == pytest.approx(P_STAR, rel=1e-12)
+    assert out["bond_price_star"] == pytest.approx(0.95, rel=1e-12)
+    assert out["mean_tree_price"] == pytest.approx(P_STAR, rel=1e-12)
+    assert out["max_invariant_violation"] < 1e-15
+    assert out["agent_steps_per_second"] > 0
+
+
+def test_random_policy_prices_and_volume(capsys):
+    n, steps = 300, 40
+    out = simulate_json(capsys, "--agents", str(n), "--steps", str(steps), "--policy", "random",
+                        "--seed", "3")
+    # Posted p* U[0.5, 1.5]: mean p*, sd p*/sqrt(12) per draw.
+    se = P_STAR / math.sqrt(12 * n * steps)
+    assert abs(out["mean_tree_price"] - P_STAR) < 5 * se
+    assert abs(out["mean_bond_price"] - 0.95) < 5 * 0.95 / math.sqrt(12 * n * steps)
+    # Continuous prices: every pair trades (income 0.0448 > 1.5 p* x 0.01) -> N/2 lots.
+    assert out["tree_volume_per_step"] == n // 2
+    assert out["max_invariant_violation"] < 1e-15
+
+
+def test_noisy_equilibrium_settles_near_p_star():
+    result = run_simulation(SimulationConfig(agents=400, steps=30, policy="noisy-equilibrium",
+                                             mechanism="call-auction", seed=1))
+    s = result.summary
+    # Clearing price ~ median of p*(1 + 0.05 Z): within a few s.e. of p*.
+    assert abs(s["mean_tree_settlement_price"] - P_STAR) < 0.003 * P_STAR
+    assert s["tree_volume_per_step"] == pytest.approx(200, abs=2)
+
+
+def test_stochastic_dividend_tracks_equilibrium_prices():
+    result = run_simulation(SimulationConfig(agents=10, steps=50, dividend="log-ar1", gamma=2.0))
+    s = result.series
+    assert s.dividend.nunique() > 40
+    np.testing.assert_allclose(s.mean_tree_price, s.tree_price_star, rtol=1e-12)
+    assert (s.tree_volume == 0).all()
+
+
+def test_seed_reproducible():
+    a = run_simulation(SimulationConfig(agents=50, steps=10, policy="random", seed=4)).series
+    b = run_simulation(SimulationConfig(agents=50, steps=10, policy="random", seed=4)).series
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_out_writes_series_and_plot(tmp_path, capsys):
+    assert main(["simulate", "--agents", "20", "--steps", "15", "--policy",
+                 "noisy-equilibrium", "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "mean posted tree price" in text and "agent-steps/s" in text
+    series = pd.read_csv(tmp_path / "series.csv")
+    assert len(series) == 15 and {"tree_volume", "mean_tree_price"} <= set(series.columns)
+    png = (tmp_path / "prices.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+@pytest.mark.parametrize("args,field", [
+    (["--agents", "1"], "agents"),
+    (["--steps", "0"], "steps"),
+    (["--tree-lot", "0"], "tree_lot"),
+    (["--bond-lot", "-0.01"], "bond_lot"),
+    (["--mechanism", "walrasian"], "mechanism"),
+    (["--policy", "smart"], "policy"),
+    (["--beta", "1.0"], "beta"),
+    (["--beta", "0"], "beta"),
+    (["--gamma", "0"], "gamma"),
+    (["--gamma", "-1"], "gamma"),
+    (["--theta", "2"], "theta"),
+    (["--dividend", "sunspot"], "dividend"),
+])
+def test_bad_input_is_a_one_line_error_with_exit_code_2(capsys, args, field):
+    assert main(["simulate", *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"lucas-abm: error: {field}: must be")
