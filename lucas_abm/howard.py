@@ -128,6 +128,7 @@ def solve_portfolio_howard(dividend: DividendProcess, beta: float, gamma: float,
     c = wealth[:, :, None] - cost[:, None, :]
     positive = c > 0
     reward = np.where(positive, utility(np.where(positive, c, 1.0)), -np.inf)
+    del c
 
     # viability kernel: states with an action of positive consumption whose successors are viable
     reach = trans > 0

@@ -238,10 +238,18 @@ def _solve_growth(dividend: GrowthMarkovChain, beta: float, gamma: float) -> Gro
 
 # --- log-AR(1) -----------------------------------------------------------------------------
 
+_SERIES_BATCH = 4096
+
+
 def series_tree_price(dividend: LogAR1Dividend, beta: float, gamma: float, y,
                       tol: float = 1e-13) -> np.ndarray:
     """p(y) = y^gamma sum_{n>=1} beta^n E[y_n^(1-gamma) | y], truncated with relative error < tol."""
     y = np.asarray(y, dtype=float)
+    if y.size > _SERIES_BATCH:                   # bound memory: 256 terms x batch per block
+        flat = y.ravel()
+        parts = [series_tree_price(dividend, beta, gamma, flat[i:i + _SERIES_BATCH], tol)
+                 for i in range(0, flat.size, _SERIES_BATCH)]
+        return np.concatenate(parts).reshape(y.shape)
     x = np.log(y).ravel()
     k = 1.0 - gamma
     m_inf = dividend.stationary_mean_log
