@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -187,9 +187,7 @@ def solve_equilibrium(dividend: DividendProcess, beta: float, gamma: float,
         raise ConfigError("numerics", "among " + ", ".join(_NUMERICS), unknown)
     opts = {**_NUMERICS, **numerics}
 
-    if isinstance(dividend, ConstantDividend):
-        return IIDEquilibrium(dividend, beta, gamma, dividend.moment(1.0 - gamma), dividend.moment(-gamma))
-    if isinstance(dividend, IIDLognormalDividend):
+    if isinstance(dividend, (ConstantDividend, IIDLognormalDividend)):
         return IIDEquilibrium(dividend, beta, gamma, dividend.moment(1.0 - gamma), dividend.moment(-gamma))
     if isinstance(dividend, MarkovChainDividend):
         return _solve_markov(dividend, beta, gamma)

@@ -15,7 +15,7 @@ import numpy as np
 
 from lucas_abm.dividends import DIVIDEND_NAMES, THESIS_YBAR, dividend_levels, make_dividend
 from lucas_abm.errors import ConfigError, check_choice, check_range
-from lucas_abm.solver import GrowthEquilibrium, MarkovEquilibrium, solve_equilibrium
+from lucas_abm.solver import GrowthEquilibrium, solve_equilibrium
 from lucas_abm.utility import CRRAUtility
 
 # which options each dividend process reads (any other process option is an error)
