@@ -120,14 +120,19 @@ class MesaLucasMarket(mesa.Model):
         if not seller_ok:
             seller.penalty += self.config.infeasible_trade_penalty
 
-    def step(self, tree_price, bond_price, tree_pairs=None, bond_pairs=None) -> None:
-        """One period. ``*_pairs``: optional index arrays ``(first, second)`` to reuse a pairing."""
+    def step(self, tree_price, bond_price, pairs=None) -> None:
+        """One period. ``pairs``: optional index arrays ``(first, second)`` to reuse a pairing.
+
+        As in the vectorised market, one pairing per period serves both assets; the tree is
+        settled in every pair before any bond.
+        """
         y = self.dividend
         for trader, p, q in zip(self.traders, tree_price, bond_price):
             trader.post(float(p), float(q), y)
-        for a, b in self._pairs(tree_pairs):
+        pairs = self._pairs(pairs)
+        for a, b in pairs:
             self.trade_tree(a, b)
-        for a, b in self._pairs(bond_pairs):
+        for a, b in pairs:
             self.trade_bond(a, b)
         self.schedule.step()
         self.dividend = self.dividend_process.next(y, self.rng)

@@ -174,3 +174,28 @@ def test_the_base_class_rejects_proposals_that_break_the_contract(buyer, seller,
     market.reset()
     with pytest.raises(MechanismError, match=match):
         market.step(np.array([0.9, 0.8, 0.85, np.nan]), np.full(4, 0.95))
+
+
+def test_one_pairing_per_period_serves_both_assets():
+    market = LucasMarket(MarketConfig(n_agents=40), ConstantDividend(), CRRAUtility(1.0),
+                         PairwiseMatching(), seed=0)
+    market.reset()
+    rng = np.random.default_rng(0)
+    tree = rng.uniform(0.5, 1.0, 40)
+    out = market.step(tree, tree + 0.1)  # same ranking in both markets, same pairs
+    np.testing.assert_array_equal(out.tree_trade, out.bond_trade)
+
+
+class DuplicatingPairs(PairwiseMatching):
+    """A user subclass of a library mechanism with a broken pairing: still checked."""
+
+    def pairs(self, n, rng):
+        return np.zeros(n // 2, dtype=np.int64), np.arange(1, n // 2 + 1)
+
+
+def test_subclasses_of_library_mechanisms_are_checked():
+    market = LucasMarket(MarketConfig(n_agents=6), ConstantDividend(), CRRAUtility(1.0),
+                         DuplicatingPairs(), seed=0)
+    market.reset()
+    with pytest.raises(MechanismError, match="more than one trade"):
+        market.step(np.array([0.5, 0.6, 0.7, 0.8, 0.9, 1.0]), np.full(6, 0.95))

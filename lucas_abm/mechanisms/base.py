@@ -95,8 +95,7 @@ class TradingRules:
 
 def valid_prices(posted: np.ndarray, max_price: float) -> np.ndarray:
     """Posted prices that may enter the market: finite, ``0 < price <= max_price``."""
-    with np.errstate(invalid="ignore"):
-        return (posted > 0.0) & (posted <= max_price)  # NaN compares False; +inf > cap
+    return (posted > 0.0) & (posted <= max_price)  # NaN compares False; +inf > cap
 
 
 class Mechanism(ABC):
@@ -121,6 +120,10 @@ class Mechanism(ABC):
         Use ``rng`` for all randomness so that runs are reproducible.
         """
 
+    def begin_period(self, n: int, rng: np.random.Generator) -> None:
+        """Optional hook, called once per period before ``propose`` (e.g. to draw one pairing
+        that both assets share). The default does nothing."""
+
     # ------------------------------------------------------------------ settlement
     def execute(self, tree_price: np.ndarray, bond_price: np.ndarray, income: np.ndarray,
                 shares: np.ndarray, rules: TradingRules,
@@ -133,6 +136,7 @@ class Mechanism(ABC):
         bond_ok = valid_prices(bond_price, rules.max_price)
         tree_price = np.where(tree_ok, tree_price, np.nan)
         bond_price = np.where(bond_ok, bond_price, np.nan)
+        self.begin_period(n, rng)
 
         # Tree: seller needs one lot of shares, buyer needs the price out of income.
         tree = self._checked(self.propose(tree_price, tree_ok, rng), tree_ok, n)
@@ -149,16 +153,24 @@ class Mechanism(ABC):
         cost = bond.price * lot
         cash_left = income[bond.buyer] - tree_cash[bond.buyer]
         buyer_ok = cash_left >= cost * (1.0 - FEASIBILITY_RTOL)
-        seller_ok = np.full(len(bond), lot <= rules.borrowing_limit * (1.0 + FEASIBILITY_RTOL))
+        seller_ok = lot <= rules.borrowing_limit * (1.0 + FEASIBILITY_RTOL)  # same for all
         bond_trade, bond_cash, infeasible_bond, bond_volume, bond_mean = _settle(
-            bond, cost, lot, buyer_ok, seller_ok, n)
+            bond, cost, lot, buyer_ok, np.full(len(bond), seller_ok), n)
 
         return Settlement(tree_trade, bond_trade, tree_cash, bond_cash, tree_volume,
                           bond_volume, tree_mean, bond_mean, ~tree_ok, ~bond_ok,
                           infeasible_tree, infeasible_bond)
 
     def _checked(self, proposal: Proposal, active: np.ndarray, n: int) -> Proposal:
-        """Enforce the Proposal contract; raise MechanismError naming the broken rule."""
+        """Enforce the Proposal contract; raise MechanismError naming the broken rule.
+
+        Skipped only for the library's own mechanism classes, which set
+        ``verified_proposals = True`` in their class body and whose output the tests hold to
+        the contract. The flag is read from the class itself, not inherited, so every
+        user-written mechanism (including a subclass of a library one) is always checked.
+        """
+        if type(self).__dict__.get("verified_proposals", False):
+            return proposal
         buyer = np.asarray(proposal.buyer)
         seller = np.asarray(proposal.seller)
         price = np.asarray(proposal.price, dtype=np.float64)
@@ -190,14 +202,19 @@ def _settle(proposal: Proposal, cost: np.ndarray, lot: float, buyer_ok: np.ndarr
     trade = np.zeros(n)
     cash = np.zeros(n)
     infeasible = np.zeros(n, dtype=bool)
-    infeasible[proposal.buyer[~buyer_ok]] = True
-    infeasible[proposal.seller[~seller_ok]] = True
     done = buyer_ok & seller_ok
-    buyer, seller, paid = proposal.buyer[done], proposal.seller[done], cost[done]
+    if done.all():
+        buyer, seller, paid, price = proposal.buyer, proposal.seller, cost, proposal.price
+    else:
+        infeasible[proposal.buyer[~buyer_ok]] = True
+        infeasible[proposal.seller[~seller_ok]] = True
+        done = done.nonzero()[0]
+        buyer, seller, paid = proposal.buyer[done], proposal.seller[done], cost[done]
+        price = proposal.price[done]
     trade[buyer] = lot
     trade[seller] = -lot
     cash[buyer] = paid
     cash[seller] = -paid
     volume = int(buyer.shape[0])
-    mean_price = float(proposal.price[done].mean()) if volume else float("nan")
+    mean_price = float(price.sum()) / volume if volume else float("nan")
     return trade, cash, infeasible, volume, mean_price

@@ -27,6 +27,7 @@ class CallAuction(Mechanism):
     """Uniform-price, volume-maximising call auction with random rationing of the long side."""
 
     name = "call-auction"
+    verified_proposals = True  # library class: the tests hold it to the Proposal contract
 
     def clearing_price(self, posted: np.ndarray) -> tuple[float, int]:
         """Return ``(P, j)`` for sorted valid prices: clearing price and number of sellers.

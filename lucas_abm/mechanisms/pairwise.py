@@ -7,7 +7,8 @@ whose posted prices differ, the higher poster buys one lot from the lower poster
 
 theta = 1/2 (the midpoint) in :class:`PairwiseMatching`; :class:`BargainingPairwiseMatching`
 lets theta, the seller's bargaining power, range over [0, 1]. Equal prices: no trade.
-Each asset is paired with its own permutation. Cost O(N).
+One random pairing per period is shared by both assets (as in the thesis: a pair compares
+tree prices and bond prices). Cost O(N).
 """
 from __future__ import annotations
 
@@ -21,7 +22,11 @@ class PairwiseMatching(Mechanism):
     """Random pairs; the higher poster buys one lot at the midpoint of the two prices."""
 
     name = "pairwise"
+    verified_proposals = True  # library class: the tests hold it to the Proposal contract
     theta = 0.5  # settlement weight on the higher (buyer's) posted price
+
+    _pairing: tuple[np.ndarray, np.ndarray] | None = None
+    _pairing_uses = 0
 
     def pairs(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """A uniformly random pairing: agent ``first[i]`` meets ``second[i]``; N//2 pairs."""
@@ -29,17 +34,29 @@ class PairwiseMatching(Mechanism):
         m = n // 2
         return perm[:m], perm[m:2 * m]
 
+    def begin_period(self, n: int, rng: np.random.Generator) -> None:
+        """Draw this period's pairing, used by both the tree and the bond."""
+        self._pairing = self.pairs(n, rng)
+        self._pairing_uses = 2
+
     def propose(self, posted: np.ndarray, active: np.ndarray,
                 rng: np.random.Generator) -> Proposal:
-        first, second = self.pairs(posted.shape[0], rng)
+        n = posted.shape[0]
+        if self._pairing_uses > 0:  # inside a market period: the shared pairing
+            self._pairing_uses -= 1
+            first, second = self._pairing
+        else:  # called on its own: a fresh pairing
+            first, second = self.pairs(n, rng)
         p1, p2 = posted[first], posted[second]  # NaN where invalid: compares False
-        first_buys = np.flatnonzero(p1 > p2)
-        second_buys = np.flatnonzero(p2 > p1)
-        buyer = np.concatenate((first[first_buys], second[second_buys]))
-        seller = np.concatenate((second[first_buys], first[second_buys]))
-        p_hi = np.concatenate((p1[first_buys], p2[second_buys]))
-        p_lo = np.concatenate((p2[first_buys], p1[second_buys]))
-        return Proposal(buyer, seller, self.theta * p_hi + (1.0 - self.theta) * p_lo)
+        first_buys = p1 > p2
+        trade = (first_buys | (p2 > p1)).nonzero()[0]  # valid pairs with different prices
+        buyer = np.where(first_buys, first, second)[trade]
+        seller = (first + second)[trade] - buyer
+        if self.theta == 0.5:
+            price = 0.5 * (p1 + p2)
+        else:  # theta p_hi + (1 - theta) p_lo = p_lo + theta (p_hi - p_lo)
+            price = np.fmin(p1, p2) + self.theta * np.abs(p1 - p2)
+        return Proposal(buyer, seller, price[trade])
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -53,6 +70,7 @@ class BargainingPairwiseMatching(PairwiseMatching):
     """
 
     name = "bargaining"
+    verified_proposals = True
 
     def __init__(self, theta: float = 0.5):
         self.theta = check_range("theta", theta, 0.0, 1.0, low_open=False, high_open=False)

@@ -1,0 +1,121 @@
+"""Benchmark: agent-steps per second of the vectorised pairwise market step vs. Mesa.
+
+Times :meth:`lucas_abm.market.LucasMarket.step` (pairwise matching, log utility, thesis
+dividend; the full step: validation, matching, feasibility, settlement, utility, penalties,
+observation) at several N, and a straightforward per-agent Mesa implementation of the same
+mechanism (``benchmarks/mesa_baseline.py``) at the sizes given by ``--mesa-sizes``, in the
+same run. The posted prices are drawn uniformly around (p*, q*) **before** the timed region
+(a few action sets are cycled), so the timings cover the market only, not the policy.
+Each figure is the best of ``--repeat`` timed blocks (least disturbed by other processes).
+
+    .venv/bin/python benchmarks/market_step.py --out market_step.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lucas_abm.dividends import ConstantDividend
+from lucas_abm.market import LucasMarket, MarketConfig
+from lucas_abm.mechanisms import PairwiseMatching
+from lucas_abm.utility import CRRAUtility
+
+P_STAR, Q_STAR = 0.851521, 0.95
+ACTION_SETS = 4
+
+
+def random_actions(n: int, seed: int = 0) -> np.ndarray:
+    """[ACTION_SETS, 2, n] posted prices, uniform on +-20% around (p*, q*)."""
+    rng = np.random.default_rng(seed)
+    u = rng.uniform(0.8, 1.2, size=(ACTION_SETS, 2, n))
+    u[:, 0] *= P_STAR
+    u[:, 1] *= Q_STAR
+    return u
+
+
+def steps_for(n: int, budget: float = 2e6) -> int:
+    """Steps per timed block: about ``budget`` agent-steps, at least 3."""
+    return max(3, int(budget // n))
+
+
+def time_block(step, actions: np.ndarray, steps: int, repeat: int) -> float:
+    """Best wall time of ``repeat`` blocks of ``steps`` calls, per step (seconds)."""
+    for k in range(min(steps, 2)):  # warm-up
+        step(actions[k % ACTION_SETS, 0], actions[k % ACTION_SETS, 1])
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for k in range(steps):
+            a = actions[k % ACTION_SETS]
+            step(a[0], a[1])
+        best = min(best, time.perf_counter() - start)
+    return best / steps
+
+
+def vectorised_market(n: int) -> LucasMarket:
+    config = MarketConfig(n_agents=n, horizon=10 ** 9)
+    market = LucasMarket(config, ConstantDividend(), CRRAUtility(1.0), PairwiseMatching(), seed=0)
+    market.reset()
+    return market
+
+
+def mesa_market(n: int):
+    from mesa_baseline import MesaLucasMarket  # benchmarks/ is on sys.path when run as a script
+
+    return MesaLucasMarket(MarketConfig(n_agents=n, horizon=10 ** 9), ConstantDividend(),
+                           CRRAUtility(1.0), seed=0)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1200, 100_000, 1_000_000],
+                        help="agent counts N for the vectorised market")
+    parser.add_argument("--mesa-sizes", type=int, nargs="*", default=[1200],
+                        help="agent counts for the Mesa baseline (empty: skip Mesa)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed blocks per size (best kept)")
+    parser.add_argument("--budget", type=float, default=2e6,
+                        help="agent-steps per timed block (vectorised)")
+    parser.add_argument("--out", type=Path, default=Path("market_step.json"),
+                        help="JSON file for the results")
+    args = parser.parse_args(argv)
+
+    rows = []
+    for n in args.sizes:
+        actions = random_actions(n)
+        market = vectorised_market(n)
+        per_step = time_block(market.step, actions, steps_for(n, args.budget), args.repeat)
+        row = {"n_agents": n, "implementation": "vectorised", "seconds_per_step": per_step,
+               "ns_per_agent_step": per_step / n * 1e9, "agent_steps_per_second": n / per_step}
+        if n in args.mesa_sizes:
+            mesa = mesa_market(n)
+            mesa_step = time_block(mesa.step, actions, max(3, steps_for(n, 5e4)),
+                                   max(2, args.repeat // 2))
+            row["mesa_seconds_per_step"] = mesa_step
+            row["mesa_agent_steps_per_second"] = n / mesa_step
+            row["speedup_vs_mesa"] = mesa_step / per_step
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    print()
+    print(f"{'N':>10} {'ms/step':>10} {'ns/agent-step':>14} {'agent-steps/s':>14} "
+          f"{'Mesa agent-steps/s':>19} {'speedup':>8}")
+    for r in rows:
+        mesa = (f"{r['mesa_agent_steps_per_second']:19.3g} {r['speedup_vs_mesa']:8.1f}"
+                if "speedup_vs_mesa" in r else f"{'-':>19} {'-':>8}")
+        print(f"{r['n_agents']:>10} {r['seconds_per_step'] * 1e3:10.3f} "
+              f"{r['ns_per_agent_step']:14.1f} {r['agent_steps_per_second']:14.3g} {mesa}")
+    result = {"benchmark": "pairwise market step, random actions pre-generated",
+              "machine": platform.platform(), "processor": platform.processor(),
+              "python": platform.python_version(), "numpy": np.__version__, "rows": rows}
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"\nwrote {args.out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
