@@ -6,7 +6,8 @@ observation) at several N, and a straightforward per-agent Mesa implementation o
 mechanism (``benchmarks/mesa_baseline.py``) at the sizes given by ``--mesa-sizes``, in the
 same run. The posted prices are drawn uniformly around (p*, q*) **before** the timed region
 (a few action sets are cycled), so the timings cover the market only, not the policy.
-Each figure is the best of ``--repeat`` timed blocks (least disturbed by other processes).
+Each figure is the best of ``--repeat`` timed blocks (least disturbed by other processes);
+vectorised and Mesa blocks are interleaved so that both see the same machine load.
 
     .venv/bin/python benchmarks/market_step.py --out market_step.json
 """
@@ -43,18 +44,25 @@ def steps_for(n: int, budget: float = 2e6) -> int:
     return max(3, int(budget // n))
 
 
-def time_block(step, actions: np.ndarray, steps: int, repeat: int) -> float:
-    """Best wall time of ``repeat`` blocks of ``steps`` calls, per step (seconds)."""
-    for k in range(min(steps, 2)):  # warm-up
-        step(actions[k % ACTION_SETS, 0], actions[k % ACTION_SETS, 1])
-    best = float("inf")
+def time_blocks(steps_fns: list, actions: np.ndarray, steps: list[int], repeat: int) -> list[float]:
+    """Best wall time per step of ``repeat`` blocks for each implementation (seconds).
+
+    Blocks of the implementations are interleaved (A, B, A, B, ...), so that a burst of
+    load from other processes on a shared machine affects both alike; the best block of
+    each is kept.
+    """
+    for step in steps_fns:  # warm-up
+        for k in range(2):
+            step(actions[k % ACTION_SETS, 0], actions[k % ACTION_SETS, 1])
+    best = [float("inf")] * len(steps_fns)
     for _ in range(repeat):
-        start = time.perf_counter()
-        for k in range(steps):
-            a = actions[k % ACTION_SETS]
-            step(a[0], a[1])
-        best = min(best, time.perf_counter() - start)
-    return best / steps
+        for i, (step, n_steps) in enumerate(zip(steps_fns, steps)):
+            start = time.perf_counter()
+            for k in range(n_steps):
+                a = actions[k % ACTION_SETS]
+                step(a[0], a[1])
+            best[i] = min(best[i], (time.perf_counter() - start) / n_steps)
+    return best
 
 
 def vectorised_market(n: int) -> LucasMarket:
@@ -80,6 +88,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeat", type=int, default=5, help="timed blocks per size (best kept)")
     parser.add_argument("--budget", type=float, default=2e6,
                         help="agent-steps per timed block (vectorised)")
+    parser.add_argument("--mesa-budget", type=float, default=5e4,
+                        help="agent-steps per timed block (Mesa)")
     parser.add_argument("--out", type=Path, default=Path("market_step.json"),
                         help="JSON file for the results")
     args = parser.parse_args(argv)
@@ -88,16 +98,18 @@ def main(argv: list[str] | None = None) -> dict:
     for n in args.sizes:
         actions = random_actions(n)
         market = vectorised_market(n)
-        per_step = time_block(market.step, actions, steps_for(n, args.budget), args.repeat)
+        fns, steps = [market.step], [steps_for(n, args.budget)]
+        if n in args.mesa_sizes:
+            fns.append(mesa_market(n).step)
+            steps.append(steps_for(n, args.mesa_budget))
+        times = time_blocks(fns, actions, steps, args.repeat)
+        per_step = times[0]
         row = {"n_agents": n, "implementation": "vectorised", "seconds_per_step": per_step,
                "ns_per_agent_step": per_step / n * 1e9, "agent_steps_per_second": n / per_step}
-        if n in args.mesa_sizes:
-            mesa = mesa_market(n)
-            mesa_step = time_block(mesa.step, actions, max(3, steps_for(n, 5e4)),
-                                   max(2, args.repeat // 2))
-            row["mesa_seconds_per_step"] = mesa_step
-            row["mesa_agent_steps_per_second"] = n / mesa_step
-            row["speedup_vs_mesa"] = mesa_step / per_step
+        if len(times) == 2:
+            row["mesa_seconds_per_step"] = times[1]
+            row["mesa_agent_steps_per_second"] = n / times[1]
+            row["speedup_vs_mesa"] = times[1] / per_step
         rows.append(row)
         print(json.dumps(row), flush=True)
 

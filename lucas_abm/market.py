@@ -188,10 +188,13 @@ class LucasMarket:
         utility = self.utility(np.maximum(consumption, cfg.consumption_floor))
         invalid = done.invalid_tree | done.invalid_bond
         infeasible = done.infeasible_tree | done.infeasible_bond
-        penalty = (cfg.invalid_price_penalty * (done.invalid_tree.astype(np.float64)
-                                                + done.invalid_bond)
-                   + cfg.infeasible_trade_penalty * (done.infeasible_tree.astype(np.float64)
-                                                     + done.infeasible_bond))
+        if invalid.any() or infeasible.any():  # penalties are per asset
+            penalty = (cfg.invalid_price_penalty * (done.invalid_tree.astype(np.float64)
+                                                    + done.invalid_bond)
+                       + cfg.infeasible_trade_penalty * (done.infeasible_tree.astype(np.float64)
+                                                         + done.infeasible_bond))
+        else:
+            penalty = np.zeros(self.n_agents)
 
         self.shares = self.shares + done.tree_trade
         self.bonds = done.bond_trade  # last period's bonds matured into income

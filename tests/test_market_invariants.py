@@ -12,12 +12,31 @@ from hypothesis import given, settings, strategies as st
 
 from lucas_abm.dividends import ConstantDividend, IIDLognormalDividend
 from lucas_abm.market import LucasMarket, MarketConfig, invariant_violation
-from lucas_abm.mechanisms import make_mechanism
+from lucas_abm.mechanisms import Mechanism, Proposal, make_mechanism
 from lucas_abm.utility import CRRAUtility
 
 GARBAGE = [np.nan, np.inf, -np.inf, 0.0, -1.0, 1e300, 11.0]
 price = st.one_of(st.floats(0.01, 2.0), st.sampled_from(GARBAGE))
 TOL = 1e-12
+
+
+class ArbitraryProposals(Mechanism):
+    """A user mechanism proposing random disjoint pairs at arbitrary positive prices, with
+    no regard for posted prices: the base class alone must keep the invariants."""
+
+    name = "arbitrary"
+
+    def propose(self, posted, active, rng):
+        agents = rng.permutation(np.flatnonzero(active))
+        m = agents.size // 2
+        price = np.exp(rng.uniform(-8.0, 8.0, m))  # 3e-4 .. 3e3
+        return Proposal(agents[:m], agents[m:2 * m], price)
+
+
+def build_mechanism(name, theta):
+    if name == "arbitrary":
+        return ArbitraryProposals()
+    return make_mechanism(name, **({"theta": theta} if name == "bargaining" else {}))
 
 
 @st.composite
@@ -29,12 +48,12 @@ def scenarios(draw):
     return n, np.array(prices, dtype=np.float64).reshape(steps, 2, n)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(scenario=scenarios(),
        tree_lot=st.sampled_from([0.01, 0.05, 0.3, 1.0, 1.5]),
        bond_lot=st.sampled_from([0.01, 0.1, 1.0]),
        borrowing_limit=st.sampled_from([0.0, 0.01, 0.1, 2.0]),
-       mechanism=st.sampled_from(["pairwise", "bargaining", "call-auction"]),
+       mechanism=st.sampled_from(["pairwise", "bargaining", "call-auction", "arbitrary"]),
        theta=st.floats(0.0, 1.0),
        stochastic=st.booleans(),
        gamma=st.sampled_from([0.5, 1.0, 3.0]),
@@ -45,7 +64,7 @@ def test_invariants_hold_for_any_actions(scenario, tree_lot, bond_lot, borrowing
     config = MarketConfig(n_agents=n, horizon=50, tree_lot=tree_lot, bond_lot=bond_lot,
                           borrowing_limit=borrowing_limit, public_information=True)
     dividend = IIDLognormalDividend(mu=-3.0, sigma=0.5) if stochastic else ConstantDividend()
-    mech = make_mechanism(mechanism, **({"theta": theta} if mechanism == "bargaining" else {}))
+    mech = build_mechanism(mechanism, theta)
     market = LucasMarket(config, dividend, CRRAUtility(gamma), mech, seed=seed)
     market.reset()
     total = n * config.initial_shares
