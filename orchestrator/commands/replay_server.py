@@ -1,0 +1,50 @@
+"""``lucas-abm replay-server``: a standalone Reverb server holding the experience table.
+
+For the distributed layout (replay server, orchestrator, learners in separate processes or
+containers). The table (signature, capacity, min_size) comes from the same training config
+file the other processes read. No authentication: keep the port on a private network.
+
+Example::
+
+    lucas-abm replay-server --config configs/base.yaml --port 8000
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lucas_abm.errors import ConfigError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "replay-server", help="run a standalone Reverb replay server for the experience table",
+        description="Serve the experience table (n-step windows of all agents) built from a "
+                    "training config file: market.n_agents, market.public_information, "
+                    "learner.n_step and the replay section (docs/replay.md). Blocks until "
+                    "interrupted. The server has no authentication: keep it on a private "
+                    "network.")
+    p.add_argument("--config", type=Path, required=True,
+                   help="training config YAML (reads market.n_agents, "
+                        "market.public_information, learner.n_step, replay.*)")
+    p.add_argument("--port", type=int, required=True,
+                   help="TCP port to listen on, in [1, 65535] (all interfaces)")
+    p.add_argument("--checkpoint-dir", type=Path, default=None,
+                   help="directory to restore the latest replay checkpoint from and to "
+                        "write checkpoints to (default: a temporary directory)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from replay.tables import load_replay_settings
+
+    if isinstance(args.port, bool) or not 1 <= args.port <= 65535:
+        raise ConfigError("port", "an integer in [1, 65535]", args.port)
+    load_replay_settings(args.config)  # validate before starting anything (exit 2)
+    from replay.server import serve  # imports Reverb and TensorFlow: only after validation
+
+    try:
+        serve(args.config, args.port, checkpoint_dir=args.checkpoint_dir)
+    except KeyboardInterrupt:
+        pass
+    return 0
