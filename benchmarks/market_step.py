@@ -81,7 +81,8 @@ def mesa_market(n: int):
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1200, 100_000, 1_000_000],
+    parser.add_argument("--sizes", type=int, nargs="+",
+                        default=[1200, 10_000, 100_000, 300_000, 1_000_000],
                         help="agent counts N for the vectorised market")
     parser.add_argument("--mesa-sizes", type=int, nargs="*", default=[1200],
                         help="agent counts for the Mesa baseline (empty: skip Mesa)")

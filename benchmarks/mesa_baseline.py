@@ -104,7 +104,7 @@ class MesaLucasMarket(mesa.Model):
         buyer, seller = (a, b) if qa > qb else (b, a)
         lot = self.config.bond_lot
         cost = 0.5 * (qa + qb) * lot
-        buyer_ok = buyer.income - buyer.paid >= cost * _LOWER
+        buyer_ok = buyer.income - max(buyer.paid, 0.0) >= cost * _LOWER  # proceeds not usable
         seller_ok = lot <= self.config.borrowing_limit * (1.0 + FEASIBILITY_RTOL)
         self._settle(buyer, seller, buyer_ok, seller_ok, cost, lot, "bond_trade")
 

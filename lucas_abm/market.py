@@ -18,6 +18,7 @@ total dividends, no negative shares, no bond position below ``-borrowing_limit``
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, fields
 
@@ -222,15 +223,13 @@ class LucasMarket:
 
     # ------------------------------------------------------------------ checkpointing
     def state_dict(self) -> dict:
-        """Everything needed to resume exactly, including the RNG bit-generator state.
-
-        (A dividend process with hidden state of its own, such as GrowthMarkovChain's
-        regime, is not included.)
-        """
+        """Everything needed to resume exactly, including the RNG bit-generator state and a
+        copy of the dividend process (some, like GrowthMarkovChain, carry a hidden regime)."""
         return {"t": self.t, "shares": self.shares.copy(), "bonds": self.bonds.copy(),
                 "dividend": self.dividend, "last": self._last.copy(),
                 "needs_reset": self._needs_reset,
                 "rng": self._rng.bit_generator.state,
+                "dividend_process": copy.deepcopy(self.dividend_process),
                 "config": {f.name: getattr(self.config, f.name) for f in fields(self.config)}}
 
     def load_state_dict(self, d: dict) -> None:
@@ -245,6 +244,8 @@ class LucasMarket:
         self._last = np.array(d["last"], dtype=np.float64)
         self._needs_reset = bool(d["needs_reset"])
         self._rng.bit_generator.state = d["rng"]
+        if "dividend_process" in d:
+            self.dividend_process = copy.deepcopy(d["dividend_process"])
 
 
 def invariant_violation(market: LucasMarket, step: MarketStep) -> float:

@@ -280,3 +280,43 @@ def test_mesa_baseline_agrees_given_the_same_pairing():
         np.testing.assert_allclose([t.reward for t in mesa_market.traders], out.reward,
                                    rtol=1e-13)
     assert volume > 100 and infeasible > 20  # the comparison exercised both
+
+
+def test_state_dict_restores_a_dividend_process_with_hidden_regime():
+    from lucas_abm.dividends import GrowthMarkovChain
+
+    def market():
+        return LucasMarket(MarketConfig(n_agents=4), GrowthMarkovChain.mehra_prescott(y0=0.05),
+                           CRRAUtility(1.0), PairwiseMatching(), seed=3)
+
+    a = market()
+    a.reset()
+    for _ in range(7):
+        a.step(np.full(4, 0.8), np.full(4, 0.95))
+    state = a.state_dict()
+    b = market()
+    b.reset(seed=11)
+    b.load_state_dict(state)
+    ya = [a.step(np.full(4, 0.8), np.full(4, 0.95)).dividend for _ in range(30)]
+    yb = [b.step(np.full(4, 0.8), np.full(4, 0.95)).dividend for _ in range(30)]
+    assert ya == yb
+
+
+def test_wrong_number_of_prices_is_an_error():
+    m = two_agents()
+    with pytest.raises(ValueError, match="tree_price: expected 2 posted prices"):
+        m.step(np.ones(3), np.ones(2))
+
+
+def test_tree_sale_proceeds_cannot_pay_for_a_bond():
+    # Agent 0: income 0.001 (one share, y = 0.001); it sells a tree lot at 0.85, bringing
+    # 0.0085, and bids for a bond lot costing 0.5 * 0.01 = 0.005. Income plus proceeds
+    # (0.0095) would cover it, income alone does not: proceeds are not usable, infeasible.
+    m = two_agents(dividend=ConstantDividend(0.001))
+    state = m.state_dict()
+    state["shares"] = np.array([1.0, 20.0])  # agent 1 (income 0.02) can afford the tree lot
+    m.load_state_dict(state)
+    out = m.step(np.array([0.8, 0.9]), np.array([0.51, 0.49]))
+    assert out.tree_volume == 1 and out.bond_volume == 0
+    np.testing.assert_array_equal(out.infeasible, [True, False])
+    np.testing.assert_allclose(out.consumption, [0.001 + 0.0085, 0.02 - 0.0085], rtol=1e-13)

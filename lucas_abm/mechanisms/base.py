@@ -130,8 +130,8 @@ class Mechanism(ABC):
                 rng: np.random.Generator) -> Settlement:
         """Match, check feasibility and settle both assets (tree first, then bond)."""
         n = income.shape[0]
-        tree_price = np.asarray(tree_price, dtype=np.float64).reshape(n)
-        bond_price = np.asarray(bond_price, dtype=np.float64).reshape(n)
+        tree_price = _posted("tree_price", tree_price, n)
+        bond_price = _posted("bond_price", bond_price, n)
         tree_ok = valid_prices(tree_price, rules.max_price)
         bond_ok = valid_prices(bond_price, rules.max_price)
         tree_price = np.where(tree_ok, tree_price, np.nan)
@@ -151,8 +151,9 @@ class Mechanism(ABC):
         bond = self._checked(self.propose(bond_price, bond_ok, rng), bond_ok, n)
         lot = rules.bond_lot
         cost = bond.price * lot
-        cash_left = income[bond.buyer] - tree_cash[bond.buyer]
-        buyer_ok = cash_left >= cost * (1.0 - FEASIBILITY_RTOL)
+        # Income left after tree purchases; tree sale proceeds do not count.
+        cash_left = income - np.maximum(tree_cash, 0.0)
+        buyer_ok = cash_left[bond.buyer] >= cost * (1.0 - FEASIBILITY_RTOL)
         seller_ok = lot <= rules.borrowing_limit * (1.0 + FEASIBILITY_RTOL)  # same for all
         bond_trade, bond_cash, infeasible_bond, bond_volume, bond_mean = _settle(
             bond, cost, lot, buyer_ok, np.full(len(bond), seller_ok), n)
@@ -194,6 +195,15 @@ class Mechanism(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def _posted(name: str, prices, n: int) -> np.ndarray:
+    """Posted prices as a float64 [N] array; a wrong size is a caller bug (ValueError)."""
+    prices = np.asarray(prices, dtype=np.float64)
+    if prices.size != n:
+        raise ValueError(f"{name}: expected {n} posted prices (one per agent), "
+                         f"got shape {prices.shape}")
+    return prices.reshape(n)
 
 
 def _settle(proposal: Proposal, cost: np.ndarray, lot: float, buyer_ok: np.ndarray,
