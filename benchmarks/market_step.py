@@ -65,6 +65,16 @@ def time_blocks(steps_fns: list, actions: np.ndarray, steps: list[int], repeat: 
     return best
 
 
+def scaling_exponent(rows: list[dict], n_min: int = 10_000) -> float | None:
+    """Slope b of log(seconds per step) = a + b log N over the sizes N >= n_min (b = 1: linear)."""
+    big = [r for r in rows if r["n_agents"] >= n_min]
+    if len(big) < 2:
+        return None
+    x = np.log([r["n_agents"] for r in big])
+    y = np.log([r["seconds_per_step"] for r in big])
+    return float(np.polyfit(x, y, 1)[0])
+
+
 def vectorised_market(n: int) -> LucasMarket:
     config = MarketConfig(n_agents=n, horizon=10 ** 9)
     market = LucasMarket(config, ConstantDividend(), CRRAUtility(1.0), PairwiseMatching(), seed=0)
@@ -122,7 +132,11 @@ def main(argv: list[str] | None = None) -> dict:
                 if "speedup_vs_mesa" in r else f"{'-':>19} {'-':>8}")
         print(f"{r['n_agents']:>10} {r['seconds_per_step'] * 1e3:10.3f} "
               f"{r['ns_per_agent_step']:14.1f} {r['agent_steps_per_second']:14.3g} {mesa}")
+    exponent = scaling_exponent(rows)
+    if exponent is not None:
+        print(f"\ncost ~ N^{exponent:.2f} (least-squares slope of log time on log N, N >= 1e4)")
     result = {"benchmark": "pairwise market step, random actions pre-generated",
+              "scaling_exponent": exponent,
               "machine": platform.platform(), "processor": platform.processor(),
               "python": platform.python_version(), "numpy": np.__version__, "rows": rows}
     args.out.write_text(json.dumps(result, indent=2))

@@ -3,6 +3,7 @@ checkpointing, each against a hand computation; and agreement with the Mesa base
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 from pathlib import Path
 
@@ -320,3 +321,39 @@ def test_tree_sale_proceeds_cannot_pay_for_a_bond():
     assert out.tree_volume == 1 and out.bond_volume == 0
     np.testing.assert_array_equal(out.infeasible, [True, False])
     np.testing.assert_allclose(out.consumption, [0.001 + 0.0085, 0.02 - 0.0085], rtol=1e-13)
+
+
+def load_benchmark():
+    root = Path(__file__).resolve().parents[1] / "benchmarks"
+    import sys
+    sys.path.insert(0, str(root))  # market_step imports mesa_baseline as a sibling script
+    try:
+        spec = importlib.util.spec_from_file_location("market_step", root / "market_step.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(root))
+    return module
+
+
+def test_benchmark_scaling_exponent_recovers_a_power_law():
+    bench = load_benchmark()
+    rows = [{"n_agents": n, "seconds_per_step": 3e-8 * n ** 1.1} for n in (1200, 1e4, 1e5, 1e6)]
+    assert bench.scaling_exponent(rows) == pytest.approx(1.1, abs=1e-12)
+
+
+def test_benchmark_runs_both_implementations_in_one_run(tmp_path):
+    pytest.importorskip("mesa")
+    bench = load_benchmark()
+    import sys
+    sys.path.insert(0, str(Path(bench.__file__).parent))
+    try:
+        result = bench.main(["--sizes", "64", "--mesa-sizes", "64", "--repeat", "1",
+                             "--budget", "640", "--mesa-budget", "640",
+                             "--out", str(tmp_path / "b.json")])
+    finally:
+        sys.path.pop(0)
+    row = result["rows"][0]
+    assert row["speedup_vs_mesa"] == pytest.approx(
+        row["mesa_seconds_per_step"] / row["seconds_per_step"])
+    assert json.loads((tmp_path / "b.json").read_text())["rows"][0]["n_agents"] == 64
