@@ -10,11 +10,13 @@
 The server listens on all interfaces **without authentication**: keep it on a private
 network (inside Docker, an internal network; never publish the port beyond the host).
 
-Checkpoints: with ``checkpoint_dir`` the server restores the latest checkpoint found there
-when it starts and :meth:`ReplayServer.checkpoint` writes a new one. Restoring a checkpoint
-written under a different table configuration can leave the rate limiter blocking inserts,
-so the table configuration is stored next to the checkpoints (``tables.json``) and a
-mismatch raises ``ConfigError`` before the server starts.
+Checkpoints: with ``checkpoint_dir`` the server restores the latest checkpoint in
+``checkpoint_dir/reverb/`` when it starts, and :meth:`ReplayServer.checkpoint` writes a new
+one there (Reverb keeps only the newest). Restoring a checkpoint written under a different
+table configuration can leave the rate limiter blocking inserts, so the table configuration
+is stored beside them (``checkpoint_dir/tables.json``) and a mismatch raises ``ConfigError``
+before the server starts. (It is not inside ``reverb/``: Reverb treats every entry there as a
+checkpoint and would keep the JSON file as the "latest" one.)
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from lucas_abm.errors import ConfigError
 from replay.tables import load_replay_settings, make_experience_table
 
 TABLES_FILE = "tables.json"
+CHECKPOINTS = "reverb"
 
 
 def table_fingerprint(table: reverb.Table) -> dict[str, Any]:
@@ -78,7 +81,8 @@ class ReplayServer:
         if checkpoint_dir is not None:
             self.checkpoint_dir = Path(checkpoint_dir)
             self._check_checkpoint_tables(tables)
-            checkpointer = reverb.checkpointers.DefaultCheckpointer(path=str(self.checkpoint_dir))
+            checkpointer = reverb.checkpointers.DefaultCheckpointer(
+                path=str(self.checkpoint_dir / CHECKPOINTS))
         self.tables = list(tables)
         self._server: reverb.Server | None = reverb.Server(
             tables=self.tables, port=port, checkpointer=checkpointer)
@@ -89,14 +93,14 @@ class ReplayServer:
         """Refuse to restore a checkpoint written under another table configuration."""
         wanted = [table_fingerprint(t) for t in tables]
         stored = self.checkpoint_dir / TABLES_FILE
-        if _has_checkpoint(self.checkpoint_dir) and stored.exists():
+        if _has_checkpoint(self.checkpoint_dir / CHECKPOINTS) and stored.exists():
             found = json.loads(stored.read_text())
             if found != wanted:
                 raise ConfigError(
                     "checkpoint_dir", "a directory of checkpoints written with the same tables",
                     str(self.checkpoint_dir),
                     detail=f"its {TABLES_FILE} differs from the requested table configuration")
-        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        (self.checkpoint_dir / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
         stored.write_text(json.dumps(wanted, indent=2))
 
     def client(self) -> reverb.Client:
