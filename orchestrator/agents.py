@@ -1,0 +1,123 @@
+"""The learning agents: what they see, what they may post, how they explore.
+
+Everything here is vectorised over agents; the Q-learning itself is in :mod:`orchestrator.dqn`.
+
+Rewards. The market pays ``r = u(c) - penalty`` (model.md §2). Learners see
+
+    r~ = (r - u(s_0 y_t)) / R,   R = u'(c_ref) * c_ref * delta_s / (s_0 (1 - beta)),
+
+with ``c_ref = s_0 E[y]``. Subtracting ``u(s_0 y_t)``, the utility of consuming the
+endowment's dividend, removes the dividend's own noise from the reward; since it depends only
+on the exogenous dividend, its discounted sum does not depend on any action, so the optimal
+policy is unchanged. ``R`` is the utility value of the dividend stream of one tree lot, so a
+trade's effect on r~ is of order one whatever the lot size.
+
+Observations. Columns are centred and scaled (holdings in units of 10 lots, log dividend
+standardised) so that the network inputs are of order one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lucas_abm.dividends import DividendProcess
+from lucas_abm.market import LucasMarket, MarketStep
+from lucas_abm.utility import CRRAUtility
+from orchestrator.config import ActionGridConfig, ExplorationConfig, TrainConfig
+
+
+def dividend_moments(dividend: DividendProcess, seed: int = 12345, draws: int = 4000) -> tuple[float, float, float]:
+    """Mean of y, mean and standard deviation of log y along a simulated path (for scaling only)."""
+    path = dividend.sample_path(draws, np.random.default_rng(seed))
+    logs = np.log(path)
+    return float(path.mean()), float(logs.mean()), float(logs.std())
+
+
+@dataclass
+class Features:
+    """Maps market observations and rewards to the learners' scaled inputs and rewards."""
+
+    names: tuple
+    offset: np.ndarray
+    scale: np.ndarray
+    log_columns: np.ndarray        # columns fed as log (the dividend)
+    utility: CRRAUtility
+    initial_shares: float
+    reward_scale: float
+
+    @classmethod
+    def build(cls, config: TrainConfig, market: LucasMarket, dividend: DividendProcess) -> "Features":
+        mc = config.market
+        mean_y, mean_log_y, sd_log_y = dividend_moments(dividend)
+        s0 = mc.initial_shares if mc.initial_shares > 0 else 1.0
+        per = {
+            "shares": (mc.initial_shares, 10 * mc.tree_lot, False),
+            "bonds": (0.0, 10 * mc.bond_lot, False),
+            "dividend": (mean_log_y, sd_log_y if sd_log_y > 1e-12 else 1.0, True),
+            "income": (s0 * mean_y, 10 * mc.tree_lot * mean_y, False),
+            "last_tree_price": (0.5 * (config.actions.tree_low + config.actions.tree_high),
+                                config.actions.tree_high - config.actions.tree_low, False),
+            "last_bond_price": (0.5 * (config.actions.bond_low + config.actions.bond_high),
+                                config.actions.bond_high - config.actions.bond_low, False),
+            "last_tree_volume": (0.0, 1.0, False),
+            "last_bond_volume": (0.0, 1.0, False),
+        }
+        names = market.observation_names
+        offset = np.array([per[n][0] for n in names])
+        scale = np.array([per[n][1] for n in names])
+        logs = np.array([per[n][2] for n in names])
+        utility = market.utility
+        c_ref = s0 * mean_y
+        value_of_lot = float(utility.marginal(np.array(c_ref))) * c_ref * mc.tree_lot / (s0 * (1 - config.economy.beta))
+        return cls(names, offset, scale, logs, utility, s0, 1.0 / value_of_lot)
+
+    def observation(self, raw: np.ndarray) -> np.ndarray:
+        """[N, D] market observation -> [N, D] float32 network input."""
+        x = raw.astype(np.float64)
+        x[:, self.log_columns] = np.log(x[:, self.log_columns])
+        return ((x - self.offset) / self.scale).astype(np.float32)
+
+    def reward(self, step: MarketStep) -> np.ndarray:
+        """r~ = (u(c) - penalty - u(s_0 y_t)) / R, float32 [N]."""
+        baseline = float(self.utility(np.array(self.initial_shares * step.dividend)))
+        return ((step.reward - baseline) * self.reward_scale).astype(np.float32)
+
+
+def rbf_basis(n_prices: int, spacing: int) -> np.ndarray | None:
+    """Gaussian bumps every ``spacing`` grid points, width ``spacing``: [K_basis, n_prices]."""
+    if spacing <= 0:
+        return None
+    centres = np.arange(0, n_prices + spacing - 1, spacing)
+    k = np.arange(n_prices)
+    return np.exp(-0.5 * ((k[None, :] - centres[:, None]) / spacing) ** 2).astype(np.float32)
+
+
+class ActionGrid:
+    """Index <-> posted price for both assets."""
+
+    def __init__(self, config: ActionGridConfig):
+        self.tree_prices = config.tree_prices()
+        self.bond_prices = config.bond_prices()
+        self.tree_basis = rbf_basis(len(self.tree_prices), config.basis_spacing)
+        self.bond_basis = rbf_basis(len(self.bond_prices), config.basis_spacing)
+
+    @property
+    def n_tree(self) -> int:
+        return len(self.tree_prices)
+
+    @property
+    def n_bond(self) -> int:
+        return len(self.bond_prices)
+
+
+def explore(greedy: np.ndarray, n_actions: int, epsilon: float, config: ExplorationConfig,
+            rng: np.random.Generator) -> np.ndarray:
+    """Epsilon-greedy with local moves (see :class:`ExplorationConfig`), vectorised over agents."""
+    n = greedy.shape[0]
+    explore_mask = rng.random(n) < epsilon
+    local = rng.random(n) < config.local_fraction
+    step = np.rint(rng.normal(0.0, config.local_width, n)).astype(np.int64)
+    local_action = np.clip(greedy + step, 0, n_actions - 1)
+    uniform_action = rng.integers(0, n_actions, n)
+    return np.where(explore_mask, np.where(local, local_action, uniform_action), greedy).astype(np.int32)

@@ -1,0 +1,280 @@
+"""Training configuration: YAML files in ``configs/`` mapped onto dataclasses.
+
+A config file has one section per dataclass below (``economy``, ``market``, ``actions``,
+``learner``, ``exploration``, ``replay``, ``training``). Every value is validated when the
+dataclass is built, before any work starts; an unknown key or an out-of-range value raises
+:class:`~lucas_abm.errors.ConfigError` naming the key (``learner.n_step: must be ...``).
+``--set section.key=value`` overrides a value (the value is parsed as YAML).
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from lucas_abm.errors import ConfigError, check_choice, check_range
+from lucas_abm.market import MarketConfig
+from replay.tables import ReplayConfig
+
+WEIGHT_SHARING = ("independent", "shared")
+
+
+def _int(field_name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ConfigError(field_name, f"an integer >= {low}", value)
+    return int(value)
+
+
+@dataclass
+class EconomyConfig:
+    """Preferences, the dividend law and the market mechanism (model.md §1–2)."""
+
+    beta: float = 0.95                     # discount factor, in (0, 1)
+    gamma: float = 1.0                     # CRRA risk aversion, > 0 (1 = log utility)
+    dividend: str = "constant"             # constant | iid-lognormal | markov | log-ar1
+    dividend_params: dict = field(default_factory=dict)   # e.g. {ybar: 0.0448168907}
+    mechanism: str = "pairwise"            # pairwise | bargaining | call-auction
+    mechanism_params: dict = field(default_factory=dict)  # e.g. {theta: 0.5}
+
+    def __post_init__(self) -> None:
+        self.beta = check_range("economy.beta", self.beta, 0.0, 1.0)
+        self.gamma = check_range("economy.gamma", self.gamma, 0.0, None)
+        check_choice("economy.dividend", self.dividend, ("constant", "iid-lognormal", "markov", "log-ar1"))
+        check_choice("economy.mechanism", self.mechanism, ("pairwise", "bargaining", "call-auction"))
+        for name in ("dividend_params", "mechanism_params"):
+            if not isinstance(getattr(self, name), dict):
+                raise ConfigError(f"economy.{name}", "a mapping of parameter names to values",
+                                  getattr(self, name))
+
+
+@dataclass
+class ActionGridConfig:
+    """The discrete action set: posted tree prices x posted bond prices (uniform grids).
+
+    ``basis_spacing`` > 0 makes the advantage of each price a smooth function of the price:
+    A(x, p_k) = sum_m w_m(x) exp(-(k - c_m)^2 / (2 s^2)) with Gaussian bumps centred every
+    ``s`` grid points; 0 gives one free output per price (plain DQN head).
+    """
+
+    tree_low: float = 0.40
+    tree_high: float = 2.00
+    tree_step: float = 0.01
+    bond_low: float = 0.80
+    bond_high: float = 1.10
+    bond_step: float = 0.005
+    basis_spacing: int = 4
+
+    def __post_init__(self) -> None:
+        for asset in ("tree", "bond"):
+            low = check_range(f"actions.{asset}_low", getattr(self, f"{asset}_low"), 0.0, None)
+            high = check_range(f"actions.{asset}_high", getattr(self, f"{asset}_high"), low, None)
+            step = check_range(f"actions.{asset}_step", getattr(self, f"{asset}_step"), 0.0, high - low,
+                               high_open=False)
+            setattr(self, f"{asset}_low", low)
+            setattr(self, f"{asset}_high", high)
+            setattr(self, f"{asset}_step", step)
+        self.basis_spacing = _int("actions.basis_spacing", self.basis_spacing, 0)
+
+    def tree_prices(self) -> np.ndarray:
+        return _grid(self.tree_low, self.tree_high, self.tree_step)
+
+    def bond_prices(self) -> np.ndarray:
+        return _grid(self.bond_low, self.bond_high, self.bond_step)
+
+
+def _grid(low: float, high: float, step: float) -> np.ndarray:
+    n = int(np.floor((high - low) / step + 1e-9)) + 1
+    return np.round(low + step * np.arange(n), 10)
+
+
+@dataclass
+class LearnerConfig:
+    """Per-agent Q-network learners (thesis: 4 x 50 ReLU, Adam 1e-3)."""
+
+    weight_sharing: str = "independent"   # independent: one network per agent; shared: per type
+    agent_types: int = 1                  # shared mode: number of types (contiguous equal blocks)
+    hidden: list = field(default_factory=lambda: [50, 50, 50, 50])
+    learning_rate: float = 1e-3
+    n_step: int = 3
+    batch_size: int = 32                  # n-step windows per update (each holds every agent)
+    target_update_tau: float = 0.01
+    huber_delta: float = 1.0
+    update_every: int = 2                 # market steps per gradient step
+
+    def __post_init__(self) -> None:
+        check_choice("learner.weight_sharing", self.weight_sharing, WEIGHT_SHARING)
+        self.agent_types = _int("learner.agent_types", self.agent_types, 1)
+        if not isinstance(self.hidden, (list, tuple)) or not self.hidden:
+            raise ConfigError("learner.hidden", "a non-empty list of layer widths", self.hidden)
+        self.hidden = [_int("learner.hidden", h, 1) for h in self.hidden]
+        self.learning_rate = check_range("learner.learning_rate", self.learning_rate, 0.0, 1.0)
+        self.n_step = _int("learner.n_step", self.n_step, 1)
+        self.batch_size = _int("learner.batch_size", self.batch_size, 1)
+        self.target_update_tau = check_range("learner.target_update_tau", self.target_update_tau, 0.0, 1.0,
+                                             high_open=False)
+        self.huber_delta = check_range("learner.huber_delta", self.huber_delta, 0.0, None)
+        self.update_every = _int("learner.update_every", self.update_every, 1)
+
+
+@dataclass
+class ExplorationConfig:
+    """Epsilon-greedy exploration, mostly local.
+
+    With probability epsilon an agent does not post its greedy price: with probability
+    ``local_fraction`` it moves it by round(N(0, local_width)) grid steps (exploring where the
+    decision is: just above or below the going price), otherwise it draws a uniform grid price.
+    Epsilon decays linearly from ``epsilon_start`` to ``epsilon_end`` over the first
+    ``decay_fraction`` of the training episodes. Evaluation episodes are greedy.
+    """
+
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.1
+    decay_fraction: float = 0.5
+    local_fraction: float = 0.8
+    local_width: float = 3.0
+
+    def __post_init__(self) -> None:
+        for name in ("epsilon_start", "epsilon_end", "local_fraction"):
+            setattr(self, name, check_range(f"exploration.{name}", getattr(self, name), 0.0, 1.0,
+                                            low_open=False, high_open=False))
+        self.decay_fraction = check_range("exploration.decay_fraction", self.decay_fraction, 0.0, 1.0,
+                                          high_open=False)
+        self.local_width = check_range("exploration.local_width", self.local_width, 0.0, None)
+
+    def epsilon(self, episode: int, episodes: int) -> float:
+        frac = min(1.0, episode / max(1.0, self.decay_fraction * episodes))
+        return self.epsilon_start + frac * (self.epsilon_end - self.epsilon_start)
+
+
+@dataclass
+class TrainingConfig:
+    """Length of training, evaluation, checkpoints and the convergence criteria."""
+
+    episodes: int = 1000
+    eval_interval: int = 10               # a greedy evaluation episode every this many episodes
+    checkpoint_interval: int = 10         # episodes between checkpoints
+    seed: int = 0
+    tree_tolerance: float = 0.02          # |median posted tree price / p* - 1|
+    bond_tolerance: float = 0.01          # |median posted bond price / q* - 1|
+    volume_tolerance: float = 0.005       # lots per agent per step, each asset
+    tracking_tolerance: float = 0.03      # stochastic dividends: mean |p_k/p(y_t) - 1|
+    stop_after_converged_evals: int = 0   # stop once converged for this many evaluations in a row (0: never)
+
+    def __post_init__(self) -> None:
+        self.episodes = _int("training.episodes", self.episodes, 1)
+        self.eval_interval = _int("training.eval_interval", self.eval_interval, 1)
+        self.checkpoint_interval = _int("training.checkpoint_interval", self.checkpoint_interval, 1)
+        self.seed = _int("training.seed", self.seed, 0)
+        for name in ("tree_tolerance", "bond_tolerance", "volume_tolerance", "tracking_tolerance"):
+            setattr(self, name, check_range(f"training.{name}", getattr(self, name), 0.0, None))
+        self.stop_after_converged_evals = _int("training.stop_after_converged_evals",
+                                               self.stop_after_converged_evals, 0)
+
+
+SECTIONS = {
+    "economy": EconomyConfig,
+    "market": MarketConfig,
+    "actions": ActionGridConfig,
+    "learner": LearnerConfig,
+    "exploration": ExplorationConfig,
+    "replay": ReplayConfig,
+    "training": TrainingConfig,
+}
+
+
+@dataclass
+class TrainConfig:
+    economy: EconomyConfig = field(default_factory=EconomyConfig)
+    market: MarketConfig = field(default_factory=MarketConfig)
+    actions: ActionGridConfig = field(default_factory=ActionGridConfig)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    exploration: ExplorationConfig = field(default_factory=ExplorationConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def __post_init__(self) -> None:
+        if self.learner.weight_sharing == "shared" and self.market.n_agents % self.learner.agent_types:
+            raise ConfigError("learner.agent_types", f"a divisor of market.n_agents ({self.market.n_agents})",
+                              self.learner.agent_types)
+        if self.replay.capacity < self.learner.batch_size:
+            raise ConfigError("replay.capacity", f">= learner.batch_size ({self.learner.batch_size})",
+                              self.replay.capacity)
+        if self.market.horizon <= self.learner.n_step:
+            raise ConfigError("market.horizon", f"> learner.n_step ({self.learner.n_step})",
+                              self.market.horizon)
+
+    @property
+    def groups(self) -> int:
+        """Number of separate weight sets in the ensemble."""
+        if self.learner.weight_sharing == "independent":
+            return self.market.n_agents
+        return self.learner.agent_types
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def config_from_dict(raw: dict) -> TrainConfig:
+    """Map a nested dict onto :class:`TrainConfig`; unknown sections/keys are errors."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError("config", "a mapping of sections to settings", type(raw).__name__)
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(unknown[0], "a known section: " + ", ".join(SECTIONS))
+    sections = {}
+    for name, cls in SECTIONS.items():
+        values = raw.get(name) or {}
+        if not isinstance(values, dict):
+            raise ConfigError(name, "a mapping of settings", values)
+        known = {f.name for f in dataclasses.fields(cls) if f.init}
+        bad = sorted(set(values) - known)
+        if bad:
+            raise ConfigError(f"{name}.{bad[0]}", "a known key of section " + name + ": " + ", ".join(sorted(known)))
+        try:
+            sections[name] = cls(**values)
+        except ConfigError as err:
+            if "." in err.field:
+                raise
+            raise ConfigError(f"{name}.{err.field}", err.allowed, err.got) from None
+    return TrainConfig(**sections)
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Apply ``section.key=value`` strings (value parsed as YAML) to a raw config dict."""
+    raw = copy.deepcopy(raw or {})
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError("--set", "section.key=value", item)
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        if len(parts) < 2 or parts[0] not in SECTIONS:
+            raise ConfigError("--set", "section.key=value with section one of " + ", ".join(SECTIONS), item)
+        node = raw.setdefault(parts[0], {})
+        for part in parts[1:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(value)
+    return raw
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None, seed: int | None = None) -> TrainConfig:
+    """Read a YAML config, apply ``--set`` overrides and ``--seed``, validate everything."""
+    raw: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError("--config", "an existing YAML file", str(path))
+        try:
+            raw = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError("--config", "valid YAML", str(path), detail=str(err).splitlines()[0]) from None
+    raw = apply_overrides(raw, overrides or [])
+    if seed is not None:
+        raw.setdefault("training", {})["seed"] = seed
+    return config_from_dict(raw)

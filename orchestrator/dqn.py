@@ -1,0 +1,115 @@
+"""Per-agent deep Q-learning, all agents trained as one batched ensemble.
+
+The update for every agent k (or agent type, in ``shared`` mode) is the n-step double-DQN
+loss (van Hasselt et al., 2016; Sutton & Barto ch. 7):
+
+    G_t   = sum_{i<n} beta^i r_{t+i}  +  beta^n Q_target(x_{t+n}, argmax_a Q_online(x_{t+n}, a))
+    L_k   = mean_batch  huber( G_t - Q_online(x_t, a_t) )
+    loss  = sum_k L_k                       (one gradient op for all agents)
+
+- The discount is the agents' own beta: the Q-value is the agent's expected discounted utility.
+- The episode cut at T is a truncation: the target still bootstraps from x_T (model.md §2).
+- n-step returns propagate the value of a share (a stream of dividends) n times faster.
+- Double Q-learning (online argmax, target evaluation) removes the max-operator's upward bias,
+  which otherwise makes every agent over-value trading.
+- A target network updated by Polyak averaging (tau) keeps the regression target still.
+- Huber loss bounds each sample's gradient; gradients are NOT clipped by a global norm, since
+  a global norm over the stacked weights would couple the agents. Adam is element-wise, so
+  one Adam on the stacked variables is exactly N independent Adams.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from orchestrator.networks import EnsembleQNetwork
+
+
+@dataclass(frozen=True)
+class DQNHyperparameters:
+    discount: float            # the agents' beta
+    n_step: int = 3
+    learning_rate: float = 1e-3
+    target_update_tau: float = 0.01
+    huber_delta: float = 1.0
+    hidden: Sequence[int] = (50, 50, 50, 50)
+
+
+class EnsembleDQN:
+    """Online and target ensembles, Adam, the batched TD update and greedy action selection.
+
+    Agents are laid out as ``[groups, agents_per_group]``: ``groups = n_agents`` for
+    independent weights, ``groups = n_types`` for weights shared within each type.
+    """
+
+    def __init__(self, n_agents: int, groups: int, input_dim: int, n_tree: int, n_bond: int,
+                 hp: DQNHyperparameters, seed: int = 0, tree_basis=None, bond_basis=None):
+        if n_agents % groups:
+            raise ValueError(f"n_agents ({n_agents}) must be a multiple of groups ({groups})")
+        self.n_agents, self.groups = n_agents, groups
+        self.per_group = n_agents // groups
+        self.hp = hp
+        net = dict(groups=groups, input_dim=input_dim, n_tree=n_tree, n_bond=n_bond, hidden=hp.hidden,
+                   seed=seed, tree_basis=tree_basis, bond_basis=bond_basis)
+        self.online = EnsembleQNetwork(name="online", **net)
+        self.target = EnsembleQNetwork(name="target", **net)
+        self.target.copy_from(self.online)
+        self.optimizer = tf.keras.optimizers.Adam(learning_rate=hp.learning_rate)
+        self.optimizer.build(self.online.weights)
+        self._bootstrap = tf.constant(hp.discount ** hp.n_step, tf.float32)
+        self._reward_discounts = tf.constant(hp.discount ** np.arange(hp.n_step), tf.float32)
+
+    # ---- acting -------------------------------------------------------------------------
+    def greedy(self, observation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """observation [N, D] (already normalised) -> greedy (tree index, bond index), each [N]."""
+        tree, bond = self._greedy(tf.convert_to_tensor(observation, tf.float32))
+        return tree.numpy(), bond.numpy()
+
+    @tf.function(jit_compile=False)
+    def _greedy(self, observation):
+        obs = tf.reshape(observation, [self.groups, self.per_group, -1])
+        tree, bond = self.online(obs).greedy()
+        return tf.reshape(tree, [-1]), tf.reshape(bond, [-1])
+
+    # ---- learning -----------------------------------------------------------------------
+    def to_groups(self, x: tf.Tensor) -> tf.Tensor:
+        """[batch, N, ...] -> [groups, batch * agents_per_group, ...] (each agent's own samples)."""
+        b = tf.shape(x)[0]
+        rest = tf.shape(x)[2:]
+        x = tf.reshape(x, tf.concat([[b, self.groups, self.per_group], rest], 0))
+        perm = tf.concat([[1, 0, 2], tf.range(3, tf.rank(x))], 0)
+        x = tf.transpose(x, perm)
+        return tf.reshape(x, tf.concat([[self.groups, b * self.per_group], rest], 0))
+
+    @tf.function(jit_compile=False)
+    def train_step(self, observation, tree_action, bond_action, reward):
+        """One update from a batch of n-step windows.
+
+        observation [B, n+1, N, D]; tree_action, bond_action [B, n, N] int32; reward [B, n, N].
+        Returns (loss summed over groups, mean |TD error|, max |weight|).
+        """
+        n = self.hp.n_step
+        ret = tf.einsum("bin,i->bn", reward, self._reward_discounts)           # [B, N]
+        x_t = self.to_groups(observation[:, 0])
+        x_tn = self.to_groups(observation[:, n])
+        a_tree = self.to_groups(tree_action[:, 0])
+        a_bond = self.to_groups(bond_action[:, 0])
+        ret = self.to_groups(ret)
+        next_tree, next_bond = self.online(x_tn).greedy()                       # double DQN
+        target = ret + self._bootstrap * self.target(x_tn).joint(next_tree, next_bond)
+        target = tf.stop_gradient(target)
+        with tf.GradientTape() as tape:
+            q = self.online(x_t).joint(a_tree, a_bond)
+            err = target - q
+            abs_err = tf.abs(err)
+            d = self.hp.huber_delta
+            huber = tf.where(abs_err <= d, 0.5 * tf.square(err), d * (abs_err - 0.5 * d))
+            loss = tf.reduce_sum(tf.reduce_mean(huber, axis=1))                  # sum over groups
+        grads = tape.gradient(loss, self.online.weights)
+        self.optimizer.apply_gradients(zip(grads, self.online.weights))
+        self.target.copy_from(self.online, self.hp.target_update_tau)
+        max_weight = tf.reduce_max([tf.reduce_max(tf.abs(w)) for w in self.online.weights])
+        return loss, tf.reduce_mean(abs_err), max_weight

@@ -1,0 +1,109 @@
+"""A batched ensemble of per-agent Q-networks: weights stacked on a leading group axis.
+
+The thesis gives every agent its own network (state, action) -> Q with 4 dense layers of
+50 ReLU units. Building N Keras models and looping over them in Python costs N kernel
+launches per layer; here the weights of all G networks are single variables of shape
+``[G, fan_in, fan_out]`` and one ``tf.matmul`` on ``[G, batch, fan_in]`` evaluates every
+network at once. ``G = n_agents`` gives independent weights (the thesis); ``G = n_types``
+gives one network per agent type, shared by all agents of that type.
+
+Q(x, a) over the discrete action a = (i, j) = (tree-price index, bond-price index) is
+represented as in a dueling DQN (Wang et al., 2016) with additive advantages:
+
+    Q(x, i, j) = V(x) + [A_tree(x, i) - mean_i A_tree(x, .)] + [A_bond(x, j) - mean_j A_bond(x, .)]
+
+so that one forward pass scores all K_tree * K_bond joint actions, and
+max_{i,j} Q = V + max A_tree - mean A_tree + max A_bond - mean A_bond. Why: (a) the value
+of a state (which holdings an agent has) is large and the differences between posted prices
+are small; the dueling form lets the network learn the two separately. (b) With small lots a
+tree trade and a bond trade change consumption by tiny amounts, so their effects on Q are
+additive to first order; the joint grid is scored in O(K_tree + K_bond), not O(K_tree K_bond).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+
+class QValues(NamedTuple):
+    """Dueling heads; shapes [G, B], [G, B, K_tree], [G, B, K_bond]."""
+
+    value: tf.Tensor
+    tree_advantage: tf.Tensor
+    bond_advantage: tf.Tensor
+
+    def joint(self, tree_action: tf.Tensor, bond_action: tf.Tensor) -> tf.Tensor:
+        """Q(x, i, j) for the given integer actions, shape [G, B]."""
+        a_tree = tf.gather(self.tree_advantage, tree_action, batch_dims=2)
+        a_bond = tf.gather(self.bond_advantage, bond_action, batch_dims=2)
+        return (self.value + a_tree - tf.reduce_mean(self.tree_advantage, -1)
+                + a_bond - tf.reduce_mean(self.bond_advantage, -1))
+
+    def greedy(self) -> tuple[tf.Tensor, tf.Tensor]:
+        """argmax_{i,j} Q(x, i, j): the advantages are additive, so each is maximised alone."""
+        return (tf.argmax(self.tree_advantage, -1, output_type=tf.int32),
+                tf.argmax(self.bond_advantage, -1, output_type=tf.int32))
+
+
+class EnsembleQNetwork(tf.Module):
+    """G stacked MLP Q-networks evaluated by batched matmuls.
+
+    Args:
+      groups: number of separate weight sets G.
+      input_dim: observation features per agent.
+      n_tree: number of discrete tree prices; n_bond: number of discrete bond prices.
+      hidden: widths of the hidden ReLU layers (thesis: (50, 50, 50, 50)).
+      seed: initialisation seed (Glorot-uniform weights, zero biases, per group).
+    """
+
+    def __init__(self, groups: int, input_dim: int, n_tree: int, n_bond: int,
+                 hidden: Sequence[int] = (50, 50, 50, 50), seed: int = 0, name: str = "q",
+                 tree_basis: np.ndarray | None = None, bond_basis: np.ndarray | None = None):
+        super().__init__(name=name)
+        self.groups, self.input_dim = int(groups), int(input_dim)
+        self.n_tree, self.n_bond = int(n_tree), int(n_bond)
+        # Optional fixed action bases [K_basis, K]: A(x, k) = sum_m w_m(x) phi_m(price_k).
+        self.tree_basis = None if tree_basis is None else tf.constant(tree_basis, tf.float32)
+        self.bond_basis = None if bond_basis is None else tf.constant(bond_basis, tf.float32)
+        self.n_tree_out = self.n_tree if tree_basis is None else int(tree_basis.shape[0])
+        self.n_bond_out = self.n_bond if bond_basis is None else int(bond_basis.shape[0])
+        self.hidden = tuple(int(h) for h in hidden)
+        rng = np.random.default_rng(seed)
+        widths = (self.input_dim,) + self.hidden
+        self.kernels, self.biases = [], []
+        for layer, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
+            self.kernels.append(self._glorot(rng, fan_in, fan_out, f"kernel_{layer}"))
+            self.biases.append(tf.Variable(tf.zeros([self.groups, 1, fan_out]), name=f"bias_{layer}"))
+        head = 1 + self.n_tree_out + self.n_bond_out  # [V | A_tree | A_bond]
+        self.head_kernel = self._glorot(rng, widths[-1], head, "head_kernel", scale=0.1)
+        self.head_bias = tf.Variable(tf.zeros([self.groups, 1, head]), name="head_bias")
+
+    def _glorot(self, rng, fan_in, fan_out, name, scale=1.0):
+        limit = scale * np.sqrt(6.0 / (fan_in + fan_out))
+        init = rng.uniform(-limit, limit, size=(self.groups, fan_in, fan_out)).astype(np.float32)
+        return tf.Variable(init, name=name)
+
+    def __call__(self, observation: tf.Tensor) -> QValues:
+        """observation [G, B, input_dim] -> QValues with batch shape [G, B]."""
+        h = observation
+        for kernel, bias in zip(self.kernels, self.biases):
+            h = tf.nn.relu(tf.matmul(h, kernel) + bias)
+        out = tf.matmul(h, self.head_kernel) + self.head_bias
+        tree = out[..., 1:1 + self.n_tree_out]
+        bond = out[..., 1 + self.n_tree_out:]
+        if self.tree_basis is not None:
+            tree = tf.einsum("gbm,mk->gbk", tree, self.tree_basis)
+        if self.bond_basis is not None:
+            bond = tf.einsum("gbm,mk->gbk", bond, self.bond_basis)
+        return QValues(value=out[..., 0], tree_advantage=tree, bond_advantage=bond)
+
+    @property
+    def weights(self) -> list[tf.Variable]:
+        return self.kernels + self.biases + [self.head_kernel, self.head_bias]
+
+    def copy_from(self, other: "EnsembleQNetwork", tau: float = 1.0) -> None:
+        """Polyak update: w <- tau * w_other + (1 - tau) * w (tau = 1 copies)."""
+        for mine, theirs in zip(self.weights, other.weights):
+            mine.assign(tau * theirs + (1.0 - tau) * mine)
