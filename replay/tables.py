@@ -4,7 +4,7 @@
   non-stationary: an item records the other agents' *old* policies, so the market it
   describes no longer exists once they have learned. A short buffer keeps the sample close to
   the current joint policy (Foerster et al., 2017, "Stabilising experience replay for deep
-  multi-agent RL"); the default 2000 windows is a few episodes of the market.
+  multi-agent RL"); the default 2000 windows are the last 6.7 episodes at T = 300, n = 3.
 * **MinSize rate limiter.** Sampling blocks until ``min_size`` items exist, then never
   again. ``SampleToInsertRatio`` would block the *writer* too when the learner falls behind,
   and a single-threaded collect/train loop then deadlocks.
