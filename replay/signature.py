@@ -10,7 +10,8 @@ the item, never one item per agent)::
 
 which is what the n-step double-DQN target needs for every agent k::
 
-    G^k_t = sum_{i<n} beta^i r^k_{t+i} + beta^n Q_target^k(x^k_{t+n}, argmax_a Q_online^k(x^k_{t+n}, a))
+    G^k_t = sum_{i<n} beta^i r^k_{t+i}
+            + beta^n Q_target^k(x^k_{t+n}, argmax_a Q_online^k(x^k_{t+n}, a))
 
 The observation width D is ``len(LucasMarket.observation_names)``: the private columns
 (:data:`lucas_abm.market.PRIVATE_OBSERVATIONS`), plus the public ones
@@ -42,7 +43,8 @@ def observation_dimension(public_information: bool = False) -> int:
     return len(PRIVATE_OBSERVATIONS) + (len(PUBLIC_OBSERVATIONS) if public_information else 0)
 
 
-def experience_signature(n_agents: int, observation_dim: int, n_step: int) -> dict[str, tf.TensorSpec]:
+def experience_signature(n_agents: int, observation_dim: int,
+                         n_step: int) -> dict[str, tf.TensorSpec]:
     """Table signature of one n-step window of N agents with D observation columns."""
     n = _check_int("n_step", n_step, 1)
     agents = _check_int("n_agents", n_agents, 1)

@@ -116,7 +116,8 @@ def test_signature_layout_and_derivation_from_the_market():
 
 
 def test_replay_config_validation_names_the_field():
-    for kwargs, field in [({"capacity": 0}, "replay.capacity"), ({"min_size": 0}, "replay.min_size"),
+    for kwargs, field in [({"capacity": 0}, "replay.capacity"),
+                          ({"min_size": 0}, "replay.min_size"),
                           ({"capacity": 5, "min_size": 6}, "replay.min_size"),
                           ({"rate_limiter_timeout_ms": 0}, "replay.rate_limiter_timeout_ms"),
                           ({"capacity": 2.5}, "replay.capacity"), ({"table": ""}, "replay.table")]:
