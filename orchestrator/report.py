@@ -230,6 +230,7 @@ def _pyplot():
 def _panel_grid(n: int, title: str, ylabel: str):
     """A grid of n panels (up to 2 columns for n <= 4, else 3), shared x, one y label per row."""
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
     ncols = 1 if n == 1 else (2 if n <= 4 else 3)
     nrows = math.ceil(n / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols + 1.8, 3.4 * nrows + 0.6),
@@ -244,6 +245,7 @@ def _panel_grid(n: int, title: str, ylabel: str):
             ax.set_xlabel("step t within the evaluation episode")
             ax.tick_params(labelbottom=True)
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 2.5, 5, 10]))
     return plt, fig, axes.ravel()[:n]
 
 
@@ -353,7 +355,7 @@ def plot_convergence(run: RunData, path: Path) -> Path:
     plt = _pyplot()
     tol = run.tolerances
     ev, tr = run.evaluations, run.training
-    fig, axes = plt.subplots(3, 1, figsize=(10, 10), sharex=True, constrained_layout=True)
+    fig, axes = plt.subplots(3, 1, figsize=(12.5, 10), sharex=True, constrained_layout=True)
     fig.suptitle("Convergence across training", fontsize=13)
     e_ev = _column(ev, "episode")
     e_tr = _column(tr, "episode") if tr else np.array([])
@@ -371,30 +373,37 @@ def plot_convergence(run: RunData, path: Path) -> Path:
                     label="training episodes (median, with exploration)")
         q25, q75 = _column(ev, f"{asset}_price_q25"), _column(ev, f"{asset}_price_q75")
         ax.fill_between(e_ev, q25, q75, color="tab:blue", alpha=0.25, label="evaluation IQR")
-        ax.plot(e_ev, _column(ev, f"{asset}_price_median"), "o-", color="tab:blue", ms=3, lw=1.5,
-                label="evaluation median (greedy)")
+        median = _column(ev, f"{asset}_price_median")
+        ax.plot(e_ev, median, "o-", color="tab:blue", ms=3, lw=1.5, label="evaluation median (greedy)")
+        met = np.array([bool(r.get("converged")) for r in ev])
+        if met.any():
+            ax.plot(e_ev[met], median[met], "o", mfc="none", mec="tab:green", mew=1.5, ms=8,
+                    label="evaluation meets all criteria")
         ax.set_ylabel(f"posted {asset} price (goods per {'share' if asset == 'tree' else 'bond'})")
         ax.set_title(f"median posted {asset} price vs {symbol}", fontsize=10)
     ax = axes[2]
     vt = tol["volume_tolerance"]
-    for asset, color in (("tree", "tab:green"), ("bond", "tab:purple")):
+    for asset, color, style in (("tree", "tab:green", "o-"), ("bond", "tab:purple", "s--")):
         key = f"{asset}_volume_per_agent_per_step"
         if tr:
             ax.plot(e_tr, _column(tr, key), color=color, lw=0.8, alpha=0.35,
                     label=f"{asset}: training episodes")
-        ax.plot(e_ev, _column(ev, key), "o-", color=color, ms=3, lw=1.5, label=f"{asset}: evaluation")
+        ax.plot(e_ev, _column(ev, key), style, color=color, ms=3, lw=1.5, label=f"{asset}: evaluation")
     ax.axhline(vt, color="tab:red", ls="--", lw=1.3, label=f"threshold {vt:g} (criterion)")
     ax.set_yscale("symlog", linthresh=vt / 10)
-    ax.set_ylim(bottom=0.0)
+    volumes = [_column(rows, f"{a}_volume_per_agent_per_step") for rows in (ev, tr) for a in ("tree", "bond")]
+    top = max([vt] + [float(np.nanmax(v)) for v in volumes if len(v) and np.isfinite(v).any()])
+    ax.set_ylim(0.0, top * 2.5)
     ax.set_ylabel("lots traded per agent per step\n(symlog: linear below %g)" % (vt / 10))
     ax.set_title("traded volume", fontsize=10)
     ax.set_xlabel("training episode")
     converged_at = run.final().get("episodes_to_converge")
     for a in axes:
         if converged_at is not None:
-            a.axvline(converged_at, color="tab:orange", lw=1.5, label=f"converged at episode {converged_at}")
+            a.axvline(converged_at, color="tab:orange", ls=":", lw=2,
+                      label=f"converged at episode {converged_at}")
         a.grid(alpha=0.3)
-        a.legend(fontsize=8, loc="best", framealpha=0.85)
+        a.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     axes[-1].set_xlim(left=0)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -405,7 +414,35 @@ def plot_convergence(run: RunData, path: Path) -> Path:
 def _fmt(value, spec: str = ".4f", none: str = "n/a") -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return none
+    if spec.endswith("%"):
+        value = round(value, 6) + 0.0     # no "-0.00%" for round-off below the printed digits
     return format(value, spec)
+
+
+def _met(value, tolerance: float) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return "yes" if abs(value) <= tolerance else "no"
+
+
+def evaluation_table(evaluations: list[dict], max_rows: int = 40) -> list[str]:
+    """Markdown rows of the evaluations (every k-th, and always the last, if there are many)."""
+    step = max(1, math.ceil(len(evaluations) / max_rows))
+    rows = evaluations[::step]
+    if rows[-1] is not evaluations[-1]:
+        rows.append(evaluations[-1])
+    lines = ["### Evaluations", ""]
+    if step > 1:
+        lines += [f"Every {step}th evaluation of {len(evaluations)}, and the last.", ""]
+    lines += ["| episode | tree price (median) | tree rel. error | bond price (median) | bond rel. error | "
+              "tree volume | bond volume | criteria met |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['episode']} | {_fmt(r.get('tree_price_median'))} | {_fmt(r.get('tree_price_rel_error'), '+.2%')} | "
+            f"{_fmt(r.get('bond_price_median'))} | {_fmt(r.get('bond_price_rel_error'), '+.2%')} | "
+            f"{_fmt(r.get('tree_volume_per_agent_per_step'), '.4g')} | "
+            f"{_fmt(r.get('bond_volume_per_agent_per_step'), '.4g')} | {'yes' if r.get('converged') else 'no'} |")
+    return lines
 
 
 def markdown_report(run: RunData, figures: dict[str, str], shown: list[int]) -> str:
@@ -441,23 +478,29 @@ def markdown_report(run: RunData, figures: dict[str, str], shown: list[int]) -> 
         f"{training.get('eval_interval')}, seed {training.get('seed')}) |",
         "",
         "## Results (last greedy evaluation)", "",
-        "| quantity | posted (median) | analytical | relative error | criterion |",
-        "|---|---|---|---|---|",
+        "Posted prices: median over all N agents and T steps of the last greedy evaluation "
+        f"(episode {run.evaluations[-1]['episode']}).", "",
+        "| quantity | posted (median) | analytical | relative error | criterion | met |",
+        "|---|---|---|---|---|---|",
         f"| tree price | {_fmt(final.get('tree_price'))} | p* = {_fmt(final.get('tree_price_star'))} | "
-        f"{_fmt(final.get('tree_price_rel_error'), '+.2%')} | within ±{tol['tree_tolerance']:.0%} |",
+        f"{_fmt(final.get('tree_price_rel_error'), '+.2%')} | within ±{tol['tree_tolerance']:.0%} | "
+        f"{_met(final.get('tree_price_rel_error'), tol['tree_tolerance'])} |",
         f"| bond price | {_fmt(final.get('bond_price'))} | q* = {_fmt(final.get('bond_price_star'))} | "
-        f"{_fmt(final.get('bond_price_rel_error'), '+.2%')} | within ±{tol['bond_tolerance']:.0%} |",
-        f"| tree volume (lots per agent per step) | {_fmt(vol.get('tree'))} | 0 (no trade) | | "
-        f"<= {tol['volume_tolerance']:g} |",
-        f"| bond volume (lots per agent per step) | {_fmt(vol.get('bond'))} | 0 (no trade) | | "
-        f"<= {tol['volume_tolerance']:g} |",
+        f"{_fmt(final.get('bond_price_rel_error'), '+.2%')} | within ±{tol['bond_tolerance']:.0%} | "
+        f"{_met(final.get('bond_price_rel_error'), tol['bond_tolerance'])} |",
+        f"| tree volume (lots per agent per step) | {_fmt(vol.get('tree'), '.4g')} | 0 (no trade) | | "
+        f"<= {tol['volume_tolerance']:g} | {_met(vol.get('tree'), tol['volume_tolerance'])} |",
+        f"| bond volume (lots per agent per step) | {_fmt(vol.get('bond'), '.4g')} | 0 (no trade) | | "
+        f"<= {tol['volume_tolerance']:g} | {_met(vol.get('bond'), tol['volume_tolerance'])} |",
     ]
     if "tree_price_tracking_error" in final:
         lines += [
             f"| tree tracking error mean abs(p_k / p(y_t) - 1) | {_fmt(final.get('tree_price_tracking_error'), '.2%')} "
-            f"| 0 | | <= {tol['tracking_tolerance']:.0%} |",
+            f"| 0 | | <= {tol['tracking_tolerance']:.0%} | "
+            f"{_met(final.get('tree_price_tracking_error'), tol['tracking_tolerance'])} |",
             f"| bond tracking error mean abs(q_k / q(y_t) - 1) | {_fmt(final.get('bond_price_tracking_error'), '.2%')} "
-            f"| 0 | | <= {tol['tracking_tolerance']:.0%} |",
+            f"| 0 | | <= {tol['tracking_tolerance']:.0%} | "
+            f"{_met(final.get('bond_price_tracking_error'), tol['tracking_tolerance'])} |",
         ]
     wall = final.get("wall_seconds")
     lines += [
@@ -481,7 +524,9 @@ def markdown_report(run: RunData, figures: dict[str, str], shown: list[int]) -> 
     if run.stochastic:
         lines.append(f"- mean |p_k / p(y_t) - 1| and mean |q_k / q(y_t) - 1| <= {tol['tracking_tolerance']:g}")
     lines += ["", "The run has converged at the first evaluation after which every evaluation meets "
-              "them (`episodes_to_converge`).", "",
+              "them (`episodes_to_converge`).", ""]
+    lines += evaluation_table(run.evaluations)
+    lines += ["",
               "## Figures", "",
               f"Evaluation episodes shown: {', '.join(map(str, shown))} (of {len(run.episode_files)} saved).", ""]
     captions = {

@@ -42,7 +42,7 @@ def _episode(episode: int, rng: np.random.Generator) -> dict:
     spread = 0.3 / episode
     tree = np.round(P_STAR * (1 + spread * rng.standard_normal((T, K))), 2)
     bond = np.round(Q_STAR * (1 + spread * rng.standard_normal((T, K))), 3)
-    tree_trade = TREE_LOT * rng.integers(-1, 2, size=(T, K)) * (episode < 30)
+    tree_trade = TREE_LOT * rng.integers(-1, 2, size=(T, K)) * (episode < 20)
     bond_trade = BOND_LOT * rng.integers(-1, 2, size=(T, K)) * (episode < 20)
     shares = 1.0 + np.vstack([np.zeros((1, K)), np.cumsum(tree_trade, axis=0)])
     bonds = np.vstack([np.zeros((1, K)), np.cumsum(bond_trade, axis=0)])
@@ -124,9 +124,10 @@ def test_figures_are_nonblank_images_of_sensible_size(default_report):
 
 def test_markdown_has_the_summary_numbers_and_figures(default_report):
     md = (default_report / "report.md").read_text()
-    assert "| tree price | 0.8463 | p* = 0.8515 | -0.61% | within ±2% |" in md
-    assert "| bond price | 0.9475 | q* = 0.9500 | -0.26% | within ±1% |" in md
-    assert "| tree volume (lots per agent per step) | 0.0012 |" in md
+    assert "| tree price | 0.8463 | p* = 0.8515 | -0.61% | within ±2% | yes |" in md
+    assert "| bond price | 0.9475 | q* = 0.9500 | -0.26% | within ±1% | yes |" in md
+    assert "| tree volume (lots per agent per step) | 0.0012 | 0 (no trade) | | <= 0.005 | yes |" in md
+    assert "| bond volume (lots per agent per step) | 0 | 0 (no trade) | | <= 0.005 | yes |" in md
     assert "| episodes to converge | 20 |" in md
     assert "| wall-clock | 123.4 s (2.1 min) |" in md
     assert "| agent-steps per second | 45,679 |" in md
@@ -134,6 +135,14 @@ def test_markdown_has_the_summary_numbers_and_figures(default_report):
     assert "| discount factor beta | 0.95 |" in md
     assert "pairwise" in md and "independent" in md
     assert "Evaluation episodes shown: 10, 20, 30" in md
+    # one row per evaluation, numbers recomputed here from the saved trajectories
+    run = load_run(default_report.parent)
+    for row, converged in zip(run.evaluations, CONVERGED):
+        data = np.load(default_report.parent / "episodes" / f"eval-{row['episode']:06d}.npz")
+        median = np.median(data["tree_price"])
+        assert f"| {row['episode']} | {median:.4f} | {median / P_STAR - 1:+.2%} |" in md
+        assert md.count(f"| {row['episode']} | ") == 1
+        assert f"| {'yes' if converged else 'no'} |" in md.split(f"| {row['episode']} | ")[1].split("\n")[0]
     for name in FIGURES:
         assert f"]({name})" in md
     assert "Run unfinished" not in md
@@ -143,6 +152,14 @@ def test_p_star_in_the_report_is_the_closed_form():
     # 0.95/0.05 * 0.0448168907 = 0.8515209..., printed to 4 decimals as 0.8515
     assert f"{P_STAR:.4f}" == "0.8515"
     assert P_STAR == pytest.approx(0.851521, abs=1e-6)
+
+
+def test_percentages_do_not_print_negative_zero():
+    from orchestrator.report import _fmt
+
+    assert _fmt(0.95 / 0.9500000000000001 - 1, "+.2%") == "+0.00%"
+    assert _fmt(-0.0105263, "+.2%") == "-1.05%"
+    assert _fmt(None) == "n/a"
 
 
 def test_traded_lots_counts_lots_of_all_agents():
