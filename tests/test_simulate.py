@@ -98,3 +98,17 @@ def test_bad_input_is_a_one_line_error_with_exit_code_2(capsys, args, field):
     assert captured.out == ""
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"lucas-abm: error: {field}: must be")
+
+
+@pytest.mark.parametrize("theta", [0.2, 0.5, 0.9])
+def test_bargaining_settlement_mean_matches_order_statistics(theta):
+    # Random policy: posted p* U, U ~ U[0.5, 1.5]; in a pair E[max] = 1 + 1/6, E[min] = 1 - 1/6,
+    # so the mean settlement price is p* (1 + (2 theta - 1)/6). Every pair trades.
+    n, steps = 2000, 20
+    s = run_simulation(SimulationConfig(agents=n, steps=steps, policy="random",
+                                        mechanism="bargaining", theta=theta, seed=2)).summary
+    expected = P_STAR * (1 + (2 * theta - 1) / 6)
+    # Per-trade sd below p* * 0.3; n/2 trades per step.
+    se = P_STAR * 0.3 / math.sqrt(n / 2 * steps)
+    assert abs(s["mean_tree_settlement_price"] - expected) < 5 * se
+    assert abs(s["mean_bond_settlement_price"] - 0.95 * (1 + (2 * theta - 1) / 6)) < 5 * se
