@@ -134,8 +134,10 @@ class Mechanism(ABC):
         bond_price = _posted("bond_price", bond_price, n)
         tree_ok = valid_prices(tree_price, rules.max_price)
         bond_ok = valid_prices(bond_price, rules.max_price)
-        tree_price = np.where(tree_ok, tree_price, np.nan)
-        bond_price = np.where(bond_ok, bond_price, np.nan)
+        if not tree_ok.all():  # invalid posted prices become NaN for the mechanism
+            tree_price = np.where(tree_ok, tree_price, np.nan)
+        if not bond_ok.all():
+            bond_price = np.where(bond_ok, bond_price, np.nan)
         self.begin_period(n, rng)
 
         # Tree: seller needs one lot of shares, buyer needs the price out of income.
