@@ -2,7 +2,6 @@
 rationing, the registry, and the base-class contract that protects the invariants."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
