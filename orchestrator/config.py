@@ -100,6 +100,7 @@ class LearnerConfig:
     agent_types: int = 1                  # shared mode: number of types (contiguous equal blocks)
     hidden: list = field(default_factory=lambda: [50, 50, 50, 50])
     learning_rate: float = 1e-3
+    final_learning_rate: float | None = None   # decays linearly to this by the end of training
     n_step: int = 3
     batch_size: int = 32                  # n-step windows per update (each holds every agent)
     target_update_tau: float = 0.01
@@ -113,6 +114,9 @@ class LearnerConfig:
             raise ConfigError("learner.hidden", "a non-empty list of layer widths", self.hidden)
         self.hidden = [_int("learner.hidden", h, 1) for h in self.hidden]
         self.learning_rate = check_range("learner.learning_rate", self.learning_rate, 0.0, 1.0)
+        if self.final_learning_rate is not None:
+            self.final_learning_rate = check_range("learner.final_learning_rate", self.final_learning_rate,
+                                                   0.0, self.learning_rate, high_open=False)
         self.n_step = _int("learner.n_step", self.n_step, 1)
         self.batch_size = _int("learner.batch_size", self.batch_size, 1)
         self.target_update_tau = check_range("learner.target_update_tau", self.target_update_tau, 0.0, 1.0,

@@ -13,6 +13,7 @@ loss (van Hasselt et al., 2016; Sutton & Barto ch. 7):
 - Double Q-learning (online argmax, target evaluation) removes the max-operator's upward bias,
   which otherwise makes every agent over-value trading.
 - A target network updated by Polyak averaging (tau) keeps the regression target still.
+- The Adam step (thesis: 1e-3) may decay linearly to ``final_learning_rate``.
 - Huber loss bounds each sample's gradient; gradients are NOT clipped by a global norm, since
   a global norm over the stacked weights would couple the agents. Adam is element-wise, so
   one Adam on the stacked variables is exactly N independent Adams.
@@ -33,6 +34,8 @@ class DQNHyperparameters:
     discount: float            # the agents' beta
     n_step: int = 3
     learning_rate: float = 1e-3
+    final_learning_rate: float | None = None   # linear decay to this over `decay_updates`
+    decay_updates: int = 1
     target_update_tau: float = 0.01
     huber_delta: float = 1.0
     hidden: Sequence[int] = (50, 50, 50, 50)
@@ -57,7 +60,13 @@ class EnsembleDQN:
         self.online = EnsembleQNetwork(name="online", **net)
         self.target = EnsembleQNetwork(name="target", **net)
         self.target.copy_from(self.online)
-        self.optimizer = tf.keras.optimizers.Adam(learning_rate=hp.learning_rate)
+        lr = hp.learning_rate
+        if hp.final_learning_rate is not None and hp.final_learning_rate != hp.learning_rate:
+            # Late in training the advantages that separate neighbouring prices are tiny; a
+            # decaying step lets the estimate average over more data instead of jittering.
+            lr = tf.keras.optimizers.schedules.PolynomialDecay(hp.learning_rate, max(1, hp.decay_updates),
+                                                               hp.final_learning_rate, power=1.0)
+        self.optimizer = tf.keras.optimizers.Adam(learning_rate=lr)
         self.optimizer.build(self.online.weights)
         self._bootstrap = tf.constant(hp.discount ** hp.n_step, tf.float32)
         self._reward_discounts = tf.constant(hp.discount ** np.arange(hp.n_step), tf.float32)

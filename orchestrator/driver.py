@@ -42,7 +42,7 @@ from orchestrator.config import TrainConfig
 from orchestrator.dqn import DQNHyperparameters, EnsembleDQN
 from orchestrator.metrics import MetricsLog, price_stats
 from replay.dataset import make_dataset
-from replay.server import ReplayServer
+from replay.server import TABLES_FILE, ReplayServer
 from replay.signature import experience_signature
 from replay.tables import make_experience_table
 from replay.writer import ExperienceWriter
@@ -104,7 +104,9 @@ class Trainer:
         self.features = Features.build(config, self.market, self.economy.dividend)
         lc = config.learner
         hp = DQNHyperparameters(discount=config.economy.beta, n_step=lc.n_step,
-                                learning_rate=lc.learning_rate, target_update_tau=lc.target_update_tau,
+                                learning_rate=lc.learning_rate, final_learning_rate=lc.final_learning_rate,
+                                decay_updates=config.training.episodes * config.market.horizon // lc.update_every,
+                                target_update_tau=lc.target_update_tau,
                                 huber_delta=lc.huber_delta, hidden=tuple(lc.hidden))
         self.n_agents = config.market.n_agents
         self.dqn = EnsembleDQN(self.n_agents, config.groups, len(self.market.observation_names),
@@ -158,6 +160,9 @@ class Trainer:
     # ------------------------------------------------------------------ learning
     def _learn(self) -> tuple[float, float]:
         if self._dataset_iter is None:
+            # Pending items must reach the server before the first sample, or this single-threaded
+            # loop would wait on its own unflushed writer (the table never shrinks below min_size after).
+            self.writer.flush()
             ds = make_dataset(self.server.address, self.config.replay.table, self.signature,
                               self.config.learner.batch_size,
                               rate_limiter_timeout_ms=self.config.replay.rate_limiter_timeout_ms)
@@ -321,12 +326,14 @@ class Trainer:
         return {"online": self.dqn.online, "target": self.dqn.target, "optimizer": self.dqn.optimizer}
 
     def save_checkpoint(self) -> Path:
+        # The replay buffer's own checkpoint, laid out as ReplayServer(checkpoint_dir=...) reads it.
         replay_dir = Path(self.server.checkpoint())
         staged = self.out / f".replay-{self.episode:06d}"
         if staged.exists():
             shutil.rmtree(staged)
-        staged.mkdir()
-        shutil.move(str(replay_dir), str(staged / replay_dir.name))
+        (staged / replay_dir.parent.name).mkdir(parents=True)
+        shutil.copy2(self.replay_root / TABLES_FILE, staged / TABLES_FILE)
+        shutil.move(str(replay_dir), str(staged / replay_dir.parent.name / replay_dir.name))
         return self.ckpts.save(self.episode, self._tf_objects(), self._state(), self.config.to_dict(),
                                extra_dirs={"replay": staged})
 

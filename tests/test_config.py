@@ -1,0 +1,75 @@
+"""Training configs: every shipped YAML validates; bad keys and values name the key."""
+from pathlib import Path
+
+import pytest
+
+from lucas_abm.errors import ConfigError
+from orchestrator.cli import main
+from orchestrator.config import load_config
+
+CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
+
+
+def test_all_shipped_configs_validate():
+    names = {p.name for p in CONFIGS}
+    assert {"thesis.yaml", "thesis_cpu.yaml", "iid_lognormal_cpu.yaml", "log_ar1_cpu.yaml"} <= names
+    for path in CONFIGS:
+        load_config(path)
+
+
+def test_thesis_scale_and_cpu_scale():
+    thesis = load_config(Path("configs/thesis.yaml"))
+    assert thesis.market.n_agents == 1200 and thesis.market.horizon == 300
+    assert thesis.learner.weight_sharing == "independent" and thesis.groups == 1200
+    cpu = load_config(Path("configs/thesis_cpu.yaml"))
+    assert cpu.market.n_agents >= 100 and cpu.market.horizon >= 100
+    for cfg in (thesis, cpu):
+        assert cfg.economy.beta == 0.95 and cfg.economy.gamma == 1.0
+        assert cfg.economy.dividend_params["ybar"] == pytest.approx(0.0448168907)
+        assert cfg.learner.hidden == [50, 50, 50, 50] and cfg.learner.learning_rate == 1e-3
+    assert load_config(Path("configs/iid_lognormal_cpu.yaml")).economy.dividend_params["sigma"] == 0.1
+    assert load_config(Path("configs/log_ar1_cpu.yaml")).economy.dividend == "log-ar1"
+
+
+@pytest.mark.parametrize("override, field", [
+    ("learner.n_step=0", "learner.n_step"),
+    ("learner.weight_sharing=global", "learner.weight_sharing"),
+    ("economy.beta=1.5", "economy.beta"),
+    ("market.n_agents=1", "market.n_agents"),
+    ("market.tree_lot=-1", "market.tree_lot"),
+    ("learner.bogus=3", "learner.bogus"),
+    ("exploration.epsilon_end=2", "exploration.epsilon_end"),
+    ("replay.capacity=0", "replay.capacity"),
+    ("economy.mechanism=auction", "economy.mechanism"),
+])
+def test_bad_values_name_the_key(override, field):
+    with pytest.raises(ConfigError) as err:
+        load_config(Path("configs/thesis_cpu.yaml"), [override])
+    assert str(err.value).startswith(field + ":")
+
+
+def test_unknown_section_and_cross_checks(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optimizer: {lr: 1}\n")
+    with pytest.raises(ConfigError, match="^optimizer:"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="^learner.agent_types:"):
+        load_config(Path("configs/thesis_cpu.yaml"), ["learner.agent_types=3"])
+
+
+def test_overrides_and_seed():
+    cfg = load_config(Path("configs/thesis_cpu.yaml"), ["learner.weight_sharing=independent",
+                                                        "training.episodes=7"], seed=11)
+    assert cfg.learner.weight_sharing == "independent" and cfg.groups == cfg.market.n_agents
+    assert cfg.training.episodes == 7 and cfg.training.seed == 11
+
+
+def test_train_cli_bad_input_exits_2_before_work(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "--config", "configs/thesis_cpu.yaml", "--out", str(out),
+                 "--set", "learner.learning_rate=-1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().count("\n") == 0 and "learner.learning_rate: must be" in err
+    assert not out.exists()
+    assert main(["train", "--config", str(tmp_path / "missing.yaml")]) == 2
