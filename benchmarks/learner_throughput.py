@@ -30,9 +30,10 @@ Baseline size. Building and tracing 1,200 DqnAgents takes minutes and gigabytes,
 do not interact, so ``--baseline-agents K`` real agents are timed and their per-agent cost
 is extrapolated linearly to N (the output says so). With K >= N the N agents are all real.
 
-Timing: every learner is warmed up first (tf.function tracing excluded); then the two
-methods alternate in ``--repeats`` timed blocks of ``--steps`` training steps each (so that
-load from other processes hits both alike), and the median seconds per step is reported.
+Timing: every learner is warmed up first (tf.function tracing excluded); then the methods
+take turns one training step at a time (so that load from other processes hits all alike)
+for ``--repeats`` blocks of ``--steps`` steps, and the median over blocks of the mean
+seconds per step is reported.
 
     .venv/bin/python benchmarks/learner_throughput.py --agents 100,1200 --json runs/learner_throughput.json
 """
@@ -218,25 +219,25 @@ def separate_step(agents: Sequence[dqn_agent.DdqnAgent],
     return step
 
 
-def timed_block(step: Callable[[int], None], steps: int, offset: int) -> float:
-    """Seconds per training step over one block of ``steps`` steps."""
-    start = time.perf_counter()
-    for i in range(steps):
-        step(offset + i)
-    return (time.perf_counter() - start) / steps
-
-
 def interleaved(methods: dict[str, Callable[[int], None]], cfg: BenchmarkConfig,
                 after_warmup: Callable[[], None] = lambda: None) -> dict[str, list[float]]:
-    """Warm every method up, then time them in alternation; seconds per step per block."""
+    """Warm every method up, then time them in alternation, one training step of each in
+    turn (so that load from other processes hits all alike); returns for every method the
+    mean seconds per step of each of ``cfg.repeats`` blocks of ``cfg.steps`` steps."""
     for step in methods.values():
         for i in range(cfg.warmup + 1):   # the first call traces
             step(i)
     after_warmup()
     out: dict[str, list[float]] = {name: [] for name in methods}
     for rep in range(cfg.repeats):
-        for name, step in methods.items():
-            out[name].append(timed_block(step, cfg.steps, rep * cfg.steps))
+        spent = dict.fromkeys(methods, 0.0)
+        for i in range(cfg.steps):
+            for name, step in methods.items():
+                start = time.perf_counter()
+                step(rep * cfg.steps + i)
+                spent[name] += time.perf_counter() - start
+        for name in methods:
+            out[name].append(spent[name] / cfg.steps)
     return out
 
 
