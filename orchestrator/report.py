@@ -274,26 +274,28 @@ def plot_posted_prices(episodes: list[EvaluationEpisode], asset: str, path: Path
                                  f"posted {asset} price {symbol}" + r"$_t^k$ (goods per "
                                  + ("share)" if asset == "tree" else "bond)"))
     colors = _agent_colors(len(episodes[0].agents))
+    varying = any(np.ptp(getattr(ep, f"{asset}_price_star")) > 0 for ep in episodes)
+    star_name = f"{symbol}*(y_t)" if varying else f"{symbol}*"
     for ax, ep in zip(axes, episodes):
         prices = getattr(ep, f"{asset}_price")
         star = getattr(ep, f"{asset}_price_star")
         t = np.arange(ep.horizon)
         for j, agent in enumerate(ep.agents):
             ax.plot(t, prices[:, j], color=colors[j], lw=1.2, alpha=0.85, label=f"agent {agent}")
-        ax.plot(t, star, color="k", ls="--", lw=1.8, label=f"{symbol}* (Lucas equilibrium)")
-        med = float(np.median(prices))
-        _note_coincident(ax, prices, f"all {prices.shape[1]} agents post the same price")
-        ax.set_title(f"after {ep.episode} training episodes  (median {med:.4f}, "
-                     f"{symbol}* {float(np.median(star)):.4f})", fontsize=10)
+        ax.plot(t, star, color="k", ls="--", lw=1.8, label=f"{star_name} (Lucas equilibrium)")
+        ax.set_title(f"after {ep.episode} training episodes  (median {float(np.median(prices)):.4f}, "
+                     f"{'median ' if varying else ''}{star_name} {float(np.median(star)):.4f})"
+                     + _coincident(prices, "all {k} agents post the same price"), fontsize=10)
         _pad_ylim(ax, np.concatenate([prices.ravel(), star]))
     return _save(plt, fig, path, axes[0].get_legend_handles_labels(), "sampled agents")
 
 
-def _note_coincident(ax, values: np.ndarray, text: str) -> None:
-    """Say so when every agent's line lies on one curve (only the last colour would show)."""
+def _coincident(values: np.ndarray, text: str) -> str:
+    """A second title line when every agent's line lies on one curve (only the last colour
+    would show), else nothing."""
     if values.shape[1] > 1 and np.all(values == values[:, :1]):
-        ax.text(0.02, 0.04, text, transform=ax.transAxes, fontsize=8.5, color="0.25",
-                bbox={"facecolor": "white", "edgecolor": "0.8", "alpha": 0.9})
+        return "\n" + text.format(k=values.shape[1])
+    return ""
 
 
 def _pad_ylim(ax, values: np.ndarray, rel: float = 0.02) -> None:
@@ -315,10 +317,12 @@ def plot_holdings(episodes: list[EvaluationEpisode], initial_shares: float, path
         for j, agent in enumerate(ep.agents):
             ax.step(t, ep.shares[:, j], where="post", color=colors[j], lw=1.2, alpha=0.85,
                     label=f"agent {agent}")
-        ax.axhline(initial_shares, color="k", ls="--", lw=1.5, label=f"endowment s0 = {initial_shares:g}")
+        # drawn wide and underneath: agents who keep the endowment stay visible on top of it
+        ax.axhline(initial_shares, color="0.55", lw=5, alpha=0.5, zorder=1,
+                   label=f"endowment s0 = {initial_shares:g} (equilibrium)")
         moved = float(np.max(np.abs(ep.shares[-1] - ep.shares[0])))
-        _note_coincident(ax, ep.shares, f"all {ep.shares.shape[1]} agents hold the same shares")
-        ax.set_title(f"after {ep.episode} training episodes  (max |s_T - s_0| = {moved:.4g})", fontsize=10)
+        ax.set_title(f"after {ep.episode} training episodes  (max |s_T - s_0| = {moved:.4g})"
+                     + _coincident(ep.shares, "all {k} agents hold the same shares"), fontsize=10)
         _pad_ylim(ax, np.concatenate([ep.shares.ravel(), [initial_shares]]), rel=0.002)
     return _save(plt, fig, path, axes[0].get_legend_handles_labels(), "sampled agents")
 
@@ -348,55 +352,84 @@ def _column(rows: list[dict], key: str) -> np.ndarray:
     return np.array([np.nan if r.get(key) is None else float(r[key]) for r in rows])
 
 
+def _price_panel(ax, run: RunData, asset: str) -> None:
+    """Median posted price (evaluations: with IQR; training: faint) vs the Lucas price and its band."""
+    tol = run.tolerances[f"{asset}_tolerance"]
+    ev, tr = run.evaluations, run.training
+    e_ev, e_tr = _column(ev, "episode"), _column(tr, "episode")
+    symbol = "p*" if asset == "tree" else "q*"
+    star = _column(ev, f"{asset}_price_star")
+    if run.stochastic:
+        # the analytical value moves with y_t: its median over each evaluation episode
+        x_star, y_star = e_ev, star
+        star_label = f"median {symbol}(y_t) of each evaluation (Lucas equilibrium)"
+    else:
+        last = max(e_ev[-1], e_tr[-1] if len(e_tr) else 0.0)
+        x_star, y_star = np.array([0.0, last]), np.array([star[-1], star[-1]])
+        star_label = f"{symbol} = {star[-1]:.4f} (Lucas equilibrium)"
+    ax.fill_between(x_star, y_star * (1 - tol), y_star * (1 + tol), color="0.85",
+                    label=f"{symbol} ± {tol:.0%} (criterion)")
+    ax.plot(x_star, y_star, color="k", ls="--", lw=1.5, label=star_label)
+    if tr:
+        ax.plot(e_tr, _column(tr, f"{asset}_price_median"), color="tab:gray", lw=0.8, alpha=0.5,
+                label="training episodes (median, with exploration)")
+    ax.fill_between(e_ev, _column(ev, f"{asset}_price_q25"), _column(ev, f"{asset}_price_q75"),
+                    color="tab:blue", alpha=0.25, label="evaluation IQR")
+    median = _column(ev, f"{asset}_price_median")
+    ax.plot(e_ev, median, "o-", color="tab:blue", ms=3, lw=1.5, label="evaluation median (greedy)")
+    met = np.array([bool(r.get("converged")) for r in ev])
+    if met.any():
+        ax.plot(e_ev[met], median[met], "o", mfc="none", mec="tab:green", mew=1.5, ms=8,
+                label="evaluation meets all criteria")
+    ax.set_ylabel(f"posted {asset} price (goods per {'share' if asset == 'tree' else 'bond'})")
+    ax.set_title(f"median posted {asset} price vs {symbol}", fontsize=10)
+
+
+def _per_asset_panel(ax, run: RunData, key: str, threshold: float, symlog: bool) -> None:
+    """A per-asset metric ``{tree,bond}_<key>`` across training against its threshold."""
+    ev, tr = run.evaluations, run.training
+    columns = []
+    for asset, color, style in (("tree", "tab:green", "o-"), ("bond", "tab:purple", "s--")):
+        column = f"{asset}_{key}"
+        if tr:
+            columns.append(_column(tr, column))
+            ax.plot(_column(tr, "episode"), columns[-1], color=color, lw=0.8, alpha=0.35,
+                    label=f"{asset}: training episodes")
+        columns.append(_column(ev, column))
+        ax.plot(_column(ev, "episode"), columns[-1], style, color=color, ms=3, lw=1.5,
+                label=f"{asset}: evaluation")
+    ax.axhline(threshold, color="tab:red", ls="--", lw=1.3, label=f"threshold {threshold:g} (criterion)")
+    top = max([threshold] + [float(np.nanmax(c)) for c in columns if np.isfinite(c).any()])
+    if symlog:
+        ax.set_yscale("symlog", linthresh=threshold / 10)
+        ax.set_ylim(0.0, top * 2.5)
+    else:
+        ax.set_ylim(0.0, top * 1.1)
+
+
 def plot_convergence(run: RunData, path: Path) -> Path:
     """Across training: median posted prices with their IQR at each evaluation (faint: the
     training episodes, with exploration) against p*, q* and the tolerance bands; traded
-    volume per agent per step against its threshold; the convergence episode if reached."""
+    volume per agent per step against its threshold; for stochastic dividends the tracking
+    errors mean |p_k / p(y_t) - 1|; the convergence episode if reached."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = _pyplot()
     tol = run.tolerances
-    ev, tr = run.evaluations, run.training
-    fig, axes = plt.subplots(3, 1, figsize=(12.5, 10), sharex=True, constrained_layout=True)
+    rows = 4 if run.stochastic else 3
+    fig, axes = plt.subplots(rows, 1, figsize=(12.5, 3.3 * rows), sharex=True, constrained_layout=True)
     fig.suptitle("Convergence across training", fontsize=13)
-    e_ev = _column(ev, "episode")
-    e_tr = _column(tr, "episode") if tr else np.array([])
-    for ax, asset, symbol, key in ((axes[0], "tree", "p*", "tree_tolerance"),
-                                   (axes[1], "bond", "q*", "bond_tolerance")):
-        star = _column(ev, f"{asset}_price_star")
-        # p*, q* per evaluation (constant economy: one level), drawn from 0 to the last episode
-        x_star = np.concatenate([[0.0], e_ev, [max(e_ev[-1], e_tr[-1] if len(e_tr) else 0.0)]])
-        y_star = np.concatenate([[star[0]], star, [star[-1]]])
-        ax.fill_between(x_star, y_star * (1 - tol[key]), y_star * (1 + tol[key]), color="0.85",
-                        label=f"{symbol} ± {tol[key]:.0%} (criterion)")
-        ax.plot(x_star, y_star, color="k", ls="--", lw=1.5, label=f"{symbol} (Lucas equilibrium)")
-        if tr:
-            ax.plot(e_tr, _column(tr, f"{asset}_price_median"), color="tab:gray", lw=0.8, alpha=0.5,
-                    label="training episodes (median, with exploration)")
-        q25, q75 = _column(ev, f"{asset}_price_q25"), _column(ev, f"{asset}_price_q75")
-        ax.fill_between(e_ev, q25, q75, color="tab:blue", alpha=0.25, label="evaluation IQR")
-        median = _column(ev, f"{asset}_price_median")
-        ax.plot(e_ev, median, "o-", color="tab:blue", ms=3, lw=1.5, label="evaluation median (greedy)")
-        met = np.array([bool(r.get("converged")) for r in ev])
-        if met.any():
-            ax.plot(e_ev[met], median[met], "o", mfc="none", mec="tab:green", mew=1.5, ms=8,
-                    label="evaluation meets all criteria")
-        ax.set_ylabel(f"posted {asset} price (goods per {'share' if asset == 'tree' else 'bond'})")
-        ax.set_title(f"median posted {asset} price vs {symbol}", fontsize=10)
-    ax = axes[2]
+    _price_panel(axes[0], run, "tree")
+    _price_panel(axes[1], run, "bond")
     vt = tol["volume_tolerance"]
-    for asset, color, style in (("tree", "tab:green", "o-"), ("bond", "tab:purple", "s--")):
-        key = f"{asset}_volume_per_agent_per_step"
-        if tr:
-            ax.plot(e_tr, _column(tr, key), color=color, lw=0.8, alpha=0.35,
-                    label=f"{asset}: training episodes")
-        ax.plot(e_ev, _column(ev, key), style, color=color, ms=3, lw=1.5, label=f"{asset}: evaluation")
-    ax.axhline(vt, color="tab:red", ls="--", lw=1.3, label=f"threshold {vt:g} (criterion)")
-    ax.set_yscale("symlog", linthresh=vt / 10)
-    volumes = [_column(rows, f"{a}_volume_per_agent_per_step") for rows in (ev, tr) for a in ("tree", "bond")]
-    top = max([vt] + [float(np.nanmax(v)) for v in volumes if len(v) and np.isfinite(v).any()])
-    ax.set_ylim(0.0, top * 2.5)
-    ax.set_ylabel("lots traded per agent per step\n(symlog: linear below %g)" % (vt / 10))
-    ax.set_title("traded volume", fontsize=10)
-    ax.set_xlabel("training episode")
+    _per_asset_panel(axes[2], run, "volume_per_agent_per_step", vt, symlog=True)
+    axes[2].set_ylabel(f"lots traded per agent per step\n(symlog: linear below {vt / 10:g})")
+    axes[2].set_title("traded volume", fontsize=10)
+    if run.stochastic:
+        _per_asset_panel(axes[3], run, "price_tracking_error", tol["tracking_tolerance"], symlog=False)
+        axes[3].set_ylabel("mean |posted / analytical - 1|")
+        axes[3].set_title("tracking error of posted prices against p(y_t), q(y_t)", fontsize=10)
+    axes[-1].set_xlabel("training episode")
     converged_at = run.final().get("episodes_to_converge")
     for a in axes:
         if converged_at is not None:
@@ -405,6 +438,7 @@ def plot_convergence(run: RunData, path: Path) -> Path:
         a.grid(alpha=0.3)
         a.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     axes[-1].set_xlim(left=0)
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -457,6 +491,8 @@ def markdown_report(run: RunData, figures: dict[str, str], shown: list[int]) -> 
     params = ", ".join(f"{k} = {v:g}" if isinstance(v, (int, float)) else f"{k} = {v}"
                        for k, v in (econ.get("dividend_params") or {}).items())
     mech_params = ", ".join(f"{k} = {v}" for k, v in (econ.get("mechanism_params") or {}).items())
+    # stochastic dividends: the analytical value is the episode median of p(y_t), q(y_t)
+    p_star, q_star = ("median p*(y_t)", "median q*(y_t)") if run.stochastic else ("p*", "q*")
     lines = [f"# Training run report: `{run.directory}`", ""]
     if run.summary is None:
         lines += ["> **Run unfinished**: no `summary.json` yet; the numbers below are from the last "
@@ -482,10 +518,10 @@ def markdown_report(run: RunData, figures: dict[str, str], shown: list[int]) -> 
         f"(episode {run.evaluations[-1]['episode']}).", "",
         "| quantity | posted (median) | analytical | relative error | criterion | met |",
         "|---|---|---|---|---|---|",
-        f"| tree price | {_fmt(final.get('tree_price'))} | p* = {_fmt(final.get('tree_price_star'))} | "
+        f"| tree price | {_fmt(final.get('tree_price'))} | {p_star} = {_fmt(final.get('tree_price_star'))} | "
         f"{_fmt(final.get('tree_price_rel_error'), '+.2%')} | within ±{tol['tree_tolerance']:.0%} | "
         f"{_met(final.get('tree_price_rel_error'), tol['tree_tolerance'])} |",
-        f"| bond price | {_fmt(final.get('bond_price'))} | q* = {_fmt(final.get('bond_price_star'))} | "
+        f"| bond price | {_fmt(final.get('bond_price'))} | {q_star} = {_fmt(final.get('bond_price_star'))} | "
         f"{_fmt(final.get('bond_price_rel_error'), '+.2%')} | within ±{tol['bond_tolerance']:.0%} | "
         f"{_met(final.get('bond_price_rel_error'), tol['bond_tolerance'])} |",
         f"| tree volume (lots per agent per step) | {_fmt(vol.get('tree'), '.4g')} | 0 (no trade) | | "

@@ -225,3 +225,39 @@ def test_bad_input_is_a_one_line_error_and_exit_2(run_dir, tmp_path, capsys, arg
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"lucas-abm: error: {field}:") and "\n" not in err, err
     assert not (tmp_path / "out").exists()               # nothing written on bad input
+
+
+def test_stochastic_run_reports_tracking_errors_and_moving_prices(run_dir, tmp_path):
+    """log-AR(1) dividends: p(y_t) = 19 y_t moves within an episode; the report names the
+    analytical value as the episode median of p*(y_t) and adds the tracking-error criterion."""
+    import shutil
+
+    d = tmp_path / "stochastic"
+    shutil.copytree(run_dir, d, ignore=shutil.ignore_patterns("report"))
+    config = yaml.safe_load((d / "config.yaml").read_text())
+    config["economy"].update(dividend="log-ar1", dividend_params={"alpha": 0.9, "sigma": 0.03, "mu": -0.31})
+    (d / "config.yaml").write_text(yaml.safe_dump(config))
+    rng = np.random.default_rng(3)
+    for path in sorted((d / "episodes").glob("*.npz")):
+        data = dict(np.load(path))
+        data["dividend"] = YBAR * np.exp(np.cumsum(0.03 * rng.standard_normal(T)))
+        data["tree_price_star"] = BETA / (1 - BETA) * data["dividend"]
+        np.savez_compressed(path, **data)
+    summary = json.loads((d / "summary.json").read_text())
+    summary.update(tree_price_tracking_error=0.025, bond_price_tracking_error=0.0412)
+    (d / "summary.json").write_text(json.dumps(summary))
+    rows = [json.loads(line) for line in (d / "evaluation.jsonl").read_text().splitlines()]
+    for i, row in enumerate(rows):
+        row.update(tree_price_tracking_error=0.1 / (i + 1), bond_price_tracking_error=0.05 / (i + 1))
+    (d / "evaluation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    assert main(["report", str(d)]) == 0
+    md = (d / "report" / "report.md").read_text()
+    assert "| tree price | 0.8463 | median p*(y_t) = 0.8515 |" in md
+    assert "| tree tracking error mean abs(p_k / p(y_t) - 1) | 2.50% | 0 | | <= 3% | yes |" in md
+    assert "| bond tracking error mean abs(q_k / q(y_t) - 1) | 4.12% | 0 | | <= 3% | no |" in md
+    assert "mean |q_k / q(y_t) - 1| <= 0.03" in md
+    # one more panel (tracking errors) than the constant-dividend convergence figure
+    _, height = _png_size(d / "report" / "convergence.png")
+    _, constant_height = _png_size(run_dir / "report" / "convergence.png")
+    assert height > constant_height * 1.2
