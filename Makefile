@@ -19,9 +19,13 @@ $(STAMP): setup.py
 	$(PY) -c "import reverb, tf_agents, tensorflow"  # fails loudly if the pinned stack does not load
 	touch $(STAMP)
 
+# The main job: solve the thesis economy, run the market with scripted agents, train the
+# learning agents on configs/thesis_cpu.yaml (continues an interrupted run) and write the report.
 run: $(STAMP)
 	$(VENV)/bin/lucas-abm solve --dividend constant --ybar 0.0448168907 --beta 0.95 --gamma 1
 	$(VENV)/bin/lucas-abm simulate --agents 1200 --steps 300 --mechanism pairwise --policy noisy-equilibrium --seed 0 --out runs/simulate
+	$(VENV)/bin/lucas-abm train --config configs/thesis_cpu.yaml --seed 0 --out runs/thesis_cpu --resume
+	$(VENV)/bin/lucas-abm report runs/thesis_cpu
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
@@ -29,6 +33,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/market_step.py
+	$(PY) benchmarks/learner_throughput.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -142,9 +142,9 @@ class Trainer:
         tb = tf.summary.create_file_writer(str(self.out / "tensorboard"))
         self.train_log = MetricsLog(self.out, "metrics", tb)
         self.eval_log = MetricsLog(self.out, "evaluation", tb)
-        if latest is not None:
-            self.train_log.truncate(self.episode)
-            self.eval_log.truncate(self.episode)
+        # Drop rows of episodes after the checkpoint (all rows, if killed before the first one).
+        self.train_log.truncate(self.episode)
+        self.eval_log.truncate(self.episode)
         (self.out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
         (self.out / "episodes").mkdir(exist_ok=True)
 

@@ -1,0 +1,94 @@
+"""Replication table: train one config over several seeds and tabulate the acceptance numbers.
+
+    python benchmarks/replication.py --config configs/thesis_cpu.yaml --seeds 0,1,2,3,4 \
+        --out runs/replication/thesis_cpu [--set learner.weight_sharing=independent]
+
+Each seed runs ``lucas-abm train`` in its own process (sequentially: the machine has 2 cores);
+a seed whose ``summary.json`` already exists is not rerun. Prints a markdown table and writes
+``OUT/replication.json`` and ``OUT/replication.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+COLUMNS = [
+    ("seed", "seed", "{}"),
+    ("converged", "converged", "{}"),
+    ("episodes_to_converge", "episodes to converge", "{}"),
+    ("tree_price", "tree price", "{:.4f}"),
+    ("tree_price_rel_error", "tree err", "{:+.2%}"),
+    ("bond_price", "bond price", "{:.4f}"),
+    ("bond_price_rel_error", "bond err", "{:+.2%}"),
+    ("tree_volume", "tree vol/agent/step", "{:.4f}"),
+    ("bond_volume", "bond vol/agent/step", "{:.4f}"),
+    ("tree_price_tracking_error", "tree tracking", "{:.2%}"),
+    ("bond_price_tracking_error", "bond tracking", "{:.2%}"),
+    ("wall_seconds", "wall s", "{:.0f}"),
+    ("agent_steps_per_second", "agent-steps/s", "{:.0f}"),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", required=True, help="training YAML config")
+    ap.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds")
+    ap.add_argument("--out", required=True, help="directory; one sub-directory per seed")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override passed to every run (repeatable)")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        run_dir = out / f"seed-{seed}"
+        summary_path = run_dir / "summary.json"
+        if not summary_path.exists():
+            cmd = [sys.executable, "-m", "orchestrator.cli", "train", "--config", args.config,
+                   "--seed", str(seed), "--out", str(run_dir), "--no-progress"]
+            cmd += sum([["--set", s] for s in args.overrides], [])
+            if (run_dir / "checkpoints" / "latest").exists():
+                cmd.append("--resume")
+            print("running:", " ".join(cmd), flush=True)
+            with open(out / f"seed-{seed}.log", "w") as log:
+                code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
+            if code != 0:
+                print(f"seed {seed}: exit code {code} (see {out / f'seed-{seed}.log'})", flush=True)
+                continue
+        summary = json.loads(summary_path.read_text())
+        summary["tree_volume"] = summary["volume_per_agent_per_step"]["tree"]
+        summary["bond_volume"] = summary["volume_per_agent_per_step"]["bond"]
+        rows.append(summary)
+        print(_table([summary], header=not rows[:-1]), flush=True)
+    table = _table(rows)
+    converged = sum(bool(r["converged"]) for r in rows)
+    footer = f"\n{converged} of {len(rows)} seeds converged ({args.config}"
+    footer += (", " + ", ".join(args.overrides) if args.overrides else "") + ")\n"
+    (out / "replication.md").write_text(table + footer)
+    (out / "replication.json").write_text(json.dumps(rows, indent=2))
+    print("\n" + table + footer)
+    return 0
+
+
+def _cell(row: dict, key: str, fmt: str) -> str:
+    value = row.get(key)
+    if value is None:
+        return "n/a" if key not in ("episodes_to_converge",) else "never"
+    return fmt.format(value)
+
+
+def _table(rows: list[dict], header: bool = True) -> str:
+    lines = []
+    if header:
+        lines.append("| " + " | ".join(title for _, title, _ in COLUMNS) + " |")
+        lines.append("|" + "---|" * len(COLUMNS))
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(row, key, fmt) for key, _, fmt in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
