@@ -13,7 +13,7 @@ policy is unchanged. ``R`` is the utility value of the dividend stream of one tr
 trade's effect on r~ is of order one whatever the lot size.
 
 Observations. Columns are centred and scaled (holdings in units of 10 lots, log dividend
-standardised) so that the network inputs are of order one.
+standardised, income in units of the dividend) so that the network inputs are of order one.
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ class Features:
             "shares": (mc.initial_shares, 10 * mc.tree_lot, False),
             "bonds": (0.0, 10 * mc.bond_lot, False),
             "dividend": (mean_log_y, sd_log_y if sd_log_y > 1e-12 else 1.0, True),
-            "income": (s0 * mean_y, 10 * mc.tree_lot * mean_y, False),
+            "income": (s0, 10 * mc.tree_lot, False),   # fed as e / y = s + b / y (see observation)
             "last_tree_price": (0.5 * (config.actions.tree_low + config.actions.tree_high),
                                 config.actions.tree_high - config.actions.tree_low, False),
             "last_bond_price": (0.5 * (config.actions.bond_low + config.actions.bond_high),
@@ -73,8 +73,14 @@ class Features:
         return cls(names, offset, scale, logs, utility, s0, 1.0 / value_of_lot)
 
     def observation(self, raw: np.ndarray) -> np.ndarray:
-        """[N, D] market observation -> [N, D] float32 network input."""
+        """[N, D] market observation -> [N, D] float32 network input.
+
+        Income is expressed in units of the current dividend, e / y = s + b / y: the dividend
+        is an input of its own, and in levels income would swing with y by many lots.
+        """
         x = raw.astype(np.float64)
+        if "income" in self.names:
+            x[:, self.names.index("income")] /= x[:, self.names.index("dividend")]
         x[:, self.log_columns] = np.log(x[:, self.log_columns])
         return ((x - self.offset) / self.scale).astype(np.float32)
 
