@@ -9,6 +9,7 @@ report directory::
     posted_bond_prices.png   posted bond prices q_t^k vs q(y_t)                        (fig. 10)
     traded_volumes.png       cumulative lots traded by the sampled agents               (fig. 11)
     convergence.png          evaluation medians and IQRs across training vs p*, q*, volume threshold
+                             (and, for stochastic dividends, tracking errors vs their threshold)
     report.md                the economy, final numbers, convergence criteria, the figures
 
 Only NumPy, YAML and matplotlib (Agg) are used: a report never imports TensorFlow.
@@ -64,16 +65,14 @@ class EvaluationEpisode:
                 "bond_trade", "dividend", "tree_price_star", "bond_price_star", "tree_lot", "bond_lot")
         try:
             with np.load(path) as data:
-                missing = [k for k in keys if k not in data]
-                if missing:
-                    raise ConfigError("DIR", "a run directory whose episodes/*.npz hold "
-                                      + ", ".join(keys), str(path), detail="missing " + ", ".join(missing))
-                values = {k: np.asarray(data[k]) for k in keys}
-        except (OSError, ValueError) as err:
-            if isinstance(err, ConfigError):
-                raise
+                values = {k: np.asarray(data[k]) for k in keys if k in data}
+        except (OSError, ValueError) as err:   # not a zip archive, truncated, ...
             raise ConfigError("DIR", "a run directory with readable episodes/*.npz", str(path),
                               detail=str(err)) from None
+        missing = [k for k in keys if k not in values]
+        if missing:
+            raise ConfigError("DIR", "a run directory whose episodes/*.npz hold " + ", ".join(keys),
+                              str(path), detail="missing " + ", ".join(missing))
         return cls(episode=int(values.pop("episode")), tree_lot=float(values.pop("tree_lot")),
                    bond_lot=float(values.pop("bond_lot")), **values)
 

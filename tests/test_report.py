@@ -261,3 +261,15 @@ def test_stochastic_run_reports_tracking_errors_and_moving_prices(run_dir, tmp_p
     _, height = _png_size(d / "report" / "convergence.png")
     _, constant_height = _png_size(run_dir / "report" / "convergence.png")
     assert height > constant_height * 1.2
+
+
+def test_unreadable_episode_file_is_a_dir_error(run_dir, tmp_path, capsys):
+    import shutil
+
+    d = tmp_path / "broken"
+    shutil.copytree(run_dir, d, ignore=shutil.ignore_patterns("report"))
+    (d / "episodes" / "eval-000040.npz").write_bytes(b"not a zip archive")
+    assert main(["report", str(d), "--out", str(tmp_path / "out")]) == 2   # default: last one, 40
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lucas-abm: error: DIR: must be a run directory with readable episodes/*.npz")
+    assert "eval-000040.npz" in err and not (tmp_path / "out").exists()

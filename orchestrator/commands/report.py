@@ -13,8 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Read a run directory written by 'lucas-abm train --out DIR' and write "
                     "posted_tree_prices.png, holdings.png, posted_bond_prices.png, "
                     "traded_volumes.png (the thesis' figures 8-11, for chosen evaluation "
-                    "episodes), convergence.png (across training) and report.md.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "episodes), convergence.png (across training) and report.md.")
     p.add_argument("run_dir", metavar="DIR", type=Path,
                    help="run directory (config.yaml, evaluation.jsonl, episodes/eval-*.npz; "
                         "summary.json once training has finished)")
