@@ -543,8 +543,9 @@ def markdown_report(run: RunData, figures: dict[str, str], shown: list[int]) -> 
         f"| episodes trained | {final.get('episodes')} |",
         f"| episodes to converge | {_fmt(final.get('episodes_to_converge'), 'd', 'not converged')} |",
         f"| converged | {'yes' if final.get('converged') else 'no'} |",
-        f"| IQR of posted tree / bond prices | {_fmt(final.get('tree_price_iqr'))} / {_fmt(final.get('bond_price_iqr'))} |",
-        f"| wall-clock | {_fmt(wall, '.1f')} s{f' ({wall / 60:.1f} min)' if wall else ''} |",
+        f"| IQR of posted tree / bond prices | {_fmt(final.get('tree_price_iqr'))} / "
+        f"{_fmt(final.get('bond_price_iqr'))} |",
+        f"| wall-clock | {f'{wall:.1f} s ({wall / 60:.1f} min)' if wall is not None else 'n/a'} |",
         f"| agent-steps per second | {_fmt(final.get('agent_steps_per_second'), ',.0f')} |",
         f"| learner updates | {_fmt(final.get('updates'), 'd')} |",
         "",

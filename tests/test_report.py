@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from orchestrator.cli import main
-from orchestrator.report import (FIGURES, EvaluationEpisode, load_run, select_episodes,
-                                 traded_lots)
+from orchestrator.report import (FIGURES, EvaluationEpisode, load_run, markdown_report,
+                                 select_episodes, traded_lots)
 
 BETA, YBAR = 0.95, 0.0448168907
 P_STAR, Q_STAR = BETA / (1 - BETA) * YBAR, BETA
@@ -205,8 +205,9 @@ def test_unfinished_run_reports_the_last_evaluation(run_dir, tmp_path):
     assert final["tree_price"] == last["tree_price_median"]
     assert final["episodes_to_converge"] == 20          # converged flags False, True, True
     assert final["episodes"] == 30                      # last training row
-    md = __import__("orchestrator.report", fromlist=["markdown_report"]).markdown_report(run, {}, [30])
+    md = markdown_report(run, {}, [30])
     assert "Run unfinished" in md and f"| tree price | {last['tree_price_median']:.4f} |" in md
+    assert "| wall-clock | n/a |" in md and "| episodes to converge | 20 |" in md
 
 
 @pytest.mark.parametrize("args, field", [
