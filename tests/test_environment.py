@@ -57,3 +57,21 @@ def test_reward_is_the_market_reward_per_agent():
     step = env.step(rng.uniform(0.7, 1.0, (4, 2)).astype(np.float32))
     np.testing.assert_allclose(step.reward, env.last_market_step.reward, rtol=1e-6)
     np.testing.assert_array_equal(step.observation, env.last_market_step.observation)
+
+
+def test_wraps_into_a_tf_environment():
+    import tensorflow as tf
+    from tf_agents.environments import tf_py_environment
+
+    env = make_env(n=4, horizon=2)
+    tf_env = tf_py_environment.TFPyEnvironment(env)
+    assert tf_env.batch_size == 4
+    first = tf_env.reset()
+    action = tf.constant([[0.9, 0.96], [0.8, 0.94], [0.85, 0.95], [0.85, 0.95]], tf.float32)
+    mid = tf_env.step(action)
+    np.testing.assert_allclose(mid.reward.numpy(), env.last_market_step.reward, rtol=1e-6)
+    last = tf_env.step(action)
+    assert first.step_type.numpy().tolist() == [0] * 4
+    assert mid.step_type.numpy().tolist() == [1] * 4
+    assert last.step_type.numpy().tolist() == [2] * 4
+    np.testing.assert_array_equal(last.discount.numpy(), np.ones(4, np.float32))
