@@ -326,24 +326,33 @@ def plot_holdings(episodes: list[EvaluationEpisode], initial_shares: float, path
     return _save(plt, fig, path, axes[0].get_legend_handles_labels(), "sampled agents")
 
 
-def plot_traded_volumes(episodes: list[EvaluationEpisode], path: Path) -> Path:
+def plot_traded_volumes(episodes: list[EvaluationEpisode], path: Path,
+                        evaluations: dict[int, dict] | None = None) -> Path:
     """Cumulative lots traded by the sampled agents within each episode (thesis fig. 11):
-    sum_{u<=t} sum_k |trade_u^k| / lot, for the tree and the bond; zero in equilibrium."""
+    sum_{u<=t} sum_k |trade_u^k| / lot, for the tree and the bond; zero in equilibrium.
+    With ``evaluations`` (rows by episode) each title adds the whole market's volume per agent
+    per step, for comparison with the convergence threshold."""
     plt, fig, axes = _panel_grid(len(episodes), f"Cumulative traded volume of the "
                                  f"{len(episodes[0].agents)} sampled agents (equilibrium: no trade)",
-                                 "cumulative lots traded")
+                                 "lots traded in steps 0..t-1 (cumulative)")
     for ax, ep in zip(axes, episodes):
-        t = np.arange(1, ep.horizon + 1)
-        tree = np.cumsum(traded_lots(ep.tree_trade, ep.tree_lot))
-        bond = np.cumsum(traded_lots(ep.bond_trade, ep.bond_lot))
+        # like the holdings s_t: the value at t counts trades before step t, so t runs 0..T
+        t = np.arange(ep.horizon + 1)
+        tree = np.concatenate([[0.0], np.cumsum(traded_lots(ep.tree_trade, ep.tree_lot))])
+        bond = np.concatenate([[0.0], np.cumsum(traded_lots(ep.bond_trade, ep.bond_lot))])
         ax.step(t, tree, where="post", color="tab:green", lw=1.8,
                 label=f"tree (lot {ep.tree_lot:g} shares)")
         ax.step(t, bond, where="post", color="tab:purple", lw=1.8, ls="-.",
                 label=f"bond (lot {ep.bond_lot:g} bonds)")
         ax.axhline(0.0, color="k", ls="--", lw=1.2, label="equilibrium (no trade)")
-        ax.set_title(f"after {ep.episode} training episodes  (tree {tree[-1]:.0f}, "
-                     f"bond {bond[-1]:.0f} lots)", fontsize=10)
-        ax.set_ylim(bottom=-0.05 * max(1.0, tree[-1], bond[-1]), top=1.08 * max(1.0, tree[-1], bond[-1]))
+        title = f"after {ep.episode} training episodes  (sampled: tree {tree[-1]:.0f}, bond {bond[-1]:.0f} lots)"
+        row = (evaluations or {}).get(ep.episode)
+        if row is not None:
+            title += (f"\nall agents: tree {_fmt(row.get('tree_volume_per_agent_per_step'), '.4g')}, "
+                      f"bond {_fmt(row.get('bond_volume_per_agent_per_step'), '.4g')} lots per agent per step")
+        ax.set_title(title, fontsize=10)
+        top = max(1.0, tree[-1], bond[-1])
+        ax.set_ylim(-0.05 * top, 1.08 * top)
     return _save(plt, fig, path, axes[0].get_legend_handles_labels(), "asset")
 
 
@@ -623,7 +632,8 @@ def make_report(request: ReportRequest) -> dict[str, Path]:
         "posted_tree_prices.png": plot_posted_prices(episodes, "tree", out / "posted_tree_prices.png"),
         "holdings.png": plot_holdings(episodes, initial_shares, out / "holdings.png"),
         "posted_bond_prices.png": plot_posted_prices(episodes, "bond", out / "posted_bond_prices.png"),
-        "traded_volumes.png": plot_traded_volumes(episodes, out / "traded_volumes.png"),
+        "traded_volumes.png": plot_traded_volumes(episodes, out / "traded_volumes.png",
+                                                  {row["episode"]: row for row in run.evaluations}),
         "convergence.png": plot_convergence(run, out / "convergence.png"),
     }
     md = out / "report.md"
