@@ -22,7 +22,7 @@ def check_method(config: MarketConfig, method: str) -> None:
                           method)
     if method == "leading-order" and config.n_agents != 2:
         raise ConfigError("method", "leading-order only with 2 agents", method)
-    if method in ("rgan-mu-known", "combo") and config.power != 2.0 and config.n_agents != 2:
+    if method == "rgan-mu-known" and config.power != 2.0 and config.n_agents != 2:
         raise ConfigError("method", "a mu-known method only with q = 2 or 2 agents "
                           "(the drift formula needs sum_n G'(phidot^n) = 0)", method)
 
