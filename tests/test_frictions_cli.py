@@ -42,3 +42,17 @@ def test_bad_parameters_exit_2_with_one_line(args, field, capsys):
     assert main(["frictions", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith(f"lucas-abm: error: {field}")
+
+
+def test_comparison_table_for_reference_methods(tmp_path):
+    from lucas_abm.frictions.compare import applicable_methods, run_comparison
+
+    assert applicable_methods("kratsios-10-power1.5") == ["frictionless", "rgan", "combo",
+                                                          "deep-bsde"]
+    rows = run_comparison(tmp_path, n_paths=200, presets=["kratsios-2-power1.5"],
+                          methods=["leading-order", "frictionless"])
+    assert [r["method"] for r in rows] == ["leading-order", "frictionless"]
+    table = (tmp_path / "table.md").read_text()
+    assert "| kratsios-2-power1.5 | leading-order | " in table
+    assert json.loads((tmp_path / "results.json").read_text())[0]["sigma0"] == pytest.approx(
+        1.0721, abs=5e-5)
