@@ -43,7 +43,7 @@ from orchestrator.dqn import DQNHyperparameters, EnsembleDQN
 from orchestrator.metrics import MetricsLog, price_stats
 from replay.dataset import make_dataset
 from replay.server import TABLES_FILE, ReplayServer
-from replay.signature import experience_signature
+from replay.signature import signature_from_environment
 from replay.tables import make_experience_table
 from replay.writer import ExperienceWriter
 
@@ -127,7 +127,7 @@ class Trainer:
         replay_restore = None
         if latest is not None:
             replay_restore = self._restore(latest)
-        self.signature = experience_signature(self.n_agents, len(self.market.observation_names), lc.n_step)
+        self.signature = signature_from_environment(self.market, lc.n_step)
         table = make_experience_table(self.signature, config.replay)
         self.replay_root = self.out / "replay-checkpoints"
         if replay_restore is not None:
