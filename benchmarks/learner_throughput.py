@@ -220,25 +220,32 @@ def separate_step(agents: Sequence[dqn_agent.DdqnAgent],
 
 
 def interleaved(methods: dict[str, Callable[[int], None]], cfg: BenchmarkConfig,
-                after_warmup: Callable[[], None] = lambda: None) -> dict[str, list[float]]:
+                after_warmup: Callable[[], None] = lambda: None
+                ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Warm every method up, then time them in alternation, one training step of each in
-    turn (so that load from other processes hits all alike); returns for every method the
-    mean seconds per step of each of ``cfg.repeats`` blocks of ``cfg.steps`` steps."""
+    turn (so that load from other processes hits all alike). Returns, for every method, the
+    mean wall-clock seconds per step of each of ``cfg.repeats`` blocks of ``cfg.steps``
+    steps, and the same in CPU seconds of this process (all its threads): the work done,
+    which other processes' load does not inflate."""
     for step in methods.values():
         for i in range(cfg.warmup + 1):   # the first call traces
             step(i)
     after_warmup()
-    out: dict[str, list[float]] = {name: [] for name in methods}
+    wall: dict[str, list[float]] = {name: [] for name in methods}
+    cpu: dict[str, list[float]] = {name: [] for name in methods}
     for rep in range(cfg.repeats):
         spent = dict.fromkeys(methods, 0.0)
+        spent_cpu = dict.fromkeys(methods, 0.0)
         for i in range(cfg.steps):
             for name, step in methods.items():
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 step(rep * cfg.steps + i)
                 spent[name] += time.perf_counter() - start
+                spent_cpu[name] += time.process_time() - start_cpu
         for name in methods:
-            out[name].append(spent[name] / cfg.steps)
-    return out
+            wall[name].append(spent[name] / cfg.steps)
+            cpu[name].append(spent_cpu[name] / cfg.steps)
+    return wall, cpu
 
 
 def machine_info() -> dict:
@@ -254,7 +261,6 @@ def machine_info() -> dict:
         "cpu_model": cpu_model,
         "cpu_cores": os.cpu_count(),
         "cores_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "load_average_at_start": list(os.getloadavg()),
         "gpus": gpus,
         "device": "GPU:0" if gpus else "CPU",
         "python": platform.python_version(),
@@ -271,6 +277,7 @@ def run(cfg: BenchmarkConfig, log: Callable[[str], None] = print) -> dict:
     # last N calls triggered retracing" warning counts those first traces, so it is silenced
     # here and the trace counts are checked after timing instead.
     tf.get_logger().setLevel("ERROR")
+    load_at_start = list(os.getloadavg())
     rng = np.random.default_rng(cfg.seed)
     tf.random.set_seed(cfg.seed)
     n_real = min(cfg.baseline_agents, max(cfg.agents))
@@ -299,7 +306,7 @@ def run(cfg: BenchmarkConfig, log: Callable[[str], None] = print) -> dict:
             return counts
 
         warm: dict[str, int] = {}
-        seconds = interleaved(methods, cfg, after_warmup=lambda: warm.update(trace_counts()))
+        seconds, cpu_seconds = interleaved(methods, cfg, after_warmup=lambda: warm.update(trace_counts()))
         log(f"  done in {time.perf_counter() - t0:.1f} s")
         # no learner may retrace inside the timed blocks (a first call that creates the Adam
         # slots traces twice, during warm-up)
@@ -310,21 +317,28 @@ def run(cfg: BenchmarkConfig, log: Callable[[str], None] = print) -> dict:
         sep_real = statistics.median(seconds["separate"])
         per_agent = sep_real / k_real
         sep = per_agent * n_agents
+        ens_cpu = statistics.median(cpu_seconds["ensemble"])
+        per_agent_cpu = statistics.median(cpu_seconds["separate"]) / k_real
         row = {
             "n_agents": n_agents,
             "ensemble": {"step_seconds_median": ens, "step_seconds": seconds["ensemble"],
                          "training_steps_per_s": 1.0 / ens,
                          "agent_updates_per_s": n_agents / ens,
-                         "samples_per_s": n_agents * cfg.batch / ens},
+                         "samples_per_s": n_agents * cfg.batch / ens,
+                         "cpu_seconds_per_step_median": ens_cpu,
+                         "agent_updates_per_cpu_s": n_agents / ens_cpu},
             "separate": {"real_agents": k_real, "extrapolated": k_real < n_agents,
                          "loop_seconds_median": sep_real, "loop_seconds": seconds["separate"],
                          "seconds_per_agent_update": per_agent,
                          "step_seconds_median": sep,
                          "training_steps_per_s": 1.0 / sep,
-                         "agent_updates_per_s": 1.0 / per_agent},
+                         "agent_updates_per_s": 1.0 / per_agent,
+                         "cpu_seconds_per_agent_update": per_agent_cpu,
+                         "agent_updates_per_cpu_s": 1.0 / per_agent_cpu},
             "tracing_counts_after_warmup": warm,
             "tracing_counts_after_timing": traces,
             "speedup": sep / ens,
+            "speedup_cpu_time": per_agent_cpu * n_agents / ens_cpu,
             "speedup_per_block": [(s / k_real * n_agents) / e
                                   for s, e in zip(seconds["separate"], seconds["ensemble"])],
         }
@@ -332,7 +346,9 @@ def run(cfg: BenchmarkConfig, log: Callable[[str], None] = print) -> dict:
             ph = statistics.median(seconds["ensemble_project_head"])
             row["ensemble_project_head"] = {
                 "step_seconds_median": ph, "step_seconds": seconds["ensemble_project_head"],
-                "training_steps_per_s": 1.0 / ph, "agent_updates_per_s": n_agents / ph}
+                "training_steps_per_s": 1.0 / ph, "agent_updates_per_s": n_agents / ph,
+                "cpu_seconds_per_step_median": statistics.median(cpu_seconds["ensemble_project_head"]),
+                "agent_updates_per_cpu_s": n_agents / statistics.median(cpu_seconds["ensemble_project_head"])}
         row["ensemble"]["gflop_per_s"] = training_flops(cfg, cfg.n_actions + 2) * n_agents / ens / 1e9
         row["separate"]["gflop_per_s"] = training_flops(cfg, cfg.n_actions) / per_agent / 1e9
         if cfg.project_head:
@@ -342,7 +358,9 @@ def run(cfg: BenchmarkConfig, log: Callable[[str], None] = print) -> dict:
                                    m_tree * PROJECT_TREE_PRICES + m_bond * PROJECT_BOND_PRICES)
             row["ensemble_project_head"]["gflop_per_s"] = flops * n_agents / ph / 1e9
         results.append(row)
-    return {"benchmark": "learner_throughput", "config": asdict(cfg), "machine": machine_info(),
+    machine = machine_info()
+    machine["load_average_1_5_15min"] = {"start": load_at_start, "end": list(os.getloadavg())}
+    return {"benchmark": "learner_throughput", "config": asdict(cfg), "machine": machine,
             "baseline_build_seconds": build_s, "results": results}
 
 
@@ -372,6 +390,15 @@ def format_table(result: dict) -> str:
             lines.append(f"{n:>6} {'ensemble, project head 161x61':<34} {ph['step_seconds_median']:>10.4f} "
                          f"{ph['training_steps_per_s']:>9.3f} {ph['agent_updates_per_s']:>16,.0f} "
                          f"{ph['gflop_per_s']:>8.1f} {sep['step_seconds_median'] / ph['step_seconds_median']:>8.1f}")
+    load = result["machine"]["load_average_1_5_15min"]
+    lines.append(f"load average (1 min) {load['start'][0]:.1f} at start, {load['end'][0]:.1f} at end")
+    for row in result["results"]:
+        ens, sep = row["ensemble"], row["separate"]
+        lines.append(f"N = {row['n_agents']}: agent-updates per CPU-second: separate "
+                     f"{sep['agent_updates_per_cpu_s']:,.0f}, ensemble {ens['agent_updates_per_cpu_s']:,.0f}"
+                     + (f", project head {row['ensemble_project_head']['agent_updates_per_cpu_s']:,.0f}"
+                        if "ensemble_project_head" in row else "")
+                     + f"; speedup in CPU time {row['speedup_cpu_time']:.1f}")
     for row in result["results"]:
         sp = row["speedup_per_block"]
         lines.append(f"N = {row['n_agents']}: speedup per timed block {min(sp):.1f} .. {max(sp):.1f}"
