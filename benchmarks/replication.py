@@ -77,6 +77,8 @@ def _cell(row: dict, key: str, fmt: str) -> str:
     value = row.get(key)
     if value is None:
         return "n/a" if key not in ("episodes_to_converge",) else "never"
+    if isinstance(value, float):
+        value = round(value, 10) + 0.0   # no "-0.00%" from round-off
     return fmt.format(value)
 
 
