@@ -7,7 +7,9 @@ Checked against independent computations:
 - changing only agent k's rewards moves only agent k's weights (bitwise);
 - one train_step of the ensemble equals N separate single-agent EnsembleDQNs, each given
   that agent's weights and data slice;
-- shared mode (groups < N) equals one network per group trained on its agents' pooled data.
+- shared mode (groups < N) equals one network per group trained on its agents' pooled data;
+- the learner-throughput benchmark's baseline (a TF-Agents DdqnAgent fed agent k's slice of
+  the same windows) minimises that same loss, so the benchmark compares like with like.
 """
 from __future__ import annotations
 
@@ -196,3 +198,44 @@ def test_shared_mode_trains_one_network_per_group_on_its_agents_pooled_data(grou
             np.testing.assert_allclose(we.numpy()[g:g + 1], ws.numpy(), atol=1e-6, rtol=1e-5)
     assert loss == pytest.approx(total, rel=1e-5)
     assert shared.online.kernels[0].shape[0] == groups        # one weight set per group, not per agent
+
+
+def test_benchmark_baseline_dqn_agent_minimises_the_same_loss_on_the_same_data():
+    """The learner-throughput baseline (a TF-Agents DdqnAgent fed agent k's slice of the
+    ensemble's windows) computes the n-step double-DQN Huber loss of that slice."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "learner_throughput.py"
+    spec = importlib.util.spec_from_file_location("learner_throughput", path)
+    lt = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = lt                           # dataclasses look their module up here
+    spec.loader.exec_module(lt)
+    cfg = lt.BenchmarkConfig(agents=(3,), batch=B, n_actions=K_TREE, n_step=N_STEP, discount=BETA)
+    windows = lt.make_windows(cfg, 3, np.random.default_rng(10))
+    agent = lt.make_dqn_agent(cfg, 0)
+    rng = np.random.default_rng(11)
+    for v in agent._target_q_network.trainable_weights:   # target != online: double DQN is visible
+        v.assign(v + 0.05 * rng.standard_normal(v.shape).astype(np.float32))
+    k = 1
+
+    def q_values(net, x):                                 # QNetwork: relu Dense x 4, linear Dense
+        w = [v.numpy().astype(np.float64) for v in net.trainable_weights]
+        h = x.astype(np.float64)
+        for kernel, bias in zip(w[0:-2:2], w[1:-2:2]):
+            h = np.maximum(h @ kernel + bias, 0.0)
+        return h @ w[-2] + w[-1]
+
+    obs = windows.observation.numpy()[:, :, k]
+    reward = windows.reward.numpy()[:, :, k].astype(np.float64)
+    ret = sum(BETA ** i * reward[:, i] for i in range(N_STEP))
+    rows = np.arange(B)
+    a_star = q_values(agent._q_network, obs[:, N_STEP]).argmax(-1)
+    g_t = ret + BETA ** N_STEP * q_values(agent._target_q_network, obs[:, N_STEP])[rows, a_star]
+    q = q_values(agent._q_network, obs[:, 0])[rows, windows.tree_action.numpy()[:, 0, k]]
+    err = np.abs(g_t - q)
+    # the loss that agent.train minimises, evaluated before its update (TF-Agents' public
+    # agent.loss would evaluate the TD target with gamma = 1, DqnAgent._loss's default)
+    loss = agent.train(lt.agent_trajectory(windows, k)).loss.numpy()
+    assert loss == pytest.approx(np.where(err <= 1.0, 0.5 * err ** 2, err - 0.5).mean(), rel=1e-5)
