@@ -34,20 +34,35 @@ def small_config(seed=1, extra=()):
     return load_config(Path("configs/thesis_cpu.yaml"), SMALL + list(extra), seed=seed)
 
 
+def untrained_price(seed, directory):
+    """Median posted tree price of the untrained (randomly initialised) greedy policy."""
+    trainer = Trainer(small_config(seed), directory, progress=False)
+    try:
+        return trainer.evaluate()["tree_price_median"]
+    finally:
+        trainer.close()
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
+    # At the endowment every scaled input is ~0, so an untrained network's greedy price is set by
+    # its random weights (and round-off): take the first seed whose untrained agents start more
+    # than 20% away from p*, so that "moves to p*" is never satisfied by the starting point.
+    for seed in range(1, 30):
+        initial = untrained_price(seed, tmp_path_factory.mktemp(f"untrained-{seed}"))
+        if abs(initial / P_STAR - 1) > 0.2:
+            break
     out = tmp_path_factory.mktemp("uninterrupted")
-    trainer = Trainer(small_config(), out, progress=False)
+    trainer = Trainer(small_config(seed), out, progress=False)
     try:
-        initial = trainer.evaluate()["tree_price_median"]
         summary = trainer.run()
     finally:
         trainer.close()
-    return out, initial, summary
+    return out, initial, summary, seed
 
 
 def test_small_economy_learns_the_lucas_tree_price(uninterrupted):
-    out, initial, summary = uninterrupted
+    out, initial, summary, _ = uninterrupted
     assert abs(initial / P_STAR - 1) > 0.2, "the untrained policy should start far from p*"
     assert summary["tree_price_star"] == pytest.approx(P_STAR, rel=1e-9)
     assert abs(summary["tree_price"] / P_STAR - 1) <= 0.05
@@ -57,7 +72,7 @@ def test_small_economy_learns_the_lucas_tree_price(uninterrupted):
     for name in ("metrics.csv", "metrics.jsonl", "evaluation.csv", "evaluation.jsonl"):
         assert (out / name).stat().st_size > 0
     assert any((out / "tensorboard").iterdir())
-    assert len(list((out / "episodes").glob("eval-*.npz"))) == 9   # untrained + 8 evaluations
+    assert len(list((out / "episodes").glob("eval-*.npz"))) == 8
 
 
 def _rows(path):
@@ -65,10 +80,10 @@ def _rows(path):
 
 
 def test_killed_run_resumes_and_matches_uninterrupted(uninterrupted, tmp_path):
-    ref_dir, _, ref = uninterrupted
+    ref_dir, _, ref, seed = uninterrupted
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "orchestrator.cli", "train", "--config", "configs/thesis_cpu.yaml",
-           "--seed", "1", "--out", str(out), "--no-progress"] + sum([["--set", s] for s in SMALL], [])
+           "--seed", str(seed), "--out", str(out), "--no-progress"] + sum([["--set", s] for s in SMALL], [])
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     latest = out / "checkpoints" / "latest"
     deadline = time.time() + 240
