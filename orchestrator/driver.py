@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from lucas_abm.dividends import make_dividend
 from lucas_abm.errors import ConfigError
-from lucas_abm.market import LucasMarket
+from lucas_abm.market import LucasMarket, MarketStep
 from lucas_abm.mechanisms import make_mechanism
 from lucas_abm.solver import solve_equilibrium
 from lucas_abm.utility import CRRAUtility
@@ -80,6 +80,40 @@ class Economy:
     @property
     def stochastic(self) -> bool:
         return self.config.economy.dividend != "constant"
+
+
+class EpisodeRecord:
+    """What one episode did: posted prices of all agents, the market's outcomes, and the
+    holdings and trades of the sampled agents (for the report's thesis figures 8-11)."""
+
+    def __init__(self, market: LucasMarket, sampled_agents: np.ndarray):
+        T, N, k = market.horizon, market.n_agents, len(sampled_agents)
+        self.market, self.sampled = market, sampled_agents
+        self.t = 0
+        self.tree_price, self.bond_price = np.empty((T, N)), np.empty((T, N))
+        self.dividend, self.utility, self.penalty = np.empty(T), np.empty(T), np.empty(T)
+        self.tree_volume, self.bond_volume = np.empty(T), np.empty(T)
+        self.shares, self.bonds = np.empty((T + 1, k)), np.empty((T + 1, k))
+        self.tree_trade, self.bond_trade = np.empty((T, k)), np.empty((T, k))
+        self.shares[0] = market.shares[sampled_agents]
+        self.bonds[0] = market.bonds[sampled_agents]
+
+    def add(self, tree_price: np.ndarray, bond_price: np.ndarray, step: MarketStep) -> None:
+        t, k = self.t, self.sampled
+        self.tree_price[t], self.bond_price[t] = tree_price, bond_price
+        self.dividend[t] = step.dividend
+        self.utility[t], self.penalty[t] = step.utility.mean(), step.penalty.mean()
+        self.tree_volume[t], self.bond_volume[t] = step.tree_volume, step.bond_volume
+        self.shares[t + 1], self.bonds[t + 1] = self.market.shares[k], self.market.bonds[k]
+        self.tree_trade[t], self.bond_trade[t] = step.tree_trade[k], step.bond_trade[k]
+        self.t += 1
+
+    def save(self, path: Path, **extra) -> None:
+        """The sampled agents' trajectories as ``.npz`` (read by ``lucas-abm report``)."""
+        k = self.sampled
+        np.savez_compressed(path, agents=k, tree_price=self.tree_price[:, k], bond_price=self.bond_price[:, k],
+                            shares=self.shares, bonds=self.bonds, tree_trade=self.tree_trade,
+                            bond_trade=self.bond_trade, dividend=self.dividend, **extra)
 
 
 class Trainer:
@@ -184,9 +218,8 @@ class Trainer:
         cfg = self.config
         eps = cfg.exploration.epsilon(self.episode, cfg.training.episodes)
         obs = self.market.reset(seed=episode_seed(cfg.training.seed, self.episode))
+        record = EpisodeRecord(self.market, self.sampled_agents)
         start = time.perf_counter()
-        tree_posted, bond_posted, dividend = [], [], []
-        tree_volume = bond_volume = utility = penalty = 0.0
         losses, tds = [], []
         learn_from = max(cfg.replay.min_size, cfg.learner.batch_size)
         for _ in range(cfg.market.horizon):
@@ -194,18 +227,12 @@ class Trainer:
             tree_price = self.grid.tree_prices[tree_idx]
             bond_price = self.grid.bond_prices[bond_idx]
             step = self.market.step(tree_price, bond_price)
+            record.add(tree_price, bond_price, step)
             self.writer.append(self.features.observation(obs), tree_idx, bond_idx, self.features.reward(step))
             if self.market.t > cfg.learner.n_step:  # the writer made the window ending at this step
                 self.items_written += 1
             obs = step.observation
             self.total_steps += 1
-            tree_posted.append(tree_price)
-            bond_posted.append(bond_price)
-            dividend.append(step.dividend)
-            tree_volume += step.tree_volume
-            bond_volume += step.bond_volume
-            utility += float(step.utility.mean())
-            penalty += float(step.penalty.mean())
             if self.items_written >= learn_from and self.total_steps % cfg.learner.update_every == 0:
                 loss, td = self._learn()
                 losses.append(loss)
@@ -214,23 +241,20 @@ class Trainer:
         self.items_written += 1
         elapsed = time.perf_counter() - start
         self.agent_steps += self.n_agents * cfg.market.horizon
-        steps = cfg.market.horizon
         row = {"episode": self.episode + 1, "epsilon": eps}
-        row.update(self.price_metrics(np.asarray(tree_posted), np.asarray(bond_posted), np.asarray(dividend))[0])
+        row.update(self.episode_metrics(record)[0])
         row.update({
-            "tree_volume_per_agent_per_step": tree_volume / (self.n_agents * steps),
-            "bond_volume_per_agent_per_step": bond_volume / (self.n_agents * steps),
-            "mean_utility": utility / steps, "mean_penalty": penalty / steps,
             "loss": float(np.mean(losses)) if losses else None,
             "td_error": float(np.mean(tds)) if tds else None,
-            "updates": self.updates, "steps_per_second": steps / elapsed,
-            "agent_steps_per_second": self.n_agents * steps / elapsed,
+            "updates": self.updates, "steps_per_second": cfg.market.horizon / elapsed,
+            "agent_steps_per_second": self.n_agents * cfg.market.horizon / elapsed,
         })
         return row
 
     # ------------------------------------------------------------------ evaluation
-    def price_metrics(self, tree: np.ndarray, bond: np.ndarray, dividend: np.ndarray) -> tuple[dict, np.ndarray, np.ndarray]:
-        """Posted prices [T, N] against the solver's p(y_t), q(y_t) [T]."""
+    def episode_metrics(self, record: "EpisodeRecord") -> tuple[dict, np.ndarray, np.ndarray]:
+        """Posted prices [T, N] against the solver's p(y_t), q(y_t) [T]; volumes, utility, penalty."""
+        tree, bond, dividend = record.tree_price, record.bond_price, record.dividend
         T = len(dividend)
         tree_star = np.broadcast_to(self.economy.prices.tree_price(dividend), (T,)).astype(float)
         bond_star = np.broadcast_to(self.economy.prices.bond_price(dividend), (T,)).astype(float)
@@ -242,6 +266,11 @@ class Trainer:
         row["bond_price_rel_error"] = row["bond_price_median"] / row["bond_price_star"] - 1.0
         row["tree_price_tracking_error"] = float(np.mean(np.abs(tree / tree_star[:, None] - 1.0)))
         row["bond_price_tracking_error"] = float(np.mean(np.abs(bond / bond_star[:, None] - 1.0)))
+        agent_steps = self.n_agents * T
+        row["tree_volume_per_agent_per_step"] = float(record.tree_volume.sum()) / agent_steps
+        row["bond_volume_per_agent_per_step"] = float(record.bond_volume.sum()) / agent_steps
+        row["mean_utility"] = float(record.utility.mean())
+        row["mean_penalty"] = float(record.penalty.mean())
         return row, tree_star, bond_star
 
     def evaluate(self) -> dict:
@@ -249,47 +278,21 @@ class Trainer:
         cfg = self.config
         market = self.eval_market
         obs = market.reset(seed=episode_seed(cfg.training.seed, EVAL_SEED_OFFSET + self.episode))
-        T = cfg.market.horizon
-        tree = np.empty((T, self.n_agents))
-        bond = np.empty((T, self.n_agents))
-        dividend = np.empty(T)
-        shares = np.empty((T + 1, len(self.sampled_agents)))
-        bonds = np.empty((T + 1, len(self.sampled_agents)))
-        tree_trade = np.empty((T, len(self.sampled_agents)))
-        bond_trade = np.empty((T, len(self.sampled_agents)))
-        tree_volume = bond_volume = utility = penalty = 0.0
-        shares[0] = market.shares[self.sampled_agents]
-        bonds[0] = market.bonds[self.sampled_agents]
-        for t in range(T):
+        record = EpisodeRecord(market, self.sampled_agents)
+        for _ in range(cfg.market.horizon):
             tree_idx, bond_idx = self.act(obs, 0.0)
-            tree[t] = self.grid.tree_prices[tree_idx]
-            bond[t] = self.grid.bond_prices[bond_idx]
-            step = market.step(tree[t], bond[t])
-            dividend[t] = step.dividend
-            shares[t + 1] = market.shares[self.sampled_agents]
-            bonds[t + 1] = market.bonds[self.sampled_agents]
-            tree_trade[t] = step.tree_trade[self.sampled_agents]
-            bond_trade[t] = step.bond_trade[self.sampled_agents]
-            tree_volume += step.tree_volume
-            bond_volume += step.bond_volume
-            utility += float(step.utility.mean())
-            penalty += float(step.penalty.mean())
+            tree_price = self.grid.tree_prices[tree_idx]
+            bond_price = self.grid.bond_prices[bond_idx]
+            step = market.step(tree_price, bond_price)
+            record.add(tree_price, bond_price, step)
             obs = step.observation
-        self.agent_steps += self.n_agents * T
+        self.agent_steps += self.n_agents * cfg.market.horizon
         row = {"episode": self.episode}
-        prices, tree_star, bond_star = self.price_metrics(tree, bond, dividend)
-        row.update(prices)
-        np.savez_compressed(
-            self.out / "episodes" / f"eval-{self.episode:06d}.npz",
-            episode=self.episode, agents=self.sampled_agents, tree_price=tree[:, self.sampled_agents],
-            bond_price=bond[:, self.sampled_agents], shares=shares, bonds=bonds, tree_trade=tree_trade,
-            bond_trade=bond_trade, dividend=dividend, tree_price_star=tree_star, bond_price_star=bond_star,
-            tree_lot=cfg.market.tree_lot, bond_lot=cfg.market.bond_lot)
-        row.update({
-            "tree_volume_per_agent_per_step": tree_volume / (self.n_agents * T),
-            "bond_volume_per_agent_per_step": bond_volume / (self.n_agents * T),
-            "mean_utility": utility / T, "mean_penalty": penalty / T,
-        })
+        metrics, tree_star, bond_star = self.episode_metrics(record)
+        row.update(metrics)
+        record.save(self.out / "episodes" / f"eval-{self.episode:06d}.npz", episode=self.episode,
+                    tree_price_star=tree_star, bond_price_star=bond_star,
+                    tree_lot=cfg.market.tree_lot, bond_lot=cfg.market.bond_lot)
         row["converged"] = self.criteria_met(row)
         return row
 
