@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_table([summary], header=not rows[:-1]), flush=True)
     table = _table(rows)
     converged = sum(bool(r["converged"]) for r in rows)
-    footer = f"\n{converged} of {len(rows)} seeds converged ({args.config}"
+    footer = f"\n\n{converged} of {len(rows)} seeds converged ({args.config}"
     footer += (", " + ", ".join(args.overrides) if args.overrides else "") + ")\n"
     (out / "replication.md").write_text(table + footer)
     (out / "replication.json").write_text(json.dumps(rows, indent=2))
