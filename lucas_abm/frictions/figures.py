@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 from lucas_abm.frictions.config import MarketConfig
 from lucas_abm.frictions.paths import MarketPaths

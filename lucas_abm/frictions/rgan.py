@@ -112,7 +112,6 @@ class Market(tf.Module):
         if linear_in_state:
             out = out + tf.einsum("bki,ki->bk", z, M[:, :, 0])
         if state_net is not None:
-            K = tf.shape(times)[0]
             tt = tf.broadcast_to(times[None, :, None], tf.concat([tf.shape(z)[:2], [1]], 0))
             out = out + state_net(tf.concat([tt, z * self.in_scale], axis=2))[..., 0]
             del K
