@@ -114,7 +114,6 @@ class Market(tf.Module):
         if state_net is not None:
             tt = tf.broadcast_to(times[None, :, None], tf.concat([tf.shape(z)[:2], [1]], 0))
             out = out + state_net(tf.concat([tt, z * self.in_scale], axis=2))[..., 0]
-            del K
         return out
 
     def sigma(self, times, z):
