@@ -39,6 +39,7 @@ from lucas_abm.utility import CRRAUtility
 from orchestrator.agents import ActionGrid, Features, explore
 from orchestrator.checkpoint import CheckpointManager
 from orchestrator.config import TrainConfig
+from orchestrator.convergence import episodes_to_converge, final_numbers
 from orchestrator.dqn import DQNHyperparameters, EnsembleDQN
 from orchestrator.metrics import MetricsLog, price_stats
 from replay.dataset import make_dataset
@@ -307,16 +308,6 @@ class Trainer:
                          and row["bond_price_tracking_error"] <= tc.tracking_tolerance)
         return bool(ok)
 
-    def episodes_to_converge(self) -> int | None:
-        """Episodes at the first evaluation after which every evaluation met the criteria."""
-        first = None
-        for row in self.evaluations:
-            if row["converged"]:
-                first = row["episode"] if first is None else first
-            else:
-                first = None
-        return first
-
     # ------------------------------------------------------------------ checkpoints
     def _state(self) -> dict:
         return {"episode": self.episode, "total_steps": self.total_steps, "updates": self.updates,
@@ -404,7 +395,7 @@ class Trainer:
 
     def summary(self) -> dict:
         last = self.evaluations[-1] if self.evaluations else None
-        first = self.episodes_to_converge()
+        first = episodes_to_converge(self.evaluations)
         out = {
             "episodes": self.episode,
             "episodes_to_converge": first,
@@ -417,18 +408,7 @@ class Trainer:
             "updates": self.updates,
         }
         if last is not None:
-            out.update({
-                "tree_price": last["tree_price_median"], "tree_price_star": last["tree_price_star"],
-                "tree_price_rel_error": last["tree_price_rel_error"],
-                "bond_price": last["bond_price_median"], "bond_price_star": last["bond_price_star"],
-                "bond_price_rel_error": last["bond_price_rel_error"],
-                "volume_per_agent_per_step": {"tree": last["tree_volume_per_agent_per_step"],
-                                              "bond": last["bond_volume_per_agent_per_step"]},
-                "tree_price_iqr": last["tree_price_iqr"], "bond_price_iqr": last["bond_price_iqr"],
-            })
-            if self.economy.stochastic:
-                out["tree_price_tracking_error"] = last["tree_price_tracking_error"]
-                out["bond_price_tracking_error"] = last["bond_price_tracking_error"]
+            out.update(final_numbers(last, self.economy.stochastic))
         return out
 
     def close(self) -> None:

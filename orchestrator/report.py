@@ -26,6 +26,7 @@ import numpy as np
 import yaml
 
 from lucas_abm.errors import ConfigError
+from orchestrator.convergence import episodes_to_converge, final_numbers
 
 DEFAULT_PANELS = 4
 FIGURES = ("posted_tree_prices.png", "holdings.png", "posted_bond_prices.png",
@@ -115,34 +116,11 @@ class RunData:
         if self.summary is not None:
             return self.summary
         last = self.evaluations[-1]
-        out = {
-            "episodes": self.training[-1]["episode"] if self.training else last["episode"],
-            "episodes_to_converge": episodes_to_converge(self.evaluations),
-            "tree_price": last["tree_price_median"], "tree_price_star": last["tree_price_star"],
-            "tree_price_rel_error": last["tree_price_rel_error"],
-            "bond_price": last["bond_price_median"], "bond_price_star": last["bond_price_star"],
-            "bond_price_rel_error": last["bond_price_rel_error"],
-            "volume_per_agent_per_step": {"tree": last["tree_volume_per_agent_per_step"],
-                                          "bond": last["bond_volume_per_agent_per_step"]},
-            "tree_price_iqr": last.get("tree_price_iqr"), "bond_price_iqr": last.get("bond_price_iqr"),
-        }
+        out = {"episodes": self.training[-1]["episode"] if self.training else last["episode"],
+               "episodes_to_converge": episodes_to_converge(self.evaluations)}
         out["converged"] = out["episodes_to_converge"] is not None
-        if self.stochastic:
-            out["tree_price_tracking_error"] = last.get("tree_price_tracking_error")
-            out["bond_price_tracking_error"] = last.get("bond_price_tracking_error")
+        out.update(final_numbers(last, self.stochastic))
         return out
-
-
-def episodes_to_converge(evaluations: list[dict]) -> int | None:
-    """The episode of the first evaluation after which every evaluation met the criteria
-    (the rule of orchestrator.driver.Trainer.episodes_to_converge)."""
-    first = None
-    for row in evaluations:
-        if row.get("converged"):
-            first = row["episode"] if first is None else first
-        else:
-            first = None
-    return first
 
 
 def _read_jsonl(path: Path) -> list[dict]:

@@ -24,7 +24,7 @@ from orchestrator.config import load_config
 from orchestrator.driver import Trainer, TrainingDiverged
 
 P_STAR = 0.95 / 0.05 * 0.01 * np.exp(1.5)
-SMALL = ["market.n_agents=20", "market.horizon=50", "training.episodes=80", "replay.capacity=500",
+SMALL = ["market.n_agents=20", "market.horizon=50", "training.episodes=120", "replay.capacity=500",
          "replay.min_size=100", "training.checkpoint_interval=5", "actions.tree_step=0.02",
          "learner.update_every=1"]
 TREE_STEP = 0.02
@@ -66,13 +66,13 @@ def test_small_economy_learns_the_lucas_tree_price(uninterrupted):
     assert abs(initial / P_STAR - 1) > 0.2, "the untrained policy should start far from p*"
     assert summary["tree_price_star"] == pytest.approx(P_STAR, rel=1e-9)
     assert abs(summary["tree_price"] / P_STAR - 1) <= 0.05
-    assert summary["episodes"] == 80
+    assert summary["episodes"] == 120
     saved = json.loads((out / "summary.json").read_text())
     assert saved["tree_price"] == summary["tree_price"]
     for name in ("metrics.csv", "metrics.jsonl", "evaluation.csv", "evaluation.jsonl"):
         assert (out / name).stat().st_size > 0
     assert any((out / "tensorboard").iterdir())
-    assert len(list((out / "episodes").glob("eval-*.npz"))) == 8
+    assert len(list((out / "episodes").glob("eval-*.npz"))) == 12
 
 
 def _rows(path):
@@ -101,10 +101,10 @@ def test_killed_run_resumes_and_matches_uninterrupted(uninterrupted, tmp_path):
                           timeout=300).returncode
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["episodes"] == ref["episodes"] == 80
+    assert summary["episodes"] == ref["episodes"] == 120
     episodes = [r["episode"] for r in _rows(out / "metrics.jsonl")]
-    assert episodes == list(range(1, 81)), "every episode logged exactly once"
-    assert [r["episode"] for r in _rows(out / "evaluation.jsonl")] == list(range(10, 81, 10))
+    assert episodes == list(range(1, 121)), "every episode logged exactly once"
+    assert [r["episode"] for r in _rows(out / "evaluation.jsonl")] == list(range(10, 121, 10))
     assert abs(summary["tree_price"] - ref["tree_price"]) <= 2 * TREE_STEP + 1e-9
     assert abs(summary["tree_price"] / P_STAR - 1) <= 0.05
 
