@@ -27,6 +27,9 @@ setup(
         "pandas",
         "pyyaml",
         "tqdm",
+        # The compiled pairwise market period (lucas_abm/kernels.py); numba 0.60 supports
+        # numpy 1.22-2.0 and Python 3.9-3.12, so it sits beside the pinned TF stack.
+        "numba>=0.59,<0.61",
     ],
     extras_require={
         "test": ["pytest", "hypothesis"],

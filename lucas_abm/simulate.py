@@ -56,6 +56,7 @@ class SimulationConfig:
     spread: float = 0.5
     noise: float = 0.05
     horizon: int | None = None
+    backend: str = "auto"
 
     def dividend_process(self) -> DividendProcess:
         name = check_choice("dividend", self.dividend, DIVIDENDS)
@@ -90,7 +91,7 @@ class SimulationConfig:
             {"theta": theta} if self.mechanism == "bargaining" else {}))
         market_seed, policy_seed = np.random.SeedSequence(self.seed).spawn(2)
         market = LucasMarket(config, dividend, utility, mechanism,
-                             seed=int(market_seed.generate_state(1)[0]))
+                             seed=int(market_seed.generate_state(1)[0]), backend=self.backend)
         policy = make_policy(self.policy, prices, seed=int(policy_seed.generate_state(1)[0]),
                              spread=self.spread, noise=self.noise)
         return market, policy, prices
@@ -137,7 +138,7 @@ def run_simulation(config: SimulationConfig, progress: bool | None = None) -> Si
     summary = {
         "agents": n, "steps": steps, "mechanism": config.mechanism, "policy": config.policy,
         "dividend": config.dividend, "seed": config.seed, "beta": config.beta,
-        "gamma": config.gamma,
+        "gamma": config.gamma, "backend": market.backend,
         "mean_tree_price": float(series.mean_tree_price.mean()),
         "mean_bond_price": float(series.mean_bond_price.mean()),
         "tree_price_star": float(series.tree_price_star.mean()),

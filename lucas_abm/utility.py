@@ -47,6 +47,14 @@ class CRRAUtility:
             out = np.power(c, 1.0 - self.gamma) / (1.0 - self.gamma)
             return np.where(c < 0, np.nan, out)
 
+    def of_positive(self, c: np.ndarray) -> np.ndarray:
+        """u(c) for a float64 array with every ``c > 0`` (no checks; the market's fast path,
+        which floors consumption first). The same ufunc calls as :meth:`__call__`, so the
+        same numbers. (No ``out=``: NumPy's SIMD log may round differently when given one.)"""
+        if self.is_log:
+            return np.log(c)
+        return np.power(c, 1.0 - self.gamma) / (1.0 - self.gamma)
+
     def marginal(self, c: np.ndarray) -> np.ndarray:
         """u'(c) = c^(-gamma)."""
         c = np.asarray(c, dtype=float)

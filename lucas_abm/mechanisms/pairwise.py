@@ -23,6 +23,9 @@ class PairwiseMatching(Mechanism):
 
     name = "pairwise"
     verified_proposals = True  # library class: the tests hold it to the Proposal contract
+    # The market may run this class through lucas_abm.kernels (same results, compiled). Read
+    # from the class itself, not inherited: a subclass overriding propose gets the numpy path.
+    compiled_kernel = "pairwise"
     theta = 0.5  # settlement weight on the higher (buyer's) posted price
 
     _pairing: tuple[np.ndarray, np.ndarray] | None = None
@@ -71,6 +74,7 @@ class BargainingPairwiseMatching(PairwiseMatching):
 
     name = "bargaining"
     verified_proposals = True
+    compiled_kernel = "pairwise"
 
     def __init__(self, theta: float = 0.5):
         self.theta = check_range("theta", theta, 0.0, 1.0, low_open=False, high_open=False)

@@ -47,6 +47,11 @@ def register(subparsers) -> None:
                    help="random policy: prices p*(y) U[1-spread, 1+spread], in [0, 1)")
     p.add_argument("--noise", type=float, default=0.05,
                    help="noisy-equilibrium policy: prices p*(y)(1 + noise Z), noise >= 0")
+    p.add_argument("--backend", default="auto", choices=["auto", "numpy", "numba"],
+                   help="market implementation: numpy (every mechanism), numba (the pairwise and "
+                        "bargaining mechanisms as one compiled pass; identical results, about 3.6x "
+                        "faster at 1,200 agents) or auto (numba where it applies, up to 100,000 "
+                        "agents; default)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--out", type=Path, default=None,
                    help="directory for series.csv, summary.json and prices.png")
@@ -59,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed, beta=args.beta, gamma=args.gamma, dividend=args.dividend,
         ybar=args.ybar, mu=args.mu, sigma=args.sigma, alpha=args.alpha,
         tree_lot=args.tree_lot, bond_lot=args.bond_lot, borrowing_limit=args.borrowing_limit,
-        max_price=args.max_price, theta=args.theta, spread=args.spread, noise=args.noise)
+        max_price=args.max_price, theta=args.theta, spread=args.spread, noise=args.noise,
+        backend=args.backend)
     config.build()  # validate everything before any work (ConfigError -> exit 2)
     result = run_simulation(config)
     summary = result.summary

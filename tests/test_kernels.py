@@ -1,0 +1,174 @@
+"""The compiled pairwise period (lucas_abm.kernels) against the numpy path, bit for bit.
+
+The numpy path (mechanism.propose + Mechanism.execute) is the reference; the kernel must give
+the same pairing (the same draws from the generator), holdings, trades, cash flows,
+consumption, utility, penalties, flags and observations, for any posted prices, lots,
+limits, penalties, theta and agent counts (odd and even).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from lucas_abm import kernels
+from lucas_abm.dividends import ConstantDividend, IIDLognormalDividend
+from lucas_abm.errors import ConfigError
+from lucas_abm.market import AUTO_NUMBA_MAX_AGENTS, LucasMarket, MarketConfig
+from lucas_abm.mechanisms import (BargainingPairwiseMatching, CallAuction, PairwiseMatching,
+                                  Proposal)
+from lucas_abm.utility import CRRAUtility
+
+pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
+
+GARBAGE = [np.nan, np.inf, -np.inf, 0.0, -1.0, 1e300, 11.0]
+price = st.one_of(st.floats(0.01, 2.0), st.sampled_from(GARBAGE))
+ARRAYS = ("observation", "reward", "utility", "penalty", "consumption", "income", "tree_trade",
+          "bond_trade", "invalid", "infeasible")
+SCALARS = ("tree_volume", "bond_volume", "dividend", "truncated", "t")
+
+
+def pair_of_markets(config, dividend, gamma, theta, seed):
+    mech = (lambda: PairwiseMatching()) if theta == 0.5 else (
+        lambda: BargainingPairwiseMatching(theta))
+    markets = [LucasMarket(config, dividend, CRRAUtility(gamma), mech(), seed=seed,
+                           backend=backend) for backend in ("numpy", "numba")]
+    assert [m.backend for m in markets] == ["numpy", "numba"]
+    return markets
+
+
+def assert_same_step(a, b):
+    for name in ARRAYS:
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and x.shape == y.shape, name
+        assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), name
+    for name in SCALARS:
+        assert getattr(a, name) == getattr(b, name), name
+    # the mean settlement price is a sum in a different order: equal to the last bits
+    for name in ("tree_settlement_price", "bond_settlement_price"):
+        np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-13)
+
+
+@st.composite
+def scenarios(draw):
+    n = draw(st.integers(2, 41))
+    steps = draw(st.integers(1, 4))
+    prices = draw(st.lists(st.lists(price, min_size=2 * n, max_size=2 * n),
+                           min_size=steps, max_size=steps))
+    return n, np.array(prices, dtype=np.float64).reshape(steps, 2, n)
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenario=scenarios(),
+       tree_lot=st.sampled_from([0.01, 0.05, 0.3, 1.0, 1.5]),
+       bond_lot=st.sampled_from([0.01, 0.1, 1.0]),
+       borrowing_limit=st.sampled_from([0.0, 0.01, 0.1, 2.0]),
+       penalties=st.tuples(st.sampled_from([0.0, 1.0, 2.5]), st.sampled_from([0.0, 0.1, 7.0])),
+       theta=st.sampled_from([0.5, 0.0, 1.0, 0.3]),
+       stochastic=st.booleans(), public=st.booleans(),
+       gamma=st.sampled_from([0.5, 1.0, 3.0]),
+       seed=st.integers(0, 2 ** 31))
+def test_kernel_equals_numpy_path(scenario, tree_lot, bond_lot, borrowing_limit, penalties,
+                                  theta, stochastic, public, gamma, seed):
+    n, actions = scenario
+    config = MarketConfig(n_agents=n, horizon=3, tree_lot=tree_lot, bond_lot=bond_lot,
+                          borrowing_limit=borrowing_limit, public_information=public,
+                          invalid_price_penalty=penalties[0],
+                          infeasible_trade_penalty=penalties[1])
+    dividend = IIDLognormalDividend(mu=-3.0, sigma=0.5) if stochastic else ConstantDividend()
+    ref, fast = pair_of_markets(config, dividend, gamma, theta, seed)
+    assert np.array_equal(ref.reset(), fast.reset())
+    for tree_price, bond_price in actions:
+        a, b = ref.step(tree_price, bond_price), fast.step(tree_price, bond_price)
+        assert_same_step(a, b)
+        assert np.array_equal(ref.shares, fast.shares)
+        assert np.array_equal(ref.bonds, fast.bonds)
+        assert ref._rng.bit_generator.state == fast._rng.bit_generator.state
+        if a.truncated:
+            ref.reset(), fast.reset()
+
+
+@pytest.mark.parametrize("n", [2, 3, 17, 1200, 5001])
+def test_permutation_is_numpys(n):
+    """The kernel's pairing draws are rng.permutation(n), leaving the same generator state."""
+    period, _ = kernels._compiled()
+    ref, fast = np.random.default_rng(n), np.random.default_rng(n)
+    shares = np.ones(n)
+    for _ in range(3):
+        perm = ref.permutation(n)
+        # with all posted prices equal nobody trades; only the draws matter here
+        out, flags, tv, bv, _, _ = kernels.pairwise_period(
+            np.full(n, 0.9), np.full(n, 0.9), shares, np.zeros(n), 0.05, fast, 0.5, 0.01,
+            0.01, 0.01, 10.0, 1.0, 0.1, 1e-6)
+        assert tv == bv == 0
+        assert ref.bit_generator.state == fast.bit_generator.state
+        assert np.array_equal(ref.random(4), fast.random(4))
+    assert perm.shape == (n,)
+
+
+def test_long_trajectory_identical_at_thesis_scale():
+    """300 periods of 1,200 agents with noisy prices: identical holdings throughout."""
+    n = 1200
+    config = MarketConfig(n_agents=n, horizon=300, tree_lot=0.0005, bond_lot=0.0002)
+    ref, fast = pair_of_markets(config, ConstantDividend(), 1.0, 0.5, seed=7)
+    ref.reset(), fast.reset()
+    rng = np.random.default_rng(0)
+    volume = 0.0
+    for _ in range(300):
+        tree = 0.851521 * (1 + 0.05 * rng.standard_normal(n))
+        bond = 0.95 * (1 + 0.05 * rng.standard_normal(n))
+        a, b = ref.step(tree, bond), fast.step(tree, bond)
+        assert_same_step(a, b)
+        volume += a.tree_volume
+    assert a.truncated and volume > 300 * 100  # the markets did trade
+    assert np.array_equal(ref.shares, fast.shares)
+
+
+def test_state_dict_moves_between_backends():
+    """A checkpoint of the compiled market resumes on the numpy path and vice versa."""
+    config = MarketConfig(n_agents=25, horizon=40)
+    ref, fast = pair_of_markets(config, IIDLognormalDividend(mu=-3.0, sigma=0.2), 1.0, 0.5, 3)
+    ref.reset(), fast.reset()
+    rng = np.random.default_rng(1)
+    acts = rng.uniform(0.5, 1.2, size=(20, 2, 25))
+    for tree, bond in acts[:10]:
+        ref.step(tree, bond), fast.step(tree, bond)
+    saved_fast, saved_ref = fast.state_dict(), ref.state_dict()
+    ref.load_state_dict(saved_fast)
+    fast.load_state_dict(saved_ref)
+    for tree, bond in acts[10:]:
+        assert_same_step(ref.step(tree, bond), fast.step(tree, bond))
+
+
+def test_backend_choice():
+    config = MarketConfig(n_agents=4)
+    make = lambda mech, backend="auto", cfg=config: LucasMarket(  # noqa: E731
+        cfg, ConstantDividend(), CRRAUtility(1.0), mech, backend=backend)
+    assert make(PairwiseMatching()).backend == "numba"
+    assert make(BargainingPairwiseMatching(0.2)).backend == "numba"
+    assert make(CallAuction()).backend == "numpy"
+    big = MarketConfig(n_agents=AUTO_NUMBA_MAX_AGENTS + 1)
+    assert make(PairwiseMatching(), cfg=big).backend == "numpy"
+    assert make(PairwiseMatching(), "numba", big).backend == "numba"
+
+    class MyPairs(PairwiseMatching):  # a user subclass: its propose must run
+        def propose(self, posted, active, rng):
+            return Proposal.empty()
+
+    assert make(MyPairs()).backend == "numpy"
+    with pytest.raises(ConfigError, match="backend"):
+        make(MyPairs(), "numba")
+    with pytest.raises(ConfigError, match="backend"):
+        make(CallAuction(), "numba")
+    with pytest.raises(ConfigError, match="backend.*auto, numpy, numba"):
+        make(PairwiseMatching(), "cuda")
+
+
+def test_wrong_price_shape_is_a_clear_error():
+    m = LucasMarket(MarketConfig(n_agents=4), ConstantDividend(), CRRAUtility(1.0),
+                    PairwiseMatching(), seed=0, backend="numba")
+    m.reset()
+    with pytest.raises(ValueError, match="tree_price: expected 4 posted prices"):
+        m.step(np.ones(3), np.ones(4))
+    out = m.step([0.9, 0.8, 0.7, 0.6], np.ones((4, 1), np.float32))  # lists, float32, [N,1]
+    assert out.observation.shape == (4, 4)
