@@ -2,9 +2,11 @@
 
 Times :meth:`lucas_abm.market.LucasMarket.step` (pairwise matching, log utility, thesis
 dividend; the full step: validation, matching, feasibility, settlement, utility, penalties,
-observation) at several N, and a straightforward per-agent Mesa implementation of the same
-mechanism (``benchmarks/mesa_baseline.py``) at the sizes given by ``--mesa-sizes``, in the
-same run. The posted prices are drawn uniformly around (p*, q*) **before** the timed region
+observation) at several N with both backends (``numpy``: mechanism + base-class settlement
+as whole-array operations; ``numba``: the same period as one compiled pass,
+:mod:`lucas_abm.kernels`; bitwise the same results), and a straightforward per-agent Mesa
+implementation of the same mechanism (``benchmarks/mesa_baseline.py``) at the sizes given
+by ``--mesa-sizes``, in the same run. The posted prices are drawn uniformly around (p*, q*) **before** the timed region
 (a few action sets are cycled), so the timings cover the market only, not the policy.
 Each figure is the best of ``--repeat`` timed blocks (least disturbed by other processes);
 vectorised and Mesa blocks are interleaved so that both see the same machine load.
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lucas_abm import kernels
 from lucas_abm.dividends import ConstantDividend
 from lucas_abm.market import LucasMarket, MarketConfig
 from lucas_abm.mechanisms import PairwiseMatching
@@ -75,9 +78,10 @@ def scaling_exponent(rows: list[dict], n_min: int = 10_000) -> float | None:
     return float(np.polyfit(x, y, 1)[0])
 
 
-def vectorised_market(n: int) -> LucasMarket:
+def vectorised_market(n: int, backend: str) -> LucasMarket:
     config = MarketConfig(n_agents=n, horizon=10 ** 9)
-    market = LucasMarket(config, ConstantDividend(), CRRAUtility(1.0), PairwiseMatching(), seed=0)
+    market = LucasMarket(config, ConstantDividend(), CRRAUtility(1.0), PairwiseMatching(),
+                         seed=0, backend=backend)
     market.reset()
     return market
 
@@ -96,6 +100,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="agent counts N for the vectorised market")
     parser.add_argument("--mesa-sizes", type=int, nargs="*", default=[1200],
                         help="agent counts for the Mesa baseline (empty: skip Mesa)")
+    parser.add_argument("--backends", nargs="+", default=["numpy", "numba"],
+                        choices=["numpy", "numba"], help="market backends to time")
     parser.add_argument("--repeat", type=int, default=5, help="timed blocks per size (best kept)")
     parser.add_argument("--budget", type=float, default=2e6,
                         help="agent-steps per timed block (vectorised)")
@@ -105,40 +111,51 @@ def main(argv: list[str] | None = None) -> dict:
                         help="JSON file for the results")
     args = parser.parse_args(argv)
 
+    backends = [b for b in args.backends if b != "numba" or kernels.AVAILABLE]
     rows = []
     for n in args.sizes:
         actions = random_actions(n)
-        market = vectorised_market(n)
-        fns, steps = [market.step], [steps_for(n, args.budget)]
+        names, fns, steps = [], [], []
+        for backend in backends:
+            names.append(backend)
+            fns.append(vectorised_market(n, backend).step)
+            steps.append(steps_for(n, args.budget))
         if n in args.mesa_sizes:
+            names.append("mesa")
             fns.append(mesa_market(n).step)
             steps.append(steps_for(n, args.mesa_budget))
-        times = time_blocks(fns, actions, steps, args.repeat)
-        per_step = times[0]
-        row = {"n_agents": n, "implementation": "vectorised", "seconds_per_step": per_step,
-               "ns_per_agent_step": per_step / n * 1e9, "agent_steps_per_second": n / per_step}
-        if len(times) == 2:
-            row["mesa_seconds_per_step"] = times[1]
-            row["mesa_agent_steps_per_second"] = n / times[1]
-            row["speedup_vs_mesa"] = times[1] / per_step
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+        times = dict(zip(names, time_blocks(fns, actions, steps, args.repeat)))
+        for backend in backends:
+            per_step = times[backend]
+            row = {"n_agents": n, "implementation": backend, "seconds_per_step": per_step,
+                   "ns_per_agent_step": per_step / n * 1e9,
+                   "agent_steps_per_second": n / per_step}
+            if "mesa" in times:
+                row["mesa_seconds_per_step"] = times["mesa"]
+                row["mesa_agent_steps_per_second"] = n / times["mesa"]
+                row["speedup_vs_mesa"] = times["mesa"] / per_step
+            rows.append(row)
+            print(json.dumps(row), flush=True)
 
     print()
-    print(f"{'N':>10} {'ms/step':>10} {'ns/agent-step':>14} {'agent-steps/s':>14} "
-          f"{'Mesa agent-steps/s':>19} {'speedup':>8}")
+    print(f"{'N':>10} {'backend':>8} {'us/step':>10} {'ns/agent-step':>14} {'agent-steps/s':>14} "
+          f"{'Mesa agent-steps/s':>19} {'x Mesa':>7}")
     for r in rows:
-        mesa = (f"{r['mesa_agent_steps_per_second']:19.3g} {r['speedup_vs_mesa']:8.1f}"
-                if "speedup_vs_mesa" in r else f"{'-':>19} {'-':>8}")
-        print(f"{r['n_agents']:>10} {r['seconds_per_step'] * 1e3:10.3f} "
+        mesa = (f"{r['mesa_agent_steps_per_second']:19.3g} {r['speedup_vs_mesa']:7.1f}"
+                if "speedup_vs_mesa" in r else f"{'-':>19} {'-':>7}")
+        print(f"{r['n_agents']:>10} {r['implementation']:>8} {r['seconds_per_step'] * 1e6:10.1f} "
               f"{r['ns_per_agent_step']:14.1f} {r['agent_steps_per_second']:14.3g} {mesa}")
-    exponent = scaling_exponent(rows)
-    if exponent is not None:
-        print(f"\ncost ~ N^{exponent:.2f} (least-squares slope of log time on log N, N >= 1e4)")
+    exponents = {}
+    for backend in backends:
+        exponents[backend] = scaling_exponent([r for r in rows if r["implementation"] == backend])
+        if exponents[backend] is not None:
+            print(f"{backend}: cost ~ N^{exponents[backend]:.2f} (least-squares slope of log "
+                  f"time on log N, N >= 1e4)")
     result = {"benchmark": "pairwise market step, random actions pre-generated",
-              "scaling_exponent": exponent,
+              "scaling_exponent": exponents,
               "machine": platform.platform(), "processor": platform.processor(),
-              "python": platform.python_version(), "numpy": np.__version__, "rows": rows}
+              "python": platform.python_version(), "numpy": np.__version__,
+              "numba": getattr(kernels.numba, "__version__", None), "rows": rows}
     args.out.write_text(json.dumps(result, indent=2))
     print(f"\nwrote {args.out}")
     return result
