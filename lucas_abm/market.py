@@ -191,6 +191,10 @@ class LucasMarket:
         of tree and bond (carried forward from the last period with a trade; 0 before any
         trade) and last period's volumes as the fraction of the N//2 possible trades.
         """
+        if self.backend == "numba":  # the same float32 values, one compiled pass
+            return kernels.observation(self.shares, self.bonds, self.dividend,
+                                       self._last if self.config.public_information
+                                       else _NO_PUBLIC)
         obs = np.empty((self.n_agents, len(self.observation_names)), dtype=np.float32)
         obs[:, 0] = self.shares
         obs[:, 1] = self.bonds
@@ -225,21 +229,10 @@ class LucasMarket:
         else:
             penalty = np.zeros(self.n_agents)
 
-        self.shares = self.shares + done.tree_trade
-        self.bonds = done.bond_trade  # last period's bonds matured into income
-        t = self.t
-        self.t += 1
-        truncated = self.t >= self.horizon
-        self._needs_reset = truncated
-        if cfg.public_information:
-            pairs = max(self.n_agents // 2, 1)
-            if done.tree_volume:
-                self._last[0] = done.tree_settlement_price
-            if done.bond_volume:
-                self._last[1] = done.bond_settlement_price
-            self._last[2] = done.tree_volume / pairs
-            self._last[3] = done.bond_volume / pairs
-        self.dividend = float(self.dividend_process.next(y, self._rng))
+        # last period's bonds matured into income
+        t, truncated = self._end_period(self.shares + done.tree_trade, done.bond_trade,
+                                        done.tree_volume, done.bond_volume,
+                                        done.tree_settlement_price, done.bond_settlement_price)
         return MarketStep(
             observation=self.observation(), reward=utility - penalty, utility=utility,
             penalty=penalty, consumption=consumption, income=income,
@@ -265,31 +258,37 @@ class LucasMarket:
         penalty = out[kernels.PENALTY]
         reward = utility - penalty
         bond_trade = out[kernels.BOND_TRADE]
-        self.shares = out[kernels.SHARES]
-        self.bonds = bond_trade
-        t = self.t
-        self.t += 1
-        truncated = self.t >= self.horizon
-        self._needs_reset = truncated
-        if cfg.public_information:
-            pairs = max(n // 2, 1)
-            if tree_volume:
-                self._last[0] = tree_mean
-            if bond_volume:
-                self._last[1] = bond_mean
-            self._last[2] = tree_volume / pairs
-            self._last[3] = bond_volume / pairs
-        self.dividend = float(self.dividend_process.next(y, self._rng))
-        observation = kernels.observation(self.shares, self.bonds, self.dividend,
-                                          self._last if cfg.public_information else _NO_PUBLIC)
+        t, truncated = self._end_period(out[kernels.SHARES], bond_trade, tree_volume,
+                                        bond_volume, tree_mean, bond_mean)
         return MarketStep(
-            observation=observation, reward=reward, utility=utility,
+            observation=self.observation(), reward=reward, utility=utility,
             penalty=penalty, consumption=out[kernels.CONSUMPTION], income=out[kernels.INCOME],
             tree_trade=out[kernels.TREE_TRADE], bond_trade=bond_trade,
             tree_volume=float(tree_volume), bond_volume=float(bond_volume),
             tree_settlement_price=tree_mean, bond_settlement_price=bond_mean,
             dividend=y, invalid=flags[kernels.INVALID],
             infeasible=flags[kernels.INFEASIBLE], truncated=truncated, t=t)
+
+    def _end_period(self, shares: np.ndarray, bonds: np.ndarray, tree_volume: int,
+                    bond_volume: int, tree_mean: float, bond_mean: float) -> tuple[int, bool]:
+        """Holdings ``s_{t+1}, b_{t+1}``; the clock and the cut at T; the public record of
+        this period's trading; the next dividend ``y_{t+1}``. Returns (t, truncated)."""
+        self.shares = shares
+        self.bonds = bonds
+        t = self.t
+        self.t += 1
+        truncated = self.t >= self.horizon
+        self._needs_reset = truncated
+        if self.config.public_information:
+            pairs = max(self.n_agents // 2, 1)
+            if tree_volume:
+                self._last[0] = tree_mean
+            if bond_volume:
+                self._last[1] = bond_mean
+            self._last[2] = tree_volume / pairs
+            self._last[3] = bond_volume / pairs
+        self.dividend = float(self.dividend_process.next(self.dividend, self._rng))
+        return t, truncated
 
     # ------------------------------------------------------------------ checkpointing
     def state_dict(self) -> dict:
