@@ -3,17 +3,20 @@
 :meth:`lucas_abm.market.LucasMarket.step` with :class:`~lucas_abm.mechanisms.PairwiseMatching`
 or :class:`~lucas_abm.mechanisms.BargainingPairwiseMatching` does about a hundred numpy
 array operations per period; at N = 1,200 agents each costs about a microsecond of dispatch,
-more than the arithmetic. This module does the same period in one compiled O(N) pass:
+more than the arithmetic. This module computes the same period compiled, in O(N):
 
 1. the random pairing: ``perm = rng.permutation(N)``, agent ``perm[i]`` meets
    ``perm[N//2 + i]``. The Fisher-Yates shuffle is NumPy's own algorithm (``random_interval``
    with masked rejection on 32-bit draws), drawing from the market's own PCG64 bit generator
    through its C interface, so the pairing, and the generator state after it, are
    bit-for-bit those of ``rng.permutation(N)``;
-2. per pair and asset (tree first, then bond): the higher poster buys one lot at
-   ``theta p_hi + (1 - theta) p_lo``; feasibility and settlement exactly as in
-   :meth:`lucas_abm.mechanisms.base.Mechanism.execute`;
-3. consumption ``c = e - tree cash - bond cash``, penalties, new shares ``s + dS``.
+2. one pass over the pairs: an agent trades only with its partner, so a pair's whole
+   period is settled at once. Tree first: the higher poster buys one lot at
+   ``theta p_hi + (1 - theta) p_lo`` if the buyer's income covers it and the seller holds a
+   lot; then the bond, paid out of income left after a tree purchase, the seller borrowing
+   at most the limit (as :meth:`lucas_abm.mechanisms.base.Mechanism.execute`);
+3. one pass over the agents: consumption ``c = e - tree cash - bond cash``, penalties, new
+   shares ``s + dS``; and, after the next dividend is drawn, the observation.
 
 Every float operation is the one the numpy path performs, in the same order, so holdings,
 trades, cash flows, consumption and penalties are bitwise equal to the numpy path
@@ -53,13 +56,7 @@ def supports(rng: np.random.Generator) -> bool:
 
 def _compile():
     """Build the kernels. The PCG64 ``next_uint32`` C function is the same for every PCG64
-    instance; each call passes the address of the market generator's own state.
-
-    Each agent is in one pair at most and trades only with its partner, so the whole period
-    of a pair (tree, then bond) is settled in one pass over the pairs. The loops are written
-    without data-dependent branches (selects instead of ``if``): with random posted prices,
-    "who buys" is a coin flip that a branch predictor cannot learn.
-    """
+    instance; each call passes the address of the market generator's own state."""
     next_uint32 = np.random.PCG64().ctypes.next_uint32
     lower = 1.0 - FEASIBILITY_RTOL
     upper = 1.0 + FEASIBILITY_RTOL
@@ -130,7 +127,7 @@ def _compile():
         bond_sum = 0.0
 
         # 2. one pass over the pairs: both agents of a pair trade with each other only, so
-        # their whole period (tree, then bond, then consumption) is settled here
+        # both assets are settled here (tree first, then bond)
         for i in range(m):
             a = perm[i]
             b = perm[m + i]
