@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from orchestrator.cli import main
-from orchestrator.report import (FIGURES, EvaluationEpisode, load_run, markdown_report,
-                                 select_episodes, traded_lots)
+from orchestrator.figures import FIGURES
+from orchestrator.report import markdown_report
+from orchestrator.run_data import EvaluationEpisode, load_run, select_episodes, traded_lots
 
 BETA, YBAR = 0.95, 0.0448168907
 P_STAR, Q_STAR = BETA / (1 - BETA) * YBAR, BETA
@@ -155,11 +156,11 @@ def test_p_star_in_the_report_is_the_closed_form():
 
 
 def test_percentages_do_not_print_negative_zero():
-    from orchestrator.report import _fmt
+    from orchestrator.figures import format_value
 
-    assert _fmt(0.95 / 0.9500000000000001 - 1, "+.2%") == "+0.00%"
-    assert _fmt(-0.0105263, "+.2%") == "-1.05%"
-    assert _fmt(None) == "n/a"
+    assert format_value(0.95 / 0.9500000000000001 - 1, "+.2%") == "+0.00%"
+    assert format_value(-0.0105263, "+.2%") == "-1.05%"
+    assert format_value(None) == "n/a"
 
 
 def test_traded_lots_counts_lots_of_all_agents():

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from orchestrator.report import DEFAULT_PANELS, ReportRequest, make_report
+from orchestrator.report import ReportRequest, make_report
+from orchestrator.run_data import DEFAULT_PANELS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
