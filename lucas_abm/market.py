@@ -144,8 +144,9 @@ class LucasMarket:
         check_choice("backend", backend, BACKENDS)
         has_kernel = type(mechanism).__dict__.get("compiled_kernel") == "pairwise"
         if backend == "numba" and not (has_kernel and kernels.AVAILABLE):
-            raise ConfigError("backend", "'numba' only with numba installed and the pairwise "
-                              "or bargaining mechanism; use 'auto' or 'numpy'", backend)
+            raise ConfigError("backend", f"'auto' or 'numpy' for mechanism {mechanism.name!r} "
+                              "('numba' runs only the library's pairwise and bargaining "
+                              "mechanisms, and needs numba installed)", backend)
         if backend == "auto":
             backend = "numba" if (has_kernel and kernels.AVAILABLE
                                   and config.n_agents <= AUTO_NUMBA_MAX_AGENTS) else "numpy"
