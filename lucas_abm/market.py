@@ -27,7 +27,7 @@ import numpy as np
 from lucas_abm import kernels
 from lucas_abm.dividends import DividendProcess
 from lucas_abm.errors import ConfigError, check_choice, check_range
-from lucas_abm.mechanisms.base import Mechanism, TradingRules
+from lucas_abm.mechanisms.base import Mechanism, TradingRules, posted_prices
 from lucas_abm.utility import CRRAUtility
 
 PRIVATE_OBSERVATIONS = ("shares", "bonds", "dividend", "income")
@@ -247,8 +247,8 @@ class LucasMarket:
         """:meth:`step` through :func:`lucas_abm.kernels.pairwise_period` (same results)."""
         cfg = self.config
         n = self.n_agents
-        tree_price = _posted_prices("tree_price", tree_price, n)
-        bond_price = _posted_prices("bond_price", bond_price, n)
+        tree_price = posted_prices("tree_price", tree_price, n)
+        bond_price = posted_prices("bond_price", bond_price, n)
         y = self.dividend
         out, flags, tree_volume, bond_volume, tree_mean, bond_mean = kernels.pairwise_period(
             tree_price, bond_price, self.shares, self.bonds, y, self._rng,
@@ -316,18 +316,6 @@ class LucasMarket:
         self._rng.bit_generator.state = d["rng"]
         if "dividend_process" in d:
             self.dividend_process = copy.deepcopy(d["dividend_process"])
-
-
-def _posted_prices(name: str, prices, n: int) -> np.ndarray:
-    """Posted prices as a contiguous float64 [N] array; a wrong size is a caller bug."""
-    if not (type(prices) is np.ndarray and prices.dtype == np.float64
-            and prices.shape == (n,) and prices.flags.c_contiguous):
-        prices = np.asarray(prices, dtype=np.float64)
-        if prices.size != n:
-            raise ValueError(f"{name}: expected {n} posted prices (one per agent), "
-                             f"got shape {prices.shape}")
-        prices = np.ascontiguousarray(prices.reshape(n))
-    return prices
 
 
 def invariant_violation(market: LucasMarket, step: MarketStep) -> float:

@@ -42,15 +42,14 @@ class CRRAUtility:
         """u(c) = c^(1-gamma)/(1-gamma), log c at gamma = 1."""
         c = np.asarray(c, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
-            if self.is_log:
-                return np.log(c)
-            out = np.power(c, 1.0 - self.gamma) / (1.0 - self.gamma)
-            return np.where(c < 0, np.nan, out)
+            out = self.of_positive(c)
+            return out if self.is_log else np.where(c < 0, np.nan, out)
 
     def of_positive(self, c: np.ndarray) -> np.ndarray:
         """u(c) for a float64 array with every ``c > 0`` (no checks; the market's fast path,
         which floors consumption first). The same ufunc calls as :meth:`__call__`, so the
-        same numbers. (No ``out=``: NumPy's SIMD log may round differently when given one.)"""
+        same numbers (:meth:`__call__` adds NaN for c < 0). No ``out=``: NumPy's SIMD log
+        may round differently when given one."""
         if self.is_log:
             return np.log(c)
         return np.power(c, 1.0 - self.gamma) / (1.0 - self.gamma)

@@ -18,11 +18,10 @@ from lucas_abm.market import AUTO_NUMBA_MAX_AGENTS, LucasMarket, MarketConfig
 from lucas_abm.mechanisms import (BargainingPairwiseMatching, CallAuction, PairwiseMatching,
                                   Proposal)
 from lucas_abm.utility import CRRAUtility
+from market_strategies import scenarios
 
 pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
 
-GARBAGE = [np.nan, np.inf, -np.inf, 0.0, -1.0, 1e300, 11.0]
-price = st.one_of(st.floats(0.01, 2.0), st.sampled_from(GARBAGE))
 ARRAYS = ("observation", "reward", "utility", "penalty", "consumption", "income", "tree_trade",
           "bond_trade", "invalid", "infeasible")
 SCALARS = ("tree_volume", "bond_volume", "dividend", "truncated", "t")
@@ -49,17 +48,8 @@ def assert_same_step(a, b):
         np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-13)
 
 
-@st.composite
-def scenarios(draw):
-    n = draw(st.integers(2, 41))
-    steps = draw(st.integers(1, 4))
-    prices = draw(st.lists(st.lists(price, min_size=2 * n, max_size=2 * n),
-                           min_size=steps, max_size=steps))
-    return n, np.array(prices, dtype=np.float64).reshape(steps, 2, n)
-
-
 @settings(max_examples=150, deadline=None)
-@given(scenario=scenarios(),
+@given(scenario=scenarios(max_agents=41),
        tree_lot=st.sampled_from([0.01, 0.05, 0.3, 1.0, 1.5]),
        bond_lot=st.sampled_from([0.01, 0.1, 1.0]),
        borrowing_limit=st.sampled_from([0.0, 0.01, 0.1, 2.0]),
@@ -91,7 +81,6 @@ def test_kernel_equals_numpy_path(scenario, tree_lot, bond_lot, borrowing_limit,
 @pytest.mark.parametrize("n", [2, 3, 17, 1200, 5001])
 def test_permutation_is_numpys(n):
     """The kernel's pairing draws are rng.permutation(n), leaving the same generator state."""
-    period, _ = kernels._compiled()
     ref, fast = np.random.default_rng(n), np.random.default_rng(n)
     shares = np.ones(n)
     for _ in range(3):

@@ -14,9 +14,8 @@ from lucas_abm.dividends import ConstantDividend, IIDLognormalDividend
 from lucas_abm.market import LucasMarket, MarketConfig, invariant_violation
 from lucas_abm.mechanisms import Mechanism, Proposal, make_mechanism
 from lucas_abm.utility import CRRAUtility
+from market_strategies import scenarios
 
-GARBAGE = [np.nan, np.inf, -np.inf, 0.0, -1.0, 1e300, 11.0]
-price = st.one_of(st.floats(0.01, 2.0), st.sampled_from(GARBAGE))
 TOL = 1e-12
 
 
@@ -37,15 +36,6 @@ def build_mechanism(name, theta):
     if name == "arbitrary":
         return ArbitraryProposals()
     return make_mechanism(name, **({"theta": theta} if name == "bargaining" else {}))
-
-
-@st.composite
-def scenarios(draw):
-    n = draw(st.integers(2, 30))
-    steps = draw(st.integers(1, 4))
-    prices = draw(st.lists(st.lists(price, min_size=2 * n, max_size=2 * n),
-                           min_size=steps, max_size=steps))
-    return n, np.array(prices, dtype=np.float64).reshape(steps, 2, n)
 
 
 @settings(max_examples=150, deadline=None)

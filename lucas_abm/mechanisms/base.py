@@ -130,8 +130,8 @@ class Mechanism(ABC):
                 rng: np.random.Generator) -> Settlement:
         """Match, check feasibility and settle both assets (tree first, then bond)."""
         n = income.shape[0]
-        tree_price = _posted("tree_price", tree_price, n)
-        bond_price = _posted("bond_price", bond_price, n)
+        tree_price = posted_prices("tree_price", tree_price, n)
+        bond_price = posted_prices("bond_price", bond_price, n)
         tree_ok = valid_prices(tree_price, rules.max_price)
         bond_ok = valid_prices(bond_price, rules.max_price)
         if not tree_ok.all():  # invalid posted prices become NaN for the mechanism
@@ -199,13 +199,17 @@ class Mechanism(ABC):
         return f"{type(self).__name__}()"
 
 
-def _posted(name: str, prices, n: int) -> np.ndarray:
-    """Posted prices as a float64 [N] array; a wrong size is a caller bug (ValueError)."""
+def posted_prices(name: str, prices, n: int) -> np.ndarray:
+    """Posted prices as a contiguous float64 [N] array (no copy if they already are one); a
+    wrong size is a caller bug (ValueError)."""
+    if (type(prices) is np.ndarray and prices.dtype == np.float64 and prices.shape == (n,)
+            and prices.flags.c_contiguous):
+        return prices
     prices = np.asarray(prices, dtype=np.float64)
     if prices.size != n:
         raise ValueError(f"{name}: expected {n} posted prices (one per agent), "
                          f"got shape {prices.shape}")
-    return prices.reshape(n)
+    return np.ascontiguousarray(prices.reshape(n))
 
 
 def _settle(proposal: Proposal, cost: np.ndarray, lot: float, buyer_ok: np.ndarray,
