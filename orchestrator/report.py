@@ -2,15 +2,9 @@
 
 Reads what ``lucas-abm train`` wrote into a run directory (``config.yaml``, ``summary.json``,
 ``metrics.jsonl``, ``evaluation.jsonl``, ``episodes/eval-EEEEEE.npz``) and writes into the
-report directory::
-
-    posted_tree_prices.png   posted tree prices p_t^k of the sampled agents vs p(y_t)   (fig. 8)
-    holdings.png             tree holdings s_t^k vs the endowment s_0                  (fig. 9)
-    posted_bond_prices.png   posted bond prices q_t^k vs q(y_t)                        (fig. 10)
-    traded_volumes.png       cumulative lots traded by the sampled agents               (fig. 11)
-    convergence.png          evaluation medians and IQRs across training vs p*, q*, volume threshold
-                             (and, for stochastic dividends, tracking errors vs their threshold)
-    report.md                the economy, final numbers, convergence criteria, the figures
+report directory the PNG figures listed in :mod:`orchestrator.figures` (the thesis' figures
+8-11 and ``convergence.png``) and ``report.md``: the economy, final numbers, convergence
+criteria and the figures.
 
 The run is read by :mod:`orchestrator.run_data`, the figures drawn by
 :mod:`orchestrator.figures`; this module writes the markdown and puts the report together.
