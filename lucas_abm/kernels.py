@@ -49,11 +49,6 @@ INVALID, INFEASIBLE = range(2)
 _kernels = None  # (period, observation), compiled on first use (about a second)
 
 
-def supports(rng: np.random.Generator) -> bool:
-    """The kernel draws from PCG64 (``numpy.random.default_rng``'s bit generator) only."""
-    return AVAILABLE and type(rng.bit_generator) is np.random.PCG64
-
-
 def _compile():
     """Build the kernels. The PCG64 ``next_uint32`` C function is the same for every PCG64
     instance; each call passes the address of the market generator's own state."""
@@ -254,6 +249,9 @@ def pairwise_period(tree_price: np.ndarray, bond_price: np.ndarray, shares: np.n
     (:data:`INVALID`, :data:`INFEASIBLE`); mean settlement prices are NaN without trades.
     Advances ``rng`` exactly as ``rng.permutation(N)`` does.
     """
+    if type(rng.bit_generator) is not np.random.PCG64:  # the kernel reads PCG64's C state
+        raise TypeError("pairwise_period draws from a PCG64 generator "
+                        "(numpy.random.default_rng), got " + type(rng.bit_generator).__name__)
     period, _ = _compiled()
     n = shares.shape[0]
     out = np.empty((FLOAT_ROWS, n))

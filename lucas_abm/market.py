@@ -211,7 +211,7 @@ class LucasMarket:
         if self._needs_reset:
             raise RuntimeError("LucasMarket.step() called before reset() (or after the step "
                                "that reached the horizon); call reset() first")
-        if self.backend == "numba" and kernels.supports(self._rng):
+        if self.backend == "numba":  # the market's generator is always a PCG64 (default_rng)
             return self._step_compiled(tree_price, bond_price)
         cfg = self.config
         y = self.dividend

@@ -95,6 +95,13 @@ def test_permutation_is_numpys(n):
     assert perm.shape == (n,)
 
 
+def test_other_bit_generators_are_refused():
+    rng = np.random.Generator(np.random.MT19937(0))
+    with pytest.raises(TypeError, match="PCG64.*got MT19937"):
+        kernels.pairwise_period(np.ones(2), np.ones(2), np.ones(2), np.zeros(2), 0.05, rng,
+                                0.5, 0.01, 0.01, 0.01, 10.0, 1.0, 0.1, 1e-6)
+
+
 def test_long_trajectory_identical_at_thesis_scale():
     """300 periods of 1,200 agents with noisy prices: identical holdings throughout."""
     n = 1200
