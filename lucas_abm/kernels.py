@@ -61,16 +61,20 @@ def _compile():
         """``rng.permutation(n)`` bit for bit: NumPy's Fisher-Yates, ``j = random_interval(i)``
         for i = n-1, ..., 1, where ``random_interval`` draws ``next_uint32 & mask`` (mask: the
         smallest 2^k - 1 >= i) until the draw is <= i. Written so that a rejected draw swaps
-        ``p[i]`` with itself and does not advance ``i``."""
-        perm = np.arange(n)
+        ``p[i]`` with itself and does not advance ``i``, and so that the mask is halved when
+        ``i`` falls to ``mask >> 1`` instead of being recomputed from ``i`` at every draw
+        (that recomputation, ten dependent operations, was the loop's critical path: 5.7 us
+        against 3.2 us at N = 1,200). Unsigned indices: no negative-index checks in the
+        period's pair loop."""
+        perm = np.arange(n, dtype=np.uint64)
         i = n - 1
+        mask = i
+        mask |= mask >> 1
+        mask |= mask >> 2
+        mask |= mask >> 4
+        mask |= mask >> 8
+        mask |= mask >> 16
         while i > 0:
-            mask = i
-            mask |= mask >> 1
-            mask |= mask >> 2
-            mask |= mask >> 4
-            mask |= mask >> 8
-            mask |= mask >> 16
             value = next_uint32(state) & mask
             accept = value <= i
             j = value if accept else i
@@ -78,6 +82,7 @@ def _compile():
             perm[i] = perm[j]
             perm[j] = tmp
             i -= 1 if accept else 0
+            mask = mask >> 1 if i <= mask >> 1 else mask  # i fell to 2^(k-1) - 1
         return perm
 
     @numba.njit(nogil=True, inline="always")

@@ -78,7 +78,7 @@ def test_kernel_equals_numpy_path(scenario, tree_lot, bond_lot, borrowing_limit,
             ref.reset(), fast.reset()
 
 
-@pytest.mark.parametrize("n", [2, 3, 17, 1200, 5001])
+@pytest.mark.parametrize("n", [2, 3, 4, 17, 64, 65, 1025, 1200, 5001])  # N - 1 = 2^k: mask edges
 def test_permutation_is_numpys(n):
     """The kernel's pairing draws are rng.permutation(n), leaving the same generator state."""
     ref, fast = np.random.default_rng(n), np.random.default_rng(n)
