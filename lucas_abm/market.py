@@ -35,8 +35,9 @@ PUBLIC_OBSERVATIONS = ("last_tree_price", "last_bond_price", "last_tree_volume",
                        "last_bond_volume")
 BACKENDS = ("auto", "numpy", "numba")
 # "auto" takes the compiled kernel up to this many agents. Above, its random-order pass over
-# the pairs misses the cache more than numpy's whole-array operations do (docs/market.md,
-# benchmark: the kernel is 3.6x faster at N = 1,200, 2.4x at 1e4, 1.1x at 1e5, 0.8x at 1e6).
+# the pairs misses the cache about as much as numpy's whole-array operations cost (docs/market.md,
+# benchmark: the kernel is 4.2x faster at N = 1,200, 3.0x at 1e4, 1.5x at 1e5, 1.1x at 3e5
+# and 0.96x at 1e6).
 AUTO_NUMBA_MAX_AGENTS = 100_000
 _NO_PUBLIC = np.zeros(0)
 
@@ -130,7 +131,7 @@ class LucasMarket:
 
     ``backend``: ``"numpy"`` runs the mechanism's ``propose`` and the base class' settlement
     (every mechanism); ``"numba"`` runs the whole period as one compiled pass
-    (:mod:`lucas_abm.kernels`; the library's pairwise mechanisms only, about 3.6x faster at
+    (:mod:`lucas_abm.kernels`; the library's pairwise mechanisms only, about 4x faster at
     N = 1,200); ``"auto"`` (default) takes numba where it applies, numba is installed and
     N <= :data:`AUTO_NUMBA_MAX_AGENTS`. Both backends give bitwise the same pairings,
     holdings, trades, consumption, rewards and observations for the same seed, so the choice
