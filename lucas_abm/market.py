@@ -35,9 +35,9 @@ PUBLIC_OBSERVATIONS = ("last_tree_price", "last_bond_price", "last_tree_volume",
                        "last_bond_volume")
 BACKENDS = ("auto", "numpy", "numba")
 # "auto" takes the compiled kernel up to this many agents. Above, its random-order pass over
-# the pairs misses the cache about as much as numpy's whole-array operations cost (docs/market.md,
-# benchmark: the kernel is 4.2x faster at N = 1,200, 3.0x at 1e4, 1.5x at 1e5, 1.1x at 3e5
-# and 0.96x at 1e6).
+# the pairs misses the cache and it is no faster than numpy's whole-array operations
+# (docs/market.md, benchmark: the kernel is 4.2x faster at N = 1,200, 3.0x at 1e4, 1.5x at
+# 1e5, 1.1x at 3e5 and 0.96x at 1e6).
 AUTO_NUMBA_MAX_AGENTS = 100_000
 _NO_PUBLIC = np.zeros(0)
 
