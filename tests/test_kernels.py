@@ -80,19 +80,31 @@ def test_kernel_equals_numpy_path(scenario, tree_lot, bond_lot, borrowing_limit,
 
 @pytest.mark.parametrize("n", [2, 3, 4, 17, 64, 65, 1025, 1200, 5001])  # N - 1 = 2^k: mask edges
 def test_permutation_is_numpys(n):
-    """The kernel's pairing draws are rng.permutation(n), leaving the same generator state."""
+    """The kernel's pairing is rng.permutation(n) (agent perm[i] meets perm[n//2 + i]),
+    leaving the same generator state."""
     ref, fast = np.random.default_rng(n), np.random.default_rng(n)
     shares = np.ones(n)
+    tree_price = np.random.default_rng(n + 1).uniform(0.5, 1.5, n)  # distinct: every pair trades
+    m = n // 2
     for _ in range(3):
         perm = ref.permutation(n)
-        # with all posted prices equal nobody trades; only the draws matter here
+        # equal bond prices: no bond trades; only the draws and the pairing matter here
         out, flags, tv, bv, _, _ = kernels.pairwise_period(
-            np.full(n, 0.9), np.full(n, 0.9), shares, np.zeros(n), 0.05, fast, 0.5, 0.01,
+            tree_price, np.full(n, 0.9), shares, np.zeros(n), 0.05, fast, 0.5, 0.01,
             0.01, 0.01, 10.0, 1.0, 0.1, 1e-6)
-        assert tv == bv == 0
+        assert (tv, bv) == (m, 0)
         assert ref.bit_generator.state == fast.bit_generator.state
         assert np.array_equal(ref.random(4), fast.random(4))
-    assert perm.shape == (n,)
+        # in each of numpy's pairs the higher poster bought one lot from the other, at the
+        # pair's own midpoint price
+        first, second = perm[:m], perm[m:2 * m]
+        a_buys = tree_price[first] > tree_price[second]
+        buyer, seller = np.where(a_buys, first, second), np.where(a_buys, second, first)
+        midpoint = 0.5 * (tree_price[first] + tree_price[second]) * 0.01
+        assert np.all(out[kernels.TREE_TRADE, buyer] == 0.01)
+        assert np.all(out[kernels.TREE_TRADE, seller] == -0.01)
+        np.testing.assert_allclose(out[kernels.TREE_CASH, buyer], midpoint, rtol=1e-15)
+        np.testing.assert_allclose(out[kernels.TREE_CASH, seller], -midpoint, rtol=1e-15)
 
 
 def test_other_bit_generators_are_refused():
