@@ -67,15 +67,6 @@ class MarketPaths:
         return self.S0 + np.concatenate([zeros, np.cumsum(incr, axis=1)], axis=1)
 
 
-def integrate_holdings(phi0: np.ndarray, phidot: np.ndarray, dt: float) -> np.ndarray:
-    """``phi_k = phi_0 + dt sum_{j<k} phidot_j`` for ``phidot`` of shape (M, K, N)."""
-    M, K, N = phidot.shape
-    out = np.empty((M, K + 1, N))
-    out[:, 0, :] = phi0
-    out[:, 1:, :] = phi0 + np.cumsum(phidot, axis=1) * dt
-    return out
-
-
 def drift_from_foc(config: MarketConfig, phi: np.ndarray, sigma: np.ndarray,
                    W: np.ndarray) -> np.ndarray:
     """``mu_t = (1/N) sum_n gamma_n sigma_t (sigma_t phi^n_t + xi_n W_t)``.
