@@ -96,15 +96,17 @@ def test_permutation_is_numpys(n):
         assert ref.bit_generator.state == fast.bit_generator.state
         assert np.array_equal(ref.random(4), fast.random(4))
         # in each of numpy's pairs the higher poster bought one lot from the other, at the
-        # pair's own midpoint price
+        # pair's own midpoint price: consumption = income 0.05 -+ the price of the lot
         first, second = perm[:m], perm[m:2 * m]
         a_buys = tree_price[first] > tree_price[second]
         buyer, seller = np.where(a_buys, first, second), np.where(a_buys, second, first)
         midpoint = 0.5 * (tree_price[first] + tree_price[second]) * 0.01
         assert np.all(out[kernels.TREE_TRADE, buyer] == 0.01)
         assert np.all(out[kernels.TREE_TRADE, seller] == -0.01)
-        np.testing.assert_allclose(out[kernels.TREE_CASH, buyer], midpoint, rtol=1e-15)
-        np.testing.assert_allclose(out[kernels.TREE_CASH, seller], -midpoint, rtol=1e-15)
+        np.testing.assert_allclose(out[kernels.CONSUMPTION, buyer], 0.05 - midpoint,
+                                   rtol=1e-15)
+        np.testing.assert_allclose(out[kernels.CONSUMPTION, seller], 0.05 + midpoint,
+                                   rtol=1e-15)
 
 
 def test_other_bit_generators_are_refused():
