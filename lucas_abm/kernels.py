@@ -21,8 +21,9 @@ more than the arithmetic. This module computes the same period compiled, in O(N)
    branch, and the arrays are contiguous, so LLVM vectorises the loop (8 pairs per
    instruction with AVX-512);
 4. scatter: trades, consumption and the count of infeasible sides go back to agent order;
-5. one pass over the agents (vectorised): income, floored consumption, penalties, flags
-   and the new shares.
+5. one pass over the agents (vectorised): income, floored consumption, penalties, flags,
+   the new holdings and the next observation's private columns (the caller draws next
+   period's dividend before the period, so the observation is written in the same pass).
 
 Why this shape: a loop that settles each pair in place, reading and writing agent arrays at
 ``perm[i]``, cannot be vectorised, and its feasibility branches are mispredicted once many
@@ -38,6 +39,8 @@ numpy path.
 numba is optional: :data:`AVAILABLE` is False without it and the market uses numpy.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -191,12 +194,14 @@ def _compile():
             bad_b[i] = b_bad
 
     @numba.njit(nogil=True)
-    def agent_pass(tree_price, bond_price, shares, bonds, dividend, max_price,
+    def agent_pass(tree_price, bond_price, shares, bonds, dividend, next_dividend, max_price,
                    invalid_penalty, infeasible_penalty, consumption_floor, tree_trade,
-                   consumption, bad, income, penalty, new_shares, clipped, invalid,
-                   infeasible):
+                   bond_trade, consumption, bad, income, penalty, new_shares, clipped, invalid,
+                   infeasible, obs):
         """Every agent, in order: income ``s y + b``, ``max(c, floor)``, penalties per asset
-        (invalid prices, infeasible sides), flags and holdings ``s + dS``."""
+        (invalid prices, infeasible sides), flags, holdings ``s' = s + dS``, ``b' = dB``, and
+        the private observation columns (s', b', y', s' y' + b'; float32) for next period's
+        dividend y'."""
         for k in range(shares.shape[0]):
             bad_sides = bad[k]
             income[k] = shares[k] * dividend + bonds[k]
@@ -210,11 +215,16 @@ def _compile():
             new_shares[k] = shares[k] + tree_trade[k]
             invalid[k] = invalid_tree | invalid_bond
             infeasible[k] = bad_sides > 0.0
+        for k in range(shares.shape[0]):  # [N, D] rows: not vectorisable, so a loop apart
+            obs[k, 0] = new_shares[k]
+            obs[k, 1] = bond_trade[k]
+            obs[k, 2] = next_dividend
+            obs[k, 3] = new_shares[k] * next_dividend + bond_trade[k]
 
     @numba.njit(nogil=True)
-    def period(tree_price, bond_price, shares, bonds, dividend, state, theta, tree_lot,
-               bond_lot, borrowing_limit, max_price, invalid_penalty, infeasible_penalty,
-               consumption_floor, out, flags):
+    def period(tree_price, bond_price, shares, bonds, dividend, next_dividend, state, theta,
+               tree_lot, bond_lot, borrowing_limit, max_price, invalid_penalty,
+               infeasible_penalty, consumption_floor, out, flags, obs):
         n = shares.shape[0]
         m = n // 2
         tree_trade = out[TREE_TRADE]
@@ -277,10 +287,10 @@ def _compile():
             bond_sum += bond_paid[i]
 
         # 5. every agent
-        agent_pass(tree_price, bond_price, shares, bonds, dividend, max_price,
+        agent_pass(tree_price, bond_price, shares, bonds, dividend, next_dividend, max_price,
                    invalid_penalty, infeasible_penalty, consumption_floor, tree_trade,
-                   consumption, bad, out[INCOME], out[PENALTY], out[SHARES], out[CLIPPED],
-                   flags[INVALID], flags[INFEASIBLE])
+                   bond_trade, consumption, bad, out[INCOME], out[PENALTY], out[SHARES],
+                   out[CLIPPED], flags[INVALID], flags[INFEASIBLE], obs)
         return tree_volume, bond_volume, tree_sum, bond_sum
 
     @numba.njit(nogil=True)
@@ -312,7 +322,7 @@ def warm_up() -> None:
         return
     two = np.ones(2)
     pairwise_period(two, two, two, np.zeros(2), 1.0, np.random.default_rng(0), 0.5, 0.1, 0.1,
-                    0.1, 10.0, 1.0, 0.1, 1e-6)
+                    0.1, 10.0, 1.0, 0.1, 1e-6, 1.0)
     observation(two, two, 1.0, np.zeros(0))
 
 
@@ -320,13 +330,15 @@ def pairwise_period(tree_price: np.ndarray, bond_price: np.ndarray, shares: np.n
                     bonds: np.ndarray, dividend: float, rng: np.random.Generator,
                     theta: float, tree_lot: float, bond_lot: float, borrowing_limit: float,
                     max_price: float, invalid_penalty: float, infeasible_penalty: float,
-                    consumption_floor: float):
+                    consumption_floor: float, next_dividend: float, obs_columns: int = 4):
     """One pairwise period. Prices, shares and bonds: contiguous float64 [N].
 
-    Returns ``(out, flags, tree_volume, bond_volume, tree_mean, bond_mean)``: ``out`` is
+    Returns ``(out, flags, obs, tree_volume, bond_volume, tree_mean, bond_mean)``: ``out`` is
     [FLOAT_ROWS, N] float64 with rows :data:`TREE_TRADE` ... :data:`CLIPPED` filled (SHARES:
     the holdings after trading; CLIPPED: ``max(c, consumption_floor)``), ``flags`` [2, N] bool
-    (:data:`INVALID`, :data:`INFEASIBLE`); mean settlement prices are NaN without trades.
+    (:data:`INVALID`, :data:`INFEASIBLE`); ``obs`` [N, obs_columns] float32 has the private
+    columns 0-3 of the next observation (shares, bonds, ``next_dividend``, income at it),
+    the others are left to the caller; mean settlement prices are NaN without trades.
     Advances ``rng`` exactly as ``rng.permutation(N)`` does.
     """
     if type(rng.bit_generator) is not np.random.PCG64:  # the kernel reads PCG64's C state
@@ -336,13 +348,14 @@ def pairwise_period(tree_price: np.ndarray, bond_price: np.ndarray, shares: np.n
     n = shares.shape[0]
     out = np.empty((FLOAT_ROWS, n))
     flags = np.empty((2, n), np.bool_)
+    obs = np.empty((n, obs_columns), np.float32)
     tree_volume, bond_volume, tree_sum, bond_sum = period(
-        tree_price, bond_price, shares, bonds, dividend, rng.bit_generator.ctypes.state_address,
-        theta, tree_lot, bond_lot, borrowing_limit, max_price, invalid_penalty,
-        infeasible_penalty, consumption_floor, out, flags)
-    tree_mean = tree_sum / tree_volume if tree_volume else float("nan")
-    bond_mean = bond_sum / bond_volume if bond_volume else float("nan")
-    return out, flags, tree_volume, bond_volume, tree_mean, bond_mean
+        tree_price, bond_price, shares, bonds, dividend, next_dividend,
+        rng.bit_generator.ctypes.state_address, theta, tree_lot, bond_lot, borrowing_limit,
+        max_price, invalid_penalty, infeasible_penalty, consumption_floor, out, flags, obs)
+    tree_mean = tree_sum / tree_volume if tree_volume else math.nan
+    bond_mean = bond_sum / bond_volume if bond_volume else math.nan
+    return out, flags, obs, tree_volume, bond_volume, tree_mean, bond_mean
 
 
 def observation(shares: np.ndarray, bonds: np.ndarray, dividend: float,

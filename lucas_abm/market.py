@@ -2,14 +2,17 @@
 
 One call of :meth:`LucasMarket.step` is one period t:
 
-1. the dividend ``y_t`` (drawn at the end of the previous period, or by ``reset``) is paid;
-   income ``e_t^k = s_t^k y_t + b_t^k`` (last period's bonds mature);
+1. the dividend ``y_t`` (drawn in the previous period, or by ``reset``) is paid; income
+   ``e_t^k = s_t^k y_t + b_t^k`` (last period's bonds mature). Next period's dividend
+   ``y_{t+1}`` is drawn now, before the mechanism draws its pairing (it depends on ``y_t``
+   only, and drawing it first lets the compiled path write the next observation in the
+   same pass); it is revealed in the observation at the end of the period;
 2. the agents' actions are posted prices ``(p_t^k, q_t^k)`` for the tree and the bond;
 3. the mechanism proposes one-lot trades and the base class settles the feasible ones
    (tree first, then bond; see :mod:`lucas_abm.mechanisms.base`);
 4. consumption is what is left, ``c_t^k = e_t^k - p dS^k - q dB^k`` (dS, dB signed trades);
    holdings update ``s_{t+1} = s_t + dS``, ``b_{t+1} = dB`` (one-period bonds);
-5. reward ``r_t^k = u(max(c_t^k, c_floor)) - penalty_t^k``; then ``y_{t+1}`` is drawn.
+5. reward ``r_t^k = u(max(c_t^k, c_floor)) - penalty_t^k``.
 
 All accounting is float64 and vectorised over agents (no Python loop over agents); the
 observation handed to learners is float32. Invariants (checked by
@@ -216,6 +219,7 @@ class LucasMarket:
             return self._step_compiled(tree_price, bond_price)
         cfg = self.config
         y = self.dividend
+        next_dividend = float(self.dividend_process.next(y, self._rng))
         income = self.shares * y + self.bonds
         done = self.mechanism.execute(tree_price, bond_price, income, self.shares, self.rules,
                                       self._rng)
@@ -234,7 +238,8 @@ class LucasMarket:
         # last period's bonds matured into income
         t, truncated = self._end_period(self.shares + done.tree_trade, done.bond_trade,
                                         done.tree_volume, done.bond_volume,
-                                        done.tree_settlement_price, done.bond_settlement_price)
+                                        done.tree_settlement_price, done.bond_settlement_price,
+                                        next_dividend)
         return MarketStep(
             observation=self.observation(), reward=utility - penalty, utility=utility,
             penalty=penalty, consumption=consumption, income=income,
@@ -251,30 +256,32 @@ class LucasMarket:
         tree_price = posted_prices("tree_price", tree_price, n)
         bond_price = posted_prices("bond_price", bond_price, n)
         y = self.dividend
-        out, flags, tree_volume, bond_volume, tree_mean, bond_mean = kernels.pairwise_period(
+        next_dividend = float(self.dividend_process.next(y, self._rng))
+        out, flags, obs, tree_volume, bond_volume, tree_mean, bond_mean = kernels.pairwise_period(
             tree_price, bond_price, self.shares, self.bonds, y, self._rng,
             self.mechanism.theta, cfg.tree_lot, cfg.bond_lot, cfg.borrowing_limit,
             cfg.max_price, cfg.invalid_price_penalty, cfg.infeasible_trade_penalty,
-            cfg.consumption_floor)
-        utility = self.utility.of_positive(out[kernels.CLIPPED])
-        penalty = out[kernels.PENALTY]
-        reward = utility - penalty
-        bond_trade = out[kernels.BOND_TRADE]
-        t, truncated = self._end_period(out[kernels.SHARES], bond_trade, tree_volume,
-                                        bond_volume, tree_mean, bond_mean)
+            cfg.consumption_floor, next_dividend, len(self.observation_names))
+        tree_trade, bond_trade, consumption, income, penalty, shares, clipped = out
+        utility = self.utility.of_positive(clipped)
+        invalid, infeasible = flags
+        t, truncated = self._end_period(shares, bond_trade, tree_volume, bond_volume, tree_mean,
+                                        bond_mean, next_dividend)
+        if cfg.public_information:
+            obs[:, 4:] = self._last
         return MarketStep(
-            observation=self.observation(), reward=reward, utility=utility,
-            penalty=penalty, consumption=out[kernels.CONSUMPTION], income=out[kernels.INCOME],
-            tree_trade=out[kernels.TREE_TRADE], bond_trade=bond_trade,
-            tree_volume=float(tree_volume), bond_volume=float(bond_volume),
-            tree_settlement_price=tree_mean, bond_settlement_price=bond_mean,
-            dividend=y, invalid=flags[kernels.INVALID],
-            infeasible=flags[kernels.INFEASIBLE], truncated=truncated, t=t)
+            observation=obs, reward=utility - penalty, utility=utility, penalty=penalty,
+            consumption=consumption, income=income, tree_trade=tree_trade,
+            bond_trade=bond_trade, tree_volume=float(tree_volume),
+            bond_volume=float(bond_volume), tree_settlement_price=tree_mean,
+            bond_settlement_price=bond_mean, dividend=y, invalid=invalid,
+            infeasible=infeasible, truncated=truncated, t=t)
 
     def _end_period(self, shares: np.ndarray, bonds: np.ndarray, tree_volume: int,
-                    bond_volume: int, tree_mean: float, bond_mean: float) -> tuple[int, bool]:
+                    bond_volume: int, tree_mean: float, bond_mean: float,
+                    next_dividend: float) -> tuple[int, bool]:
         """Holdings ``s_{t+1}, b_{t+1}``; the clock and the cut at T; the public record of
-        this period's trading; the next dividend ``y_{t+1}``. Returns (t, truncated)."""
+        this period's trading; the dividend ``y_{t+1}``. Returns (t, truncated)."""
         self.shares = shares
         self.bonds = bonds
         t = self.t
@@ -289,7 +296,7 @@ class LucasMarket:
                 self._last[1] = bond_mean
             self._last[2] = tree_volume / pairs
             self._last[3] = bond_volume / pairs
-        self.dividend = float(self.dividend_process.next(self.dividend, self._rng))
+        self.dividend = next_dividend
         return t, truncated
 
     # ------------------------------------------------------------------ checkpointing

@@ -89,9 +89,9 @@ def test_permutation_is_numpys(n):
     for _ in range(3):
         perm = ref.permutation(n)
         # equal bond prices: no bond trades; only the draws and the pairing matter here
-        out, flags, tv, bv, _, _ = kernels.pairwise_period(
+        out, flags, _, tv, bv, _, _ = kernels.pairwise_period(
             tree_price, np.full(n, 0.9), shares, np.zeros(n), 0.05, fast, 0.5, 0.01,
-            0.01, 0.01, 10.0, 1.0, 0.1, 1e-6)
+            0.01, 0.01, 10.0, 1.0, 0.1, 1e-6, 0.05)
         assert (tv, bv) == (m, 0)
         assert ref.bit_generator.state == fast.bit_generator.state
         assert np.array_equal(ref.random(4), fast.random(4))
@@ -113,7 +113,7 @@ def test_other_bit_generators_are_refused():
     rng = np.random.Generator(np.random.MT19937(0))
     with pytest.raises(TypeError, match="PCG64.*got MT19937"):
         kernels.pairwise_period(np.ones(2), np.ones(2), np.ones(2), np.zeros(2), 0.05, rng,
-                                0.5, 0.01, 0.01, 0.01, 10.0, 1.0, 0.1, 1e-6)
+                                0.5, 0.01, 0.01, 0.01, 10.0, 1.0, 0.1, 1e-6, 0.05)
 
 
 def test_long_trajectory_identical_at_thesis_scale():
