@@ -40,6 +40,7 @@ numba is optional: :data:`AVAILABLE` is False without it and the market uses num
 """
 from __future__ import annotations
 
+import ctypes
 import math
 
 import numpy as np
@@ -48,6 +49,8 @@ from lucas_abm.mechanisms.base import FEASIBILITY_RTOL
 
 try:  # pragma: no cover - exercised whenever numba is installed (it is in install_requires)
     import numba
+    import numba.extending
+    from llvmlite import ir as llvm_ir
 except ImportError:  # pragma: no cover
     numba = None
 
@@ -77,25 +80,74 @@ def _raise_vectoriser_check_limit() -> None:
     llvm.set_option("lucas_abm", f"-runtime-memory-check-threshold={LLVM_RUNTIME_CHECK_LIMIT}")
 
 
+class PCG64State:
+    """The C state of a PCG64 generator, as arrays the compiled shuffle reads and advances.
+
+    ``lcg``: uint64[4], the 128-bit LCG state (low, high word) and increment (low, high);
+    ``buffered``: uint32[2], NumPy's ``has_uint32`` flag and ``uinteger`` (a 64-bit output is
+    handed out as two 32-bit draws, low half first). The object holds the bit generator, so
+    the memory the arrays view stays valid while it exists. The layout is NumPy 1.x's
+    ``pcg64_state`` (``numpy/random/src/pcg64/pcg64.h``); :func:`warm_up` checks it against
+    ``rng.permutation`` before any market uses it.
+    """
+
+    def __init__(self, rng: np.random.Generator):
+        bit_generator = rng.bit_generator
+        if type(bit_generator) is not np.random.PCG64:
+            raise TypeError("the compiled market draws from a PCG64 generator "
+                            "(numpy.random.default_rng), got " + type(bit_generator).__name__)
+        self.bit_generator = bit_generator
+        address = bit_generator.ctypes.state_address  # pcg64_state*
+        lcg_address = ctypes.c_void_p.from_address(address).value  # its pcg_state pointer
+        self.lcg = np.ctypeslib.as_array((ctypes.c_uint64 * 4).from_address(lcg_address))
+        self.buffered = np.ctypeslib.as_array((ctypes.c_uint32 * 2).from_address(address + 8))
+
+
 def _compile():
-    """Build the kernels. The PCG64 ``next_uint32`` C function is the same for every PCG64
-    instance; each call passes the address of the market generator's own state."""
-    next_uint32 = np.random.PCG64().ctypes.next_uint32
+    """Build the kernels."""
     _raise_vectoriser_check_limit()
     lower = 1.0 - FEASIBILITY_RTOL
     upper = 1.0 + FEASIBILITY_RTOL
+    multiplier = (0x2360ED051FC65DA4 << 64) | 0x4385DF649FCCF645  # PCG's 128-bit default
+
+    @numba.extending.intrinsic
+    def lcg_step(typingctx, high, low, inc_high, inc_low):
+        """PCG64's state update ``s = s * multiplier + inc (mod 2^128)`` on (high, low) uint64
+        words, as one 128-bit LLVM multiply (numba has no 128-bit integer type)."""
+        u64 = numba.types.uint64
+        signature = numba.types.UniTuple(u64, 2)(u64, u64, u64, u64)
+
+        def codegen(context, builder, sig, args):
+            i128 = llvm_ir.IntType(128)
+
+            def join(hi, lo):
+                return builder.or_(builder.shl(builder.zext(hi, i128), llvm_ir.Constant(i128, 64)),
+                                   builder.zext(lo, i128))
+
+            state = builder.add(builder.mul(join(args[0], args[1]),
+                                            llvm_ir.Constant(i128, multiplier)),
+                                join(args[2], args[3]))
+            high = builder.trunc(builder.lshr(state, llvm_ir.Constant(i128, 64)),
+                                 llvm_ir.IntType(64))
+            low = builder.trunc(state, llvm_ir.IntType(64))
+            return context.make_tuple(builder, sig.return_type, [high, low])
+
+        return signature, codegen
 
     @numba.njit(nogil=True)
-    def permutation(n, state):
-        """``rng.permutation(n)`` bit for bit: NumPy's Fisher-Yates, ``j = random_interval(i)``
-        for i = n-1, ..., 1, where ``random_interval`` draws ``next_uint32 & mask`` (mask: the
-        smallest 2^k - 1 >= i) until the draw is <= i. Written so that a rejected draw swaps
-        ``p[i]`` with itself and does not advance ``i``, and so that the mask is halved when
-        ``i`` falls to ``mask >> 1`` instead of being recomputed from ``i`` at every draw
-        (that recomputation, ten dependent operations, was the loop's critical path: 5.7 us
-        against 3.2 us at N = 1,200). Unsigned indices: no negative-index checks in the
-        period's pair loop."""
+    def permutation(n, lcg, buffered):
+        """``rng.permutation(n)`` bit for bit, advancing the generator's state (see
+        :class:`PCG64State`) as NumPy does: Fisher-Yates, ``j = random_interval(i)`` for
+        i = n-1, ..., 1, where ``random_interval`` draws 32 bits ``& mask`` (mask: the
+        smallest 2^k - 1 >= i) until the draw is <= i. PCG64 (XSL-RR output) is inlined: its
+        state stays in registers (2.6 us at N = 1,200, against 3.2 us calling NumPy's C
+        function per draw). A rejected draw swaps ``p[i]`` with itself and does not advance
+        ``i``; the inner loop runs while the mask is constant, so the mask is not on the
+        loop's critical path. Unsigned indices: no negative-index checks in the period."""
         perm = np.arange(n, dtype=np.uint64)
+        low, high, inc_low, inc_high = lcg[0], lcg[1], lcg[2], lcg[3]
+        has_half = buffered[0] != 0
+        half = np.uint64(buffered[1])
         i = n - 1
         mask = i
         mask |= mask >> 1
@@ -104,14 +156,31 @@ def _compile():
         mask |= mask >> 8
         mask |= mask >> 16
         while i > 0:
-            value = next_uint32(state) & mask
-            accept = value <= i
-            j = value if accept else i
-            tmp = perm[i]
-            perm[i] = perm[j]
-            perm[j] = tmp
-            i -= 1 if accept else 0
-            mask = mask >> 1 if i <= mask >> 1 else mask  # i fell to 2^(k-1) - 1
+            lower_half = mask >> 1
+            while i > lower_half:
+                if has_half:  # the high 32 bits of the last 64-bit output
+                    draw = half
+                    has_half = False
+                else:
+                    high, low = lcg_step(high, low, inc_high, inc_low)
+                    x = high ^ low  # XSL-RR: xor the halves, rotate right by the top 6 bits
+                    rotation = high >> np.uint64(58)
+                    output = (x >> rotation) | (x << ((np.uint64(64) - rotation) & np.uint64(63)))
+                    draw = output & np.uint64(0xFFFFFFFF)
+                    half = output >> np.uint64(32)
+                    has_half = True
+                value = draw & mask
+                accept = value <= i
+                j = value if accept else i
+                tmp = perm[i]
+                perm[i] = perm[j]
+                perm[j] = tmp
+                i -= 1 if accept else 0
+            mask = lower_half
+        lcg[0] = low
+        lcg[1] = high
+        buffered[0] = 1 if has_half else 0
+        buffered[1] = half  # NumPy keeps the last high half, used or not
         return perm
 
     @numba.njit(nogil=True, inline="always")
@@ -222,8 +291,8 @@ def _compile():
             obs[k, 3] = new_shares[k] * next_dividend + bond_trade[k]
 
     @numba.njit(nogil=True)
-    def period(tree_price, bond_price, shares, bonds, dividend, next_dividend, state, theta,
-               tree_lot, bond_lot, borrowing_limit, max_price, invalid_penalty,
+    def period(tree_price, bond_price, shares, bonds, dividend, next_dividend, lcg, buffered,
+               theta, tree_lot, bond_lot, borrowing_limit, max_price, invalid_penalty,
                infeasible_penalty, consumption_floor, out, flags, obs):
         n = shares.shape[0]
         m = n // 2
@@ -233,7 +302,7 @@ def _compile():
         bad = np.empty(n)  # the number of infeasible sides of each agent: 0, 1 or 2
 
         # 1. the pairing: agent perm[i] meets perm[m + i]; with N odd, perm[N - 1] sits out
-        perm = permutation(n, state)
+        perm = permutation(n, lcg, buffered)
 
         # 2. gather into pair order: rows 0-7 inputs, 8-15 outputs of settle_pairs
         pairs = np.empty((16, m))
@@ -258,7 +327,12 @@ def _compile():
         tree_paid = out[INCOME, :m]  # settlement prices; INCOME and SHARES are written
         bond_paid = out[SHARES, :m]  # by agent_pass, after these are summed below
 
-        # 4. back to agent order
+        # 4. back to agent order; count the trades and sum their prices on the way (the
+        # scatter's stores, not these adds, set the loop's pace)
+        tree_volume = 0
+        bond_volume = 0
+        tree_sum = 0.0
+        bond_sum = 0.0
         for i in range(m):
             a = perm[i]
             b = perm[m + i]
@@ -270,21 +344,16 @@ def _compile():
             consumption[b] = pairs[13, i]
             bad[a] = pairs[14, i]
             bad[b] = pairs[15, i]
+            tree_volume += tree_paid[i] > 0.0  # a settled price is > 0
+            bond_volume += bond_paid[i] > 0.0
+            tree_sum += tree_paid[i]
+            bond_sum += bond_paid[i]
         if n % 2:
             k = perm[n - 1]
             tree_trade[k] = 0.0
             bond_trade[k] = 0.0
             consumption[k] = shares[k] * dividend + bonds[k] - 0.0 - 0.0
             bad[k] = 0.0
-        tree_volume = 0
-        bond_volume = 0
-        tree_sum = 0.0
-        bond_sum = 0.0
-        for i in range(m):
-            tree_volume += tree_paid[i] > 0.0  # a settled price is > 0
-            bond_volume += bond_paid[i] > 0.0
-            tree_sum += tree_paid[i]
-            bond_sum += bond_paid[i]
 
         # 5. every agent
         agent_pass(tree_price, bond_price, shares, bonds, dividend, next_dividend, max_price,
@@ -304,7 +373,7 @@ def _compile():
             for j in range(public.shape[0]):
                 obs[k, 4 + j] = public[j]
 
-    return period, observation
+    return period, observation, permutation
 
 
 def _compiled():
@@ -315,20 +384,37 @@ def _compiled():
 
 
 def warm_up() -> None:
-    """Compile the kernels now (about a second, once per process) by running them on two
-    agents, so that the first market step, and any timing around it, does not pay for it.
-    (numba cannot cache them on disk: they call the generator through a ctypes pointer.)"""
+    """Compile the kernels now (about a second, once per process; they are not cached on
+    disk) by running them on two agents, so that the first market step, and any timing
+    around it, does not pay for it; then check the shuffle against NumPy's."""
     if _kernels is not None:
         return
     two = np.ones(2)
     pairwise_period(two, two, two, np.zeros(2), 1.0, np.random.default_rng(0), 0.5, 0.1, 0.1,
                     0.1, 10.0, 1.0, 0.1, 1e-6, 1.0)
     observation(two, two, 1.0, np.zeros(0))
+    _check_shuffle()
+
+
+def _check_shuffle() -> None:
+    """The compiled shuffle must be ``rng.permutation``: same pairing, same generator state
+    after it (also with a 32-bit half buffered). Checked once per process, so that a NumPy
+    whose PCG64 state is laid out differently fails loudly instead of pairing differently."""
+    permutation = _compiled()[2]
+    for n in (2, 3, 1000, 1201):
+        ref, fast = np.random.default_rng(n), np.random.default_rng(n)
+        for rng in (ref, fast):
+            rng.integers(0, 7, size=n % 2, dtype=np.uint32)  # n odd: leave a half buffered
+        state = PCG64State(fast)
+        if not (np.array_equal(ref.permutation(n), permutation(n, state.lcg, state.buffered))
+                and ref.bit_generator.state == fast.bit_generator.state):
+            raise RuntimeError(f"lucas_abm.kernels: the compiled shuffle differs from NumPy "
+                               f"{np.__version__}'s rng.permutation; use backend='numpy'")
 
 
 def pairwise_period(tree_price: np.ndarray, bond_price: np.ndarray, shares: np.ndarray,
-                    bonds: np.ndarray, dividend: float, rng: np.random.Generator,
-                    theta: float, tree_lot: float, bond_lot: float, borrowing_limit: float,
+                    bonds: np.ndarray, dividend: float,
+                    rng: np.random.Generator | PCG64State, theta: float, tree_lot: float, bond_lot: float, borrowing_limit: float,
                     max_price: float, invalid_penalty: float, infeasible_penalty: float,
                     consumption_floor: float, next_dividend: float, obs_columns: int = 4):
     """One pairwise period. Prices, shares and bonds: contiguous float64 [N].
@@ -339,20 +425,19 @@ def pairwise_period(tree_price: np.ndarray, bond_price: np.ndarray, shares: np.n
     (:data:`INVALID`, :data:`INFEASIBLE`); ``obs`` [N, obs_columns] float32 has the private
     columns 0-3 of the next observation (shares, bonds, ``next_dividend``, income at it),
     the others are left to the caller; mean settlement prices are NaN without trades.
-    Advances ``rng`` exactly as ``rng.permutation(N)`` does.
+    Advances ``rng`` exactly as ``rng.permutation(N)`` does (a market passes its generator's
+    :class:`PCG64State`, made once).
     """
-    if type(rng.bit_generator) is not np.random.PCG64:  # the kernel reads PCG64's C state
-        raise TypeError("pairwise_period draws from a PCG64 generator "
-                        "(numpy.random.default_rng), got " + type(rng.bit_generator).__name__)
-    period, _ = _compiled()
+    state = rng if type(rng) is PCG64State else PCG64State(rng)
+    period = _compiled()[0]
     n = shares.shape[0]
     out = np.empty((FLOAT_ROWS, n))
     flags = np.empty((2, n), np.bool_)
     obs = np.empty((n, obs_columns), np.float32)
     tree_volume, bond_volume, tree_sum, bond_sum = period(
-        tree_price, bond_price, shares, bonds, dividend, next_dividend,
-        rng.bit_generator.ctypes.state_address, theta, tree_lot, bond_lot, borrowing_limit,
-        max_price, invalid_penalty, infeasible_penalty, consumption_floor, out, flags, obs)
+        tree_price, bond_price, shares, bonds, dividend, next_dividend, state.lcg,
+        state.buffered, theta, tree_lot, bond_lot, borrowing_limit, max_price, invalid_penalty,
+        infeasible_penalty, consumption_floor, out, flags, obs)
     tree_mean = tree_sum / tree_volume if tree_volume else math.nan
     bond_mean = bond_sum / bond_volume if bond_volume else math.nan
     return out, flags, obs, tree_volume, bond_volume, tree_mean, bond_mean
@@ -361,7 +446,7 @@ def pairwise_period(tree_price: np.ndarray, bond_price: np.ndarray, shares: np.n
 def observation(shares: np.ndarray, bonds: np.ndarray, dividend: float,
                 public: np.ndarray) -> np.ndarray:
     """[N, 4 + len(public)] float32: shares, bonds, dividend, income ``s y + b``, public."""
-    _, fill = _compiled()
+    fill = _compiled()[1]
     obs = np.empty((shares.shape[0], 4 + public.shape[0]), np.float32)
     fill(shares, bonds, dividend, public, obs)
     return obs

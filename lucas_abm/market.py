@@ -168,6 +168,7 @@ class LucasMarket:
         self.horizon = config.horizon
         self.total_shares = config.n_agents * config.initial_shares
         self._rng = np.random.default_rng(seed)
+        self._pcg = kernels.PCG64State(self._rng) if backend == "numba" else None
         self.t = 0
         self.shares = np.full(self.n_agents, config.initial_shares)
         self.bonds = np.zeros(self.n_agents)
@@ -180,6 +181,7 @@ class LucasMarket:
         """Start an episode: endowments ``(s_0, b_0)``, dividend ``y_0``; return the observation."""
         if seed is not None:
             self._rng = np.random.default_rng(seed)
+            self._pcg = kernels.PCG64State(self._rng) if self.backend == "numba" else None
         self.t = 0
         self.shares = np.full(self.n_agents, self.config.initial_shares)
         self.bonds = np.full(self.n_agents, self.config.initial_bonds)
@@ -215,7 +217,7 @@ class LucasMarket:
         if self._needs_reset:
             raise RuntimeError("LucasMarket.step() called before reset() (or after the step "
                                "that reached the horizon); call reset() first")
-        if self.backend == "numba":  # the market's generator is always a PCG64 (default_rng)
+        if self.backend == "numba":
             return self._step_compiled(tree_price, bond_price)
         cfg = self.config
         y = self.dividend
@@ -258,7 +260,7 @@ class LucasMarket:
         y = self.dividend
         next_dividend = float(self.dividend_process.next(y, self._rng))
         out, flags, obs, tree_volume, bond_volume, tree_mean, bond_mean = kernels.pairwise_period(
-            tree_price, bond_price, self.shares, self.bonds, y, self._rng,
+            tree_price, bond_price, self.shares, self.bonds, y, self._pcg,
             self.mechanism.theta, cfg.tree_lot, cfg.bond_lot, cfg.borrowing_limit,
             cfg.max_price, cfg.invalid_price_penalty, cfg.infeasible_trade_penalty,
             cfg.consumption_floor, next_dividend, len(self.observation_names))
