@@ -284,11 +284,21 @@ def _compile():
             new_shares[k] = shares[k] + tree_trade[k]
             invalid[k] = invalid_tree | invalid_bond
             infeasible[k] = bad_sides > 0.0
-        for k in range(shares.shape[0]):  # [N, D] rows: not vectorisable, so a loop apart
-            obs[k, 0] = new_shares[k]
-            obs[k, 1] = bond_trade[k]
-            obs[k, 2] = next_dividend
-            obs[k, 3] = new_shares[k] * next_dividend + bond_trade[k]
+        n = shares.shape[0]
+        columns = obs.shape[1]
+        flat = obs.reshape(n * columns)
+        if columns == 4:  # a constant stride: LLVM vectorises the interleaved stores
+            for k in range(n):
+                flat[4 * k] = new_shares[k]
+                flat[4 * k + 1] = bond_trade[k]
+                flat[4 * k + 2] = next_dividend
+                flat[4 * k + 3] = new_shares[k] * next_dividend + bond_trade[k]
+        else:
+            for k in range(n):
+                obs[k, 0] = new_shares[k]
+                obs[k, 1] = bond_trade[k]
+                obs[k, 2] = next_dividend
+                obs[k, 3] = new_shares[k] * next_dividend + bond_trade[k]
 
     @numba.njit(nogil=True)
     def period(tree_price, bond_price, shares, bonds, dividend, next_dividend, lcg, buffered,

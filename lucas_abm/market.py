@@ -28,6 +28,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from lucas_abm import kernels
+from lucas_abm.kernels import (BOND_TRADE, CLIPPED, CONSUMPTION, INCOME, INFEASIBLE, INVALID,
+                               PENALTY, SHARES, TREE_TRADE)
 from lucas_abm.dividends import DividendProcess
 from lucas_abm.errors import ConfigError, check_choice, check_range
 from lucas_abm.mechanisms.base import Mechanism, TradingRules, posted_prices
@@ -264,20 +266,20 @@ class LucasMarket:
             self.mechanism.theta, cfg.tree_lot, cfg.bond_lot, cfg.borrowing_limit,
             cfg.max_price, cfg.invalid_price_penalty, cfg.infeasible_trade_penalty,
             cfg.consumption_floor, next_dividend, len(self.observation_names))
-        tree_trade, bond_trade, consumption, income, penalty, shares, clipped = out
-        utility = self.utility.of_positive(clipped)
-        invalid, infeasible = flags
-        t, truncated = self._end_period(shares, bond_trade, tree_volume, bond_volume, tree_mean,
+        utility = self.utility.of_positive(out[CLIPPED])  # rows indexed: faster than unpacking
+        penalty = out[PENALTY]
+        bond_trade = out[BOND_TRADE]
+        t, truncated = self._end_period(out[SHARES], bond_trade, tree_volume, bond_volume, tree_mean,
                                         bond_mean, next_dividend)
         if cfg.public_information:
             obs[:, 4:] = self._last
         return MarketStep(
             observation=obs, reward=utility - penalty, utility=utility, penalty=penalty,
-            consumption=consumption, income=income, tree_trade=tree_trade,
-            bond_trade=bond_trade, tree_volume=float(tree_volume),
-            bond_volume=float(bond_volume), tree_settlement_price=tree_mean,
-            bond_settlement_price=bond_mean, dividend=y, invalid=invalid,
-            infeasible=infeasible, truncated=truncated, t=t)
+            consumption=out[CONSUMPTION], income=out[INCOME], tree_trade=out[TREE_TRADE],
+            bond_trade=bond_trade,
+            tree_volume=float(tree_volume), bond_volume=float(bond_volume),
+            tree_settlement_price=tree_mean, bond_settlement_price=bond_mean, dividend=y,
+            invalid=flags[INVALID], infeasible=flags[INFEASIBLE], truncated=truncated, t=t)
 
     def _end_period(self, shares: np.ndarray, bonds: np.ndarray, tree_volume: int,
                     bond_volume: int, tree_mean: float, bond_mean: float,
