@@ -422,35 +422,56 @@ def _check_shuffle() -> None:
                                f"{np.__version__}'s rng.permutation; use backend='numpy'")
 
 
+class PairwisePeriod:
+    """The compiled pairwise period bound to one market's trading rules and generator.
+
+    A market makes one (and a new one when it is reseeded with a new generator); each call
+    is one period. ``rng`` is advanced exactly as ``rng.permutation(N)`` advances it.
+    """
+
+    def __init__(self, rng: np.random.Generator, theta: float, tree_lot: float,
+                 bond_lot: float, borrowing_limit: float, max_price: float,
+                 invalid_penalty: float, infeasible_penalty: float, consumption_floor: float):
+        self.state = PCG64State(rng)
+        self._period = _compiled()[0]
+        self._rules = (theta, tree_lot, bond_lot, borrowing_limit, max_price, invalid_penalty,
+                       infeasible_penalty, consumption_floor)
+
+    def __call__(self, tree_price: np.ndarray, bond_price: np.ndarray, shares: np.ndarray,
+                 bonds: np.ndarray, dividend: float, next_dividend: float,
+                 obs_columns: int = 4):
+        """One period. Prices, shares and bonds: contiguous float64 [N].
+
+        Returns ``(out, flags, obs, tree_volume, bond_volume, tree_mean, bond_mean)``:
+        ``out`` is [FLOAT_ROWS, N] float64 with rows :data:`TREE_TRADE` ... :data:`CLIPPED`
+        (SHARES: the holdings after trading; CLIPPED: ``max(c, consumption_floor)``),
+        ``flags`` [2, N] bool (:data:`INVALID`, :data:`INFEASIBLE`); ``obs`` [N, obs_columns]
+        float32 has the private columns 0-3 of the next observation (shares, bonds,
+        ``next_dividend``, income at it), the others are left to the caller; the mean
+        settlement prices are NaN without trades.
+        """
+        n = shares.shape[0]
+        out = np.empty((FLOAT_ROWS, n))
+        flags = np.empty((2, n), np.bool_)
+        obs = np.empty((n, obs_columns), np.float32)
+        tree_volume, bond_volume, tree_sum, bond_sum = self._period(
+            tree_price, bond_price, shares, bonds, dividend, next_dividend, self.state.lcg,
+            self.state.buffered, *self._rules, out, flags, obs)
+        tree_mean = tree_sum / tree_volume if tree_volume else math.nan
+        bond_mean = bond_sum / bond_volume if bond_volume else math.nan
+        return out, flags, obs, tree_volume, bond_volume, tree_mean, bond_mean
+
+
 def pairwise_period(tree_price: np.ndarray, bond_price: np.ndarray, shares: np.ndarray,
-                    bonds: np.ndarray, dividend: float,
-                    rng: np.random.Generator | PCG64State, theta: float, tree_lot: float, bond_lot: float, borrowing_limit: float,
+                    bonds: np.ndarray, dividend: float, rng: np.random.Generator,
+                    theta: float, tree_lot: float, bond_lot: float, borrowing_limit: float,
                     max_price: float, invalid_penalty: float, infeasible_penalty: float,
                     consumption_floor: float, next_dividend: float, obs_columns: int = 4):
-    """One pairwise period. Prices, shares and bonds: contiguous float64 [N].
-
-    Returns ``(out, flags, obs, tree_volume, bond_volume, tree_mean, bond_mean)``: ``out`` is
-    [FLOAT_ROWS, N] float64 with rows :data:`TREE_TRADE` ... :data:`CLIPPED` filled (SHARES:
-    the holdings after trading; CLIPPED: ``max(c, consumption_floor)``), ``flags`` [2, N] bool
-    (:data:`INVALID`, :data:`INFEASIBLE`); ``obs`` [N, obs_columns] float32 has the private
-    columns 0-3 of the next observation (shares, bonds, ``next_dividend``, income at it),
-    the others are left to the caller; mean settlement prices are NaN without trades.
-    Advances ``rng`` exactly as ``rng.permutation(N)`` does (a market passes its generator's
-    :class:`PCG64State`, made once).
-    """
-    state = rng if type(rng) is PCG64State else PCG64State(rng)
-    period = _compiled()[0]
-    n = shares.shape[0]
-    out = np.empty((FLOAT_ROWS, n))
-    flags = np.empty((2, n), np.bool_)
-    obs = np.empty((n, obs_columns), np.float32)
-    tree_volume, bond_volume, tree_sum, bond_sum = period(
-        tree_price, bond_price, shares, bonds, dividend, next_dividend, state.lcg,
-        state.buffered, theta, tree_lot, bond_lot, borrowing_limit, max_price, invalid_penalty,
-        infeasible_penalty, consumption_floor, out, flags, obs)
-    tree_mean = tree_sum / tree_volume if tree_volume else math.nan
-    bond_mean = bond_sum / bond_volume if bond_volume else math.nan
-    return out, flags, obs, tree_volume, bond_volume, tree_mean, bond_mean
+    """One pairwise period with a generator and rules given per call (see
+    :class:`PairwisePeriod`, which a market makes once, for the returned tuple)."""
+    return PairwisePeriod(rng, theta, tree_lot, bond_lot, borrowing_limit, max_price,
+                          invalid_penalty, infeasible_penalty, consumption_floor)(
+        tree_price, bond_price, shares, bonds, dividend, next_dividend, obs_columns)
 
 
 def observation(shares: np.ndarray, bonds: np.ndarray, dividend: float,

@@ -170,7 +170,7 @@ class LucasMarket:
         self.horizon = config.horizon
         self.total_shares = config.n_agents * config.initial_shares
         self._rng = np.random.default_rng(seed)
-        self._pcg = kernels.PCG64State(self._rng) if backend == "numba" else None
+        self._kernel = self._compiled_period()
         self.t = 0
         self.shares = np.full(self.n_agents, config.initial_shares)
         self.bonds = np.zeros(self.n_agents)
@@ -178,12 +178,22 @@ class LucasMarket:
         self._last = np.zeros(4)  # last tree/bond settlement price, tree/bond volume share
         self._needs_reset = True
 
+    def _compiled_period(self) -> kernels.PairwisePeriod | None:
+        """The compiled period for this market's rules and generator (numba backend)."""
+        if self.backend != "numba":
+            return None
+        cfg = self.config
+        return kernels.PairwisePeriod(self._rng, self.mechanism.theta, cfg.tree_lot,
+                                      cfg.bond_lot, cfg.borrowing_limit, cfg.max_price,
+                                      cfg.invalid_price_penalty, cfg.infeasible_trade_penalty,
+                                      cfg.consumption_floor)
+
     # ------------------------------------------------------------------ episode control
     def reset(self, seed: int | None = None) -> np.ndarray:
         """Start an episode: endowments ``(s_0, b_0)``, dividend ``y_0``; return the observation."""
         if seed is not None:
             self._rng = np.random.default_rng(seed)
-            self._pcg = kernels.PCG64State(self._rng) if self.backend == "numba" else None
+            self._kernel = self._compiled_period()
         self.t = 0
         self.shares = np.full(self.n_agents, self.config.initial_shares)
         self.bonds = np.full(self.n_agents, self.config.initial_bonds)
@@ -254,23 +264,21 @@ class LucasMarket:
             infeasible=infeasible, truncated=truncated, t=t)
 
     def _step_compiled(self, tree_price, bond_price) -> MarketStep:
-        """:meth:`step` through :func:`lucas_abm.kernels.pairwise_period` (same results)."""
+        """:meth:`step` through :class:`lucas_abm.kernels.PairwisePeriod` (same results)."""
         cfg = self.config
         n = self.n_agents
         tree_price = posted_prices("tree_price", tree_price, n)
         bond_price = posted_prices("bond_price", bond_price, n)
         y = self.dividend
         next_dividend = float(self.dividend_process.next(y, self._rng))
-        out, flags, obs, tree_volume, bond_volume, tree_mean, bond_mean = kernels.pairwise_period(
-            tree_price, bond_price, self.shares, self.bonds, y, self._pcg,
-            self.mechanism.theta, cfg.tree_lot, cfg.bond_lot, cfg.borrowing_limit,
-            cfg.max_price, cfg.invalid_price_penalty, cfg.infeasible_trade_penalty,
-            cfg.consumption_floor, next_dividend, len(self.observation_names))
+        out, flags, obs, tree_volume, bond_volume, tree_mean, bond_mean = self._kernel(
+            tree_price, bond_price, self.shares, self.bonds, y, next_dividend,
+            len(self.observation_names))
         utility = self.utility.of_positive(out[CLIPPED])  # rows indexed: faster than unpacking
         penalty = out[PENALTY]
         bond_trade = out[BOND_TRADE]
-        t, truncated = self._end_period(out[SHARES], bond_trade, tree_volume, bond_volume, tree_mean,
-                                        bond_mean, next_dividend)
+        t, truncated = self._end_period(out[SHARES], bond_trade, tree_volume, bond_volume,
+                                        tree_mean, bond_mean, next_dividend)
         if cfg.public_information:
             obs[:, 4:] = self._last
         return MarketStep(

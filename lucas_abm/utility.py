@@ -50,7 +50,7 @@ class CRRAUtility:
         which floors consumption first). The same ufunc calls as :meth:`__call__`, so the
         same numbers (:meth:`__call__` adds NaN for c < 0). No ``out=``: NumPy's SIMD log
         may round differently when given one."""
-        if self.is_log:
+        if self.gamma == 1.0:  # is_log, without a property call: this runs every period
             return np.log(c)
         return np.power(c, 1.0 - self.gamma) / (1.0 - self.gamma)
 

@@ -199,11 +199,14 @@ class Mechanism(ABC):
         return f"{type(self).__name__}()"
 
 
+_FLOAT64 = np.dtype(np.float64)
+
+
 def posted_prices(name: str, prices, n: int) -> np.ndarray:
     """Posted prices as a contiguous float64 [N] array (no copy if they already are one); a
     wrong size is a caller bug (ValueError)."""
-    if (type(prices) is np.ndarray and prices.dtype == np.float64 and prices.shape == (n,)
-            and prices.flags.c_contiguous):
+    if (type(prices) is np.ndarray and prices.dtype is _FLOAT64 and prices.shape == (n,)
+            and prices.strides == (8,)):  # the cheapest test of a contiguous float64 [N]
         return prices
     prices = np.asarray(prices, dtype=np.float64)
     if prices.size != n:
