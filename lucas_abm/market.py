@@ -39,11 +39,11 @@ PRIVATE_OBSERVATIONS = ("shares", "bonds", "dividend", "income")
 PUBLIC_OBSERVATIONS = ("last_tree_price", "last_bond_price", "last_tree_volume",
                        "last_bond_volume")
 BACKENDS = ("auto", "numpy", "numba")
-# "auto" takes the compiled kernel up to this many agents. Above, its random-order pass over
-# the pairs misses the cache and it is no faster than numpy's whole-array operations
-# (docs/market.md, benchmark: the kernel is 4.2x faster at N = 1,200, 3.0x at 1e4, 1.5x at
-# 1e5, 1.1x at 3e5 and 0.96x at 1e6).
-AUTO_NUMBA_MAX_AGENTS = 100_000
+# "auto" takes the compiled kernel up to this many agents. Above, its random-order gather and
+# scatter miss the cache and it is no faster than numpy's whole-array operations
+# (docs/market.md, benchmark: the kernel is 6.6x faster at N = 1,200, 4.1x at 1e4, 2.2x at
+# 1e5, 1.5x at 3e5 and 0.93x at 1e6).
+AUTO_NUMBA_MAX_AGENTS = 300_000
 _NO_PUBLIC = np.zeros(0)
 
 
@@ -135,8 +135,8 @@ class LucasMarket:
     dividend and the mechanism: the same seed and actions give the same trajectory.
 
     ``backend``: ``"numpy"`` runs the mechanism's ``propose`` and the base class' settlement
-    (every mechanism); ``"numba"`` runs the whole period as one compiled pass
-    (:mod:`lucas_abm.kernels`; the library's pairwise mechanisms only, about 4x faster at
+    (every mechanism); ``"numba"`` runs the whole period as one compiled call
+    (:mod:`lucas_abm.kernels`; the library's pairwise mechanisms only, about 7x faster at
     N = 1,200); ``"auto"`` (default) takes numba where it applies, numba is installed and
     N <= :data:`AUTO_NUMBA_MAX_AGENTS`. Both backends give bitwise the same pairings,
     holdings, trades, consumption, rewards and observations for the same seed, so the choice

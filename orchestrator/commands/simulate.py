@@ -49,8 +49,8 @@ def register(subparsers) -> None:
                    help="noisy-equilibrium policy: prices p*(y)(1 + noise Z), noise >= 0")
     p.add_argument("--backend", default="auto", choices=["auto", "numpy", "numba"],
                    help="market implementation: numpy (every mechanism), numba (the pairwise and "
-                        "bargaining mechanisms as one compiled pass; identical results, about 4x "
-                        "faster at 1,200 agents) or auto (numba where it applies, up to 100,000 "
+                        "bargaining mechanisms as one compiled call; identical results, about 7x "
+                        "faster at 1,200 agents) or auto (numba where it applies, up to 300,000 "
                         "agents; default)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--out", type=Path, default=None,
