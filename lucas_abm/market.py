@@ -41,8 +41,8 @@ PUBLIC_OBSERVATIONS = ("last_tree_price", "last_bond_price", "last_tree_volume",
 BACKENDS = ("auto", "numpy", "numba")
 # "auto" takes the compiled kernel up to this many agents. Above, its random-order gather and
 # scatter miss the cache and it is no faster than numpy's whole-array operations
-# (docs/market.md, benchmark: the kernel is 6.6x faster at N = 1,200, 4.1x at 1e4, 2.2x at
-# 1e5, 1.5x at 3e5 and 0.93x at 1e6).
+# (docs/market.md, benchmark: the kernel is 7.0x faster at N = 1,200, 4.1x at 1e4, 2.2x at
+# 1e5, 1.6x at 3e5 and 0.98x at 1e6).
 AUTO_NUMBA_MAX_AGENTS = 300_000
 _NO_PUBLIC = np.zeros(0)
 
