@@ -1,8 +1,9 @@
 """The compiled pairwise period (lucas_abm.kernels) against the numpy path, bit for bit.
 
 The numpy path (mechanism.propose + Mechanism.execute) is the reference; the kernel must give
-the same pairing (the same draws from the generator), holdings, trades, consumption, utility, penalties, flags and observations, for any posted prices, lots,
-limits, penalties, theta and agent counts (odd and even).
+the same pairing (the same draws from the generator), holdings, trades, consumption,
+utility, penalties, flags and observations, for any posted prices, lots, limits, penalties,
+theta and agent counts (odd and even).
 """
 from __future__ import annotations
 
