@@ -192,13 +192,31 @@ def _compile():
         return midpoint if theta == 0.5 else general
 
     @numba.njit(nogil=True, inline="always")
+    def is_valid(price, max_price):
+        """A posted price is valid in (0, max_price] (False for NaN)."""
+        return (price > 0.0) & (price <= max_price)
+
+    @numba.njit(nogil=True, inline="always")
     def valid_or_nan(price, max_price):
-        """A posted price in (0, max_price], else NaN (invalid: it compares False, no trade)."""
-        return price if (price > 0.0) & (price <= max_price) else np.nan
+        """A valid posted price, else NaN (it compares False: no trade)."""
+        return price if is_valid(price, max_price) else np.nan
 
     @numba.njit(nogil=True, inline="always")
     def one_if(flag):
         return 1.0 if flag else 0.0
+
+    @numba.njit(nogil=True, inline="always")
+    def signs(done, a_buys, b_buys):
+        """+1 bought, -1 sold, 0 for the two sides of a pair; b's sign is computed, not
+        negated, so that 0 stays +0.0."""
+        return (one_if(done & a_buys) - one_if(done & b_buys),
+                one_if(done & b_buys) - one_if(done & a_buys))
+
+    @numba.njit(nogil=True, inline="always")
+    def infeasible_sides(a_buys, b_buys, buyer_ok, seller_ok):
+        """1.0 for a side of a matched pair that could not execute, else 0.0 (a, b)."""
+        return (one_if((a_buys & (not buyer_ok)) | (b_buys & (not seller_ok))),
+                one_if((b_buys & (not buyer_ok)) | (a_buys & (not seller_ok))))
 
     @numba.njit(nogil=True)
     def settle_pairs(tree_a, tree_b, bond_a, bond_b, shares_a, shares_b, bonds_a, bonds_b,
@@ -229,15 +247,12 @@ def _compile():
             price = price if done else 0.0
             tree_paid[i] = price
             cost = price * tree_lot
-            # +1 bought, -1 sold, 0; b's sign is computed, not negated, so 0 stays +0.0
-            sign_a = one_if(done & a_buys) - one_if(done & b_buys)
-            sign_b = one_if(done & b_buys) - one_if(done & a_buys)
+            sign_a, sign_b = signs(done, a_buys, b_buys)
             tree_cash_a = cost * sign_a
             tree_cash_b = cost * sign_b
             tree_trade_a[i] = tree_lot * sign_a
             tree_trade_b[i] = tree_lot * sign_b
-            a_bad = one_if((a_buys & (not buyer_ok)) | (b_buys & (not seller_ok)))
-            b_bad = one_if((b_buys & (not buyer_ok)) | (a_buys & (not seller_ok)))
+            a_bad, b_bad = infeasible_sides(a_buys, b_buys, buyer_ok, seller_ok)
 
             # bond: the seller borrows; the buyer lends out of income left after a tree
             # purchase (sale proceeds do not count)
@@ -251,54 +266,34 @@ def _compile():
             price = price if done else 0.0
             bond_paid[i] = price
             cost = price * bond_lot
-            sign_a = one_if(done & a_lends) - one_if(done & b_lends)
-            sign_b = one_if(done & b_lends) - one_if(done & a_lends)
+            sign_a, sign_b = signs(done, a_lends, b_lends)
             bond_trade_a[i] = bond_lot * sign_a
             bond_trade_b[i] = bond_lot * sign_b
             consumption_a[i] = income_a - tree_cash_a - cost * sign_a
             consumption_b[i] = income_b - tree_cash_b - cost * sign_b
-            a_bad += one_if((a_lends & (not buyer_ok)) | (b_lends & (not bond_seller_ok)))
-            b_bad += one_if((b_lends & (not buyer_ok)) | (a_lends & (not bond_seller_ok)))
-            bad_a[i] = a_bad
-            bad_b[i] = b_bad
+            a_bond_bad, b_bond_bad = infeasible_sides(a_lends, b_lends, buyer_ok,
+                                                      bond_seller_ok)
+            bad_a[i] = a_bad + a_bond_bad
+            bad_b[i] = b_bad + b_bond_bad
 
     @numba.njit(nogil=True)
-    def agent_pass(tree_price, bond_price, shares, bonds, dividend, next_dividend, max_price,
+    def agent_pass(tree_price, bond_price, shares, bonds, dividend, max_price,
                    invalid_penalty, infeasible_penalty, consumption_floor, tree_trade,
-                   bond_trade, consumption, bad, income, penalty, new_shares, clipped, invalid,
-                   infeasible, obs):
+                   consumption, bad, income, penalty, new_shares, clipped, invalid,
+                   infeasible):
         """Every agent, in order: income ``s y + b``, ``max(c, floor)``, penalties per asset
-        (invalid prices, infeasible sides), flags, holdings ``s' = s + dS``, ``b' = dB``, and
-        the private observation columns (s', b', y', s' y' + b'; float32) for next period's
-        dividend y'."""
+        (invalid prices, infeasible sides), flags and holdings ``s + dS``."""
         for k in range(shares.shape[0]):
             bad_sides = bad[k]
             income[k] = shares[k] * dividend + bonds[k]
             clipped[k] = max(consumption[k], consumption_floor)
-            p = tree_price[k]
-            q = bond_price[k]
-            invalid_tree = not ((p > 0.0) & (p <= max_price))
-            invalid_bond = not ((q > 0.0) & (q <= max_price))
+            invalid_tree = not is_valid(tree_price[k], max_price)
+            invalid_bond = not is_valid(bond_price[k], max_price)
             penalty[k] = (invalid_penalty * (one_if(invalid_tree) + one_if(invalid_bond))
                           + infeasible_penalty * bad_sides)
             new_shares[k] = shares[k] + tree_trade[k]
             invalid[k] = invalid_tree | invalid_bond
             infeasible[k] = bad_sides > 0.0
-        n = shares.shape[0]
-        columns = obs.shape[1]
-        flat = obs.reshape(n * columns)
-        if columns == 4:  # a constant stride: LLVM vectorises the interleaved stores
-            for k in range(n):
-                flat[4 * k] = new_shares[k]
-                flat[4 * k + 1] = bond_trade[k]
-                flat[4 * k + 2] = next_dividend
-                flat[4 * k + 3] = new_shares[k] * next_dividend + bond_trade[k]
-        else:
-            for k in range(n):
-                obs[k, 0] = new_shares[k]
-                obs[k, 1] = bond_trade[k]
-                obs[k, 2] = next_dividend
-                obs[k, 3] = new_shares[k] * next_dividend + bond_trade[k]
 
     @numba.njit(nogil=True)
     def period(tree_price, bond_price, shares, bonds, dividend, next_dividend, lcg, buffered,
@@ -365,17 +360,29 @@ def _compile():
             consumption[k] = shares[k] * dividend + bonds[k] - 0.0 - 0.0
             bad[k] = 0.0
 
-        # 5. every agent
-        agent_pass(tree_price, bond_price, shares, bonds, dividend, next_dividend, max_price,
+        # 5. every agent, then the private columns of the next observation (the public ones,
+        # if any, are the caller's)
+        agent_pass(tree_price, bond_price, shares, bonds, dividend, max_price,
                    invalid_penalty, infeasible_penalty, consumption_floor, tree_trade,
-                   bond_trade, consumption, bad, out[INCOME], out[PENALTY], out[SHARES],
-                   out[CLIPPED], flags[INVALID], flags[INFEASIBLE], obs)
+                   consumption, bad, out[INCOME], out[PENALTY], out[SHARES], out[CLIPPED],
+                   flags[INVALID], flags[INFEASIBLE])
+        observation(out[SHARES], bond_trade, next_dividend, obs[0, :0], obs)
         return tree_volume, bond_volume, tree_sum, bond_sum
 
     @numba.njit(nogil=True)
     def observation(shares, bonds, dividend, public, obs):
-        """Columns shares, bonds, dividend, income (s y + b), then the public columns."""
-        for k in range(shares.shape[0]):
+        """Columns shares, bonds, dividend, income (s y + b), then the public columns (obs
+        columns beyond 4 + len(public) are left as they are)."""
+        n = shares.shape[0]
+        if obs.shape[1] == 4:  # through a flat view with a constant stride of 4, so that
+            flat = obs.reshape(4 * n)  # LLVM vectorises the interleaved stores
+            for k in range(n):
+                flat[4 * k] = shares[k]
+                flat[4 * k + 1] = bonds[k]
+                flat[4 * k + 2] = dividend
+                flat[4 * k + 3] = shares[k] * dividend + bonds[k]
+            return
+        for k in range(n):
             obs[k, 0] = shares[k]
             obs[k, 1] = bonds[k]
             obs[k, 2] = dividend
