@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import sys
 
+from lucas_abm import __version__
 from lucas_abm.errors import ConfigError
 
 COMMANDS = (
@@ -29,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lucas-abm",
         description="Agent-based Lucas-tree asset markets with deep reinforcement-learning traders.",
     )
+    parser.add_argument("--version", action="version", version=f"lucas-abm {__version__}",
+                        help="print the package version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from orchestrator.provenance import write_provenance
 from orchestrator.report import ReportRequest, make_report
 from orchestrator.run_data import DEFAULT_PANELS
 
@@ -32,6 +33,9 @@ def run(args: argparse.Namespace) -> int:
     request = ReportRequest(run_dir=args.run_dir, out_dir=args.out,
                             episodes=ReportRequest.parse_episodes(args.episodes), agents=args.agents)
     written = make_report(request)
+    write_provenance(written["report.md"].parent,
+                     {"run_dir": str(args.run_dir), "out": None if args.out is None else str(args.out),
+                      "episodes": args.episodes, "agents": args.agents})
     for path in written.values():
         print(path)
     return 0

@@ -10,6 +10,7 @@ from lucas_abm.dividends import THESIS_YBAR
 from lucas_abm.mechanisms import MECHANISMS
 from lucas_abm.scripted import POLICIES
 from lucas_abm.simulate import DIVIDENDS, SimulationConfig, plot_simulation, run_simulation
+from orchestrator.provenance import write_provenance
 
 
 def register(subparsers) -> None:
@@ -74,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         result.series.to_csv(args.out / "series.csv", index=False)
         (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         plot_simulation(result, args.out / "prices.png")
+        write_provenance(args.out, summary["config"])
     if args.json:
         print(json.dumps(summary, default=str))
         return 0

@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+from pathlib import Path
 
+from lucas_abm.errors import ConfigError
 from orchestrator.config import load_config
+from orchestrator.provenance import write_provenance
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,9 +43,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.overrides, args.seed)   # all validation before any work
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ConfigError("--out", "a directory (new, or an earlier run's with --resume)", args.out)
     from orchestrator.driver import Trainer, TrainingDiverged       # heavy imports after validation
 
-    trainer = Trainer(config, args.out, resume=args.resume, progress=not args.no_progress)
+    out = Path(args.out)
+    created = not out.exists()
+    try:
+        trainer = Trainer(config, out, resume=args.resume, progress=not args.no_progress)
+    except BaseException:
+        if created and out.is_dir():   # a failed start leaves no half-made run directory behind
+            shutil.rmtree(out)
+        raise
+    write_provenance(out, config.to_dict())
     try:
         summary = trainer.run(stop_after_episodes=args.stop_after)
     except TrainingDiverged as err:
