@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed.stamp
 
 venv: $(STAMP)
 
-$(STAMP): setup.py
+$(STAMP): setup.py pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 2; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip wheel

@@ -1,8 +1,14 @@
-"""lucas-abm: agent-based Lucas-tree asset markets with deep reinforcement learning traders."""
-from setuptools import find_packages, setup
+"""lucas-abm: agent-based Lucas-tree asset markets with deep reinforcement learning traders.
+
+The package metadata (name, version, classifiers, Python 3.9-3.11,
+the ``lucas-abm`` console script, packages) is in pyproject.toml; this file holds the
+dependencies, which pyproject.toml declares dynamic. Linux x86-64 only: dm-reverb publishes
+wheels for no other platform.
+"""
+from setuptools import setup
 
 STACK = [
-    # The one set of versions that works together (see docs/stack in the project notes).
+    # The one set of versions that works together (TF 2.15 with its Reverb and TF-Agents builds).
     "tensorflow==2.15.1",
     "tf-agents==0.19.0",
     "dm-reverb==0.14.0",
@@ -11,16 +17,9 @@ STACK = [
     "numpy<2",
     "gym<=0.23",
 ]
+PETTINGZOO = ["pettingzoo>=1.24,<1.28", "gymnasium>=0.28,<1.4"]
 
 setup(
-    name="lucas-abm",
-    version="0.1.0",
-    description="Agent-based Lucas-tree asset markets in which every trader learns by deep RL",
-    long_description=open("README.md", encoding="utf-8").read(),
-    long_description_content_type="text/markdown",
-    python_requires=">=3.9,<3.12",
-    packages=find_packages(include=["lucas_abm", "lucas_abm.*", "orchestrator", "orchestrator.*",
-                                    "replay", "replay.*"]),
     install_requires=STACK + [
         "scipy",
         "matplotlib",
@@ -32,10 +31,12 @@ setup(
         "numba>=0.59,<0.61",
     ],
     extras_require={
-        "test": ["pytest", "hypothesis"],
+        "test": ["pytest", "hypothesis", *PETTINGZOO],
+        # lucas_abm.pettingzoo_env: the market as a PettingZoo ParallelEnv. gymnasium 1.4 needs a
+        # newer typing-extensions than tf-agents' pin (4.5.0); 1.3 fits the stack.
+        "pettingzoo": PETTINGZOO,
         # Benchmark-only: the per-agent baseline written with the Mesa ABM framework.
         "bench": ["mesa>=2.3,<3"],
         "gpu": ["tensorflow[and-cuda]==2.15.1"],
     },
-    entry_points={"console_scripts": ["lucas-abm=orchestrator.cli:main"]},
 )
