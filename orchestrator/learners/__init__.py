@@ -1,0 +1,8 @@
+"""Actor-critic learners: every agent's actor and twin critics trained as one batched ensemble.
+
+- :mod:`orchestrator.learners.ensemble`: stacked-weight MLPs (``[*members, fan_in, fan_out]``).
+- :mod:`orchestrator.learners.actions`: actions in [-1, 1]^k <-> posted prices (one affine map).
+- :mod:`orchestrator.learners.td3`: TD3 (clipped double Q, target smoothing, delayed actor).
+
+The Q-learners are :mod:`orchestrator.dqn` and :mod:`orchestrator.networks`.
+"""

@@ -1,0 +1,66 @@
+"""Continuous actions: the one place where an actor's output becomes posted prices.
+
+An actor-critic agent outputs a in [-1, 1]^k through tanh, as TF-Agents' ``ActorNetwork`` does
+with one ``BoundedTensorSpec`` of shape (k,). Column j of the action is mapped affinely onto
+the interval [low_j, high_j] of the config's ``actions`` section:
+
+    price_j = low_j + (a_j + 1) / 2 * (high_j - low_j)          a_j = -1 -> low_j, +1 -> high_j
+
+Columns: 0 = posted tree price (``actions.tree_low .. tree_high``), 1 = posted bond price
+(``actions.bond_low .. bond_high``). The grid steps of the Q-learners' action set are not
+used: the actor-critic prices are continuous.
+
+Acting adds Gaussian exploration noise in action units, clipped back into the bounds
+(TF-Agents' ``GaussianPolicy(clip=True)``): a = clip(mu(x) + sigma z, -1, 1), z ~ N(0, 1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from orchestrator.config import ActionGridConfig
+
+ACTION_COLUMNS = ("tree_price", "bond_price")
+
+
+@dataclass(frozen=True)
+class PriceBox:
+    """The affine map between actions in [-1, 1]^k and posted prices in [low, high]."""
+
+    low: np.ndarray     # [k]
+    high: np.ndarray    # [k]
+
+    @classmethod
+    def from_config(cls, config: ActionGridConfig) -> "PriceBox":
+        return cls(low=np.array([config.tree_low, config.bond_low]),
+                   high=np.array([config.tree_high, config.bond_high]))
+
+    @property
+    def dim(self) -> int:
+        return len(self.low)
+
+    def prices(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """action [N, 2] in [-1, 1] -> (tree price [N], bond price [N])."""
+        price = self.low + (np.asarray(action, np.float64) + 1.0) * 0.5 * (self.high - self.low)
+        return price[:, 0], price[:, 1]
+
+    def actions(self, tree_price: np.ndarray, bond_price: np.ndarray) -> np.ndarray:
+        """The inverse map: posted prices -> action [N, 2] float32 (a = 2 (p - low)/(high - low) - 1)."""
+        price = np.stack([tree_price, bond_price], axis=-1)
+        return (2.0 * (price - self.low) / (self.high - self.low) - 1.0).astype(np.float32)
+
+    def action_spec(self):
+        """TF-Agents' spec of the action: BoundedTensorSpec((k,), float32, -1, 1)."""
+        import tensorflow as tf
+        from tf_agents.specs import tensor_spec
+
+        return tensor_spec.BoundedTensorSpec((self.dim,), tf.float32, -1.0, 1.0, name="action")
+
+
+def gaussian_exploration(action: np.ndarray, noise_std: float, rng: np.random.Generator) -> np.ndarray:
+    """a = clip(a + sigma z, -1, 1), z ~ N(0, 1) per agent and column (sigma in action units)."""
+    if noise_std <= 0:
+        return np.asarray(action, np.float32)
+    noisy = action + noise_std * rng.standard_normal(np.shape(action))
+    return np.clip(noisy, -1.0, 1.0).astype(np.float32)
