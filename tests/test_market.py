@@ -16,20 +16,34 @@ from lucas_abm.market import LucasMarket, MarketConfig, invariant_violation
 from lucas_abm.mechanisms import PairwiseMatching, make_mechanism
 from lucas_abm.utility import CRRAUtility
 
+from per_agent_market import PerAgentMarket
+
 Y = ConstantDividend().ybar  # 0.0448169
 
 
-def two_agents(**kw) -> LucasMarket:
+# Every hand-computed case runs on both settlement codes: the base class' numpy settlement
+# (Mechanism.execute) and the compiled pairwise period (lucas_abm.kernels), so that neither is
+# checked only by its equality with the other.
+BACKENDS = ["numpy", "numba"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+def two_agents(backend: str, **kw) -> LucasMarket:
     dividend = kw.pop("dividend", ConstantDividend())
     gamma = kw.pop("gamma", 1.0)
     market = LucasMarket(MarketConfig(n_agents=2, **kw), dividend, CRRAUtility(gamma),
-                         PairwiseMatching(), seed=0)
+                         PairwiseMatching(), seed=0, backend=backend)
+    assert market.backend == backend
     market.reset()
     return market
 
 
-def test_tree_trade_at_the_midpoint_hand_computed():
-    m = two_agents()
+def test_tree_trade_at_the_midpoint_hand_computed(backend):
+    m = two_agents(backend)
     out = m.step(np.array([0.9, 0.8]), np.array([0.95, 0.95]))
     cost = 0.85 * 0.01
     np.testing.assert_allclose(out.consumption, [Y - cost, Y + cost], rtol=1e-14)
@@ -41,8 +55,8 @@ def test_tree_trade_at_the_midpoint_hand_computed():
     assert not out.invalid.any() and not out.infeasible.any()
 
 
-def test_bond_trade_repays_next_period_hand_computed():
-    m = two_agents()
+def test_bond_trade_repays_next_period_hand_computed(backend):
+    m = two_agents(backend)
     out = m.step(np.array([0.85, 0.85]), np.array([0.96, 0.94]))
     q = 0.95
     np.testing.assert_allclose(out.consumption, [Y - 0.01 * q, Y + 0.01 * q], rtol=1e-14)
@@ -53,16 +67,16 @@ def test_bond_trade_repays_next_period_hand_computed():
     np.testing.assert_array_equal(m.bonds, [0.0, 0.0])
 
 
-def test_gamma_two_utility():
-    m = two_agents(gamma=2.0)
+def test_gamma_two_utility(backend):
+    m = two_agents(backend, gamma=2.0)
     out = m.step(np.array([0.9, 0.8]), np.array([0.95, 0.95]))
     c = np.array([Y - 0.0085, Y + 0.0085])
     np.testing.assert_allclose(out.utility, -1.0 / c, rtol=1e-13)
 
 
-def test_seller_without_shares_is_infeasible_and_penalised():
+def test_seller_without_shares_is_infeasible_and_penalised(backend):
     # Half a lot of shares; a dividend of 2 lets the buyer afford the lot (income 0.01).
-    m = two_agents(initial_shares=0.005, infeasible_trade_penalty=0.25,
+    m = two_agents(backend, initial_shares=0.005, infeasible_trade_penalty=0.25,
                    dividend=ConstantDividend(2.0))
     out = m.step(np.array([0.9, 0.8]), np.array([0.95, 0.95]))
     assert out.tree_volume == 0
@@ -71,36 +85,36 @@ def test_seller_without_shares_is_infeasible_and_penalised():
     np.testing.assert_allclose(m.shares, [0.005, 0.005])
 
 
-def test_buyer_who_cannot_pay_out_of_income_is_infeasible():
-    m = two_agents(dividend=ConstantDividend(0.001))  # income 0.001 < 0.85 * 0.01
+def test_buyer_who_cannot_pay_out_of_income_is_infeasible(backend):
+    m = two_agents(backend, dividend=ConstantDividend(0.001))  # income 0.001 < 0.85 * 0.01
     out = m.step(np.array([0.9, 0.8]), np.array([0.95, 0.95]))
     assert out.tree_volume == 0
     np.testing.assert_array_equal(out.infeasible, [True, False])
     np.testing.assert_allclose(out.consumption, [0.001, 0.001])
 
 
-def test_bond_buyer_pays_out_of_income_left_after_the_tree():
+def test_bond_buyer_pays_out_of_income_left_after_the_tree(backend):
     # Income 0.01: buying a tree lot at 0.85 costs 0.0085, leaving 0.0015 < 0.95 * 0.01.
-    m = two_agents(dividend=ConstantDividend(0.01))
+    m = two_agents(backend, dividend=ConstantDividend(0.01))
     out = m.step(np.array([0.9, 0.8]), np.array([0.96, 0.94]))
     assert out.tree_volume == 1 and out.bond_volume == 0
     np.testing.assert_array_equal(out.infeasible, [True, False])
     # Without the tree purchase the same bond purchase is feasible.
-    m = two_agents(dividend=ConstantDividend(0.01))
+    m = two_agents(backend, dividend=ConstantDividend(0.01))
     out = m.step(np.array([0.85, 0.85]), np.array([0.96, 0.94]))
     assert out.bond_volume == 1
 
 
-def test_borrowing_limit_below_a_lot_blocks_bond_sales():
-    m = two_agents(borrowing_limit=0.005)
+def test_borrowing_limit_below_a_lot_blocks_bond_sales(backend):
+    m = two_agents(backend, borrowing_limit=0.005)
     out = m.step(np.array([0.85, 0.85]), np.array([0.96, 0.94]))
     assert out.bond_volume == 0
     np.testing.assert_array_equal(out.infeasible, [False, True])
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 0.0, -0.5, 10.5, 1e308])
-def test_invalid_prices_are_not_executed_and_penalised(bad):
-    m = two_agents(invalid_price_penalty=2.0)
+def test_invalid_prices_are_not_executed_and_penalised(bad, backend):
+    m = two_agents(backend, invalid_price_penalty=2.0)
     out = m.step(np.array([bad, 0.8]), np.array([0.95, bad]))
     assert out.tree_volume == 0 and out.bond_volume == 0
     np.testing.assert_array_equal(out.invalid, [True, True])
@@ -108,8 +122,8 @@ def test_invalid_prices_are_not_executed_and_penalised(bad):
     np.testing.assert_allclose(out.reward, np.log(Y) - 2.0)
 
 
-def test_debt_beyond_income_is_floored_in_utility_but_exact_in_accounting():
-    m = two_agents(consumption_floor=1e-6)
+def test_debt_beyond_income_is_floored_in_utility_but_exact_in_accounting(backend):
+    m = two_agents(backend, consumption_floor=1e-6)
     state = m.state_dict()
     state["shares"] = np.array([2.0, 0.0])
     state["bonds"] = np.array([0.01, -0.01])
@@ -120,9 +134,9 @@ def test_debt_beyond_income_is_floored_in_utility_but_exact_in_accounting():
     assert invariant_violation(m, out) < 1e-16
 
 
-def test_horizon_is_a_truncation_and_step_requires_reset():
+def test_horizon_is_a_truncation_and_step_requires_reset(backend):
     m = LucasMarket(MarketConfig(n_agents=4, horizon=3), ConstantDividend(), CRRAUtility(1.0),
-                    PairwiseMatching(), seed=0)
+                    PairwiseMatching(), seed=0, backend=backend)
     with pytest.raises(RuntimeError, match="before reset"):
         m.step(np.ones(4), np.ones(4))
     m.reset()
@@ -134,9 +148,9 @@ def test_horizon_is_a_truncation_and_step_requires_reset():
     assert m.t == 0
 
 
-def test_observation_fields_private_and_public():
+def test_observation_fields_private_and_public(backend):
     m = LucasMarket(MarketConfig(n_agents=4, public_information=True), ConstantDividend(),
-                    CRRAUtility(1.0), PairwiseMatching(), seed=0)
+                    CRRAUtility(1.0), PairwiseMatching(), seed=0, backend=backend)
     obs = m.reset()
     assert m.observation_names == ("shares", "bonds", "dividend", "income", "last_tree_price",
                                    "last_bond_price", "last_tree_volume", "last_bond_volume")
@@ -164,14 +178,15 @@ def run(market, steps, seed=5):
     return out
 
 
-def stochastic_market(seed, mechanism="pairwise"):
+def stochastic_market(seed, mechanism="pairwise", backend="auto"):
     return LucasMarket(MarketConfig(n_agents=51), LogAR1Dividend(alpha=0.9, sigma=0.1, mu=-0.3),
-                       CRRAUtility(2.0), make_mechanism(mechanism), seed=seed)
+                       CRRAUtility(2.0), make_mechanism(mechanism), seed=seed, backend=backend)
 
 
-@pytest.mark.parametrize("mechanism", ["pairwise", "call-auction"])
-def test_same_seed_same_trajectory(mechanism):
-    a, b, c = (stochastic_market(s, mechanism) for s in (7, 7, 8))
+@pytest.mark.parametrize("mechanism,backend", [("pairwise", "numpy"), ("pairwise", "numba"),
+                                               ("call-auction", "numpy")])
+def test_same_seed_same_trajectory(mechanism, backend):
+    a, b, c = (stochastic_market(s, mechanism, backend) for s in (7, 7, 8))
     for m in (a, b, c):
         m.reset()
     ra, rb, rc = run(a, 20), run(b, 20), run(c, 20)
@@ -184,13 +199,13 @@ def test_same_seed_same_trajectory(mechanism):
     np.testing.assert_array_equal(run(a, 5)[-1][0], run(b, 5)[-1][0])
 
 
-def test_state_dict_resumes_exactly():
-    a = stochastic_market(1)
+def test_state_dict_resumes_exactly(backend):
+    a = stochastic_market(1, backend=backend)
     a.reset()
     run(a, 10)
     state = a.state_dict()
     tail_a = run(a, 10, seed=9)
-    b = stochastic_market(99)
+    b = stochastic_market(99, backend=backend)
     b.load_state_dict(state)
     tail_b = run(b, 10, seed=9)
     for x, y in zip(tail_a, tail_b):
@@ -213,11 +228,11 @@ def test_config_errors_name_the_field(field, value):
         MarketConfig(**{field: value})
 
 
-def test_volume_from_random_prices_matches_pairing_probability():
+def test_volume_from_random_prices_matches_pairing_probability(backend):
     # With i.i.d. continuous prices every valid pair trades, when affordable: volume = N//2.
     n = 1001
     m = LucasMarket(MarketConfig(n_agents=n), ConstantDividend(), CRRAUtility(1.0),
-                    PairwiseMatching(), seed=0)
+                    PairwiseMatching(), seed=0, backend=backend)
     m.reset()
     rng = np.random.default_rng(0)
     out = m.step(rng.uniform(0.5, 1.5, n), rng.uniform(0.5, 1.5, n))
@@ -245,50 +260,65 @@ def load_mesa_baseline():
     return module
 
 
-def test_mesa_baseline_agrees_given_the_same_pairing():
+def pairing_of_next_step(market: LucasMarket) -> tuple[np.ndarray, np.ndarray]:
+    """The pairing the market's next step will use: a permutation drawn from a copy of its
+    generator (after the constant dividend, which draws nothing), first half meets second."""
+    rng = np.random.Generator(np.random.PCG64())
+    rng.bit_generator.state = market.state_dict()["rng"]
+    perm = rng.permutation(market.n_agents)
+    m = market.n_agents // 2
+    return perm[:m], perm[m:2 * m]
+
+
+def per_agent_reference(kind: str, config: MarketConfig, y: float):
+    """A one-object-per-agent market: plain Python (always) or the Mesa baseline (.[bench])."""
+    if kind == "plain":
+        market = PerAgentMarket(config, y, gamma=1.0)
+        return market, lambda p, q, pairs: market.step(p, q, *pairs)
     pytest.importorskip("mesa")
-    MesaLucasMarket = load_mesa_baseline().MesaLucasMarket
+    market = load_mesa_baseline().MesaLucasMarket(config, ConstantDividend(y), CRRAUtility(1.0),
+                                                   seed=4)
+    return market, market.step
 
-    class Recording(PairwiseMatching):
-        def __init__(self):
-            self.log = []
 
-        def pairs(self, n, rng):
-            first, second = super().pairs(n, rng)
-            self.log.append((first.copy(), second.copy()))
-            return first, second
-
+@pytest.mark.parametrize("reference", ["plain", "mesa"])
+def test_per_agent_reference_agrees_given_the_same_pairing(reference, backend):
     n = 41
     config = MarketConfig(n_agents=n, initial_shares=0.03, borrowing_limit=0.01)
-    mech = Recording()
-    dividend = ConstantDividend(0.5)  # income 0.015: the bond lot is not always affordable
-    vec = LucasMarket(config, dividend, CRRAUtility(1.0), mech, seed=4)
+    y = 0.5  # income 0.015: the bond lot is not always affordable
+    vec = LucasMarket(config, ConstantDividend(y), CRRAUtility(1.0), PairwiseMatching(), seed=4,
+                      backend=backend)
     vec.reset()
-    mesa_market = MesaLucasMarket(config, dividend, CRRAUtility(1.0), seed=4)
+    ref, ref_step = per_agent_reference(reference, config, y)
     rng = np.random.default_rng(2)
-    volume = infeasible = 0
+    volume = infeasible = invalid = 0
     for _ in range(12):
         p, q = rng.uniform(0.5, 1.2, n), rng.uniform(0.8, 1.1, n)
         p[rng.random(n) < 0.05] = np.nan
+        q[rng.random(n) < 0.03] = 11.0  # above the price cap
+        pairs = pairing_of_next_step(vec)
         out = vec.step(p, q)
         volume += out.tree_volume + out.bond_volume
         infeasible += out.infeasible.sum()
-        assert len(mech.log) == vec.t  # one pairing per period, shared by both assets
-        mesa_market.step(p, q, mech.log[-1])
-        shares, bonds = mesa_market.holdings()
+        invalid += out.invalid.sum()
+        ref_step(p, q, pairs)
+        shares, bonds = ref.holdings()
         np.testing.assert_allclose(shares, vec.shares, atol=1e-15)
         np.testing.assert_allclose(bonds, vec.bonds, atol=1e-15)
-        np.testing.assert_allclose([t.reward for t in mesa_market.traders], out.reward,
-                                   rtol=1e-13)
-    assert volume > 100 and infeasible > 20  # the comparison exercised both
+        np.testing.assert_allclose([t.reward for t in ref.traders], out.reward, rtol=1e-13)
+        if reference == "plain":
+            np.testing.assert_allclose([t.consumption for t in ref.traders], out.consumption,
+                                       rtol=1e-13, atol=1e-17)
+    # The comparison exercised trades, infeasible sides and invalid prices.
+    assert volume > 100 and infeasible > 20 and invalid > 20
 
 
-def test_state_dict_restores_a_dividend_process_with_hidden_regime():
+def test_state_dict_restores_a_dividend_process_with_hidden_regime(backend):
     from lucas_abm.dividends import GrowthMarkovChain
 
     def market():
         return LucasMarket(MarketConfig(n_agents=4), GrowthMarkovChain.mehra_prescott(y0=0.05),
-                           CRRAUtility(1.0), PairwiseMatching(), seed=3)
+                           CRRAUtility(1.0), PairwiseMatching(), seed=3, backend=backend)
 
     a = market()
     a.reset()
@@ -303,17 +333,17 @@ def test_state_dict_restores_a_dividend_process_with_hidden_regime():
     assert ya == yb
 
 
-def test_wrong_number_of_prices_is_an_error():
-    m = two_agents()
+def test_wrong_number_of_prices_is_an_error(backend):
+    m = two_agents(backend)
     with pytest.raises(ValueError, match="tree_price: expected 2 posted prices"):
         m.step(np.ones(3), np.ones(2))
 
 
-def test_tree_sale_proceeds_cannot_pay_for_a_bond():
+def test_tree_sale_proceeds_cannot_pay_for_a_bond(backend):
     # Agent 0: income 0.001 (one share, y = 0.001); it sells a tree lot at 0.85, bringing
     # 0.0085, and bids for a bond lot costing 0.5 * 0.01 = 0.005. Income plus proceeds
     # (0.0095) would cover it, income alone does not: proceeds are not usable, infeasible.
-    m = two_agents(dividend=ConstantDividend(0.001))
+    m = two_agents(backend, dividend=ConstantDividend(0.001))
     state = m.state_dict()
     state["shares"] = np.array([1.0, 20.0])  # agent 1 (income 0.02) can afford the tree lot
     m.load_state_dict(state)

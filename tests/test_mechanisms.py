@@ -56,6 +56,25 @@ def test_bargaining_settles_at_theta_weighted_price(theta):
     assert len(prop) == 25
 
 
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("theta", [0.0, 0.3, 1.0])
+def test_bargaining_market_settles_both_assets_at_the_theta_price_hand_computed(theta, backend):
+    # Two agents always meet. Agent 0 buys the tree (0.9 > 0.8) and sells the bond
+    # (0.94 < 0.96): p = 0.8 + 0.1 theta, q = 0.94 + 0.02 theta, lots 0.01.
+    y = ConstantDividend().ybar
+    market = LucasMarket(MarketConfig(n_agents=2), ConstantDividend(), CRRAUtility(1.0),
+                         BargainingPairwiseMatching(theta), seed=0, backend=backend)
+    market.reset()
+    out = market.step(np.array([0.9, 0.8]), np.array([0.94, 0.96]))
+    p, q = 0.8 + 0.1 * theta, 0.94 + 0.02 * theta
+    assert out.tree_settlement_price == pytest.approx(p, rel=1e-14)
+    assert out.bond_settlement_price == pytest.approx(q, rel=1e-14)
+    np.testing.assert_allclose(out.consumption, [y - 0.01 * p + 0.01 * q,
+                                                 y + 0.01 * p - 0.01 * q], rtol=1e-13)
+    np.testing.assert_allclose(market.shares, [1.01, 0.99], rtol=1e-15)
+    np.testing.assert_allclose(market.bonds, [-0.01, 0.01], rtol=1e-15)
+
+
 def test_bargaining_with_half_is_pairwise():
     posted = np.random.default_rng(0).uniform(0.5, 1.5, 40)
     a, b = propose(PairwiseMatching(), posted, 7), propose(BargainingPairwiseMatching(0.5), posted, 7)
@@ -174,9 +193,10 @@ def test_the_base_class_rejects_proposals_that_break_the_contract(buyer, seller,
         market.step(np.array([0.9, 0.8, 0.85, np.nan]), np.full(4, 0.95))
 
 
-def test_one_pairing_per_period_serves_both_assets():
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_one_pairing_per_period_serves_both_assets(backend):
     market = LucasMarket(MarketConfig(n_agents=40), ConstantDividend(), CRRAUtility(1.0),
-                         PairwiseMatching(), seed=0)
+                         PairwiseMatching(), seed=0, backend=backend)
     market.reset()
     rng = np.random.default_rng(0)
     tree = rng.uniform(0.5, 1.0, 40)

@@ -165,6 +165,28 @@ def test_round_trip_is_bit_exact_with_t_minus_n_plus_one_items_per_episode():
             assert_bitwise_equal(item, expected[window_name(item)])
 
 
+@pytest.mark.parametrize("T,starts", [(n - 1, []), (n, [0]), (n + 1, [0, 1])])
+def test_items_per_episode_at_the_edge_lengths_with_their_exact_windows(T, starts):
+    # T < n: no window fits; T = n: exactly one, x_0..x_T ending at the cut (written by
+    # end_episode); T = n + 1: two, the first written by append, the second by end_episode.
+    rng = np.random.default_rng(10 + T)
+    ep = random_episode(rng, T, 0)
+    config = ReplayConfig(capacity=10, min_size=1, rate_limiter_timeout_ms=TIMEOUT_MS)
+    with start(config) as server:
+        with ExperienceWriter(server.client(), config.table, n) as writer:
+            write_episode(writer, ep)
+            assert writer.items_created == len(starts) == max(T - n + 1, 0)
+            assert writer.episode_steps == 0
+        assert table_size(server) == len(starts)
+        if not starts:
+            return
+        got = {window_name(item): item for item in sample_items(server, 100)}  # P(miss) < 1e-29
+        assert sorted(got) == [(0, t) for t in starts]
+        for t in starts:
+            assert_bitwise_equal(got[(0, t)], window(ep, t))
+        np.testing.assert_array_equal(got[(0, starts[-1])]["observation"][-1], ep["observation"][T])
+
+
 def test_fifo_capacity_keeps_only_the_most_recent_windows():
     config = ReplayConfig(capacity=4, min_size=1, rate_limiter_timeout_ms=TIMEOUT_MS)
     ep = random_episode(np.random.default_rng(2), 10, 0)    # windows t = 0..7
