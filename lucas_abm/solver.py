@@ -23,6 +23,7 @@ that the equilibrium price is finite.
 from __future__ import annotations
 
 import math
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -100,7 +101,9 @@ class LogAR1Equilibrium(EquilibriumPrices):
     tail, beta^(N+1)/(1-beta) exp(k m_inf + |k| |alpha|^(N+1) |log y - m_inf| + k^2 v_inf/2)
     (k = 1 - gamma), is below ``series_tol`` times the partial sum.
 
-    Grid: f = u' p solved on ``grid_log_y`` (``grid_f``), interpolated linearly in (log y, log f).
+    Grid: f = u' p solved on ``grid_log_y`` (``grid_f``), interpolated linearly in (log y, log f);
+    a price asked for outside the grid is extrapolated linearly in (log y, log f) and warned
+    about (:class:`OutsideGridWarning`): use the series there.
     """
 
     dividend: LogAR1Dividend
@@ -116,7 +119,15 @@ class LogAR1Equilibrium(EquilibriumPrices):
         y = np.asarray(y, dtype=float)
         if self.method == "series":
             return series_tree_price(self.dividend, self.beta, self.gamma, y, self.series_tol)
-        log_f = _interp_linear_extrapolate(np.log(y), self.grid_log_y, np.log(self.grid_f))
+        x = np.log(y)
+        outside = np.count_nonzero((x < self.grid_log_y[0]) | (x > self.grid_log_y[-1]))
+        if outside:
+            warnings.warn(f"{outside} of {x.size} dividend levels lie outside the quadrature grid "
+                          f"y in [{math.exp(self.grid_log_y[0]):.6g}, "
+                          f"{math.exp(self.grid_log_y[-1]):.6g}]; their tree prices are "
+                          "extrapolated (widen grid_width or use method='series')",
+                          OutsideGridWarning, stacklevel=2)
+        log_f = _interp_linear_extrapolate(x, self.grid_log_y, np.log(self.grid_f))
         return y ** self.gamma * np.exp(log_f)
 
     def bond_price(self, y) -> np.ndarray:
@@ -236,6 +247,15 @@ def _solve_growth(dividend: GrowthMarkovChain, beta: float, gamma: float) -> Gro
 
 # --- log-AR(1) -----------------------------------------------------------------------------
 
+class OutsideGridWarning(RuntimeWarning):
+    """A quadrature-grid price was asked for outside the grid (it is extrapolated)."""
+
+
+class NotConvergedError(ConfigError):
+    """The quadrature fixed point did not reach ``tol`` within ``max_iter`` iterations (a
+    ConfigError naming ``max_iter``, so the CLI reports it in one line)."""
+
+
 _SERIES_BATCH = 4096
 
 
@@ -310,5 +330,10 @@ def _solve_log_ar1(dividend: LogAR1Dividend, beta: float, gamma: float, opts: di
         f = f_new
         if change <= stop:
             break
+    else:  # max_iter ran out: the prices would be silently wrong
+        raise NotConvergedError(
+            "max_iter", f"more than {max_iter} for tol = {tol:g}", max_iter,
+            detail=f"the quadrature fixed point did not converge: last sup relative change "
+                   f"{change:.3g} > tol (1 - beta) / beta = {stop:.3g}; or use method='series'")
     return LogAR1Equilibrium(dividend, beta, gamma, method, series_tol, grid_log_y=grid, grid_f=f,
                              iterations=it)

@@ -1,6 +1,7 @@
 """Equilibrium prices held to independent computations: closed forms, Monte Carlo sums of
 SDF-weighted dividends, value iteration, and the Euler equations themselves."""
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -8,8 +9,8 @@ import pytest
 from lucas_abm.dividends import (THESIS_YBAR, ConstantDividend, GrowthMarkovChain, IIDLognormalDividend,
                                  LogAR1Dividend, MarkovChainDividend)
 from lucas_abm.errors import ConfigError
-from lucas_abm.solver import (GrowthEquilibrium, LogAR1Equilibrium, series_tree_price,
-                              solve_equilibrium)
+from lucas_abm.solver import (GrowthEquilibrium, LogAR1Equilibrium, NotConvergedError,
+                              OutsideGridWarning, series_tree_price, solve_equilibrium)
 
 
 # --- constant dividend: the thesis' replication values (model.md section 1) --------------------
@@ -297,3 +298,47 @@ def test_growth_chain_without_finite_price_is_refused():
 def test_unknown_numerics_option_is_refused():
     with pytest.raises(ConfigError):
         solve_equilibrium(LogAR1Dividend(0.5, 0.1), 0.95, 2.0, methd="series")
+
+
+# --- numerics that must not fail silently ---------------------------------------------------------
+
+def test_quadrature_that_runs_out_of_iterations_raises_instead_of_returning_wrong_prices():
+    # This fixed point needs 354 iterations to reach tol = 1e-12; after 50 its p(1) would be
+    # off by about 1e-4 relative to the series, after 20 by 1%.
+    d = LogAR1Dividend(alpha=0.9, sigma=0.1, mu=0.0)
+    for max_iter in (20, 50, 353):
+        with pytest.raises(NotConvergedError, match=rf"^max_iter: must be more than {max_iter} "):
+            solve_equilibrium(d, 0.95, 2.0, method="quadrature", max_iter=max_iter)
+    with pytest.raises(ConfigError, match="did not converge"):   # the CLI's one-line error
+        solve_equilibrium(d, 0.95, 2.0, method="quadrature", max_iter=20)
+    quad = solve_equilibrium(d, 0.95, 2.0, method="quadrature", max_iter=354)
+    assert quad.iterations == 354
+    assert float(quad.tree_price(1.0)) == pytest.approx(19.417027, rel=5e-5)  # the series value
+    assert float(solve_equilibrium(d, 0.95, 2.0).tree_price(1.0)) == pytest.approx(19.417027,
+                                                                                  rel=1e-7)
+
+
+def test_quadrature_prices_outside_the_grid_are_warned_about():
+    d = LogAR1Dividend(alpha=0.9, sigma=0.1, mu=0.0)
+    quad = solve_equilibrium(d, 0.95, 2.0, method="quadrature", grid_width=2.0)
+    lo, hi = math.exp(quad.grid_log_y[0]), math.exp(quad.grid_log_y[-1])
+    assert lo == pytest.approx(math.exp(-2 * d.stationary_sd_log), rel=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # inside the grid (ends included): no warning
+        quad.tree_price(np.array([lo, 1.0, hi]))
+    with pytest.warns(OutsideGridWarning, match=r"^2 of 3 dividend levels lie outside"):
+        quad.tree_price(np.array([0.99 * lo, 1.0, 1.01 * hi]))
+
+
+def test_series_batches_more_than_4096_levels_into_the_same_prices():
+    # 2 x 4,101 levels (> 4,096: the batched branch) against the brute-force sum over n.
+    d = LogAR1Dividend(alpha=0.5, sigma=0.2, mu=0.1)
+    beta, gamma = 0.9, 3.0
+    y = np.exp(np.linspace(-1.0, 1.2, 2 * 4101)).reshape(2, 4101)
+    n = np.arange(1, 401)[:, None]            # beta^400 / (1 - beta) < 1e-17
+    m, v = d.log_mean_var(np.log(y).ravel()[None, :], n)
+    brute = (y.ravel() ** gamma
+             * np.sum(beta ** n * np.exp((1 - gamma) * m + 0.5 * (1 - gamma) ** 2 * v), axis=0))
+    got = series_tree_price(d, beta, gamma, y)
+    assert got.shape == y.shape
+    np.testing.assert_allclose(got.ravel(), brute, rtol=1e-12)
