@@ -8,13 +8,18 @@ which becomes a one-line ``lucas-abm: error: ...`` message and exit code 2, befo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import sys
 
 from lucas_abm import __version__
 from lucas_abm.errors import ConfigError
+from orchestrator.quiet import native_log_filter, quiet_libraries
 
+VERBOSE_HELP = ("show TensorFlow's start-up messages and Reverb's server log (hidden by default; "
+                "Python warnings and errors are always shown)")
+NATIVE_LOG_COMMANDS = ("train", "replay-server")  # run a Reverb server in this process
 COMMANDS = (
     "orchestrator.commands.solve",
     "orchestrator.commands.simulate",
@@ -22,6 +27,7 @@ COMMANDS = (
     "orchestrator.commands.report",
     "orchestrator.commands.replay_server",
     "orchestrator.commands.frictions",
+    "orchestrator.commands.granular",
 )
 
 
@@ -37,14 +43,22 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         if importlib.util.find_spec(name) is not None:
             importlib.import_module(name).register(sub)
+    for command in sub.choices.values():  # --verbose after any sub-command too
+        command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                             help=VERBOSE_HELP)
+    parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.verbose:
+        quiet_libraries()  # before any command imports TensorFlow
+    filtered = not args.verbose and args.command in NATIVE_LOG_COMMANDS
     try:
-        return int(args.func(args) or 0)
+        with native_log_filter() if filtered else contextlib.nullcontext():
+            return int(args.func(args) or 0)
     except ConfigError as err:
         print(f"lucas-abm: error: {err}", file=sys.stderr)
         return 2
