@@ -70,6 +70,7 @@ class MarketConfig:
     max_price: float = 10.0             # price cap; posted prices above are invalid
     consumption_floor: float = 1e-6     # utility is evaluated at max(c, floor)
     public_information: bool = False    # observation adds last settlement prices, volumes
+    backend: str = "auto"               # auto | numpy | numba: see LucasMarket (never changes a result)
 
     def __post_init__(self) -> None:
         for name in ("n_agents", "horizon"):
@@ -89,6 +90,7 @@ class MarketConfig:
         if not isinstance(self.public_information, (bool, np.bool_)):
             raise ConfigError("public_information", "True or False", self.public_information)
         self.public_information = bool(self.public_information)
+        check_choice("backend", self.backend, BACKENDS)
 
     @property
     def rules(self) -> TradingRules:
@@ -134,21 +136,25 @@ class LucasMarket:
     ``seed`` (or ``reset(seed=...)``) seeds one ``numpy.random.Generator`` used for the
     dividend and the mechanism: the same seed and actions give the same trajectory.
 
-    ``backend``: ``"numpy"`` runs the mechanism's ``propose`` and the base class' settlement
-    (every mechanism); ``"numba"`` runs the whole period as one compiled call
-    (:mod:`lucas_abm.kernels`; the library's pairwise mechanisms only, about 7x faster at
-    N = 1,200); ``"auto"`` (default) takes numba where it applies, numba is installed and
-    N <= :data:`AUTO_NUMBA_MAX_AGENTS`. Both backends give bitwise the same pairings,
+    ``backend`` (default ``config.backend``): ``"numpy"`` runs the mechanism's ``propose`` and
+    the base class' settlement (every mechanism); ``"numba"`` runs the whole period as one
+    compiled call (:mod:`lucas_abm.kernels`; the library's pairwise mechanisms only, about 7x
+    faster at N = 1,200) *instead of* ``propose``; ``"auto"`` (default) takes numba where it
+    applies, numba is installed and N <= :data:`AUTO_NUMBA_MAX_AGENTS`. It applies only to a
+    class of this package that declares ``compiled_kernel = "pairwise"`` in its own body (not
+    inherited): a user's subclass of :class:`~lucas_abm.mechanisms.PairwiseMatching`, or a
+    copy of it in the user's file, always runs its own ``propose``; an edited
+    ``PairwiseMatching`` inside the package needs ``backend="numpy"``. Both backends give bitwise the same pairings,
     holdings, trades, consumption, rewards and observations for the same seed, so the choice
     never changes a result.
     """
 
     def __init__(self, config: MarketConfig, dividend: DividendProcess, utility: CRRAUtility,
-                 mechanism: Mechanism, seed: int | None = None, backend: str = "auto"):
+                 mechanism: Mechanism, seed: int | None = None, backend: str | None = None):
         if not isinstance(mechanism, Mechanism):
             raise ConfigError("mechanism", "a lucas_abm.mechanisms.Mechanism", mechanism)
-        check_choice("backend", backend, BACKENDS)
-        has_kernel = type(mechanism).__dict__.get("compiled_kernel") == "pairwise"
+        backend = config.backend if backend is None else check_choice("backend", backend, BACKENDS)
+        has_kernel = has_compiled_kernel(mechanism)
         if backend == "numba" and not (has_kernel and kernels.AVAILABLE):
             raise ConfigError("backend", f"'auto' or 'numpy' for mechanism {mechanism.name!r} "
                               "('numba' runs only the library's pairwise and bargaining "
@@ -332,11 +338,11 @@ class LucasMarket:
                 "needs_reset": self._needs_reset,
                 "rng": self._rng.bit_generator.state,
                 "dividend_process": copy.deepcopy(self.dividend_process),
-                "config": {f.name: getattr(self.config, f.name) for f in fields(self.config)}}
+                "config": _state_config(self.config)}
 
     def load_state_dict(self, d: dict) -> None:
         """Restore a :meth:`state_dict`; the market must have the same configuration."""
-        if d["config"] != {f.name: getattr(self.config, f.name) for f in fields(self.config)}:
+        if {k: v for k, v in d["config"].items() if k != "backend"} != _state_config(self.config):
             raise ConfigError("state_dict", "from a market with the same MarketConfig",
                               d["config"])
         self.t = int(d["t"])
@@ -348,6 +354,19 @@ class LucasMarket:
         self._rng.bit_generator.state = d["rng"]
         if "dividend_process" in d:
             self.dividend_process = copy.deepcopy(d["dividend_process"])
+
+
+def has_compiled_kernel(mechanism: Mechanism) -> bool:
+    """Whether :mod:`lucas_abm.kernels` may run ``mechanism``'s period: its class is one of this
+    package's and says so in its own body (a subclass or a user's copy never inherits it)."""
+    cls = type(mechanism)
+    return (cls.__dict__.get("compiled_kernel") == "pairwise"
+            and cls.__module__.startswith("lucas_abm."))
+
+
+def _state_config(config: MarketConfig) -> dict:
+    """The configuration a state belongs to; the backend is left out (it never changes a result)."""
+    return {f.name: getattr(config, f.name) for f in fields(config) if f.name != "backend"}
 
 
 def invariant_violation(market: LucasMarket, step: MarketStep) -> float:

@@ -15,25 +15,33 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from lucas_abm.dividends import THESIS_YBAR, DividendProcess, make_dividend
+from lucas_abm.dividends import DividendProcess, dividend_from_params
 from lucas_abm.errors import ConfigError, check_choice, check_range
+from lucas_abm.guards import check_lots, check_price_cap
 from lucas_abm.market import LucasMarket, MarketConfig, invariant_violation
-from lucas_abm.mechanisms import MECHANISMS, make_mechanism
+from lucas_abm.mechanisms import build_mechanism
 from lucas_abm.scripted import POLICIES, ScriptedPolicy, make_policy
 from lucas_abm.solver import EquilibriumPrices, solve_equilibrium
 from lucas_abm.utility import CRRAUtility
 
 DIVIDENDS = ("constant", "iid-lognormal", "log-ar1")
 PROGRESS_AGENT_STEPS = 5_000_000  # runs at least this long show a tqdm bar
+DEFAULT_TREE_LOT = 0.0005  # the lots of configs/thesis.yaml and thesis_cpu.yaml
+DEFAULT_BOND_LOT = 0.0002
 
 
 @dataclass
 class SimulationConfig:
-    """A scripted-agent simulation. Dividend parameters not given take these defaults:
+    """A scripted-agent simulation.
 
-    ``constant``: ``ybar`` = 0.01 exp(1.5) (the thesis); ``iid-lognormal``: ``sigma`` = 0.1,
-    ``mu = log(ybar) - sigma^2/2`` (mean ybar); ``log-ar1``: ``alpha`` = 0.9, ``sigma`` = 0.1,
-    ``mu = (1 - alpha) log(ybar)`` (stationary median ybar).
+    The dividend takes the parameters of every config and command
+    (:func:`lucas_abm.dividends.process_arguments`): ``ybar`` (constant level; for the
+    lognormal laws the mean dividend, which sets ``mu`` unless ``mu`` is given), ``sigma``
+    (default 0.1), ``alpha`` (log-ar1, default 0.9); a parameter the chosen law does not use
+    is an error, as are ``theta`` without the bargaining mechanism, ``spread`` without the
+    random policy and ``noise`` without the noisy-equilibrium policy (None: not given).
+    ``mechanism`` is a built-in name or ``module:ClassName``; ``mechanism_params`` go to its
+    constructor. The default lots are those of the training configs (``configs/thesis*.yaml``).
     """
 
     agents: int = 1200
@@ -44,32 +52,43 @@ class SimulationConfig:
     beta: float = 0.95
     gamma: float = 1.0
     dividend: str = "constant"
-    ybar: float = THESIS_YBAR
+    ybar: float | None = None
     mu: float | None = None
-    sigma: float = 0.1
-    alpha: float = 0.9
-    tree_lot: float = 0.01
-    bond_lot: float = 0.01
+    sigma: float | None = None
+    alpha: float | None = None
+    tree_lot: float = DEFAULT_TREE_LOT
+    bond_lot: float = DEFAULT_BOND_LOT
     borrowing_limit: float = 0.01
     max_price: float = 10.0
-    theta: float = 0.5
-    spread: float = 0.5
-    noise: float = 0.05
+    theta: float | None = None
+    spread: float | None = None
+    noise: float | None = None
     horizon: int | None = None
     backend: str = "auto"
+    mechanism_params: dict = field(default_factory=dict)
 
     def dividend_process(self) -> DividendProcess:
         name = check_choice("dividend", self.dividend, DIVIDENDS)
-        ybar = check_range("ybar", self.ybar, 0.0, None)
-        if name == "constant":
-            return make_dividend(name, ybar=ybar)
-        sigma = check_range("sigma", self.sigma, 0.0, None, low_open=False)
-        if name == "iid-lognormal":
-            mu = math.log(ybar) - 0.5 * sigma ** 2 if self.mu is None else self.mu
-            return make_dividend(name, mu=mu, sigma=sigma)
-        alpha = check_range("alpha", self.alpha, -1.0, 1.0)
-        mu = (1.0 - alpha) * math.log(ybar) if self.mu is None else self.mu
-        return make_dividend(name, alpha=alpha, sigma=sigma, mu=mu)
+        given = {k: getattr(self, k) for k in ("ybar", "mu", "sigma", "alpha")
+                 if getattr(self, k) is not None}
+        return dividend_from_params(name, given)
+
+    def _mechanism(self):
+        params = dict(self.mechanism_params or {})
+        if self.theta is not None:
+            if self.mechanism != "bargaining":
+                raise ConfigError("theta", "left out unless --mechanism bargaining (it sets that "
+                                  "mechanism's settlement weight)", self.theta)
+            params["theta"] = check_range("theta", self.theta, 0.0, 1.0, low_open=False,
+                                          high_open=False)
+        return build_mechanism(self.mechanism, params)
+
+    def _policy_options(self) -> dict:
+        for option, policy in (("spread", "random"), ("noise", "noisy-equilibrium")):
+            if getattr(self, option) is not None and self.policy != policy:
+                raise ConfigError(option, f"left out unless --policy {policy} (the {self.policy} "
+                                  "policy does not use it)", getattr(self, option))
+        return {k: getattr(self, k) for k in ("spread", "noise") if getattr(self, k) is not None}
 
     def build(self) -> tuple[LucasMarket, ScriptedPolicy, EquilibriumPrices]:
         """Validate everything and construct (market, policy, equilibrium prices)."""
@@ -77,9 +96,9 @@ class SimulationConfig:
             raise ConfigError("agents", "an integer >= 2", self.agents)
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
             raise ConfigError("steps", "an integer >= 1", self.steps)
-        check_choice("mechanism", self.mechanism, MECHANISMS)
+        mechanism = self._mechanism()
         check_choice("policy", self.policy, POLICIES)
-        theta = check_range("theta", self.theta, 0.0, 1.0, low_open=False, high_open=False)
+        policy_options = self._policy_options()
         check_range("beta", self.beta, 0.0, 1.0)
         utility = CRRAUtility(self.gamma)
         config = MarketConfig(n_agents=self.agents, horizon=self.horizon or self.steps,
@@ -87,13 +106,14 @@ class SimulationConfig:
                               borrowing_limit=self.borrowing_limit, max_price=self.max_price)
         dividend = self.dividend_process()
         prices = solve_equilibrium(dividend, self.beta, utility.gamma)
-        mechanism = make_mechanism(self.mechanism, **(
-            {"theta": theta} if self.mechanism == "bargaining" else {}))
+        check_lots(prices, config.tree_lot, config.bond_lot, config.initial_shares,
+                   config.borrowing_limit, prefix="")
+        check_price_cap(prices, config.max_price)
         market_seed, policy_seed = np.random.SeedSequence(self.seed).spawn(2)
         market = LucasMarket(config, dividend, utility, mechanism,
                              seed=int(market_seed.generate_state(1)[0]), backend=self.backend)
         policy = make_policy(self.policy, prices, seed=int(policy_seed.generate_state(1)[0]),
-                             spread=self.spread, noise=self.noise)
+                             **policy_options)
         return market, policy, prices
 
 
@@ -106,8 +126,10 @@ class SimulationResult:
 def run_simulation(config: SimulationConfig, progress: bool | None = None) -> SimulationResult:
     """Run ``config.steps`` periods with the scripted policy; return series and summary.
 
-    Summary prices are means of *posted* prices over agents and steps; volumes are lots per
-    step; ``agent_steps_per_second`` = agents x steps / wall time of the loop (policy and
+    Summary prices are means of *posted* prices over agents and steps (invalid ones included:
+    ``invalid_fraction`` is the share of agent-steps with an invalid posted price, either
+    asset); volumes are lots per agent per step, as in training (the series' ``tree_volume``
+    and ``bond_volume`` too: lots traded in that step / N); ``agent_steps_per_second`` = agents x steps / wall time of the loop (policy and
     market step both included); ``tree_price_star``/``bond_price_star`` are the means of
     the equilibrium ``p(y_t)``, ``q(y_t)`` along the simulated dividend path.
     """
@@ -128,7 +150,7 @@ def run_simulation(config: SimulationConfig, progress: bool | None = None) -> Si
         out = market.step(tree_price, bond_price)
         rows[t] = (y, prices.tree_price(y), prices.bond_price(y), tree_price.mean(),
                    bond_price.mean(), out.tree_settlement_price, out.bond_settlement_price,
-                   out.tree_volume, out.bond_volume, out.consumption.mean(), out.reward.mean(),
+                   out.tree_volume / n, out.bond_volume / n, out.consumption.mean(), out.reward.mean(),
                    out.invalid.sum(), out.infeasible.sum(), invariant_violation(market, out))
         if out.truncated and t + 1 < steps:
             market.reset()
@@ -145,11 +167,13 @@ def run_simulation(config: SimulationConfig, progress: bool | None = None) -> Si
         "bond_price_star": float(series.bond_price_star.mean()),
         "mean_tree_settlement_price": _nanmean(series.tree_settlement_price),
         "mean_bond_settlement_price": _nanmean(series.bond_settlement_price),
-        "tree_volume_per_step": float(series.tree_volume.mean()),
-        "bond_volume_per_step": float(series.bond_volume.mean()),
+        "tree_lot": market.config.tree_lot, "bond_lot": market.config.bond_lot,
+        "tree_volume_per_agent_per_step": float(series.tree_volume.mean()),
+        "bond_volume_per_agent_per_step": float(series.bond_volume.mean()),
         "mean_consumption": float(series.mean_consumption.mean()),
         "mean_dividend": float(series.dividend.mean()),
         "invalid_per_step": float(series.invalid.mean()),
+        "invalid_fraction": float(series.invalid.mean()) / n,
         "infeasible_per_step": float(series.infeasible.mean()),
         "max_invariant_violation": float(series.invariant_violation.max()),
         "agent_steps_per_second": n * steps / elapsed,
@@ -181,12 +205,17 @@ def plot_simulation(result: SimulationResult, path) -> None:
         ax.set_ylabel(f"{asset} price")
         ax.set_title(f"{asset.capitalize()} price")
         ax.legend(loc="best", fontsize=8)
-    axes[2].plot(s.t, s.tree_volume, lw=1.0, label="tree (lots)")
-    axes[2].plot(s.t, s.bond_volume, lw=1.0, label="bond (lots)")
-    axes[2].set_ylabel("lots traded per step")
+    axes[2].plot(s.t, s.tree_volume, lw=1.0, label=f"tree (lot {info['tree_lot']:g} shares)")
+    axes[2].plot(s.t, s.bond_volume, lw=1.0, label=f"bond (lot {info['bond_lot']:g} bonds)")
+    axes[2].set_ylabel("lots traded per agent per step")
     axes[2].set_xlabel("period t")
     axes[2].set_title("Trading volume")
-    axes[2].legend(loc="best", fontsize=8)
+    top = float(max(s.tree_volume.max(), s.bond_volume.max()))
+    axes[2].set_ylim(0.0, 1.1 * top if top > 0 else 1.0)
+    if top == 0:
+        axes[2].text(0.5, 0.5, "no trade in any step", transform=axes[2].transAxes,
+                     ha="center", va="center", fontsize=11, color="0.3")
+    axes[2].legend(loc="upper right", fontsize=8)
     fig.suptitle(f"{info['agents']} agents, {info['mechanism']} mechanism, "
                  f"{info['policy']} policy, seed {info['seed']}")
     fig.tight_layout()

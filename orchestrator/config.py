@@ -17,11 +17,16 @@ from typing import Any
 import numpy as np
 import yaml
 
+from lucas_abm.dividends import dividend_from_params, process_arguments
 from lucas_abm.errors import ConfigError, check_choice, check_range
+from lucas_abm.guards import check_lots, check_price_grid
 from lucas_abm.market import MarketConfig
+from lucas_abm.mechanisms import build_mechanism
+from lucas_abm.solver import EquilibriumPrices, solve_equilibrium
 from replay.tables import ReplayConfig
 
 WEIGHT_SHARING = ("independent", "shared")
+DIVIDENDS = ("constant", "iid-lognormal", "markov", "log-ar1")
 
 
 def _int(field_name: str, value: Any, low: int) -> int:
@@ -32,24 +37,41 @@ def _int(field_name: str, value: Any, low: int) -> int:
 
 @dataclass
 class EconomyConfig:
-    """Preferences, the dividend law and the market mechanism (model.md §1–2)."""
+    """Preferences, the dividend law and the market mechanism (model.md §1–2).
+
+    ``dividend_params`` take the keys of :data:`lucas_abm.dividends.PARAMETERS`, the same as
+    ``lucas-abm solve`` and ``simulate`` (e.g. ``iid-lognormal`` with ``ybar`` or ``mu``, and
+    ``sigma``); they are stored resolved into the law's own parameters (``ybar`` becomes
+    ``mu``). ``mechanism`` is a built-in name or an import path ``module:ClassName`` of a
+    ``Mechanism`` subclass (the working directory is searched too); ``mechanism_params`` go to
+    its constructor and are checked against its signature here, before any work.
+    """
 
     beta: float = 0.95                     # discount factor, in (0, 1)
     gamma: float = 1.0                     # CRRA risk aversion, > 0 (1 = log utility)
     dividend: str = "constant"             # constant | iid-lognormal | markov | log-ar1
     dividend_params: dict = field(default_factory=dict)   # e.g. {ybar: 0.0448168907}
-    mechanism: str = "pairwise"            # pairwise | bargaining | call-auction
+    mechanism: str = "pairwise"            # pairwise | bargaining | call-auction | module:Class
     mechanism_params: dict = field(default_factory=dict)  # e.g. {theta: 0.5}
 
     def __post_init__(self) -> None:
         self.beta = check_range("economy.beta", self.beta, 0.0, 1.0)
         self.gamma = check_range("economy.gamma", self.gamma, 0.0, None)
-        check_choice("economy.dividend", self.dividend, ("constant", "iid-lognormal", "markov", "log-ar1"))
-        check_choice("economy.mechanism", self.mechanism, ("pairwise", "bargaining", "call-auction"))
+        check_choice("economy.dividend", self.dividend, DIVIDENDS)
         for name in ("dividend_params", "mechanism_params"):
             if not isinstance(getattr(self, name), dict):
                 raise ConfigError(f"economy.{name}", "a mapping of parameter names to values",
                                   getattr(self, name))
+        self.dividend_params = process_arguments(self.dividend, self.dividend_params,
+                                                 "economy.dividend_params")
+        dividend_from_params(self.dividend, self.dividend_params, "economy.dividend_params")
+        build_mechanism(self.mechanism, self.mechanism_params, field="economy.mechanism",
+                        params_field="economy.mechanism_params")
+
+    def equilibrium(self) -> EquilibriumPrices:
+        """The equilibrium prices p(y), q(y) of this economy (lucas_abm.solver)."""
+        return solve_equilibrium(dividend_from_params(self.dividend, self.dividend_params),
+                                 self.beta, self.gamma)
 
 
 @dataclass
@@ -211,6 +233,12 @@ class TrainConfig:
         if self.market.horizon <= self.learner.n_step:
             raise ConfigError("market.horizon", f"> learner.n_step ({self.learner.n_step})",
                               self.market.horizon)
+        # the economics: the grid contains p(y), q(y); one lot is tradable (lucas_abm.guards)
+        prices = self.economy.equilibrium()
+        a, m = self.actions, self.market
+        check_price_grid(prices, {"tree": (a.tree_low, a.tree_high), "bond": (a.bond_low, a.bond_high)},
+                         m.max_price)
+        check_lots(prices, m.tree_lot, m.bond_lot, m.initial_shares, m.borrowing_limit)
 
     @property
     def groups(self) -> int:

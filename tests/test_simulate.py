@@ -23,7 +23,7 @@ def simulate_json(capsys, *args):
 @pytest.mark.parametrize("mechanism", ["pairwise", "bargaining", "call-auction"])
 def test_equilibrium_policy_never_trades(capsys, mechanism):
     out = simulate_json(capsys, "--agents", "200", "--steps", "30", "--mechanism", mechanism)
-    assert out["tree_volume_per_step"] == 0.0 and out["bond_volume_per_step"] == 0.0
+    assert out["tree_volume_per_agent_per_step"] == 0.0 and out["bond_volume_per_agent_per_step"] == 0.0
     assert out["tree_price_star"] == pytest.approx(P_STAR, rel=1e-12)
     assert out["bond_price_star"] == pytest.approx(0.95, rel=1e-12)
     assert out["mean_tree_price"] == pytest.approx(P_STAR, rel=1e-12)
@@ -39,8 +39,8 @@ def test_random_policy_prices_and_volume(capsys):
     se = P_STAR / math.sqrt(12 * n * steps)
     assert abs(out["mean_tree_price"] - P_STAR) < 5 * se
     assert abs(out["mean_bond_price"] - 0.95) < 5 * 0.95 / math.sqrt(12 * n * steps)
-    # Continuous prices: every pair trades (income 0.0448 > 1.5 p* x 0.01) -> N/2 lots.
-    assert out["tree_volume_per_step"] == n // 2
+    # Continuous prices: every pair trades (income 0.0448 > 1.5 p* x lot) -> N/2 lots, 1/2 per agent.
+    assert out["tree_volume_per_agent_per_step"] == 0.5
     assert out["max_invariant_violation"] < 1e-15
 
 
@@ -50,7 +50,7 @@ def test_noisy_equilibrium_settles_near_p_star():
     s = result.summary
     # Clearing price ~ median of p*(1 + 0.05 Z): within a few s.e. of p*.
     assert abs(s["mean_tree_settlement_price"] - P_STAR) < 0.003 * P_STAR
-    assert s["tree_volume_per_step"] == pytest.approx(200, abs=2)
+    assert s["tree_volume_per_agent_per_step"] == pytest.approx(200 / 400, abs=2 / 400)
 
 
 def test_stochastic_dividend_tracks_equilibrium_prices():

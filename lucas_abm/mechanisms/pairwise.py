@@ -9,6 +9,13 @@ theta = 1/2 (the midpoint) in :class:`PairwiseMatching`; :class:`BargainingPairw
 lets theta, the seller's bargaining power, range over [0, 1]. Equal prices: no trade.
 One random pairing per period is shared by both assets (as in the thesis: a pair compares
 tree prices and bond prices). Cost O(N).
+
+**The compiled kernel runs instead of** :meth:`PairwiseMatching.propose`: with the market's
+default ``backend="auto"`` (config key ``market.backend``, ``simulate --backend``) a market on
+one of these two classes runs the whole period through :mod:`lucas_abm.kernels` (the same
+pairing, trades and results, bitwise, as ``propose`` plus the base class' settlement), so an
+edit to ``propose`` here has no effect until ``backend`` is ``numpy``. A subclass, or a copy
+of these classes in your own module, is never compiled: it always runs its own ``propose``.
 """
 from __future__ import annotations
 
@@ -19,12 +26,18 @@ from lucas_abm.mechanisms.base import Mechanism, Proposal
 
 
 class PairwiseMatching(Mechanism):
-    """Random pairs; the higher poster buys one lot at the midpoint of the two prices."""
+    """Random pairs; the higher poster buys one lot at the midpoint of the two prices.
+
+    On the ``numba`` (and, up to 300,000 agents, the default ``auto``) market backend the
+    compiled kernel runs instead of :meth:`propose`; use ``backend="numpy"`` to run an edited
+    ``propose`` of this class. Subclasses always run their own ``propose``.
+    """
 
     name = "pairwise"
     verified_proposals = True  # library class: the tests hold it to the Proposal contract
     # The market may run this class through lucas_abm.kernels (same results, compiled). Read
-    # from the class itself, not inherited: a subclass overriding propose gets the numpy path.
+    # from the class itself and only for this package's classes (market.has_compiled_kernel):
+    # a subclass or a user's copy gets the numpy path.
     compiled_kernel = "pairwise"
     theta = 0.5  # settlement weight on the higher (buyer's) posted price
 

@@ -6,10 +6,14 @@ import json
 import math
 from pathlib import Path
 
-from lucas_abm.dividends import THESIS_YBAR
+import yaml
+
+from lucas_abm.dividends import DEFAULT_ALPHA, DEFAULT_SIGMA, THESIS_YBAR
+from lucas_abm.errors import ConfigError
 from lucas_abm.mechanisms import MECHANISMS
 from lucas_abm.scripted import POLICIES
-from lucas_abm.simulate import DIVIDENDS, SimulationConfig, plot_simulation, run_simulation
+from lucas_abm.simulate import (DEFAULT_BOND_LOT, DEFAULT_TREE_LOT, DIVIDENDS, SimulationConfig,
+                                plot_simulation, run_simulation)
 from orchestrator.provenance import write_provenance
 
 
@@ -21,7 +25,13 @@ def register(subparsers) -> None:
     p.add_argument("--agents", type=int, default=1200, help="number of agents N (>= 2)")
     p.add_argument("--steps", type=int, default=300, help="number of periods to simulate (>= 1)")
     p.add_argument("--mechanism", default="pairwise",
-                   help="market mechanism: one of " + ", ".join(MECHANISMS))
+                   help="market mechanism: one of " + ", ".join(MECHANISMS) + ", or the import "
+                        "path module:ClassName of your own Mechanism subclass (the working "
+                        "directory is searched, e.g. my_mechanisms:SellerPrice)")
+    p.add_argument("--mechanism-param", dest="mechanism_params", action="append", default=[],
+                   metavar="KEY=VALUE",
+                   help="a constructor parameter of the mechanism (repeatable; VALUE parsed as "
+                        "YAML), checked against its signature")
     p.add_argument("--policy", default="equilibrium",
                    help="scripted policy: one of " + ", ".join(POLICIES))
     p.add_argument("--seed", type=int, default=0, help="random seed (market and policy)")
@@ -29,39 +39,57 @@ def register(subparsers) -> None:
     p.add_argument("--gamma", type=float, default=1.0, help="CRRA coefficient (> 0; 1 = log)")
     p.add_argument("--dividend", default="constant",
                    help="dividend process: one of " + ", ".join(DIVIDENDS))
-    p.add_argument("--ybar", type=float, default=THESIS_YBAR,
-                   help="dividend level (constant) or its mean/median (stochastic); "
-                        "default 0.01 exp(1.5) as in the thesis")
+    p.add_argument("--ybar", type=float, default=None,
+                   help=f"dividend level (constant) or its mean (iid-lognormal, log-ar1: sets "
+                        f"--mu); default {THESIS_YBAR:.10g} = 0.01 exp(1.5) as in the thesis")
     p.add_argument("--mu", type=float, default=None,
-                   help="log-dividend drift/mean (stochastic dividends; default from --ybar)")
-    p.add_argument("--sigma", type=float, default=0.1, help="log-dividend shock s.d. (>= 0)")
-    p.add_argument("--alpha", type=float, default=0.9, help="log-AR(1) persistence, in (-1, 1)")
-    p.add_argument("--tree-lot", type=float, default=0.01, help="shares per tree trade (> 0)")
-    p.add_argument("--bond-lot", type=float, default=0.01, help="bonds per bond trade (> 0)")
+                   help="mean of log y (iid-lognormal) or intercept of log y' = mu + alpha log y "
+                        "+ sigma eps (log-ar1); give --mu or --ybar, not both")
+    p.add_argument("--sigma", type=float, default=None,
+                   help=f"s.d. of log y (iid-lognormal) or of the log-ar1 shock, >= 0 "
+                        f"(default {DEFAULT_SIGMA})")
+    p.add_argument("--alpha", type=float, default=None,
+                   help=f"log-ar1 persistence, in (-1, 1) (default {DEFAULT_ALPHA})")
+    p.add_argument("--tree-lot", type=float, default=DEFAULT_TREE_LOT,
+                   help="shares per tree trade (> 0; default: the training configs' lot)")
+    p.add_argument("--bond-lot", type=float, default=DEFAULT_BOND_LOT,
+                   help="bonds per bond trade (> 0; default: the training configs' lot)")
     p.add_argument("--borrowing-limit", type=float, default=0.01,
                    help="bond position must stay >= -limit (>= 0)")
     p.add_argument("--max-price", type=float, default=10.0,
                    help="price cap; posted prices above are invalid (> 0)")
-    p.add_argument("--theta", type=float, default=0.5,
-                   help="bargaining mechanism: settlement theta p_hi + (1-theta) p_lo, in [0, 1]")
-    p.add_argument("--spread", type=float, default=0.5,
-                   help="random policy: prices p*(y) U[1-spread, 1+spread], in [0, 1)")
-    p.add_argument("--noise", type=float, default=0.05,
-                   help="noisy-equilibrium policy: prices p*(y)(1 + noise Z), noise >= 0")
+    p.add_argument("--theta", type=float, default=None,
+                   help="bargaining mechanism only: settlement theta p_hi + (1-theta) p_lo, in "
+                        "[0, 1] (default 0.5)")
+    p.add_argument("--spread", type=float, default=None,
+                   help="random policy only: prices p*(y) U[1-spread, 1+spread], in [0, 1) "
+                        "(default 0.5)")
+    p.add_argument("--noise", type=float, default=None,
+                   help="noisy-equilibrium policy only: prices p*(y)(1 + noise Z), noise >= 0 "
+                        "(default 0.05)")
     p.add_argument("--backend", default="auto", choices=["auto", "numpy", "numba"],
                    help="market implementation: numpy (every mechanism), numba (the pairwise and "
-                        "bargaining mechanisms as one compiled call; identical results, about 7x "
-                        "faster at 1,200 agents) or auto (numba where it applies, up to 300,000 "
-                        "agents; default)")
+                        "bargaining mechanisms as one compiled call that runs instead of their "
+                        "propose; identical results, about 7x faster at 1,200 agents) or auto "
+                        "(numba where it applies, up to 300,000 agents; default). Your own "
+                        "mechanisms, subclasses included, always run on numpy")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--out", type=Path, default=None,
-                   help="directory for series.csv, summary.json and prices.png")
+                   help="directory for series.csv, summary.json and prices.png (created; must "
+                        "not be an existing file)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out is not None:  # refused before the run, not after it
+        existing = next((p for p in (args.out, *args.out.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise ConfigError("--out", "a directory (new or existing), not a file or inside one",
+                              str(args.out))
     config = SimulationConfig(
-        agents=args.agents, steps=args.steps, mechanism=args.mechanism, policy=args.policy,
+        agents=args.agents, steps=args.steps, mechanism=args.mechanism,
+        mechanism_params=parse_assignments("--mechanism-param", args.mechanism_params),
+        policy=args.policy,
         seed=args.seed, beta=args.beta, gamma=args.gamma, dividend=args.dividend,
         ybar=args.ybar, mu=args.mu, sigma=args.sigma, alpha=args.alpha,
         tree_lot=args.tree_lot, bond_lot=args.bond_lot, borrowing_limit=args.borrowing_limit,
@@ -86,8 +114,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"  mean posted bond price {s['mean_bond_price']:.6f}   q* {s['bond_price_star']:.6f}")
     print(f"  mean settlement prices: tree {_fmt(s['mean_tree_settlement_price'])}, "
           f"bond {_fmt(s['mean_bond_settlement_price'])}")
-    print(f"  volume per step: tree {s['tree_volume_per_step']:.2f} lots, "
-          f"bond {s['bond_volume_per_step']:.2f} lots")
+    print(f"  volume per agent per step: tree {s['tree_volume_per_agent_per_step']:.4g} lots "
+          f"of {s['tree_lot']:g} shares, bond {s['bond_volume_per_agent_per_step']:.4g} lots "
+          f"of {s['bond_lot']:g} bonds")
+    if s["invalid_fraction"] > 0:
+        print(f"  INVALID posted prices: {s['invalid_fraction']:.2%} of agent-steps (non-finite, "
+              f"<= 0 or above max_price {config.max_price:g}; they cannot trade and are "
+              "included in the means above)")
     print(f"  max invariant violation {s['max_invariant_violation']:.3g}")
     print(f"  {s['agent_steps_per_second']:.3g} agent-steps/s")
     if args.out is not None:
@@ -97,3 +130,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _fmt(x) -> str:
     return "none (no trade)" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.6f}"
+
+
+def parse_assignments(option: str, items: list[str]) -> dict:
+    """``["k=v", ...]`` -> ``{k: yaml(v)}``, or ConfigError naming ``option``."""
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(option, "KEY=VALUE", item)
+        try:
+            params[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError(option, "KEY=VALUE with a YAML value", item) from None
+    return params

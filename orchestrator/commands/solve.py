@@ -13,22 +13,17 @@ import math
 
 import numpy as np
 
-from lucas_abm.dividends import DIVIDEND_NAMES, THESIS_YBAR, dividend_levels, make_dividend
+from lucas_abm.dividends import (DEFAULT_ALPHA, DEFAULT_SIGMA, DIVIDEND_NAMES, PARAMETERS, THESIS_YBAR,
+                                 dividend_from_params, dividend_levels)
 from lucas_abm.errors import ConfigError, check_choice, check_range
 from lucas_abm.solver import GrowthEquilibrium, solve_equilibrium
 from lucas_abm.utility import CRRAUtility
 
-# which options each dividend process reads (any other process option is an error)
-_USES = {
-    "constant": {"ybar"},
-    "iid-lognormal": {"ybar", "mu", "sigma"},
-    "markov": {"states", "transition"},
-    "log-ar1": {"ybar", "mu", "sigma", "alpha", "method"},
-    "mehra-prescott": {"ybar", "mu", "delta", "phi"},
-}
+# which options each dividend process reads (any other process option is an error): the keys
+# of economy.dividend_params in a config (lucas_abm.dividends.PARAMETERS), and --method
+_USES = {name: set(keys) | ({"method"} if name == "log-ar1" else set())
+         for name, keys in PARAMETERS.items()}
 _PROCESS_OPTIONS = ("ybar", "mu", "sigma", "alpha", "states", "transition", "delta", "phi", "method")
-DEFAULT_SIGMA = 0.1
-DEFAULT_ALPHA = 0.9
 
 
 def register(subparsers) -> None:
@@ -71,6 +66,16 @@ def register(subparsers) -> None:
            "the chain's states for markov; exp(stationary mean of log y + k sd), k = -2..2, for "
            "iid-lognormal and log-ar1; not used by mehra-prescott)")
     a("--json", action="store_true", help="print one JSON object instead of a table")
+    a("--population", default=None, metavar="FILE",
+      help="YAML file with a 'population:' list of agent types (and an optional 'seed:' for their "
+           "sizes): solve the exact heterogeneous equilibrium (docs/heterogeneity.md) with --dividend "
+           "constant or markov; --beta and --gamma are the defaults of types that set none")
+    a("--initial-state", default=None,
+      help="with --population: index of the chain's state in which endowments are valued, "
+           "0 = the first state (default 0)")
+    a("--periods", default=None,
+      help="with --population and types with different beta: length of the path, an integer >= 1 "
+           "(default 50)")
     parser.set_defaults(func=run)
 
 
@@ -96,24 +101,8 @@ def build_problem(args) -> tuple:
             raise ConfigError(option, f"left out with --dividend {name} (it uses {used})",
                               getattr(args, option))
     ybar = THESIS_YBAR if args.ybar is None else check_range("ybar", args.ybar, 0.0, None)
-    numerics = {}
-    if name == "constant":
-        dividend = make_dividend(name, ybar=ybar)
-    elif name == "iid-lognormal":
-        sigma = _sigma(args)
-        mu = math.log(ybar) - 0.5 * sigma ** 2 if args.mu is None else check_range("mu", args.mu)
-        dividend = make_dividend(name, mu=mu, sigma=sigma)
-    elif name == "log-ar1":
-        sigma = _sigma(args)
-        alpha = DEFAULT_ALPHA if args.alpha is None else check_range("alpha", args.alpha, -1.0, 1.0)
-        if args.mu is None:
-            mu = (1.0 - alpha) * (math.log(ybar) - 0.5 * sigma ** 2 / (1.0 - alpha ** 2))
-        else:
-            mu = check_range("mu", args.mu)
-        dividend = make_dividend(name, alpha=alpha, sigma=sigma, mu=mu)
-        if args.method is not None:
-            numerics["method"] = check_choice("method", args.method, ("series", "quadrature"))
-    elif name == "markov":
+    params = {o: getattr(args, o) for o in PARAMETERS[name] if getattr(args, o) is not None}
+    if name == "markov":
         if args.states is None:
             raise ConfigError("states", "given for --dividend markov (comma-separated levels > 0)")
         if args.transition is None:
@@ -124,14 +113,13 @@ def build_problem(args) -> tuple:
         if len(entries) != n * n:
             raise ConfigError("transition", f"{n * n} comma-separated probabilities (row-major {n} x {n}, "
                               f"one row per state)", args.transition)
-        rows = [entries[i * n:(i + 1) * n] for i in range(n)]
-        dividend = make_dividend(name, states=states, transition=rows)
-    else:  # mehra-prescott
-        params = {}
-        for option in ("mu", "delta", "phi"):
-            if getattr(args, option) is not None:
-                params[option] = check_range(option, getattr(args, option))
-        dividend = make_dividend(name, **params)
+        params = {"states": states, "transition": [entries[i * n:(i + 1) * n] for i in range(n)]}
+    elif name == "mehra-prescott":
+        params["ybar"] = ybar  # the level y0 at which tree prices are reported
+    dividend = dividend_from_params(name, params)  # the parametrisation configs and simulate use
+    numerics = {}
+    if args.method is not None:
+        numerics["method"] = check_choice("method", args.method, ("series", "quadrature"))
     at = None if args.at is None else dividend_levels(parse_list("at", args.at), "at")
     if at is not None and name == "mehra-prescott":
         raise ConfigError("at", "left out with --dividend mehra-prescott (prices scale with --ybar)", args.at)
@@ -142,11 +130,9 @@ def build_problem(args) -> tuple:
     return dividend, beta, gamma, numerics, at, ybar
 
 
-def _sigma(args) -> float:
-    return DEFAULT_SIGMA if args.sigma is None else check_range("sigma", args.sigma, 0.0, None, low_open=False)
-
-
 def run(args) -> int:
+    if any(getattr(args, o, None) is not None for o in ("population", "initial_state", "periods")):
+        return run_population(args)
     dividend, beta, gamma, numerics, at, ybar = build_problem(args)
     eq = solve_equilibrium(dividend, beta, gamma, **numerics)
     result = {"dividend_process": dividend.name, "beta": beta, "gamma": gamma}
@@ -227,3 +213,54 @@ def _aligned(header, rows) -> list[str]:
     cells = [list(header)] + [[_fmt(v) if isinstance(v, float) else str(v) for v in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     return ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
+
+
+def run_population(args) -> int:
+    """``solve --population FILE``: the exact equilibrium of a heterogeneous population."""
+    from lucas_abm.equilibrium import format_population, solve_population
+    from lucas_abm.population import load_population
+
+    if args.population is None:
+        raise ConfigError("population", "given with --initial-state or --periods (a population file)")
+    population = load_population(args.population)
+    name = check_choice("dividend", args.dividend, ("constant", "markov"))
+    uses = {"constant": ("ybar",), "markov": ("states", "transition")}[name]
+    for option in _PROCESS_OPTIONS + ("at",):
+        if getattr(args, option) is not None and option not in uses:
+            raise ConfigError(option, f"left out with --population and --dividend {name} (it uses "
+                              + ", ".join("--" + o for o in uses) + ")", getattr(args, option))
+    beta = check_range("beta", args.beta, 0.0, 1.0)
+    gamma = check_range("gamma", args.gamma, 0.0, None, low_open=False)
+    initial_state = _count("initial_state", args.initial_state, 0, 0)
+    periods = _count("periods", args.periods, 50, 1)
+    if name == "constant":
+        states = [THESIS_YBAR if args.ybar is None else check_range("ybar", args.ybar, 0.0, None)]
+        rows = [[1.0]]
+    else:
+        for option in ("states", "transition"):
+            if getattr(args, option) is None:
+                raise ConfigError(option, "given for --dividend markov")
+        states = parse_list("states", args.states)
+        entries = parse_list("transition", args.transition)
+        n = len(states)
+        if len(entries) != n * n:
+            raise ConfigError("transition", f"{n * n} comma-separated probabilities (row-major {n} x {n})",
+                              args.transition)
+        rows = [entries[i * n:(i + 1) * n] for i in range(n)]
+    result = solve_population(population, states, rows, beta=beta, gamma=gamma,
+                              initial_state=initial_state, periods=periods)
+    print(json.dumps(result) if args.json else format_population(result))
+    return 0
+
+
+def _count(field: str, raw, default: int, low: int) -> int:
+    """An integer option >= ``low`` (``default`` when not given), or ConfigError naming ``field``."""
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(field, f"an integer >= {low}", raw) from None
+    if value < low:
+        raise ConfigError(field, f"an integer >= {low}", raw)
+    return value

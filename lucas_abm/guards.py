@@ -1,0 +1,134 @@
+"""Economic checks on a configuration, made before any work (docs/market.md, model.md section 1).
+
+A run can be valid number by number and still be unable to show anything: an action grid
+that does not contain the equilibrium prices can never converge to them, and a lot that no
+agent can afford or deliver never trades. These checks compare the configuration with the
+equilibrium prices of the economy (:func:`lucas_abm.solver.solve_equilibrium`):
+
+* **dividend range** :func:`dividend_range`: the levels a run will see, ``ybar`` for a
+  constant dividend, the states of a Markov chain, and ``exp(m + k s)``, k in [-2, 2], for
+  the lognormal laws (m, s: the stationary mean and s.d. of log y; 95% of draws);
+* **price grid** :func:`check_price_grid`: every ``p(y)`` and ``q(y)`` over that range,
+  widened by :data:`GRID_MARGIN` on each side, lies inside the posted-price grid, and the
+  grid inside the market's price cap;
+* **lots** :func:`check_lots`: an agent holding its endowment ``s_0`` can deliver one tree
+  lot (``tree_lot <= s_0``) and pay for one lot of either asset at the equilibrium price out
+  of its dividend income (``lot * price(y) <= s_0 y`` at every y of the range), and one bond
+  lot is within the borrowing limit (``bond_lot <= borrowing_limit`` when borrowing is allowed).
+
+Every failure is a one-line :class:`~lucas_abm.errors.ConfigError` naming the key to change
+and the value it needs.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lucas_abm.dividends import (ConstantDividend, DividendProcess, IIDLognormalDividend,
+                                 LogAR1Dividend, MarkovChainDividend)
+from lucas_abm.errors import ConfigError
+from lucas_abm.solver import EquilibriumPrices
+
+#: Relative margin the price grid must leave around the equilibrium prices.
+GRID_MARGIN = 0.05
+#: Stationary standard deviations of log y covered by the dividend range of lognormal laws.
+RANGE_SDS = 2.0
+
+
+def dividend_range(dividend: DividendProcess) -> np.ndarray:
+    """Dividend levels a run will see (see the module docstring), ascending."""
+    if isinstance(dividend, ConstantDividend):
+        return np.array([dividend.ybar])
+    if isinstance(dividend, MarkovChainDividend):
+        return np.sort(np.asarray(dividend.states, dtype=float))
+    if isinstance(dividend, IIDLognormalDividend):
+        mean, sd = dividend.mu, dividend.sigma
+    elif isinstance(dividend, LogAR1Dividend):
+        mean, sd = dividend.stationary_mean_log, dividend.stationary_sd_log
+    else:
+        raise ConfigError("dividend", "constant, iid-lognormal, markov or log-ar1 for a market run",
+                          dividend.name)
+    return np.exp(mean + sd * np.linspace(-RANGE_SDS, RANGE_SDS, 9))
+
+
+def price_ranges(prices: EquilibriumPrices) -> dict[str, tuple[float, float]]:
+    """``{"tree": (min p, max p), "bond": (min q, max q)}`` over :func:`dividend_range`."""
+    y = dividend_range(prices.dividend)
+    p = np.atleast_1d(prices.tree_price(y))
+    q = np.atleast_1d(prices.bond_price(y))
+    return {"tree": (float(p.min()), float(p.max())), "bond": (float(q.min()), float(q.max()))}
+
+
+def check_price_grid(prices: EquilibriumPrices, grid: dict[str, tuple[float, float]],
+                     max_price: float, prefix: str = "actions", cap_field: str = "market.max_price") -> None:
+    """The grids ``grid[asset] = (low, high)`` contain the equilibrium prices with the margin;
+    ``high <= max_price``. ConfigError names ``prefix.{asset}_low|high`` or ``cap_field``."""
+    symbol = {"tree": "p", "bond": "q"}
+    for asset, (low_eq, high_eq) in price_ranges(prices).items():
+        low, high = grid[asset]
+        where = _where(prices)
+        need_high = high_eq * (1.0 + GRID_MARGIN)
+        if high < need_high:
+            raise ConfigError(f"{prefix}.{asset}_high", f">= {_up(need_high)} (the equilibrium "
+                              f"{symbol[asset]}* reaches {high_eq:.4g} {where}, plus a "
+                              f"{GRID_MARGIN:.0%} margin)", high)
+        need_low = low_eq * (1.0 - GRID_MARGIN)
+        if low > need_low:
+            raise ConfigError(f"{prefix}.{asset}_low", f"<= {_down(need_low)} (the equilibrium "
+                              f"{symbol[asset]}* falls to {low_eq:.4g} {where}, minus a "
+                              f"{GRID_MARGIN:.0%} margin)", low)
+        if high > max_price:
+            raise ConfigError(cap_field, f">= {prefix}.{asset}_high = {high:g} (grid prices above "
+                              "the cap are invalid)", max_price)
+
+
+def check_lots(prices: EquilibriumPrices, tree_lot: float, bond_lot: float,
+               initial_shares: float, borrowing_limit: float, prefix: str = "market.") -> None:
+    """One lot of each asset can be traded from the endowment (module docstring)."""
+    if tree_lot > initial_shares:
+        raise ConfigError(f"{prefix}tree_lot", f"<= {prefix}initial_shares = {initial_shares:g} (an "
+                          "agent must be able to sell one lot of its endowment)", tree_lot)
+    y = dividend_range(prices.dividend)
+    income = initial_shares * y
+    for asset, lot, price in (("tree", tree_lot, prices.tree_price(y)),
+                              ("bond", bond_lot, prices.bond_price(y))):
+        bound = float(np.min(income / np.asarray(price, dtype=float)))
+        if lot > bound:
+            raise ConfigError(f"{prefix}{asset}_lot", f"<= {_down(bound)} (one lot at the "
+                              f"equilibrium price must be payable out of the endowment's dividend "
+                              f"income s_0 y {_where(prices)})", lot)
+    if borrowing_limit > 0 and bond_lot > borrowing_limit:
+        raise ConfigError(f"{prefix}bond_lot", f"<= {prefix}borrowing_limit = {borrowing_limit:g} "
+                          "(a borrower sells one bond lot)", bond_lot)
+
+
+def _where(prices: EquilibriumPrices) -> str:
+    d = prices.dividend
+    text = f"at beta {prices.beta:g}, gamma {prices.gamma:g}"
+    if isinstance(d, ConstantDividend):
+        return f"{text}, y {d.ybar:.4g}"
+    y = dividend_range(d)
+    return f"{text}, over y in [{y.min():.4g}, {y.max():.4g}]"
+
+
+def _up(x: float) -> str:
+    """x rounded up to 4 significant digits (a value that passes the check)."""
+    scale = 10.0 ** (math.floor(math.log10(abs(x))) - 3)
+    return f"{math.ceil(x / scale) * scale:.4g}"
+
+
+def _down(x: float) -> str:
+    scale = 10.0 ** (math.floor(math.log10(abs(x))) - 3)
+    return f"{math.floor(x / scale) * scale:.4g}"
+
+
+def check_price_cap(prices: EquilibriumPrices, max_price: float, field: str = "max_price") -> None:
+    """The price cap lies above every equilibrium price over the dividend range (with the
+    margin): otherwise an agent posting p(y) or q(y) posts an invalid price."""
+    ranges = price_ranges(prices)
+    top = max(ranges["tree"][1], ranges["bond"][1])
+    need = top * (1.0 + GRID_MARGIN)
+    if max_price < need:
+        raise ConfigError(field, f">= {_up(need)} (the equilibrium prices reach {top:.4g} "
+                          f"{_where(prices)}, plus a {GRID_MARGIN:.0%} margin)", max_price)
