@@ -1,0 +1,158 @@
+"""Physics-informed networks for Merton's HJB: the naive one and the repaired one.
+
+Both train one value network on the HJB residual at random wealth levels, with the controls
+from the first-order conditions of the HJB (:mod:`lucas_abm.merton.problem`).
+
+**Naive** (as commonly written): ``V(W) = n(W~)`` with ``W~ = 2 (W - w_min)/(w_max - w_min) - 1``,
+wealth sampled uniformly over ``[w_min, w_max]``, loss ``mean (rho V - H(V; pi, c))^2`` with
+``c = V_W^(-1/gamma)``, ``pi = -(mu - r) V_W/(sigma^2 W V_WW)``; derivatives by automatic
+differentiation in W. Where the network is not increasing and concave the controls do not
+exist; the loss then uses ``V_W -> max(V_W, eps)`` and ``V_WW -> min(V_WW, -eps)``, the least
+guard that keeps it finite (evaluation reports such points as undefined).
+
+**Repaired**: log wealth sampled uniformly over ``[log w_min, log w_max]``, the homothetic form
+``V = W^(1-gamma)/(1-gamma) m(x)^(-gamma)`` (:class:`HomotheticValue`), and the residual
+normalised by ``|rho V|``: loss ``mean ((rho - h)/rho)^2``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from lucas_abm.merton.evaluate import MertonSolution
+from lucas_abm.merton.networks import DTYPE, HomotheticValue, mlp
+from lucas_abm.merton.problem import MertonProblem, wealth_grid
+
+EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class PinnConfig:
+    """Training budget and optimiser (Adam, cosine decay to ``final_lr_fraction``)."""
+
+    iterations: int = 20_000
+    batch: int = 256
+    learning_rate: float = 1e-3
+    final_lr_fraction: float = 0.01
+    widths: tuple[int, ...] = (32, 32)
+    chunk: int = 500
+    seed: int = 0
+
+
+def _optimizer(config: PinnConfig) -> tf.keras.optimizers.Adam:
+    schedule = tf.keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, config.iterations, alpha=config.final_lr_fraction)
+    return tf.keras.optimizers.Adam(schedule)
+
+
+class NaiveValue(tf.Module):
+    """``V(W) = n(W~)`` and its wealth derivatives by nested automatic differentiation."""
+
+    def __init__(self, problem: MertonProblem, widths):
+        super().__init__(name="naive_value")
+        self.w_min, self.w_span = problem.w_min, problem.w_max - problem.w_min
+        self.net = mlp(widths, 1, out_scale=1.0, name="naive_value_net")
+
+    def __call__(self, W: tf.Tensor):
+        """``(V, V_W, V_WW)`` at wealth ``W`` (shape (B,))."""
+        W = W[:, None]
+        with tf.GradientTape() as outer:
+            outer.watch(W)
+            with tf.GradientTape() as inner:
+                inner.watch(W)
+                V = self.net(2.0 * (W - self.w_min) / self.w_span - 1.0)
+            V_W = inner.gradient(V, W)
+        V_WW = outer.gradient(V_W, W)
+        return V[:, 0], V_W[:, 0], V_WW[:, 0]
+
+
+def naive_controls(problem: MertonProblem, W, V_W, V_WW):
+    """First-order conditions with the guard ``V_W >= eps``, ``V_WW <= -eps``."""
+    return problem.foc_controls(W, tf.maximum(V_W, EPS), tf.minimum(V_WW, -EPS))
+
+
+def train_naive_pinn(problem: MertonProblem, config: PinnConfig = PinnConfig(),
+                     points: int = 241) -> MertonSolution:
+    tf.keras.utils.set_random_seed(config.seed)
+    value = NaiveValue(problem, config.widths)
+    optimizer = _optimizer(config)
+    rng = tf.random.Generator.from_seed(config.seed)
+
+    def loss_fn(W):
+        V, V_W, V_WW = value(W)
+        pi, c = naive_controls(problem, W, V_W, V_WW)
+        return tf.reduce_mean(problem.hjb_residual(W, V, V_W, V_WW, pi, c) ** 2)
+
+    @tf.function
+    def train_chunk(n):
+        loss = tf.constant(0.0, DTYPE)
+        for _ in tf.range(n):
+            W = rng.uniform((config.batch,), problem.w_min, problem.w_max, dtype=DTYPE)
+            with tf.GradientTape() as tape:
+                loss = loss_fn(W)
+            grads = tape.gradient(loss, value.trainable_variables)
+            optimizer.apply_gradients(zip(grads, value.trainable_variables))
+        return loss
+
+    start = time.perf_counter()
+    losses = _run_chunks(train_chunk, config)
+    seconds = time.perf_counter() - start
+
+    W = tf.constant(wealth_grid(problem, points), DTYPE)
+    V, V_W, V_WW = value(W)
+    pi, c = problem.foc_controls(W, V_W, V_WW)          # unguarded: undefined where not concave
+    residual = problem.hjb_residual(W, V, V_W, V_WW, pi, c) / tf.abs(problem.rho * V)
+    undefined = (V_W <= 0) | (V_WW >= 0)
+    nan = tf.constant(np.nan, DTYPE)
+    pi, c = tf.where(undefined, nan, pi), tf.where(undefined, nan, c)
+    residual = tf.where(undefined, nan, residual)
+    return MertonSolution("pinn", W.numpy(), pi.numpy(), (c / W).numpy(), residual.numpy(),
+                          seconds, config.iterations, {"final_loss": losses[-1],
+                                                        "loss_history": losses})
+
+
+def train_repaired_pinn(problem: MertonProblem, config: PinnConfig = PinnConfig(),
+                        points: int = 241) -> MertonSolution:
+    tf.keras.utils.set_random_seed(config.seed)
+    value = HomotheticValue(problem, config.widths)
+    optimizer = _optimizer(config)
+    rng = tf.random.Generator.from_seed(config.seed)
+    x_lo, x_hi = problem.log_wealth_range
+
+    def controls_and_residual(x):
+        m, l1, l2 = value(x)
+        pi, nu = problem.foc_controls_homothetic(m, l1, l2)
+        return pi, nu, problem.residual_homothetic(m, l1, l2, pi, nu)
+
+    @tf.function
+    def train_chunk(n):
+        loss = tf.constant(0.0, DTYPE)
+        for _ in tf.range(n):
+            x = rng.uniform((config.batch,), x_lo, x_hi, dtype=DTYPE)
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(controls_and_residual(x)[2] ** 2)
+            grads = tape.gradient(loss, value.trainable_variables)
+            optimizer.apply_gradients(zip(grads, value.trainable_variables))
+        return loss
+
+    start = time.perf_counter()
+    losses = _run_chunks(train_chunk, config)
+    seconds = time.perf_counter() - start
+
+    W = wealth_grid(problem, points)
+    pi, nu, residual = controls_and_residual(tf.constant(np.log(W), DTYPE))
+    return MertonSolution("repaired-pinn", W, pi.numpy(), nu.numpy(), residual.numpy(), seconds,
+                          config.iterations, {"final_loss": losses[-1], "loss_history": losses})
+
+
+def _run_chunks(train_chunk, config) -> list[float]:
+    """Run ``config.iterations`` steps in compiled chunks; the loss after each chunk."""
+    losses, done = [], 0
+    while done < config.iterations:
+        n = min(config.chunk, config.iterations - done)
+        losses.append(float(train_chunk(tf.constant(n))))
+        done += n
+    return losses
