@@ -28,6 +28,7 @@ COMMANDS = (
     "orchestrator.commands.replay_server",
     "orchestrator.commands.frictions",
     "orchestrator.commands.granular",
+    "orchestrator.commands.merton",
 )
 
 
