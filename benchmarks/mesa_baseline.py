@@ -2,7 +2,7 @@
 
 This is the baseline for ``benchmarks/market_step.py``: the same economics as
 :class:`lucas_abm.market.LucasMarket` with :class:`lucas_abm.mechanisms.PairwiseMatching`
-(model.md section 2), written the way an agent-based modeller would write it in Mesa 2.x:
+(docs/model.md section 2), written the way an agent-based modeller would write it in Mesa 2.x:
 one ``Agent`` object per trader holding its own shares and bonds, a Python loop over the
 random pairs, and a ``RandomActivation`` schedule in which every agent consumes and updates
 its holdings. Feasibility and penalties follow :mod:`lucas_abm.mechanisms.base`: the tree is

@@ -1,4 +1,4 @@
-"""Dividend processes for the Lucas tree (model.md section 1).
+"""Dividend processes for the Lucas tree (docs/model.md section 1).
 
 Each process draws the common dividend ``y_t`` paid by one tree share:
 
@@ -25,7 +25,7 @@ import numpy as np
 
 from lucas_abm.errors import ConfigError, check_range
 
-#: The thesis' replication dividend: the mean of (1/100) * Lognormal(1, 1) (model.md section 1).
+#: The thesis' replication dividend: the mean of (1/100) * Lognormal(1, 1) (docs/model.md section 1).
 THESIS_YBAR: float = 0.01 * math.exp(1.5)
 
 _ROW_SUM_TOL = 1e-8

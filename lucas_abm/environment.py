@@ -7,7 +7,7 @@
 
 The episode cut at the horizon T is a **truncation** (``StepType.LAST`` with discount 1),
 never a termination, so learners bootstrap from the value of the state after the cut
-(model.md section 2, "Episodes"). As every ``PyEnvironment`` does, the call after a LAST step
+(docs/model.md section 2, "Episodes"). As every ``PyEnvironment`` does, the call after a LAST step
 resets the market and returns a FIRST step.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Economic checks on a configuration, made before any work (docs/market.md, model.md section 1).
+"""Economic checks on a configuration, made before any work (docs/market.md, docs/model.md section 1).
 
 A run can be valid number by number and still be unable to show anything: an action grid
 that does not contain the equilibrium prices can never converge to them, and a lot that no

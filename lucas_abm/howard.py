@@ -1,7 +1,7 @@
 """One agent's portfolio problem at given prices, solved by Howard's policy improvement.
 
 This is the thesis' Algorithm 1 (section 2.2.2; Ljungqvist and Sargent, Recursive
-Macroeconomics, appendix A) for the recursive problem of model.md section 1:
+Macroeconomics, appendix A) for the recursive problem of docs/model.md section 1:
 
     V(s, b, y) = max_{s', b'}  u(b + s y - p(y) (s' - s) - q(y) b') + beta E[ V(s', b', y') | y ]
 

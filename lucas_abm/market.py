@@ -1,4 +1,4 @@
-"""The vectorised N-agent Lucas-tree market (model.md section 2).
+"""The vectorised N-agent Lucas-tree market (docs/model.md section 2).
 
 One call of :meth:`LucasMarket.step` is one period t:
 

@@ -1,4 +1,4 @@
-"""Populations of heterogeneous traders (model.md section 4.1): agent types -> per-agent arrays.
+"""Populations of heterogeneous traders (docs/model.md section 4.1): agent types -> per-agent arrays.
 
 A population is a list of agent types (the ``population:`` section of a config, or a YAML
 file with that key). Each type has

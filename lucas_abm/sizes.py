@@ -1,4 +1,4 @@
-"""Size laws for traders (model.md section 4.2): how big each agent is.
+"""Size laws for traders (docs/model.md section 4.2): how big each agent is.
 
 A size law is parsed once from a config value and then draws a vector of positive sizes
 ``S_1, ..., S_n`` from a seeded generator, vectorised:

@@ -1,4 +1,4 @@
-"""Rational-expectations prices of the Lucas tree and the bond (model.md section 1).
+"""Rational-expectations prices of the Lucas tree and the bond (docs/model.md section 1).
 
 With a representative agent who consumes the dividend (c_t = y_t), the stochastic discount
 factor is ``m' = beta u'(y')/u'(y)`` with ``u'(c) = c^(-gamma)``, and

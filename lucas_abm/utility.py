@@ -1,4 +1,4 @@
-"""CRRA period utility (model.md section 1).
+"""CRRA period utility (docs/model.md section 1).
 
     u(c)  = c^(1 - gamma) / (1 - gamma)      (gamma != 1)
     u(c)  = log c                            (gamma == 1)

@@ -2,7 +2,7 @@
 
 Everything here is vectorised over agents; the Q-learning itself is in :mod:`orchestrator.dqn`.
 
-Rewards. The market pays ``r = u(c) - penalty`` (model.md §2). Learners see
+Rewards. The market pays ``r = u(c) - penalty`` (docs/model.md §2). Learners see
 
     r~ = (r - u(s_0 y_t)) / R,   R = u'(c_ref) * c_ref * delta_s / (s_0 (1 - beta)),
 

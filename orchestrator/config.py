@@ -37,7 +37,7 @@ def _int(field_name: str, value: Any, low: int) -> int:
 
 @dataclass
 class EconomyConfig:
-    """Preferences, the dividend law and the market mechanism (model.md §1–2).
+    """Preferences, the dividend law and the market mechanism (docs/model.md §1–2).
 
     ``dividend_params`` take the keys of :data:`lucas_abm.dividends.PARAMETERS`, the same as
     ``lucas-abm solve`` and ``simulate`` (e.g. ``iid-lognormal`` with ``ybar`` or ``mu``, and

@@ -8,7 +8,7 @@ loss (van Hasselt et al., 2016; Sutton & Barto ch. 7):
     loss  = sum_k L_k                       (one gradient op for all agents)
 
 - The discount is the agents' own beta: the Q-value is the agent's expected discounted utility.
-- The episode cut at T is a truncation: the target still bootstraps from x_T (model.md §2).
+- The episode cut at T is a truncation: the target still bootstraps from x_T (docs/model.md §2).
 - n-step returns propagate the value of a share (a stream of dividends) n times faster.
 - Double Q-learning (online argmax, target evaluation) removes the max-operator's upward bias,
   which otherwise makes every agent over-value trading.

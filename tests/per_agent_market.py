@@ -1,7 +1,7 @@
 """A plain-Python, one-object-per-agent reference of the pairwise market (no numpy in the rules).
 
 Written independently of :mod:`lucas_abm.mechanisms.base` and :mod:`lucas_abm.kernels` from
-the rules in docs/market.md (model.md section 2), one trader and one pair at a time, so that
+the rules in docs/market.md (docs/model.md section 2), one trader and one pair at a time, so that
 the vectorised settlement and the compiled kernel can both be checked against it in the unit
 suite (``benchmarks/mesa_baseline.py`` says the same in Mesa, which does not fit the pinned
 stack's typing-extensions and so runs only under ``.[bench]``):

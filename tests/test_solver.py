@@ -13,7 +13,7 @@ from lucas_abm.solver import (GrowthEquilibrium, LogAR1Equilibrium, NotConverged
                               OutsideGridWarning, series_tree_price, solve_equilibrium)
 
 
-# --- constant dividend: the thesis' replication values (model.md section 1) --------------------
+# --- constant dividend: the thesis' replication values (docs/model.md section 1) ---------------
 
 def test_constant_dividend_thesis_values():
     eq = solve_equilibrium(ConstantDividend(THESIS_YBAR), beta=0.95, gamma=1.0)
@@ -95,7 +95,7 @@ def test_iid_lognormal_closed_form_by_hand():
 
 
 def test_thesis_lognormal_sigma_one_gives_bond_prices_far_above_one():
-    # model.md: (1/100) Lognormal(1, 1) i.i.d. makes q >> 1 at the mean dividend for gamma >= 1
+    # docs/model.md: (1/100) Lognormal(1, 1) i.i.d. makes q >> 1 at the mean dividend for gamma >= 1
     eq = solve_equilibrium(IIDLognormalDividend(mu=math.log(0.01) + 1.0, sigma=1.0), 0.95, 2.0)
     assert float(eq.bond_price(THESIS_YBAR)) > 5.0
 

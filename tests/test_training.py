@@ -1,7 +1,7 @@
 """End-to-end training on a small economy: real market, real Reverb server, real TF learners.
 
 - The agents learn: the median posted tree price moves from its initial (untrained) value to
-  within 5% of p* (model.md §1: p* = beta/(1-beta) ybar = 0.851521).
+  within 5% of p* (docs/model.md §1: p* = beta/(1-beta) ybar = 0.851521).
 - A run killed with SIGKILL and resumed from its last checkpoint finishes like an uninterrupted
   run. Reverb samples with its own unseeded random generator, so two runs are not bit-identical;
   the documented tolerance is: the same number of completed episodes with no lost or duplicated

@@ -1,4 +1,4 @@
-"""Exact equilibria of heterogeneous populations (model.md section 4.1; docs/heterogeneity.md).
+"""Exact equilibria of heterogeneous populations (docs/model.md section 4.1; docs/heterogeneity.md).
 
 - :mod:`~lucas_abm.equilibrium.negishi`         heterogeneous risk aversion, complete markets
 - :mod:`~lucas_abm.equilibrium.harrison_kreps`  heterogeneous beliefs, risk neutral, no short sales

@@ -1,4 +1,4 @@
-"""Market mechanisms: rules that turn posted prices into trades (model.md section 2).
+"""Market mechanisms: rules that turn posted prices into trades (docs/model.md section 2).
 
 All mechanisms subclass :class:`Mechanism` and override one method, ``propose``; the base
 class checks feasibility and settles, so every mechanism keeps the market's invariants.

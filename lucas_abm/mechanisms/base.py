@@ -1,6 +1,6 @@
 """The market-mechanism interface: a mechanism *proposes* trades, this base class *settles* them.
 
-A period's trading (model.md section 2, steps 3-4) is split in two so that no mechanism
+A period's trading (docs/model.md section 2, steps 3-4) is split in two so that no mechanism
 can break the accounting:
 
 1. :meth:`Mechanism.propose` (the one method a subclass overrides) sees one asset's posted

@@ -1,4 +1,4 @@
-"""Random pairwise matching (the thesis mechanism, model.md section 2 step 3).
+"""Random pairwise matching (the thesis mechanism, docs/model.md section 2 step 3).
 
 Agents are paired by a random permutation (an odd agent out does not trade). In a pair
 whose posted prices differ, the higher poster buys one lot from the lower poster at

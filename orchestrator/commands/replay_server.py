@@ -6,7 +6,7 @@ file the other processes read. No authentication: keep the port on a private net
 
 Example::
 
-    lucas-abm replay-server --config configs/base.yaml --port 8000
+    lucas-abm replay-server --config configs/thesis.yaml --port 8000
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``lucas-abm solve``: equilibrium tree and bond prices of the Lucas economy (model.md section 1).
+"""``lucas-abm solve``: equilibrium tree and bond prices of the Lucas economy (docs/model.md section 1).
 
 Examples::
 
