@@ -129,10 +129,10 @@ class GranularConfig:
             if isinstance(n, bool) or int(n) != n or not 1 <= n <= 10_000_000:
                 raise ConfigError("sizes", "agent counts, integers in [1, 10000000]", n)
         check_range("sigma", self.sigma, 0.0, None)
-        if isinstance(self.periods, bool) or int(self.periods) != self.periods or self.periods < 2:
-            raise ConfigError("periods", "an integer >= 2", self.periods)
-        if isinstance(self.size_draws, bool) or int(self.size_draws) != self.size_draws or self.size_draws < 1:
-            raise ConfigError("size_draws", "an integer >= 1", self.size_draws)
+        for name, low in (("periods", 2), ("size_draws", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < low:
+                raise ConfigError(name, f"an integer >= {low}", value)
         for label, value in self.size_laws.items():
             if parse_size_law(value, f"size_laws.{label}").kind == "list":
                 raise ConfigError(f"size_laws.{label}", "a constant or a distribution (a list fixes N)",

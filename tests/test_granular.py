@@ -117,7 +117,8 @@ def test_batches_of_size_vectors_share_the_shocks():
     for one, many in zip(simulate_n(config, 300), simulate_n(small_batches, 300)):
         assert one.keys() == many.keys()
         for key, value in one.items():  # equal up to the summation order of the matrix product
-            assert many[key] == (value if isinstance(value, str) else pytest.approx(value, rel=1e-12, abs=1e-15))
+            expected = value if isinstance(value, str) else pytest.approx(value, rel=1e-12, abs=1e-15)
+            assert many[key] == expected
 
 
 def test_cli_json_structure_and_files(tmp_path, capsys):
