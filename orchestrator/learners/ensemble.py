@@ -94,6 +94,18 @@ class EnsembleMLP(tf.Module):
             mine.assign(tau * theirs + (1.0 - tau) * mine)
 
 
+def twin_input(x: tf.Tensor, a: tf.Tensor) -> tf.Tensor:
+    """(x [G, M, D], a [G, M, k]) -> the twin critics' input [2, G, M, D + k]."""
+    xa = tf.concat([x, a], axis=-1)
+    return tf.broadcast_to(xa[None], tf.concat([[2], tf.shape(xa)], 0))
+
+
+def huber(err: tf.Tensor, delta: float) -> tf.Tensor:
+    """huber(e) = e^2 / 2 for |e| <= delta, delta (|e| - delta / 2) beyond (TF-Agents' default TD loss)."""
+    abs_err = tf.abs(err)
+    return tf.where(abs_err <= delta, 0.5 * tf.square(err), delta * (abs_err - 0.5 * delta))
+
+
 def max_abs_weight(*networks: EnsembleMLP) -> tf.Tensor:
     """max |w| over all weights of the networks (the driver's NaN / divergence check)."""
     return tf.reduce_max([tf.reduce_max(tf.abs(w)) for net in networks for w in net.weights])

@@ -29,13 +29,14 @@ posted prices. Layout and weight sharing are those of :mod:`orchestrator.dqn`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from orchestrator.learners.actions import gaussian_exploration
-from orchestrator.learners.ensemble import EnsembleMLP, max_abs_weight, to_groups
+from orchestrator.learners.base import EnsembleLearner
+from orchestrator.learners.ensemble import EnsembleMLP, huber, max_abs_weight, twin_input
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class UpdateInfo(NamedTuple):
     actor_loss: tf.Tensor
 
 
-class EnsembleTD3:
+class EnsembleTD3(EnsembleLearner):
     """Actors, twin critics, their targets, two Adams and the batched TD3 update.
 
     Agents are laid out ``[groups, agents_per_group]``: ``groups = n_agents`` for independent
@@ -76,10 +77,7 @@ class EnsembleTD3:
 
     def __init__(self, n_agents: int, groups: int, observation_dim: int, action_dim: int,
                  hp: TD3Hyperparameters, seed: int = 0):
-        if n_agents % groups:
-            raise ValueError(f"n_agents ({n_agents}) must be a multiple of groups ({groups})")
-        self.n_agents, self.groups, self.per_group = n_agents, groups, n_agents // groups
-        self.observation_dim, self.action_dim = observation_dim, action_dim
+        super().__init__(n_agents, groups, observation_dim, action_dim, hp.discount, hp.n_step)
         self.hp = hp
         seeds = np.random.SeedSequence(seed).generate_state(3)
         actor = dict(members=(groups,), input_dim=observation_dim, output_dim=action_dim,
@@ -92,22 +90,11 @@ class EnsembleTD3:
         self.target_critic = EnsembleMLP(name="target_critic", **critic)
         self.target_actor.copy_from(self.actor)
         self.target_critic.copy_from(self.critic)
-        self.actor_optimizer = tf.keras.optimizers.Adam(self._learning_rate(hp.actor_learning_rate))
-        self.critic_optimizer = tf.keras.optimizers.Adam(self._learning_rate(hp.critic_learning_rate))
-        self.actor_optimizer.build(self.actor.weights)
-        self.critic_optimizer.build(self.critic.weights)
-        self.updates = tf.Variable(0, dtype=tf.int64, name="updates")
+        schedule = (hp.final_learning_rate_fraction, hp.decay_updates)
+        self.actor_optimizer = self._adam(hp.actor_learning_rate, *schedule, self.actor.weights)
+        self.critic_optimizer = self._adam(hp.critic_learning_rate, *schedule, self.critic.weights)
         self.last_actor_loss = tf.Variable(0.0, name="last_actor_loss")
         self.noise = tf.random.Generator.from_seed(int(seeds[2]))   # target-policy noise
-        self._bootstrap = tf.constant(hp.discount ** hp.n_step, tf.float32)
-        self._reward_discounts = tf.constant(hp.discount ** np.arange(hp.n_step), tf.float32)
-
-    def _learning_rate(self, lr: float):
-        frac = self.hp.final_learning_rate_fraction
-        if frac is None or frac == 1.0:
-            return lr
-        return tf.keras.optimizers.schedules.PolynomialDecay(lr, max(1, self.hp.decay_updates), lr * frac,
-                                                             power=1.0)
 
     # ---- acting -------------------------------------------------------------------------
     def greedy(self, observation: np.ndarray) -> np.ndarray:
@@ -116,23 +103,15 @@ class EnsembleTD3:
 
     @tf.function(jit_compile=False)
     def _greedy(self, observation):
-        obs = tf.reshape(observation, [self.groups, self.per_group, -1])
-        return tf.reshape(self.actor(obs), [-1, self.action_dim])
+        return tf.reshape(self.actor(self._by_group(observation)), [-1, self.action_dim])
 
-    def act(self, observation: np.ndarray, noise_std: float | None, rng: np.random.Generator) -> np.ndarray:
-        """a = clip(mu(x) + sigma z, -1, 1) [N, k]; sigma = ``hp.exploration_noise`` if None, 0: greedy."""
-        sigma = self.hp.exploration_noise if noise_std is None else noise_std
+    def act(self, observation: np.ndarray, rng: np.random.Generator, scale: float | None = None) -> np.ndarray:
+        """a = clip(mu(x) + sigma z, -1, 1) [N, k], z ~ N(0, I) from ``rng``; sigma = ``scale``
+        in action units (None: ``hp.exploration_noise``; 0: greedy)."""
+        sigma = self.hp.exploration_noise if scale is None else scale
         return gaussian_exploration(self.greedy(observation), sigma, rng)
 
     # ---- learning -----------------------------------------------------------------------
-    def _pair(self, x: tf.Tensor, a: tf.Tensor) -> tf.Tensor:
-        """(x [G, M, D], a [G, M, k]) -> the twin critics' input [2, G, M, D + k]."""
-        xa = tf.concat([x, a], axis=-1)
-        return tf.broadcast_to(xa[None], tf.concat([[2], tf.shape(xa)], 0))
-
-    def _groups(self, x: tf.Tensor) -> tf.Tensor:
-        return to_groups(x, self.groups, self.per_group)
-
     @tf.function(jit_compile=False)
     def update(self, observation, action, reward, target_noise) -> UpdateInfo:
         """One TD3 update with given target-policy noise (eps before clipping).
@@ -143,22 +122,19 @@ class EnsembleTD3:
         hp, n = self.hp, self.hp.n_step
         x_t, a_t = self._groups(observation[:, 0]), self._groups(action[:, 0])      # [G, M, .]
         x_n = self._groups(observation[:, n])
-        ret = self._groups(tf.einsum("bin,i->bn", reward, self._reward_discounts))  # [G, M]
+        ret = self._n_step_return(reward)                                           # [G, M]
         eps = tf.clip_by_value(self._groups(target_noise), -hp.target_noise_clip, hp.target_noise_clip)
 
         # y = sum_i beta^i r_{t+i} + beta^n min_j Q'_j(x_{t+n}, clip(mu'(x_{t+n}) + eps, -1, 1))
         a_next = tf.clip_by_value(self.target_actor(x_n) + eps, -1.0, 1.0)
-        q_next = tf.reduce_min(self.target_critic(self._pair(x_n, a_next))[..., 0], axis=0)
+        q_next = tf.reduce_min(self.target_critic(twin_input(x_n, a_next))[..., 0], axis=0)
         y = tf.stop_gradient(ret + self._bootstrap * q_next)                         # [G, M]
 
         # L_Q = sum_g mean_batch sum_j huber(y - Q_{g,j}(x_t, a_t))
         with tf.GradientTape() as tape:
-            q = self.critic(self._pair(x_t, a_t))[..., 0]                            # [2, G, M]
+            q = self.critic(twin_input(x_t, a_t))[..., 0]                            # [2, G, M]
             err = y - q
-            abs_err = tf.abs(err)
-            d = hp.huber_delta
-            huber = tf.where(abs_err <= d, 0.5 * tf.square(err), d * (abs_err - 0.5 * d))
-            critic_loss = tf.reduce_sum(tf.reduce_mean(tf.reduce_sum(huber, axis=0), axis=1))
+            critic_loss = tf.reduce_sum(tf.reduce_mean(tf.reduce_sum(huber(err, hp.huber_delta), 0), 1))
         grads = tape.gradient(critic_loss, self.critic.weights)
         self.critic_optimizer.apply_gradients(zip(grads, self.critic.weights))
         self.updates.assign_add(1)
@@ -178,7 +154,7 @@ class EnsembleTD3:
 
         actor_loss = tf.cond(self.updates % hp.policy_delay == 0, actor_and_targets,
                              lambda: tf.identity(self.last_actor_loss))
-        return UpdateInfo(loss=critic_loss + actor_loss, td_error=tf.reduce_mean(abs_err),
+        return UpdateInfo(loss=critic_loss + actor_loss, td_error=tf.reduce_mean(tf.abs(err)),
                           max_weight=max_abs_weight(self.actor, self.critic),
                           critic_loss=critic_loss, actor_loss=actor_loss)
 
@@ -188,16 +164,6 @@ class EnsembleTD3:
         shape = tf.concat([tf.shape(observation)[:1], [self.n_agents, self.action_dim]], 0)
         eps = self.hp.target_noise * self.noise.normal(shape)
         return self.update(observation, action, reward, eps)
-
-    def train(self, batch: Mapping[str, tf.Tensor]) -> UpdateInfo:
-        """One update from a replay sample: ``action`` [B, n, N, k], or ``tree_action`` and
-        ``bond_action`` [B, n, N] (float, in [-1, 1]) stacked as columns 0 and 1."""
-        if "action" in batch:
-            action = batch["action"]
-        else:
-            action = tf.stack([tf.cast(batch["tree_action"], tf.float32),
-                               tf.cast(batch["bond_action"], tf.float32)], axis=-1)
-        return self.train_step(batch["observation"], action, batch["reward"])
 
     # ---- checkpoints --------------------------------------------------------------------
     def checkpoint_objects(self) -> dict[str, tf.Module]:
