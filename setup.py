@@ -20,6 +20,8 @@ STACK = [
 PETTINGZOO = ["pettingzoo>=1.24,<1.28", "gymnasium>=0.28,<1.4"]
 
 setup(
+    # data files inside the packages: the named institution presets (lucas_abm/presets/*.yaml)
+    package_data={"lucas_abm": ["presets/*.yaml"]},
     install_requires=STACK + [
         "scipy",
         "matplotlib",
