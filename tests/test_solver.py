@@ -267,6 +267,17 @@ def test_growth_chain_regime_defaults_to_the_process_state():
         y = d.next(y, g)
         assert float(eq.tree_price(y)) == pytest.approx(eq.price_dividend_ratio[d.regime] * y)
         assert float(eq.bond_price()) == pytest.approx(eq.bond_prices[d.regime])
+    # an explicit regime overrides the process state, elementwise
+    other = 1 - d.regime
+    y = np.array([0.5, 2.0])
+    np.testing.assert_allclose(eq.tree_price(y, regime=[other, other]),
+                               eq.price_dividend_ratio[other] * y, rtol=1e-15)
+    np.testing.assert_allclose(eq.tree_price(y, regime=[0, 1]), eq.price_dividend_ratio * y,
+                               rtol=1e-15)
+    got = eq.bond_price(y, regime=other)
+    assert got.shape == (2,) and got.dtype == np.float64
+    np.testing.assert_allclose(got, eq.bond_prices[other], rtol=1e-15)
+    assert eq.bond_prices[0] != eq.bond_prices[1]
 
 
 # --- validation before work ------------------------------------------------------------------------
