@@ -80,7 +80,7 @@ def test_simulate_records_its_resolved_config(tmp_path, monkeypatch, capsys):
     _check_common(record, argv)
     summary = json.loads(capsys.readouterr().out)
     assert record["config"] == json.loads(json.dumps(summary["config"]))
-    assert record["config"]["agents"] == 10 and record["config"]["tree_lot"] == pytest.approx(0.01)
+    assert record["config"]["agents"] == 10 and record["config"]["steps"] == 3
 
 
 @pytest.mark.parametrize("argv", [
