@@ -1,0 +1,123 @@
+"""Learning rules behind the :class:`orchestrator.core.Algorithm` interface.
+
+:class:`DQNRule` is the n-step double DQN of :mod:`orchestrator.dqn` on the discrete price
+grid: ``policy`` is epsilon-greedy with local moves (:func:`orchestrator.agents.explore`),
+``prices`` maps grid indices to prices, ``train_step`` is ``EnsembleDQN.train_step``.
+
+A rule may own only a **shard** of the agents, ``agents = range(lo, hi)`` (agent-sharded
+learners, docs/distributed.md): it then holds ``hi - lo`` agents' networks and trains on the
+``[..., lo:hi, ...]`` slice of every replay batch. With independent weights the shards are
+exactly the agents' own networks, so no shard ever needs another's gradients.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import tensorflow as tf
+
+from lucas_abm.errors import ConfigError
+from orchestrator.agents import ActionGrid, explore
+from orchestrator.config import TrainConfig
+from orchestrator.dqn import DQNHyperparameters, EnsembleDQN
+
+
+def shard_bounds(n_agents: int, shards: int, shard: int) -> tuple[int, int]:
+    """Agents [lo, hi) of shard ``shard`` of ``shards`` (contiguous, sizes differ by <= 1)."""
+    if not 1 <= shards <= n_agents:
+        raise ConfigError("--shards", f"an integer in [1, market.n_agents = {n_agents}]", shards)
+    if not 0 <= shard < shards:
+        raise ConfigError("--shard", f"an integer in [0, {shards - 1}]", shard)
+    edges = np.linspace(0, n_agents, shards + 1).round().astype(int)
+    return int(edges[shard]), int(edges[shard + 1])
+
+
+def check_sharding(config: TrainConfig, shards: int) -> None:
+    """Shards own whole weight groups: independent weights, or types that do not straddle shards."""
+    if shards == 1:
+        return
+    n = config.market.n_agents
+    edges = [shard_bounds(n, shards, s) for s in range(shards)]
+    per_group = n // config.groups
+    if any(lo % per_group or hi % per_group for lo, hi in edges):
+        raise ConfigError("--shards", "a number of shards whose agent blocks hold whole weight groups "
+                          "(learner.weight_sharing=independent, or a divisor of learner.agent_types)", shards)
+
+
+class DQNRule:
+    """Double DQN for agents [lo, hi): the :class:`~orchestrator.core.Algorithm` of Q-learning."""
+
+    def __init__(self, config: TrainConfig, observation_dim: int, shards: int = 1, shard: int = 0):
+        check_sharding(config, shards)
+        self.config = config
+        self.grid = ActionGrid(config.actions)
+        lc = config.learner
+        self.lo, self.hi = shard_bounds(config.market.n_agents, shards, shard)
+        n = self.hi - self.lo
+        groups = max(1, config.groups * n // config.market.n_agents)
+        hp = DQNHyperparameters(discount=config.economy.beta, n_step=lc.n_step,
+                                learning_rate=lc.learning_rate, final_learning_rate=lc.final_learning_rate,
+                                decay_updates=config.training.episodes * config.market.horizon // lc.update_every,
+                                target_update_tau=lc.target_update_tau,
+                                huber_delta=lc.huber_delta, hidden=tuple(lc.hidden))
+        seed = config.training.seed if shard == 0 else int(
+            np.random.SeedSequence([config.training.seed, shard]).generate_state(1)[0] % 2**31)
+        self.dqn = EnsembleDQN(n, groups, observation_dim, self.grid.n_tree, self.grid.n_bond, hp,
+                               seed=seed, tree_basis=self.grid.tree_basis, bond_basis=self.grid.bond_basis)
+        self.sliced = (self.lo, self.hi) != (0, config.market.n_agents)
+
+    # ---- acting -------------------------------------------------------------------------
+    def policy(self, observation: np.ndarray, explore_rate: float,
+               rng: np.random.Generator | None) -> dict[str, np.ndarray]:
+        """Greedy grid indices of agents [lo, hi), then epsilon-greedy with local moves."""
+        tree, bond = self.dqn.greedy(observation[self.lo:self.hi] if self.sliced else observation)
+        if explore_rate > 0:
+            ex = self.config.exploration
+            tree = explore(tree, self.grid.n_tree, explore_rate, ex, rng)
+            bond = explore(bond, self.grid.n_bond, explore_rate, ex, rng)
+        return {"tree_action": tree, "bond_action": bond}
+
+    def prices(self, actions: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        return self.grid.tree_prices[actions["tree_action"]], self.grid.bond_prices[actions["bond_action"]]
+
+    # ---- learning -----------------------------------------------------------------------
+    def train_step(self, batch: Mapping[str, Any]) -> dict[str, float]:
+        """G_t = sum beta^i r + beta^n Q'(x_{t+n}, argmax Q) regression, on this shard's agents."""
+        obs, tree, bond, reward = (batch["observation"], batch["tree_action"], batch["bond_action"],
+                                   batch["reward"])
+        if self.sliced:
+            obs, tree = obs[:, :, self.lo:self.hi], tree[:, :, self.lo:self.hi]
+            bond, reward = bond[:, :, self.lo:self.hi], reward[:, :, self.lo:self.hi]
+        loss, td, max_weight = self.dqn.train_step(obs, tree, bond, reward)
+        return {"loss": float(loss), "td_error": float(td), "max_weight": float(max_weight)}
+
+    @property
+    def variables(self) -> list[tf.Variable]:
+        """The online Q-networks: all an actor needs for the greedy part of its policy."""
+        return list(self.dqn.online.weights)
+
+    def checkpoint_objects(self) -> dict[str, Any]:
+        return {"online": self.dqn.online, "target": self.dqn.target, "optimizer": self.dqn.optimizer}
+
+
+def make_algorithm(config: TrainConfig, observation_dim: int, shards: int = 1, shard: int = 0):
+    """The learning rule named by the config (Q-learning today)."""
+    return DQNRule(config, observation_dim, shards, shard)
+
+
+class ShardedPolicy:
+    """Actors' view of S shard rules: each acts for its agents; actions are concatenated."""
+
+    def __init__(self, rules: list):
+        self.rules = rules
+
+    def policy(self, observation, explore_rate, rng):
+        parts = [r.policy(observation, explore_rate, rng) for r in self.rules]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def prices(self, actions):
+        return self.rules[0].prices(actions)
+
+    @property
+    def variables(self):
+        return [v for r in self.rules for v in r.variables]

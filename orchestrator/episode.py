@@ -1,0 +1,116 @@
+"""What every role shares about one episode: the economy built from a config, the episode
+seeds, and the record of one episode (prices, outcomes, the sampled agents' paths)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lucas_abm.dividends import make_dividend
+from lucas_abm.market import LucasMarket, MarketStep
+from lucas_abm.mechanisms import make_mechanism
+from lucas_abm.solver import solve_equilibrium
+from lucas_abm.utility import CRRAUtility
+from orchestrator.config import TrainConfig
+
+SAMPLED_AGENTS = 10      # agents whose trajectories are stored for the report (thesis figs 8-11)
+EVAL_SEED_OFFSET = 1_000_003
+
+
+def episode_seed(seed: int, episode: int, actor: int = 0) -> int:
+    """Market seed of an actor's episode; actor 0 draws the single-process run's seeds."""
+    key = [seed, episode] if actor == 0 else [seed, episode, actor]
+    return int(np.random.SeedSequence(key).generate_state(1)[0])
+
+
+def exploration_rng(seed: int, actor: int = 0) -> np.random.Generator:
+    """The exploration generator of an actor (actor 0: the single-process run's)."""
+    return np.random.default_rng(seed if actor == 0 else [seed, actor])
+
+
+def sampled_agents(config: TrainConfig) -> np.ndarray:
+    n = config.market.n_agents
+    return np.sort(np.random.default_rng(config.training.seed).choice(
+        n, size=min(SAMPLED_AGENTS, n), replace=False))
+
+
+@dataclass
+class Economy:
+    """The objects built from ``config.economy`` and ``config.market``."""
+
+    config: TrainConfig
+
+    def __post_init__(self) -> None:
+        econ = self.config.economy
+        self.dividend = make_dividend(econ.dividend, **econ.dividend_params)
+        self.utility = CRRAUtility(econ.gamma)
+        self.prices = solve_equilibrium(self.dividend, econ.beta, econ.gamma)
+        make_mechanism(econ.mechanism, **econ.mechanism_params)  # validate before any work
+
+    def market(self) -> LucasMarket:
+        econ = self.config.economy
+        return LucasMarket(self.config.market, make_dividend(econ.dividend, **econ.dividend_params),
+                           self.utility, make_mechanism(econ.mechanism, **econ.mechanism_params))
+
+    @property
+    def stochastic(self) -> bool:
+        return self.config.economy.dividend != "constant"
+
+
+class EpisodeRecord:
+    """What one episode did: posted prices of all agents, the market's outcomes, and the
+    holdings and trades of the sampled agents (for the report's thesis figures 8-11)."""
+
+    def __init__(self, market: LucasMarket, sampled: np.ndarray):
+        T, N, k = market.horizon, market.n_agents, len(sampled)
+        self.market, self.sampled = market, sampled
+        self.t = 0
+        self.tree_price, self.bond_price = np.empty((T, N)), np.empty((T, N))
+        self.dividend, self.utility, self.penalty = np.empty(T), np.empty(T), np.empty(T)
+        self.tree_volume, self.bond_volume = np.empty(T), np.empty(T)
+        self.shares, self.bonds = np.empty((T + 1, k)), np.empty((T + 1, k))
+        self.tree_trade, self.bond_trade = np.empty((T, k)), np.empty((T, k))
+        self.shares[0] = market.shares[sampled]
+        self.bonds[0] = market.bonds[sampled]
+
+    def add(self, tree_price: np.ndarray, bond_price: np.ndarray, step: MarketStep) -> None:
+        t, k = self.t, self.sampled
+        self.tree_price[t], self.bond_price[t] = tree_price, bond_price
+        self.dividend[t] = step.dividend
+        self.utility[t], self.penalty[t] = step.utility.mean(), step.penalty.mean()
+        self.tree_volume[t], self.bond_volume[t] = step.tree_volume, step.bond_volume
+        self.shares[t + 1], self.bonds[t + 1] = self.market.shares[k], self.market.bonds[k]
+        self.tree_trade[t], self.bond_trade[t] = step.tree_trade[k], step.bond_trade[k]
+        self.t += 1
+
+    def save(self, path: Path, **extra) -> None:
+        """The sampled agents' trajectories as ``.npz`` (read by ``lucas-abm report``)."""
+        k = self.sampled
+        np.savez_compressed(path, agents=k, tree_price=self.tree_price[:, k], bond_price=self.bond_price[:, k],
+                            shares=self.shares, bonds=self.bonds, tree_trade=self.tree_trade,
+                            bond_trade=self.bond_trade, dividend=self.dividend, **extra)
+
+
+def episode_metrics(record: EpisodeRecord, economy: Economy) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Posted prices [T, N] against the solver's p(y_t), q(y_t) [T]; volumes, utility, penalty."""
+    from orchestrator.metrics import price_stats
+
+    tree, bond, dividend = record.tree_price, record.bond_price, record.dividend
+    T, n_agents = len(dividend), tree.shape[1]
+    tree_star = np.broadcast_to(economy.prices.tree_price(dividend), (T,)).astype(float)
+    bond_star = np.broadcast_to(economy.prices.bond_price(dividend), (T,)).astype(float)
+    row = price_stats(tree, "tree_price")
+    row.update(price_stats(bond, "bond_price"))
+    row["tree_price_star"] = float(np.median(tree_star))
+    row["bond_price_star"] = float(np.median(bond_star))
+    row["tree_price_rel_error"] = row["tree_price_median"] / row["tree_price_star"] - 1.0
+    row["bond_price_rel_error"] = row["bond_price_median"] / row["bond_price_star"] - 1.0
+    row["tree_price_tracking_error"] = float(np.mean(np.abs(tree / tree_star[:, None] - 1.0)))
+    row["bond_price_tracking_error"] = float(np.mean(np.abs(bond / bond_star[:, None] - 1.0)))
+    agent_steps = n_agents * T
+    row["tree_volume_per_agent_per_step"] = float(record.tree_volume.sum()) / agent_steps
+    row["bond_volume_per_agent_per_step"] = float(record.bond_volume.sum()) / agent_steps
+    row["mean_utility"] = float(record.utility.mean())
+    row["mean_penalty"] = float(record.penalty.mean())
+    return row, tree_star, bond_star
