@@ -19,6 +19,12 @@ Differences that do not change the work: TF-Agents does not clip the noisy targe
 into [-1, 1], evaluates the actor loss on every step (applying it every 2nd), and moves its
 targets one step after its actor; the ensemble computes the actor loss only when it applies it.
 
+``--algorithms td3,sac`` also times the SAC ensemble (``orchestrator.learners.sac.EnsembleSAC``:
+tanh-Gaussian actor, twin critics and a temperature per agent, all three stepped every update,
+critic targets every update) against N ``tf_agents.agents.sac.sac_agent.SacAgent``
+(``ActorDistributionNetwork`` with ``TanhNormalProjectionNetwork(std_transform=
+sac_agent.std_clip_transform)``, the same critics, Huber TD loss with weight 1, Adam 3e-4).
+
 The unit of work is an **agent-update**: one training step of one agent's actor-critic (its
 critics always, its actor every 2nd step) on a batch of ``--batch`` transitions.
 agent-updates/s = (agents updated) x (training steps) / seconds; steps are timed in even
@@ -33,7 +39,7 @@ the methods then take turns one training step at a time for ``--repeats`` blocks
 ``--steps`` steps; the median over blocks of the mean seconds per step is reported, in wall
 time and in this process's CPU time.
 
-    .venv/bin/python benchmarks/ac_throughput.py --agents 100,1200
+    .venv/bin/python benchmarks/ac_throughput.py --agents 100,1200 --algorithms td3,sac
 """
 from __future__ import annotations
 
@@ -54,7 +60,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import tensorflow as tf  # noqa: E402
 from tf_agents.agents.ddpg import actor_network, critic_network  # noqa: E402
+from tf_agents.agents.sac import sac_agent, tanh_normal_projection_network  # noqa: E402
 from tf_agents.agents.td3 import td3_agent  # noqa: E402
+from tf_agents.networks import actor_distribution_network  # noqa: E402
 from tf_agents.specs import tensor_spec  # noqa: E402
 from tf_agents.trajectories import time_step as ts  # noqa: E402
 from tf_agents.trajectories import trajectory  # noqa: E402
@@ -62,6 +70,7 @@ from tf_agents.utils import common  # noqa: E402
 
 from learner_throughput import interleaved, machine_info  # noqa: E402
 from lucas_abm.errors import ConfigError, check_range  # noqa: E402
+from orchestrator.learners.sac import EnsembleSAC, SACHyperparameters  # noqa: E402
 from orchestrator.learners.td3 import EnsembleTD3, TD3Hyperparameters  # noqa: E402
 
 DEFAULT_OUT = Path("runs/bench/ac_throughput.json")
@@ -72,6 +81,7 @@ class BenchmarkConfig:
     """What is timed. Defaults: batch 64, 1-step TD3, beta 0.95, 4 x 50 ReLU actor and critics."""
 
     agents: tuple[int, ...] = (100, 1200)
+    algorithms: tuple[str, ...] = ("td3",)   # td3, sac
     batch: int = 64                 # transitions per agent per update
     steps: int = 10                 # training steps per timed block (even: whole actor periods)
     repeats: int = 5                # timed blocks per method (median reported)
@@ -88,6 +98,8 @@ class BenchmarkConfig:
     def __post_init__(self) -> None:
         if not self.agents or any(int(n) < 1 for n in self.agents):
             raise ConfigError("agents", "a comma-separated list of integers >= 1", self.agents)
+        if not self.algorithms or any(a not in ALGORITHMS for a in self.algorithms):
+            raise ConfigError("algorithms", "a comma-separated list of " + ", ".join(ALGORITHMS), self.algorithms)
         for name, low in (("batch", 1), ("steps", 2), ("repeats", 1), ("warmup", 0), ("baseline_agents", 1),
                           ("observation_dim", 1), ("action_dim", 1), ("policy_delay", 1), ("data_batches", 1)):
             value = getattr(self, name)
@@ -104,6 +116,12 @@ class BenchmarkConfig:
                                   critic_learning_rate=1e-3, target_update_tau=0.005,
                                   policy_delay=self.policy_delay, target_noise=self.target_noise, target_noise_clip=0.5,
                                   huber_delta=1.0, hidden=(50, 50, 50, 50))
+
+
+    @property
+    def sac_hyperparameters(self) -> SACHyperparameters:
+        return SACHyperparameters(discount=self.discount, n_step=1, target_update_tau=0.005, huber_delta=1.0,
+                                  hidden=(50, 50, 50, 50))
 
 
 class Transitions(NamedTuple):
@@ -160,6 +178,45 @@ def make_td3_agent(cfg: BenchmarkConfig, index: int, compile_train: bool = True)
     return agent
 
 
+def make_sac_agent(cfg: BenchmarkConfig, index: int, compile_train: bool = True) -> sac_agent.SacAgent:
+    """One TF-Agents SAC agent with the SAC ensemble's hyperparameters."""
+    hp = cfg.sac_hyperparameters
+    observation_spec = tensor_spec.TensorSpec([cfg.observation_dim], tf.float32)
+    action_spec = tensor_spec.BoundedTensorSpec([cfg.action_dim], tf.float32, -1.0, 1.0)
+
+    def projection(spec):
+        return tanh_normal_projection_network.TanhNormalProjectionNetwork(
+            spec, std_transform=sac_agent.std_clip_transform)
+
+    actor = actor_distribution_network.ActorDistributionNetwork(
+        observation_spec, action_spec, fc_layer_params=tuple(hp.hidden), continuous_projection_net=projection)
+    critic = critic_network.CriticNetwork((observation_spec, action_spec),
+                                          joint_fc_layer_params=tuple(hp.hidden))
+    agent = sac_agent.SacAgent(
+        ts.time_step_spec(observation_spec), action_spec, critic_network=critic, actor_network=actor,
+        actor_optimizer=tf.keras.optimizers.Adam(hp.actor_learning_rate),
+        critic_optimizer=tf.keras.optimizers.Adam(hp.critic_learning_rate),
+        alpha_optimizer=tf.keras.optimizers.Adam(hp.alpha_learning_rate),
+        critic_loss_weight=1.0, target_update_tau=hp.target_update_tau, target_update_period=1,
+        td_errors_loss_fn=common.element_wise_huber_loss, gamma=hp.discount,
+        train_step_counter=tf.Variable(0, dtype=tf.int64), name=f"sac_agent_{index}")
+    agent.initialize()
+    if compile_train:
+        agent.train = common.function(agent.train)
+    return agent
+
+
+def make_ensemble(cfg: BenchmarkConfig, algorithm: str, n_agents: int):
+    if algorithm == "sac":
+        return EnsembleSAC(n_agents, n_agents, cfg.observation_dim, cfg.action_dim, cfg.sac_hyperparameters,
+                           seed=cfg.seed)
+    return EnsembleTD3(n_agents, n_agents, cfg.observation_dim, cfg.action_dim, cfg.hyperparameters, seed=cfg.seed)
+
+
+ALGORITHMS = {"td3": make_td3_agent, "sac": make_sac_agent}
+AGENT_CLASS = {"td3": "Td3Agents", "sac": "SacAgents"}
+
+
 def ensemble_step(ensemble: EnsembleTD3, data: Sequence[Transitions]) -> Callable[[int], None]:
     def step(i: int) -> None:
         ensemble.train_step(*data[i % len(data)]).loss.numpy()   # wait for the result
@@ -177,26 +234,22 @@ def separate_step(agents: Sequence[td3_agent.Td3Agent],
     return step
 
 
-def run(cfg: BenchmarkConfig, log: Callable[[str], None] = print) -> dict:
-    """Time both learners at every N in ``cfg.agents``; returns the JSON-ready result."""
-    tf.get_logger().setLevel("ERROR")   # each agent's first trace is not a retrace; counted below
-    load_at_start = list(os.getloadavg())
-    rng = np.random.default_rng(cfg.seed)
-    tf.random.set_seed(cfg.seed)
+def time_algorithm(cfg: BenchmarkConfig, algorithm: str, rng: np.random.Generator,
+                   log: Callable[[str], None]) -> dict:
+    """Time one algorithm's ensemble against its separate TF-Agents agents at every N."""
     n_real = min(cfg.baseline_agents, max(cfg.agents))
-    log(f"building {n_real} TF-Agents Td3Agents ...")
+    log(f"{algorithm}: building {n_real} TF-Agents {AGENT_CLASS[algorithm]} ...")
     t0 = time.perf_counter()
-    agents = [make_td3_agent(cfg, k) for k in range(n_real)]
+    agents = [ALGORITHMS[algorithm](cfg, k) for k in range(n_real)]
     build_s = time.perf_counter() - t0
     results = []
     for n_agents in cfg.agents:
         data = [make_transitions(cfg, n_agents, rng) for _ in range(cfg.data_batches)]
         k_real = min(n_real, n_agents)
         experience = [[agent_trajectory(d, k) for k in range(k_real)] for d in data]
-        ensemble = EnsembleTD3(n_agents, n_agents, cfg.observation_dim, cfg.action_dim, cfg.hyperparameters,
-                               seed=cfg.seed)
+        ensemble = make_ensemble(cfg, algorithm, n_agents)
         methods = {"ensemble": ensemble_step(ensemble, data), "separate": separate_step(agents[:k_real], experience)}
-        log(f"N = {n_agents}: tracing and warming up, then {cfg.repeats} x {cfg.steps} steps per method ...")
+        log(f"{algorithm}, N = {n_agents}: tracing and warming up, then {cfg.repeats} x {cfg.steps} steps per method ...")
         t0 = time.perf_counter()
 
         def trace_counts() -> dict[str, int]:
@@ -229,44 +282,57 @@ def run(cfg: BenchmarkConfig, log: Callable[[str], None] = print) -> dict:
             "speedup_cpu_time": per_agent_cpu * n_agents / ens_cpu,
             "speedup_per_block": [(s / k_real * n_agents) / e for s, e in zip(seconds["separate"], seconds["ensemble"])],
         })
+    return {"baseline_build_seconds_per_agent": build_s / n_real, "results": results}
+
+
+def run(cfg: BenchmarkConfig, log: Callable[[str], None] = print) -> dict:
+    """Time every algorithm at every N in ``cfg.agents``; returns the JSON-ready result."""
+    tf.get_logger().setLevel("ERROR")   # each agent's first trace is not a retrace; counted below
+    load_at_start = list(os.getloadavg())
+    rng = np.random.default_rng(cfg.seed)
+    tf.random.set_seed(cfg.seed)
+    algorithms = {name: time_algorithm(cfg, name, rng, log) for name in cfg.algorithms}
     machine = machine_info()
     machine["load_average_1_5_15min"] = {"start": load_at_start, "end": list(os.getloadavg())}
-    return {"benchmark": "ac_throughput", "config": asdict(cfg), "machine": machine,
-            "baseline_build_seconds_per_agent": build_s / n_real, "results": results}
+    return {"benchmark": "ac_throughput", "config": asdict(cfg), "machine": machine, "algorithms": algorithms}
 
 
 def format_table(result: dict) -> str:
     cfg, machine = result["config"], result["machine"]
-    lines = [f"TD3 throughput: batch {cfg['batch']} transitions/agent, actor and twin critics 4 x 50 ReLU, "
-             f"Adam 1e-3, actor every {cfg['policy_delay']} steps; median of {cfg['repeats']} blocks x "
+    lines = [f"actor-critic throughput: batch {cfg['batch']} transitions/agent, actor and twin critics "
+             f"4 x 50 ReLU (TD3: actor every {cfg['policy_delay']} steps); median of {cfg['repeats']} blocks x "
              f"{cfg['steps']} steps; device {machine['device']}, {machine['cores_available']} cores",
              f"{'N':>6} {'method':<36} {'s/step':>9} {'steps/s':>9} {'agent-updates/s':>16} {'speedup':>8}"]
-    for row in result["results"]:
-        n, ens, sep = row["n_agents"], row["ensemble"], row["separate"]
-        label = f"{sep['real_agents']} separate Td3Agents"
-        if sep["extrapolated"]:
-            label += f" (x{n / sep['real_agents']:.0f} extrap.)"
-        lines.append(f"{n:>6} {label:<36} {sep['step_seconds_median']:>9.4f} {sep['training_steps_per_s']:>9.3f} "
-                     f"{sep['agent_updates_per_s']:>16,.0f} {'1.0':>8}")
-        lines.append(f"{n:>6} {'batched TD3 ensemble (groups = N)':<36} {ens['step_seconds_median']:>9.4f} "
-                     f"{ens['training_steps_per_s']:>9.3f} {ens['agent_updates_per_s']:>16,.0f} {row['speedup']:>8.1f}")
+    notes = []
+    for algorithm, timed in result["algorithms"].items():
+        for row in timed["results"]:
+            n, ens, sep = row["n_agents"], row["ensemble"], row["separate"]
+            label = f"{sep['real_agents']} separate {AGENT_CLASS[algorithm]}"
+            if sep["extrapolated"]:
+                label += f" (x{n / sep['real_agents']:.0f} extrap.)"
+            lines.append(f"{n:>6} {label:<36} {sep['step_seconds_median']:>9.4f} "
+                         f"{sep['training_steps_per_s']:>9.3f} {sep['agent_updates_per_s']:>16,.0f} {'1.0':>8}")
+            lines.append(f"{n:>6} {algorithm.upper() + ' ensemble (groups = N)':<36} "
+                         f"{ens['step_seconds_median']:>9.4f} {ens['training_steps_per_s']:>9.3f} "
+                         f"{ens['agent_updates_per_s']:>16,.0f} {row['speedup']:>8.1f}")
+            sp = row["speedup_per_block"]
+            notes.append(f"{algorithm}, N = {n}: agent-updates per CPU-second: separate "
+                         f"{sep['agent_updates_per_cpu_s']:,.0f}, ensemble {ens['agent_updates_per_cpu_s']:,.0f} "
+                         f"(speedup in CPU time {row['speedup_cpu_time']:.1f}); speedup per block "
+                         f"{min(sp):.1f} .. {max(sp):.1f}"
+                         + (f"; separate-agent time extrapolated linearly from {sep['real_agents']} real agents"
+                            if sep["extrapolated"] else ""))
+        notes.append(f"{algorithm}: building one agent took {timed['baseline_build_seconds_per_agent']:.1f} s")
     load = machine["load_average_1_5_15min"]
-    lines.append(f"load average (1 min) {load['start'][0]:.1f} at start, {load['end'][0]:.1f} at end; "
-                 f"building one Td3Agent took {result['baseline_build_seconds_per_agent']:.1f} s")
-    for row in result["results"]:
-        sp, sep = row["speedup_per_block"], row["separate"]
-        lines.append(f"N = {row['n_agents']}: agent-updates per CPU-second: separate {sep['agent_updates_per_cpu_s']:,.0f}, "
-                     f"ensemble {row['ensemble']['agent_updates_per_cpu_s']:,.0f} (speedup in CPU time "
-                     f"{row['speedup_cpu_time']:.1f}); speedup per block {min(sp):.1f} .. {max(sp):.1f}"
-                     + (f"; separate-agent time extrapolated linearly from {sep['real_agents']} real agents"
-                        if sep["extrapolated"] else ""))
-    return "\n".join(lines)
+    lines.append(f"load average (1 min) {load['start'][0]:.1f} at start, {load['end'][0]:.1f} at end")
+    return "\n".join(lines + notes)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[BenchmarkConfig, Path]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--agents", default="100,1200", help="comma-separated numbers of agents N")
+    p.add_argument("--algorithms", default="td3", help="comma-separated: td3, sac")
     p.add_argument("--batch", type=int, default=64, help="transitions per agent per update")
     p.add_argument("--steps", type=int, default=10, help="training steps per timed block (a multiple of 2)")
     p.add_argument("--repeats", type=int, default=5, help="timed blocks per method (median reported)")
@@ -281,11 +347,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[BenchmarkConfig, Path
         agents = tuple(int(s) for s in str(a.agents).split(",") if s.strip())
     except ValueError:
         raise ConfigError("agents", "a comma-separated list of integers >= 1", a.agents) from None
+    algorithms = tuple(s.strip() for s in str(a.algorithms).split(",") if s.strip())
     if a.quick:
-        cfg = BenchmarkConfig(agents=(10, 50), batch=a.batch, steps=2, repeats=2, warmup=1, baseline_agents=3,
+        cfg = BenchmarkConfig(agents=(10, 50), algorithms=algorithms, batch=a.batch, steps=2, repeats=2, warmup=1, baseline_agents=3,
                               data_batches=2, seed=a.seed)
     else:
-        cfg = BenchmarkConfig(agents=agents, batch=a.batch, steps=a.steps, repeats=a.repeats, warmup=a.warmup,
+        cfg = BenchmarkConfig(agents=agents, algorithms=algorithms, batch=a.batch, steps=a.steps, repeats=a.repeats, warmup=a.warmup,
                               baseline_agents=a.baseline_agents, seed=a.seed)
     return cfg, a.json
 
