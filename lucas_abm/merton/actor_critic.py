@@ -56,9 +56,8 @@ def _adam(rate: float, steps: int, final_fraction: float) -> tf.keras.optimizers
 
 def train_actor_critic(problem: MertonProblem, config: ActorCriticConfig = ActorCriticConfig(),
                        points: int = 241) -> MertonSolution:
-    tf.keras.utils.set_random_seed(config.seed)
-    critic = HomotheticValue(problem, config.widths)
-    actor = BoundedPolicy(problem, config.widths)
+    critic = HomotheticValue(problem, config.widths, seed=10 * config.seed)
+    actor = BoundedPolicy(problem, config.widths, seed=10 * config.seed + 5)
     critic_opt = _adam(config.critic_lr, config.iterations * config.eval_steps,
                        config.final_lr_fraction)
     actor_opt = _adam(config.actor_lr, config.iterations * config.improve_steps,

@@ -19,12 +19,16 @@ DTYPE = tf.float64
 
 
 def mlp(widths: tuple[int, ...], out_dim: int, out_scale: float = 1e-2,
-        name: str | None = None) -> tf.keras.Sequential:
-    """Dense tanh layers ``widths`` then a linear output initialised small (``out_scale``)."""
-    layers = [tf.keras.layers.Dense(w, activation="tanh", dtype=DTYPE) for w in widths]
+        name: str | None = None, seed: int = 0) -> tf.keras.Sequential:
+    """Dense tanh layers ``widths`` (Glorot-uniform) then a linear output initialised small
+    (normal, std ``out_scale``); layer ``i`` is initialised from ``seed + i``."""
+    layers = [tf.keras.layers.Dense(w, activation="tanh", dtype=DTYPE,
+                                    kernel_initializer=tf.keras.initializers.GlorotUniform(seed + i))
+              for i, w in enumerate(widths)]
     layers.append(tf.keras.layers.Dense(
         out_dim, dtype=DTYPE, bias_initializer="zeros",
-        kernel_initializer=tf.keras.initializers.RandomNormal(stddev=out_scale)))
+        kernel_initializer=tf.keras.initializers.RandomNormal(stddev=out_scale,
+                                                              seed=seed + len(widths))))
     model = tf.keras.Sequential(layers, name=name)
     model.build((None, 1))
     return model
@@ -44,12 +48,13 @@ class LogWealthScale:
 class HomotheticValue(tf.Module):
     """The value in homothetic form; ``m0`` (default rho) sets the scale of ``m`` at start."""
 
-    def __init__(self, problem: MertonProblem, widths=(32, 32), m0: float | None = None):
+    def __init__(self, problem: MertonProblem, widths=(32, 32), m0: float | None = None,
+                 seed: int = 0):
         super().__init__(name="homothetic_value")
         self.gamma = problem.gamma
         self.scale = LogWealthScale(problem)
         self.log_m0 = math.log(problem.rho if m0 is None else m0)
-        self.net = mlp(widths, 1, name="value_net")
+        self.net = mlp(widths, 1, name="value_net", seed=seed)
 
     def __call__(self, x: tf.Tensor):
         """``(m, l1, l2)`` at log wealth ``x`` (shape (B,))."""
@@ -82,13 +87,13 @@ class BoundedPolicy(tf.Module):
     """``(pi, nu)`` with ``|pi| < pi_bound`` (tanh) and ``0 < nu < nu_bound`` (sigmoid); starts
     at ``pi = 0``, ``nu = rho`` (the consumption rate of log utility)."""
 
-    def __init__(self, problem: MertonProblem, widths=(32, 32)):
+    def __init__(self, problem: MertonProblem, widths=(32, 32), seed: int = 0):
         super().__init__(name="bounded_policy")
         self.scale = LogWealthScale(problem)
         self.pi_bound, self.nu_bound = policy_bounds(problem)
         start = min(problem.rho / self.nu_bound, 0.5)
         self.nu_offset = math.log(start / (1.0 - start))
-        self.net = mlp(widths, 2, name="policy_net")
+        self.net = mlp(widths, 2, name="policy_net", seed=seed)
 
     def __call__(self, x: tf.Tensor):
         out = self.net(self.scale(x)[:, None])

@@ -51,10 +51,10 @@ def _optimizer(config: PinnConfig) -> tf.keras.optimizers.Adam:
 class NaiveValue(tf.Module):
     """``V(W) = n(W~)`` and its wealth derivatives by nested automatic differentiation."""
 
-    def __init__(self, problem: MertonProblem, widths):
+    def __init__(self, problem: MertonProblem, widths, seed: int = 0):
         super().__init__(name="naive_value")
         self.w_min, self.w_span = problem.w_min, problem.w_max - problem.w_min
-        self.net = mlp(widths, 1, out_scale=1.0, name="naive_value_net")
+        self.net = mlp(widths, 1, out_scale=1.0, name="naive_value_net", seed=seed)
 
     def __call__(self, W: tf.Tensor):
         """``(V, V_W, V_WW)`` at wealth ``W`` (shape (B,))."""
@@ -76,8 +76,7 @@ def naive_controls(problem: MertonProblem, W, V_W, V_WW):
 
 def train_naive_pinn(problem: MertonProblem, config: PinnConfig = PinnConfig(),
                      points: int = 241) -> MertonSolution:
-    tf.keras.utils.set_random_seed(config.seed)
-    value = NaiveValue(problem, config.widths)
+    value = NaiveValue(problem, config.widths, seed=10 * config.seed)
     optimizer = _optimizer(config)
     rng = tf.random.Generator.from_seed(config.seed)
 
@@ -116,8 +115,7 @@ def train_naive_pinn(problem: MertonProblem, config: PinnConfig = PinnConfig(),
 
 def train_repaired_pinn(problem: MertonProblem, config: PinnConfig = PinnConfig(),
                         points: int = 241) -> MertonSolution:
-    tf.keras.utils.set_random_seed(config.seed)
-    value = HomotheticValue(problem, config.widths)
+    value = HomotheticValue(problem, config.widths, seed=10 * config.seed)
     optimizer = _optimizer(config)
     rng = tf.random.Generator.from_seed(config.seed)
     x_lo, x_hi = problem.log_wealth_range
