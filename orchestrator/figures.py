@@ -37,13 +37,14 @@ def _pyplot():
 
 
 def _panel_grid(n: int, title: str, ylabel: str):
-    """A grid of n panels (up to 2 columns for n <= 4, else 3), shared x, one y label per row."""
+    """A grid of n panels (up to 2 columns for n <= 4, else 3), one y label per row. The panels
+    are compared with each other (one per evaluation episode), so they share both axes."""
     plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
     ncols = 1 if n == 1 else (2 if n <= 4 else 3)
     nrows = math.ceil(n / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols + 1.8, 3.4 * nrows + 0.6),
-                             squeeze=False, sharex=True, constrained_layout=True)
+                             squeeze=False, sharex=True, sharey=True, constrained_layout=True)
     fig.suptitle(title, fontsize=13)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
@@ -85,9 +86,11 @@ def plot_posted_prices(episodes: list[EvaluationEpisode], asset: str, path: Path
     colors = _agent_colors(len(episodes[0].agents))
     varying = any(np.ptp(getattr(ep, f"{asset}_price_star")) > 0 for ep in episodes)
     star_name = f"{symbol}*(y_t)" if varying else f"{symbol}*"
+    shown = []
     for ax, ep in zip(axes, episodes):
         prices = getattr(ep, f"{asset}_price")
         star = getattr(ep, f"{asset}_price_star")
+        shown += [prices.ravel(), star]
         t = np.arange(ep.horizon)
         for j, agent in enumerate(ep.agents):
             ax.plot(t, prices[:, j], color=colors[j], lw=1.2, alpha=0.85, label=f"agent {agent}")
@@ -95,7 +98,7 @@ def plot_posted_prices(episodes: list[EvaluationEpisode], asset: str, path: Path
         ax.set_title(f"after {ep.episode} training episodes  (median {float(np.median(prices)):.4f}, "
                      f"{'median ' if varying else ''}{star_name} {float(np.median(star)):.4f})"
                      + _coincident(prices, "all {k} agents post the same price"), fontsize=10)
-        _pad_ylim(ax, np.concatenate([prices.ravel(), star]))
+    _pad_ylim(axes[0], np.concatenate(shown))  # one y range for all panels (shared)
     return _save(plt, fig, path, axes[0].get_legend_handles_labels(), "sampled agents")
 
 
@@ -105,6 +108,13 @@ def _coincident(values: np.ndarray, text: str) -> str:
     if values.shape[1] > 1 and np.all(values == values[:, :1]):
         return "\n" + text.format(k=values.shape[1])
     return ""
+
+
+def _no_trade_note(ax, text: str) -> None:
+    """Say in the panel that it is flat because nothing traded (not an empty plot)."""
+    ax.text(0.5, 0.8, text, transform=ax.transAxes, ha="center", va="center", fontsize=10,
+            color="0.25", bbox={"boxstyle": "round", "fc": "white", "ec": "0.7", "alpha": 0.9},
+            zorder=10)
 
 
 def _pad_ylim(ax, values: np.ndarray, rel: float = 0.02) -> None:
@@ -123,6 +133,8 @@ def plot_holdings(episodes: list[EvaluationEpisode], initial_shares: float, path
     colors = _agent_colors(len(episodes[0].agents))
     for ax, ep in zip(axes, episodes):
         t = np.arange(ep.horizon + 1)
+        if np.all(ep.shares == initial_shares):
+            _no_trade_note(ax, "no trade: every sampled agent keeps its endowment")
         for j, agent in enumerate(ep.agents):
             ax.step(t, ep.shares[:, j], where="post", color=colors[j], lw=1.2, alpha=0.85,
                     label=f"agent {agent}")
@@ -132,7 +144,8 @@ def plot_holdings(episodes: list[EvaluationEpisode], initial_shares: float, path
         moved = float(np.max(np.abs(ep.shares[-1] - ep.shares[0])))
         ax.set_title(f"after {ep.episode} training episodes  (max |s_T - s_0| = {moved:.4g})"
                      + _coincident(ep.shares, "all {k} agents hold the same shares"), fontsize=10)
-        _pad_ylim(ax, np.concatenate([ep.shares.ravel(), [initial_shares]]), rel=0.002)
+    _pad_ylim(axes[0], np.concatenate([ep.shares.ravel() for ep in episodes] + [[initial_shares]]),
+              rel=0.002)
     return _save(plt, fig, path, axes[0].get_legend_handles_labels(), "sampled agents")
 
 
@@ -145,6 +158,7 @@ def plot_traded_volumes(episodes: list[EvaluationEpisode], path: Path,
     plt, fig, axes = _panel_grid(len(episodes), f"Cumulative traded volume of the "
                                  f"{len(episodes[0].agents)} sampled agents (equilibrium: no trade)",
                                  "lots traded in steps 0..t-1 (cumulative)")
+    top = 1.0
     for ax, ep in zip(axes, episodes):
         # like the holdings s_t: the value at t counts trades before step t, so t runs 0..T
         t = np.arange(ep.horizon + 1)
@@ -161,8 +175,10 @@ def plot_traded_volumes(episodes: list[EvaluationEpisode], path: Path,
             title += (f"\nall agents: tree {format_value(row.get('tree_volume_per_agent_per_step'), '.4g')}, "
                       f"bond {format_value(row.get('bond_volume_per_agent_per_step'), '.4g')} lots per agent per step")
         ax.set_title(title, fontsize=10)
-        top = max(1.0, tree[-1], bond[-1])
-        ax.set_ylim(-0.05 * top, 1.08 * top)
+        if tree[-1] == 0 and bond[-1] == 0:
+            _no_trade_note(ax, "no trade: the sampled agents traded no lot")
+        top = max(top, tree[-1], bond[-1])
+    axes[0].set_ylim(0.0, 1.08 * top)  # volumes start at 0; one range for all panels (shared)
     return _save(plt, fig, path, axes[0].get_legend_handles_labels(), "asset")
 
 
