@@ -35,7 +35,7 @@ take turns one training step at a time (so that load from other processes hits a
 for ``--repeats`` blocks of ``--steps`` steps, and the median over blocks of the mean
 seconds per step is reported.
 
-    .venv/bin/python benchmarks/learner_throughput.py --agents 100,1200 --json runs/learner_throughput.json
+    .venv/bin/python benchmarks/learner_throughput.py --agents 100,1200   # writes runs/bench/learner_throughput.json
 """
 from __future__ import annotations
 
@@ -423,7 +423,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[BenchmarkConfig, Path
     p.add_argument("--no-project-head", action="store_true",
                    help="skip timing the ensemble with the project's 161 x 61 basis head")
     p.add_argument("--seed", type=int, default=0, help="seed of the data and the weights")
-    p.add_argument("--json", type=Path, default=None, help="write the numbers and machine info here")
+    p.add_argument("--json", type=Path, default=Path("runs/bench/learner_throughput.json"),
+                   help="write the numbers and machine info here (runs/ is ignored by git)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: N = 10,50, 5 real agents, 2 x 2 steps")
     a = p.parse_args(argv)

@@ -11,7 +11,7 @@ by ``--mesa-sizes``, in the same run. The posted prices are drawn uniformly arou
 Each figure is the best of ``--repeat`` timed blocks (least disturbed by other processes);
 vectorised and Mesa blocks are interleaved so that both see the same machine load.
 
-    .venv/bin/python benchmarks/market_step.py --out market_step.json
+    .venv/bin/python benchmarks/market_step.py        # writes runs/bench/market_step.json
 """
 from __future__ import annotations
 
@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="agent-steps per timed block (vectorised)")
     parser.add_argument("--mesa-budget", type=float, default=5e4,
                         help="agent-steps per timed block (Mesa)")
-    parser.add_argument("--out", type=Path, default=Path("market_step.json"),
-                        help="JSON file for the results")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench/market_step.json"),
+                        help="JSON file for the results (runs/ is ignored by git)")
     args = parser.parse_args(argv)
 
     backends = [b for b in args.backends if b != "numba" or kernels.AVAILABLE]
@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
               "machine": platform.platform(), "processor": platform.processor(),
               "python": platform.python_version(), "numpy": np.__version__,
               "numba": getattr(kernels.numba, "__version__", None), "rows": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"\nwrote {args.out}")
     return result

@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True, help="training YAML config")
     ap.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds")
-    ap.add_argument("--out", required=True, help="directory; one sub-directory per seed")
+    ap.add_argument("--out", default="runs/replication",
+                    help="directory; one sub-directory per seed (runs/ is ignored by git)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="config override passed to every run (repeatable)")
     args = ap.parse_args(argv)
