@@ -68,14 +68,14 @@ def check_price_grid(prices: EquilibriumPrices, grid: dict[str, tuple[float, flo
     for asset, (low_eq, high_eq) in price_ranges(prices).items():
         low, high = grid[asset]
         where = _where(prices)
-        need_high = high_eq * (1.0 + GRID_MARGIN)
+        need_high = _up(high_eq * (1.0 + GRID_MARGIN))
         if high < need_high:
-            raise ConfigError(f"{prefix}.{asset}_high", f">= {_up(need_high)} (the equilibrium "
+            raise ConfigError(f"{prefix}.{asset}_high", f">= {need_high:.4g} (the equilibrium "
                               f"{symbol[asset]}* reaches {high_eq:.4g} {where}, plus a "
                               f"{GRID_MARGIN:.0%} margin)", high)
-        need_low = low_eq * (1.0 - GRID_MARGIN)
+        need_low = _down(low_eq * (1.0 - GRID_MARGIN))
         if low > need_low:
-            raise ConfigError(f"{prefix}.{asset}_low", f"<= {_down(need_low)} (the equilibrium "
+            raise ConfigError(f"{prefix}.{asset}_low", f"<= {need_low:.4g} (the equilibrium "
                               f"{symbol[asset]}* falls to {low_eq:.4g} {where}, minus a "
                               f"{GRID_MARGIN:.0%} margin)", low)
         if high > max_price:
@@ -93,9 +93,9 @@ def check_lots(prices: EquilibriumPrices, tree_lot: float, bond_lot: float,
     income = initial_shares * y
     for asset, lot, price in (("tree", tree_lot, prices.tree_price(y)),
                               ("bond", bond_lot, prices.bond_price(y))):
-        bound = float(np.min(income / np.asarray(price, dtype=float)))
+        bound = _down(float(np.min(income / np.asarray(price, dtype=float))))
         if lot > bound:
-            raise ConfigError(f"{prefix}{asset}_lot", f"<= {_down(bound)} (one lot at the "
+            raise ConfigError(f"{prefix}{asset}_lot", f"<= {bound:.4g} (one lot at the "
                               f"equilibrium price must be payable out of the endowment's dividend "
                               f"income s_0 y {_where(prices)})", lot)
     if borrowing_limit > 0 and bond_lot > borrowing_limit:
@@ -112,15 +112,17 @@ def _where(prices: EquilibriumPrices) -> str:
     return f"{text}, over y in [{y.min():.4g}, {y.max():.4g}]"
 
 
-def _up(x: float) -> str:
-    """x rounded up to 4 significant digits (a value that passes the check)."""
+def _up(x: float) -> float:
+    """x rounded up to 4 significant digits: the bound that is checked is the one printed
+    (round-off below 1e-9 relative, as in 0.95 x 1.05, does not round up)."""
     scale = 10.0 ** (math.floor(math.log10(abs(x))) - 3)
-    return f"{math.ceil(x / scale) * scale:.4g}"
+    return float(f"{math.ceil(x / scale - 1e-9) * scale:.4g}")
 
 
-def _down(x: float) -> str:
+def _down(x: float) -> float:
+    """x rounded down to 4 significant digits (see :func:`_up`)."""
     scale = 10.0 ** (math.floor(math.log10(abs(x))) - 3)
-    return f"{math.floor(x / scale) * scale:.4g}"
+    return float(f"{math.floor(x / scale + 1e-9) * scale:.4g}")
 
 
 def check_price_cap(prices: EquilibriumPrices, max_price: float, field: str = "max_price") -> None:
@@ -128,7 +130,7 @@ def check_price_cap(prices: EquilibriumPrices, max_price: float, field: str = "m
     margin): otherwise an agent posting p(y) or q(y) posts an invalid price."""
     ranges = price_ranges(prices)
     top = max(ranges["tree"][1], ranges["bond"][1])
-    need = top * (1.0 + GRID_MARGIN)
+    need = _up(top * (1.0 + GRID_MARGIN))
     if max_price < need:
-        raise ConfigError(field, f">= {_up(need)} (the equilibrium prices reach {top:.4g} "
+        raise ConfigError(field, f">= {need:.4g} (the equilibrium prices reach {top:.4g} "
                           f"{_where(prices)}, plus a {GRID_MARGIN:.0%} margin)", max_price)

@@ -41,6 +41,9 @@ def test_thesis_scale_and_cpu_scale():
     ("exploration.epsilon_end=2", "exploration.epsilon_end"),
     ("replay.capacity=0", "replay.capacity"),
     ("economy.mechanism=auction", "economy.mechanism"),
+    ("economy.mechanism=no_such_module:Walras", "economy.mechanism"),
+    ("economy.mechanism_params={theta: 2}", "economy.mechanism_params.theta"),
+    ("market.backend=fast", "market.backend"),
 ])
 def test_bad_values_name_the_key(override, field):
     with pytest.raises(ConfigError) as err:
@@ -55,6 +58,13 @@ def test_unknown_section_and_cross_checks(tmp_path):
         load_config(bad)
     with pytest.raises(ConfigError, match="^learner.agent_types:"):
         load_config(Path("configs/thesis_cpu.yaml"), ["learner.agent_types=3"])
+
+
+def test_backend_and_mechanism_keys():
+    cfg = load_config(Path("configs/thesis_cpu.yaml"), ["market.backend=numpy", "economy.mechanism=bargaining",
+                                                        "economy.mechanism_params={theta: 0.25}"])
+    assert cfg.market.backend == "numpy" and cfg.economy.mechanism_params == {"theta": 0.25}
+    assert load_config(Path("configs/thesis_cpu.yaml")).market.backend == "auto"
 
 
 def test_overrides_and_seed():
