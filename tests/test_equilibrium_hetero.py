@@ -86,6 +86,23 @@ def test_markets_clear_and_budgets_hold_in_every_state(beta, gammas, theta, s0):
     assert np.any(np.abs(eq.bonds) > 1e-4)                  # heterogeneous gammas do trade
 
 
+def test_weights_converge_for_extreme_populations():
+    """Gammas from 0.05 to 200, endowments down to 1e-6, dividends a factor of up to 3,000 apart:
+    every type's budget W_k(y_0) = theta_k V(y_0) holds to 1e-11 (relative)."""
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        k = int(rng.integers(2, 7))
+        gammas = np.exp(rng.uniform(np.log(0.05), np.log(200.0), k))
+        theta = rng.dirichlet(np.full(k, 0.3)) + 1e-6
+        y = np.sort(rng.uniform(0.001, 3.0, 2))
+        a, b = rng.uniform(0.01, 0.99, 2)
+        s0 = int(rng.integers(2))
+        eq = solve_negishi(y, [[a, 1 - a], [b, 1 - b]], rng.uniform(0.5, 0.99), gammas, theta, initial_state=s0)
+        budget = eq.wealth[:, s0] / (eq.tree_prices[s0] + y[s0])
+        np.testing.assert_allclose(budget, eq.endowments, rtol=1e-11)
+        np.testing.assert_allclose(eq.consumption.sum(axis=0), y, rtol=1e-14)
+
+
 @pytest.mark.parametrize("beta, gammas, theta, s0", HETERO)
 def test_each_types_euler_equations_hold(beta, gammas, theta, s0):
     """p(y) = E[beta (c_k'/c_k)^-gamma_k (p' + y')], q(y) = E[beta (c_k'/c_k)^-gamma_k], per type."""

@@ -15,15 +15,15 @@ lambda_k (docs/heterogeneity.md)::
 
 The sharing rule is solved state by state with Newton's method on log mu (vectorised over
 states): F(x) = log sum_k exp((log lambda_k - x)/gamma_k) - log y is convex and decreasing,
-so Newton converges from any start. The K - 1 free weights are found by a root finder on
-``W_k(y_0)/V(y_0) - theta_k``.
+so Newton converges from any start. The K - 1 free weights, written as the types' consumption
+shares in y_0 (lambda_k = c_k(y_0)^gamma_k with mu(y_0) = 1), are found by a damped Newton
+method on ``log(W_k(y_0)/V(y_0)) - log theta_k``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import root
 
 from lucas_abm.errors import ConfigError, check_range
 
@@ -147,22 +147,25 @@ def solve_negishi(states, transition, beta: float, gammas, endowments, initial_s
         wealth = np.linalg.solve(a, (mu[None, :] * c).T).T / mu[None, :]
         return c, mu, value, wealth
 
-    def residual(free):
-        _, _, value, wealth = solve(np.concatenate(([0.0], free)))
-        return wealth[1:, s0] / value[s0] - theta[1:]
+    def log_weights_of(free):
+        # unknowns: log consumption shares in y_0 relative to type 1; lambda_k = c_k(y_0)^gamma_k
+        # with mu(y_0) = 1 satisfies the sharing rule in y_0 and keeps the unknowns well scaled
+        log_share = np.concatenate(([0.0], free))
+        log_share -= np.logaddexp.reduce(log_share)
+        return g * (log_share + np.log(y[s0]))
 
-    # start: each type eats its endowment share in y_0: lambda_k = (theta_k y_0)^gamma_k
-    start = g * np.log(theta * y[s0])
-    start = start[1:] - start[0]
-    if g.size > 1 and n > 1 and not equal_gammas:        # else the start is exact
-        sol = root(residual, start, method="hybr", options={"xtol": 1e-15})
-        free = sol.x
-        worst = float(np.max(np.abs(residual(free)) / theta[1:]))
+    def residual(free):
+        _, _, value, wealth = solve(log_weights_of(free))
+        return np.log(wealth[:, s0] / value[s0]) - np.log(theta)      # all K: none is left implied
+
+    # start: each type eats its endowment share in y_0 (exact when the gammas are equal)
+    free = np.log(theta[1:]) - np.log(theta[0])
+    if g.size > 1 and n > 1 and not equal_gammas:
+        free = damped_newton(residual, free)
+        worst = float(np.max(np.abs(residual(free))))
         if not np.isfinite(worst) or worst > 1e-9:
-            raise RuntimeError(f"Negishi weights did not converge (relative budget error {worst:.3g})")
-    else:
-        free = start
-    log_weights = np.concatenate(([0.0], free))
+            raise RuntimeError(f"Negishi weights did not converge (log budget error {worst:.3g})")
+    log_weights = log_weights_of(free)
     c, mu, value, wealth = solve(log_weights)
     tree = value - y
     bond = beta * (p_mat @ mu) / mu
@@ -177,6 +180,32 @@ def solve_negishi(states, transition, beta: float, gammas, endowments, initial_s
         planner_weights=weights / weights.sum(), marginal_utility=mu, consumption=c, sdf=sdf,
         tree_prices=tree, bond_prices=bond, wealth=wealth, shares=shares, bonds=bonds,
         representative_gamma=rep_gamma)
+
+
+def damped_newton(residual, x0: np.ndarray, tol: float = 1e-13, max_iter: int = 200,
+                  max_step: float = 2.0) -> np.ndarray:
+    """A root of ``residual`` by Newton's method with a forward-difference Jacobian, steps capped
+    at ``max_step`` (sup norm) and halved until the residual's norm falls (Armijo)."""
+    x = np.asarray(x0, float).copy()
+    r = residual(x)
+    norm = np.linalg.norm(r)
+    for _ in range(max_iter):
+        if norm <= tol:
+            break
+        h = 1e-7 * np.maximum(1.0, np.abs(x))
+        jac = np.column_stack([(residual(x + h[j] * np.eye(x.size)[j]) - r) / h[j] for j in range(x.size)])
+        step = np.linalg.lstsq(jac, -r, rcond=None)[0]
+        t = min(1.0, max_step / max(np.abs(step).max(), 1e-300))
+        while t > 1e-10:
+            r_new = residual(x + t * step)
+            norm_new = np.linalg.norm(r_new)
+            if np.isfinite(norm_new) and norm_new <= (1.0 - 1e-4 * t) * norm:
+                break
+            t *= 0.5
+        else:
+            break
+        x, r, norm = x + t * step, r_new, norm_new
+    return x
 
 
 def _portfolio(value: np.ndarray, wealth: np.ndarray, theta: np.ndarray,
