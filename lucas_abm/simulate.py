@@ -129,8 +129,8 @@ def run_simulation(config: SimulationConfig, progress: bool | None = None) -> Si
     Summary prices are means of *posted* prices over agents and steps (invalid ones included:
     ``invalid_fraction`` is the share of agent-steps with an invalid posted price, either
     asset); volumes are lots per agent per step, as in training (the series' ``tree_volume``
-    and ``bond_volume`` too: lots traded in that step / N); ``agent_steps_per_second`` = agents x steps / wall time of the loop (policy and
-    market step both included); ``tree_price_star``/``bond_price_star`` are the means of
+    and ``bond_volume`` too: lots traded in that step / N); ``agent_steps_per_second`` =
+    agents x steps / wall time of the loop (policy and market step both included); ``tree_price_star``/``bond_price_star`` are the means of
     the equilibrium ``p(y_t)``, ``q(y_t)`` along the simulated dividend path.
     """
     market, policy, prices = config.build()

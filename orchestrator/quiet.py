@@ -71,7 +71,8 @@ def quiet_libraries() -> None:
 
 @contextlib.contextmanager
 def native_log_filter() -> Iterator[None]:
-    """Inside the block, descriptor 2 goes through a filter dropping Reverb's log lines (:data:`DROPPED_MARKER`)."""
+    """Inside the block, descriptor 2 goes through a filter that drops Reverb's log lines
+    (from :data:`DROPPED_MARKER` to the end of its line) and passes everything else."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
