@@ -5,6 +5,10 @@ Examples::
     lucas-abm solve --dividend constant --ybar 0.0448168907 --beta 0.95 --gamma 1 --json
     lucas-abm solve --dividend markov --states 0.04,0.05 --transition 0.8,0.2,0.3,0.7 --gamma 2
     lucas-abm solve --dividend mehra-prescott --beta 0.99 --gamma 10
+    lucas-abm solve --population pop.yaml --dividend markov --states 0.04,0.05 --transition 0.8,0.2,0.3,0.7 --json
+
+With ``--population FILE`` the economy is a population of agent types and the answer is its exact
+heterogeneous equilibrium (docs/heterogeneity.md; :func:`run_population`).
 """
 from __future__ import annotations
 
@@ -70,10 +74,10 @@ def register(subparsers) -> None:
       help="YAML file with a 'population:' list of agent types (and an optional 'seed:' for their "
            "sizes): solve the exact heterogeneous equilibrium (docs/heterogeneity.md) with --dividend "
            "constant or markov; --beta and --gamma are the defaults of types that set none")
-    a("--initial-state", default=None,
+    a("--initial-state", default=None, metavar="INDEX",
       help="with --population: index of the chain's state in which endowments are valued, "
            "0 = the first state (default 0)")
-    a("--periods", default=None,
+    a("--periods", default=None, metavar="T",
       help="with --population and types with different beta: length of the path, an integer >= 1 "
            "(default 50)")
     parser.set_defaults(func=run)
