@@ -26,11 +26,15 @@ DROPPED_MARKER = b"[reverb/cc/"
 # The filter process: bytes pass through as they come (a progress bar's carriage-return
 # updates are not held back); from the marker to the end of its line is dropped.
 _FILTER = f"""
-import os
+import os, signal
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the command; read on to its end
 marker = {DROPPED_MARKER!r}
 buf = b""
 while True:
-    chunk = os.read(0, 65536)
+    try:
+        chunk = os.read(0, 65536)
+    except OSError:
+        break
     if not chunk:
         break
     buf += chunk
@@ -50,10 +54,16 @@ while True:
             break
         buf = buf[j + 1:]
     data = b"".join(out)
-    while data:
-        data = data[os.write(1, data):]
-if not buf.startswith(marker):
-    os.write(1, buf)
+    try:
+        while data:
+            data = data[os.write(1, data):]
+    except OSError:  # the terminal went away: keep draining so the command never blocks
+        pass
+if buf and not buf.startswith(marker):
+    try:
+        os.write(1, buf)
+    except OSError:
+        pass
 """
 
 
