@@ -269,3 +269,21 @@ def test_population_dispatch_and_refusals():
         solve_population(patience, [1.0], [[1.0]])
     with pytest.raises(ConfigError, match=r"^initial_state"):
         solve_population(pop, Y2, P2, initial_state=2)
+
+
+def test_agent_portfolios_add_up_to_the_types_and_respect_the_borrowing_bound():
+    pop = parse_population([{"name": "cautious", "count": 40, "gamma": 5.0, "size": {"lognormal": {"sigma": 1.0}}},
+                            {"name": "bold", "count": 60, "gamma": 1.0, "size": {"pareto": {"zeta": 1.5}},
+                             "borrowing_limit": 0.05}], seed=1)
+    arrays = pop.draw()
+    eq = solve_negishi(Y2, P2, 0.95, [5.0, 1.0], arrays.endowments)
+    shares, bonds = eq.agent_portfolios(arrays.type_index, arrays.initial_shares)
+    totals = np.bincount(arrays.type_index, weights=shares) / arrays.n_agents
+    np.testing.assert_allclose(totals, eq.shares, rtol=1e-12)          # per unit of supply N
+    np.testing.assert_allclose(np.bincount(arrays.type_index, weights=bonds) / arrays.n_agents, eq.bonds,
+                               rtol=1e-12)
+    assert shares.sum() == pytest.approx(arrays.n_agents, rel=1e-12)
+    # every bold agent owes the same per initial share: borrowing_needed, within its limit 0.05
+    owed = -bonds[arrays.type_index == 1] / arrays.initial_shares[arrays.type_index == 1]
+    np.testing.assert_allclose(owed, eq.borrowing_needed()[1], rtol=1e-12)
+    assert np.all(bonds >= -arrays.borrowing_limit)

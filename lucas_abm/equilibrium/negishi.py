@@ -91,10 +91,25 @@ class NegishiEquilibrium:
         """c_k(y_s) / y_s."""
         return self.consumption / self.states[None, :]
 
+    def agent_portfolios(self, type_index, initial_shares) -> tuple[np.ndarray, np.ndarray]:
+        """(shares_i, bonds_i) per agent after the t = 0 rebalancing (see :func:`agent_portfolios`)."""
+        return agent_portfolios(self.shares, self.bonds, self.endowments, type_index, initial_shares)
+
     def borrowing_needed(self) -> np.ndarray:
         """Bonds each type owes per unit of its initial tree shares, max(0, -b_k/theta_k): the
         smallest ``borrowing_limit`` that admits the equilibrium portfolio."""
         return np.maximum(0.0, -self.bonds / self.endowments)
+
+
+def agent_portfolios(shares, bonds, endowments, type_index, initial_shares) -> tuple[np.ndarray, np.ndarray]:
+    """Per-agent holdings from the types' totals per unit of tree supply (``shares``, ``bonds``):
+    agent i of type k holds ``(s_k / theta_k) s0_i`` shares and ``(b_k / theta_k) s0_i`` bonds,
+    in the market's units (supply = sum_i s0_i). Agents of one CRRA type hold the type's
+    portfolio in proportion to their initial wealth (vectorised gather, no loop over agents)."""
+    theta = np.asarray(endowments, float)
+    per_share = np.asarray(shares, float) / theta, np.asarray(bonds, float) / theta
+    s0 = np.asarray(initial_shares, float)
+    return per_share[0][type_index] * s0, per_share[1][type_index] * s0
 
 
 def check_endowments(endowments) -> np.ndarray:
