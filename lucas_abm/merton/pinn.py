@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from lucas_abm.merton.evaluate import MertonSolution
+from lucas_abm.merton.evaluate import MertonSolution, error_summary
 from lucas_abm.merton.networks import DTYPE, HomotheticValue, mlp
 from lucas_abm.merton.problem import MertonProblem, wealth_grid
 
@@ -40,12 +40,14 @@ class PinnConfig:
     widths: tuple[int, ...] = (32, 32)
     chunk: int = 500
     seed: int = 0
+    warm_start_steps: int = 0     # naive PINN only: first fit the closed form (a diagnostic)
+    clip_norm: float | None = 1.0  # global gradient-norm clipping (a common PINN stabiliser)
 
 
 def _optimizer(config: PinnConfig) -> tf.keras.optimizers.Adam:
     schedule = tf.keras.optimizers.schedules.CosineDecay(
         config.learning_rate, config.iterations, alpha=config.final_lr_fraction)
-    return tf.keras.optimizers.Adam(schedule)
+    return tf.keras.optimizers.Adam(schedule, global_clipnorm=config.clip_norm)
 
 
 class NaiveValue(tf.Module):
@@ -79,6 +81,9 @@ def train_naive_pinn(problem: MertonProblem, config: PinnConfig = PinnConfig(),
     value = NaiveValue(problem, config.widths, seed=10 * config.seed)
     optimizer = _optimizer(config)
     rng = tf.random.Generator.from_seed(config.seed)
+    info = {}
+    if config.warm_start_steps > 0:
+        info["warm_start"] = _fit_closed_form(problem, value, config, points)
 
     def loss_fn(W):
         V, V_W, V_WW = value(W)
@@ -99,7 +104,13 @@ def train_naive_pinn(problem: MertonProblem, config: PinnConfig = PinnConfig(),
     start = time.perf_counter()
     losses = _run_chunks(train_chunk, config)
     seconds = time.perf_counter() - start
+    solution = _naive_solution(problem, value, points, seconds, config.iterations)
+    solution.info.update(info, final_loss=losses[-1], loss_history=losses)
+    return solution
 
+
+def _naive_solution(problem, value, points, seconds, iterations) -> MertonSolution:
+    """The naive network's first-order-condition policy and residual on the grid."""
     W = tf.constant(wealth_grid(problem, points), DTYPE)
     V, V_W, V_WW = value(W)
     pi, c = problem.foc_controls(W, V_W, V_WW)          # unguarded: undefined where not concave
@@ -109,8 +120,38 @@ def train_naive_pinn(problem: MertonProblem, config: PinnConfig = PinnConfig(),
     pi, c = tf.where(undefined, nan, pi), tf.where(undefined, nan, c)
     residual = tf.where(undefined, nan, residual)
     return MertonSolution("pinn", W.numpy(), pi.numpy(), (c / W).numpy(), residual.numpy(),
-                          seconds, config.iterations, {"final_loss": losses[-1],
-                                                        "loss_history": losses})
+                          seconds, iterations)
+
+
+def _fit_closed_form(problem, value, config, points) -> dict:
+    """Warm start (diagnostic, not a solver): fit the naive network to the closed-form V by
+    ``min mean ((V_net - V*)/V*)^2`` over log-uniform wealth, ``warm_start_steps`` Adam steps.
+    Returns the error summary of that fit: the best this representation starts from."""
+    optimizer = tf.keras.optimizers.Adam(tf.keras.optimizers.schedules.CosineDecay(
+        1e-2, config.warm_start_steps, alpha=1e-3))
+    rng = tf.random.Generator.from_seed(config.seed + 1)
+    x_lo, x_hi = problem.log_wealth_range
+
+    @tf.function
+    def fit(n):
+        loss = tf.constant(0.0, DTYPE)
+        for _ in tf.range(n):
+            W = tf.exp(rng.uniform((config.batch,), x_lo, x_hi, dtype=DTYPE))
+            target = problem.value(W)
+            with tf.GradientTape() as tape:
+                V = value.net(2.0 * (W[:, None] - value.w_min) / value.w_span - 1.0)[:, 0]
+                loss = tf.reduce_mean(((V - target) / target) ** 2)
+            grads = tape.gradient(loss, value.trainable_variables)
+            optimizer.apply_gradients(zip(grads, value.trainable_variables))
+        return loss
+
+    start = time.perf_counter()
+    loss = float(fit(tf.constant(config.warm_start_steps)))
+    fitted = _naive_solution(problem, value, points, time.perf_counter() - start,
+                             config.warm_start_steps)
+    summary = error_summary(problem, fitted)
+    summary.update(method="pinn warm-start fit", fit_loss=loss)
+    return summary
 
 
 def train_repaired_pinn(problem: MertonProblem, config: PinnConfig = PinnConfig(),
