@@ -149,10 +149,27 @@ def test_markdown_has_the_summary_numbers_and_figures(default_report):
     assert "Run unfinished" not in md
 
 
-def test_p_star_in_the_report_is_the_closed_form():
-    # 0.95/0.05 * 0.0448168907 = 0.8515209..., printed to 4 decimals as 0.8515
-    assert f"{P_STAR:.4f}" == "0.8515"
-    assert P_STAR == pytest.approx(0.851521, abs=1e-6)
+def test_p_star_in_the_report_of_a_real_run_is_the_closed_form(tmp_path):
+    # A one-episode training run of the thesis economy through the CLI, then its report: the
+    # p* and q* it prints come from the driver's solver and must be the closed forms
+    # beta/(1-beta) ybar = 0.8515209 and beta (thesis_cpu.yaml: ybar = 0.0448168907).
+    out = tmp_path / "run"
+    sets = ["market.n_agents=4", "market.horizon=5", "training.episodes=1",
+            "training.eval_interval=1", "training.checkpoint_interval=1", "replay.capacity=50",
+            "replay.min_size=8", "learner.batch_size=4", "learner.hidden=[4]"]
+    assert main(["train", "--config", "configs/thesis_cpu.yaml", "--seed", "0", "--out", str(out),
+                 "--no-progress"] + sum([["--set", s] for s in sets], [])) == 0
+    p_star = 0.95 / 0.05 * 0.0448168907
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["tree_price_star"] == pytest.approx(p_star, rel=1e-12)
+    assert summary["bond_price_star"] == pytest.approx(0.95, rel=1e-12)
+    assert main(["report", str(out)]) == 0
+    md = (out / "report" / "report.md").read_text()
+    assert f"{p_star:.4f}" == "0.8515"
+    assert "| p* = 0.8515 |" in md and "| q* = 0.9500 |" in md
+    tree_row = next(line for line in md.splitlines() if line.startswith("| tree price |"))
+    price = summary["tree_price"]
+    assert f"| {price:.4f} | p* = 0.8515 | {price / p_star - 1:+.2%} |" in tree_row
 
 
 def test_percentages_do_not_print_negative_zero():

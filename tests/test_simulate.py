@@ -53,12 +53,35 @@ def test_noisy_equilibrium_settles_near_p_star():
     assert s["tree_volume_per_agent_per_step"] == pytest.approx(200 / 400, abs=2 / 400)
 
 
-def test_stochastic_dividend_tracks_equilibrium_prices():
-    result = run_simulation(SimulationConfig(agents=10, steps=50, dividend="log-ar1", gamma=2.0))
+def log_ar1_prices_by_hand(y, beta, gamma, alpha, sigma, mu, terms=2000):
+    """p(y) = y^g sum_n beta^n E[y_n^(1-g) | y] and q(y) = beta y^g E[y'^(-g) | y], with
+    log y_n | y ~ N(mu (1-alpha^n)/(1-alpha) + alpha^n log y, sigma^2 (1-alpha^2n)/(1-alpha^2))."""
+    k = 1.0 - gamma
+    n = np.arange(1, terms + 1)[:, None]
+    m = mu * (1 - alpha ** n) / (1 - alpha) + alpha ** n * np.log(y)[None, :]
+    v = sigma ** 2 * (1 - alpha ** (2 * n)) / (1 - alpha ** 2)
+    p = y ** gamma * np.sum(beta ** n * np.exp(k * m + 0.5 * k * k * v), axis=0)
+    q = beta * y ** gamma * np.exp(-gamma * (mu + alpha * np.log(y)) + 0.5 * gamma ** 2 * sigma ** 2)
+    return p, q
+
+
+def test_stochastic_dividend_equilibrium_prices_against_a_hand_computed_series():
+    # The dividend, its parameters and gamma reach the solver through SimulationConfig: the
+    # equilibrium policy must post p(y_t), q(y_t) of *this* process (computed here by hand).
+    beta, gamma, alpha, sigma, mu = 0.95, 2.0, 0.9, 0.1, -0.3
+    result = run_simulation(SimulationConfig(agents=10, steps=50, dividend="log-ar1", gamma=gamma,
+                                             alpha=alpha, sigma=sigma, mu=mu, seed=5))
     s = result.series
-    assert s.dividend.nunique() > 40
-    np.testing.assert_allclose(s.mean_tree_price, s.tree_price_star, rtol=1e-12)
-    assert (s.tree_volume == 0).all()
+    y = s.dividend.to_numpy()
+    assert s.dividend.nunique() == 50
+    eps = (np.log(y[1:]) - mu - alpha * np.log(y[:-1])) / sigma   # the shocks: ~ N(0, 1)
+    assert abs(eps.mean()) < 5 / math.sqrt(49) and abs(eps.std() - 1) < 0.5
+    p, q = log_ar1_prices_by_hand(y, beta, gamma, alpha, sigma, mu)
+    np.testing.assert_allclose(s.tree_price_star, p, rtol=1e-10)
+    np.testing.assert_allclose(s.bond_price_star, q, rtol=1e-12)
+    np.testing.assert_allclose(s.mean_tree_price, p, rtol=1e-10)
+    np.testing.assert_allclose(s.mean_bond_price, q, rtol=1e-12)
+    assert (s.tree_volume == 0).all() and (s.bond_volume == 0).all()
 
 
 def test_seed_reproducible():
