@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed.stamp
 
-.PHONY: run test venv bench clean
+.PHONY: run test venv bench clean mutation
 
 venv: $(STAMP)
 
@@ -34,6 +34,13 @@ bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/market_step.py
 	$(PY) benchmarks/learner_throughput.py
+
+# Mutation testing of the economy's core (setup.cfg [mutmut]: which modules, which fast tests).
+# Not in CI: hours on two cores. Kill rates and every survivor explained: docs/testing.md.
+mutation: $(STAMP)
+	$(PY) -m pip install -q -e ".[mutation]"
+	nice -n 19 $(VENV)/bin/mutmut run --max-children 2
+	$(VENV)/bin/mutmut results
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -39,6 +39,8 @@ setup(
         "pettingzoo": PETTINGZOO,
         # Benchmark-only: the per-agent baseline written with the Mesa ABM framework.
         "bench": ["mesa>=2.3,<3"],
+        # make mutation (not in CI): mutmut 3.x, config in setup.cfg [mutmut]; fits the stack.
+        "mutation": ["mutmut>=3,<4"],
         "gpu": ["tensorflow[and-cuda]==2.15.1"],
     },
 )

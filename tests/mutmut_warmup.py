@@ -1,0 +1,36 @@
+"""A pytest plugin used only by ``make mutation`` (setup.cfg [mutmut] pytest_add_cli_args).
+
+mutmut forks one process per mutant from a fork server that has collected the tests. The
+numba kernels compile at first use (about a second, not cached on disk), so without this
+every mutant would pay for the compilation, and mutants whose tests take milliseconds would
+exceed their CPU-time limit. Compiling once at configure time, in the fork server, lets every
+forked mutant inherit the compiled kernels (lucas_abm/kernels.py is not mutated).
+
+It also leaves out of the mutation runs the few tests that take tens of seconds each under
+mutmut's tracing (:data:`SLOW`); they stay in the unit suite. docs/testing.md lists them.
+"""
+from __future__ import annotations
+
+SLOW = (
+    # 150 hypothesis scenarios, kernel against numpy: the hand-computed cases on both
+    # backends (test_market.py, test_mechanisms.py) pin the same rules per mutant
+    "tests/test_kernels.py::test_kernel_equals_numpy_path",
+    # N single-agent Keras updates against the ensemble: test_train_step_loss_is_the_n_step_
+    # double_dqn_huber_loss_and_target_is_polyak checks the same update by hand
+    "tests/test_ensemble_equivalence.py::test_one_train_step_equals_n_separate_single_agent_updates",
+    "tests/test_ensemble_equivalence.py::test_shared_mode_trains_one_network_per_group_on_its_agents_pooled_data[2]",
+)
+
+
+def pytest_configure(config) -> None:
+    from lucas_abm import kernels
+
+    if kernels.AVAILABLE:
+        kernels.warm_up()
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    slow = [item for item in items if item.nodeid.removeprefix("mutants/") in SLOW]
+    if slow:
+        items[:] = [item for item in items if item not in slow]
+        config.hook.pytest_deselected(items=slow)
