@@ -31,6 +31,8 @@ setup(
         # The compiled pairwise market period (lucas_abm/kernels.py); numba 0.60 supports
         # numpy 1.22-2.0 and Python 3.9-3.12, so it sits beside the pinned TF stack.
         "numba>=0.59,<0.61",
+        # Parquet panels (simulate --export, lucas_abm/panels.py); pyarrow 26 needs numpy 2.
+        "pyarrow>=14,<26",
     ],
     extras_require={
         "test": ["pytest", "hypothesis", *PETTINGZOO],
