@@ -150,3 +150,15 @@ def serve(config_path: str | os.PathLike, port: int,
         server.wait()
     finally:
         server.close()
+
+
+def serve_tables(tables: list[reverb.Table], port: int,
+                 checkpoint_dir: str | os.PathLike | None = None) -> None:
+    """Standalone server of the given tables (experience and weights); blocks."""
+    server = ReplayServer(tables, port=port, checkpoint_dir=checkpoint_dir)
+    sizes = ", ".join(f"{t.name} (max_size {t.info.max_size})" for t in tables)
+    print(f"replay server: tables {sizes} on port {server.port}", flush=True)
+    try:
+        server.wait()
+    finally:
+        server.close()

@@ -32,6 +32,8 @@ def register(subparsers) -> None:
     p.add_argument("--checkpoint-dir", type=Path, default=None,
                    help="directory to restore the latest replay checkpoint from and to "
                         "write checkpoints to (default: a temporary directory)")
+    p.add_argument("--shards", type=int, default=1, metavar="S",
+                   help="number of agent-sharded learners: one weights table each")
     p.set_defaults(func=run)
 
 
@@ -41,10 +43,26 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(args.port, bool) or not 1 <= args.port <= 65535:
         raise ConfigError("port", "an integer in [1, 65535]", args.port)
     load_replay_settings(args.config)  # validate before starting anything (exit 2)
-    from replay.server import serve  # imports Reverb and TensorFlow: only after validation
+    from orchestrator.config import load_config
 
     try:
-        serve(args.config, args.port, checkpoint_dir=args.checkpoint_dir)
+        config = load_config(args.config)
+    except ConfigError as err:   # a replay-only file: the experience table alone
+        print(f"replay server: experience table only ({args.config} is not a full training "
+              f"config: {err})", flush=True)
+        config = None
+    if config is not None and not 1 <= args.shards <= config.market.n_agents:
+        raise ConfigError("--shards", f"an integer in [1, market.n_agents = {config.market.n_agents}]",
+                          args.shards)
+    from replay.server import serve, serve_tables  # Reverb and TensorFlow: only after validation
+
+    try:
+        if config is None:
+            serve(args.config, args.port, checkpoint_dir=args.checkpoint_dir)
+        else:
+            from orchestrator.roles import replay_tables
+
+            serve_tables(replay_tables(config, args.shards), args.port, args.checkpoint_dir)
     except KeyboardInterrupt:
         pass
     return 0

@@ -38,6 +38,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stop-after", type=int, default=None, metavar="EPISODES",
                    help="end this invocation after this many episodes (a checkpoint is written); "
                         "continue later with --resume")
+    p.add_argument("--actors", type=int, default=0, metavar="K",
+                   help="0: every role in this process (embedded Reverb server); K >= 1: the "
+                        "multi-process layout on this machine: a replay server, the learner(s), K "
+                        "actors and an evaluator as separate processes on loopback (docs/distributed.md)")
+    p.add_argument("--shards", type=int, default=1, metavar="S",
+                   help="with --actors: agent-sharded learners, each owning the networks of N/S agents")
+    p.add_argument("--peer-timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="with --actors: longest wait of a role for its peers before it exits with a "
+                        "message (the launcher then restarts it)")
     p.set_defaults(func=run)
 
 
@@ -45,6 +54,12 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.overrides, args.seed)   # all validation before any work
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise ConfigError("--out", "a directory (new, or an earlier run's with --resume)", args.out)
+    if args.actors < 0:
+        raise ConfigError("--actors", "an integer >= 0 (0: one process)", args.actors)
+    if args.actors:
+        return run_processes(args, config)
+    if args.shards != 1:
+        raise ConfigError("--shards", "1 without --actors (sharded learners are processes)", args.shards)
     from orchestrator.driver import Trainer, TrainingDiverged       # heavy imports after validation
 
     out = Path(args.out)
@@ -65,3 +80,33 @@ def run(args: argparse.Namespace) -> int:
         trainer.close()
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def run_processes(args: argparse.Namespace, config) -> int:
+    """``--actors K``: the roles as processes on loopback, supervised by orchestrator.launch."""
+    import yaml
+
+    from orchestrator.algorithms import check_sharding
+    from orchestrator.resume import check_resumable
+
+    if args.stop_after is not None:
+        raise ConfigError("--stop-after", "absent with --actors (stop the launcher; --resume continues)",
+                          args.stop_after)
+    if args.peer_timeout <= 0:
+        raise ConfigError("--peer-timeout", "a number of seconds > 0", args.peer_timeout)
+    check_sharding(config, args.shards)
+    out = Path(args.out)
+    saved = out / "config.yaml"
+    if saved.exists() and not args.resume:
+        raise ConfigError("--out", "a new directory, or pass --resume to continue the run in it", str(out))
+    if saved.exists():
+        check_resumable(saved, config.to_dict())
+    out.mkdir(parents=True, exist_ok=True)
+    saved.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    write_provenance(out, config.to_dict())
+    from orchestrator.launch import Launcher
+
+    code = Launcher(saved, out, args.actors, args.shards, args.peer_timeout).run()
+    if code == 0 and (out / "summary.json").exists():
+        print((out / "summary.json").read_text())
+    return code

@@ -1,0 +1,62 @@
+"""Options shared by the role commands (``learner``, ``actor``, ``evaluator``) and their checks."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lucas_abm.errors import ConfigError
+
+
+def add_role_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, metavar="FILE",
+                   help="training config YAML, the same file for every role of the run "
+                        "(train --actors K passes OUT/config.yaml, the resolved config)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="the run directory every role shares (checkpoints, logs, summary.json)")
+    p.add_argument("--replay-address", required=True, metavar="HOST:PORT",
+                   help="address of the replay server (lucas-abm replay-server)")
+    p.add_argument("--shards", type=int, default=1, metavar="S",
+                   help="number of agent-sharded learners (each owns the networks of N/S agents)")
+    p.add_argument("--peer-timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="longest wait for the replay server or the first weights; then exit 4 "
+                        "with a message naming the peer")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config value (as in train); every role must get the same")
+
+
+def check_address(address: str) -> str:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError("--replay-address", "HOST:PORT with PORT in [1, 65535]", address)
+    return address
+
+
+def load_role_config(args: argparse.Namespace):
+    """Validate everything (config, address, shards, timeouts) before TensorFlow is imported."""
+    import faulthandler
+    import signal
+
+    faulthandler.register(signal.SIGUSR1)   # `kill -USR1 PID` prints every thread's stack
+    from orchestrator.config import load_config
+
+    config = load_config(args.config, args.overrides)
+    check_address(args.replay_address)
+    if args.peer_timeout <= 0:
+        raise ConfigError("--peer-timeout", "a number of seconds > 0", args.peer_timeout)
+    if not 1 <= args.shards <= config.market.n_agents:
+        raise ConfigError("--shards", f"an integer in [1, market.n_agents = {config.market.n_agents}]",
+                          args.shards)
+    if config.learner.weight_sharing == "shared" and args.shards > 1 and config.groups % args.shards:
+        raise ConfigError("--shards", "1, or a divisor of learner.agent_types (shared weights), or "
+                          "any S with learner.weight_sharing=independent", args.shards)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ConfigError("--out", "a directory", args.out)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    return config
+
+
+def exit_code_for(err: Exception, role: str) -> int:
+    import sys
+
+    print(f"lucas-abm {role}: {err}", file=sys.stderr, flush=True)
+    return 4

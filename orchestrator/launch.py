@@ -1,0 +1,148 @@
+"""The roles as processes on one machine: ``lucas-abm train --actors K`` (loopback).
+
+Layout (``S`` learner shards, ``K`` actors; every arrow is a gRPC stream to the server)::
+
+    replay-server ◀── experience ── actor 0 .. actor K-1
+        │   ▲                            ▲
+        │   └──── weights (S tables) ─── learner 0 (+ coordinator) .. learner S-1
+        └──────── weights ─────────────▶ evaluator
+
+The launcher starts the replay server, the learners, the actors and the evaluator as child
+processes (``python -m orchestrator.cli ROLE ...``), records their pids in
+``OUT/processes.json``, restarts any that dies before the run is done (at most
+``max_restarts`` times per process: a killed actor rejoins, a killed learner resumes from its
+last checkpoint, a killed server restores its last checkpoint) and, when learner 0 exits with
+the summary written, waits for the evaluator and stops the rest.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import portpicker
+
+
+@dataclass
+class Child:
+    role: str
+    args: list[str]
+    log_path: Path
+    restarts: int = 0
+    proc: subprocess.Popen | None = None
+    finished: bool = False
+    history: list = field(default_factory=list)
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *self.args],
+                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+
+
+def role_commands(config_file: Path, out: Path, address: str, port: int, actors: int, shards: int,
+                  peer_timeout: float, actor_args: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """The command line of every process (also what docs/distributed.md and compose run)."""
+    common = ["--config", str(config_file), "--out", str(out), "--replay-address", address,
+              "--peer-timeout", str(peer_timeout)]
+    sharding = ["--shards", str(shards)]
+    commands = {"replay": ["replay-server", "--config", str(config_file), "--port", str(port),
+                           "--checkpoint-dir", str(out / "replay-checkpoints"), *sharding]}
+    for s in range(shards):
+        commands[f"learner-{s}"] = ["learner", *common, *sharding, "--shard", str(s)]
+    for k in range(actors):
+        commands[f"actor-{k}"] = ["actor", *common, *sharding, "--actor-id", str(k), *actor_args]
+    commands["evaluator"] = ["evaluator", *common, *sharding]
+    return commands
+
+
+class Launcher:
+    """Starts, supervises and stops the processes of one run."""
+
+    def __init__(self, config_file: Path, out: Path, actors: int, shards: int = 1,
+                 peer_timeout: float = 60.0, max_restarts: int = 5, port: int | None = None,
+                 actor_args: tuple[str, ...] = ()):
+        self.out = out
+        self.port = port or portpicker.pick_unused_port()
+        address = f"localhost:{self.port}"
+        (out / "logs").mkdir(parents=True, exist_ok=True)
+        self.children = {role: Child(role, args, out / "logs" / f"{role}.log")
+                         for role, args in role_commands(config_file, out, address, self.port, actors,
+                                                         shards, peer_timeout, actor_args).items()}
+        self.max_restarts = max_restarts
+
+    def _record(self) -> None:
+        pids = {role: c.proc.pid for role, c in self.children.items() if c.proc is not None}
+        tmp = self.out / ".processes.json.tmp"
+        tmp.write_text(json.dumps(pids, indent=2))
+        os.replace(tmp, self.out / "processes.json")
+
+    def run(self, timeout_s: float | None = None) -> int:
+        """Start everything and supervise until learner 0 finishes; 0 on success."""
+        started = time.monotonic()
+        for child in self.children.values():
+            child.start()
+        self._record()
+        try:
+            while True:
+                time.sleep(0.2)
+                learner = self.children["learner-0"]
+                for role, child in self.children.items():
+                    code = child.proc.poll()
+                    if code is None or child.finished:
+                        continue
+                    if code == 0 and role != "replay":
+                        child.finished = True
+                        continue
+                    if code == 0 and role == "replay" and learner.finished:
+                        child.finished = True
+                        continue
+                    if child.restarts >= self.max_restarts:
+                        print(f"lucas-abm train: {role} exited with {describe(code)} "
+                              f"{child.restarts + 1} times; giving up (see {child.log_path})",
+                              file=sys.stderr, flush=True)
+                        return 4
+                    child.restarts += 1
+                    print(f"lucas-abm train: {role} exited with {describe(code)}; restarting "
+                          f"({child.restarts}/{self.max_restarts})", file=sys.stderr, flush=True)
+                    child.start()
+                    self._record()
+                if learner.finished:
+                    self._wait_for("evaluator", 120)
+                    return 0
+                if timeout_s is not None and time.monotonic() - started > timeout_s:
+                    print(f"lucas-abm train: run not finished after {timeout_s:g} s; stopping",
+                          file=sys.stderr, flush=True)
+                    return 5
+        finally:
+            self.stop()
+
+    def _wait_for(self, role: str, timeout_s: float) -> None:
+        child = self.children[role]
+        try:
+            child.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            print(f"lucas-abm train: {role} still running {timeout_s:g} s after the stop; stopping it",
+                  file=sys.stderr, flush=True)
+
+    def stop(self) -> None:
+        """SIGTERM to every child still running (the server last), then SIGKILL after 20 s."""
+        order = [r for r in self.children if r != "replay"] + ["replay"]
+        for role in order:
+            proc = self.children[role].proc
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+def describe(code: int) -> str:
+    return f"signal {-code}" if code < 0 else f"code {code}"
