@@ -6,7 +6,12 @@ n-step windows (x_t, a_t, r_t, ..., r_{t+n-1}, x_{t+n}) of its agents:
     a~    = clip( mu'_g(x_{t+n}) + clip(eps, -c, c), -1, 1 ),        eps ~ N(0, sigma~^2)
     y     = sum_{i<n} beta^i r_{t+i}  +  beta^n min_{j=1,2} Q'_{g,j}(x_{t+n}, a~)
     L_Q   = mean_batch  sum_{j=1,2} huber( y - Q_{g,j}(x_t, a_t) )         (critic loss)
-    L_mu  = - mean_batch  Q_{g,1}(x_t, mu_g(x_t))                          (actor loss)
+    L_mu  = - mean_batch  Q_{g,1}(x_t, mu_g(x_t))  +  lambda mean_batch |u_g(x_t)|^2   (actor loss)
+
+where mu = tanh(u) and u is the actor network's output. The penalty (lambda =
+``preactivation_penalty``, 0 by default: TD3 as published and as TF-Agents has it) keeps u out
+of tanh's flat tails: an actor pushed to a bound early, while the critics still extrapolate
+linearly, otherwise stays there (d tanh / du ~ 0) after the critics have learned better.
 
 - Clipped double Q: the target takes the smaller of the two target critics, which removes the
   upward bias that one critic's maximisation through the actor would otherwise build up.
@@ -53,6 +58,7 @@ class TD3Hyperparameters:
     target_noise_clip: float = 0.5     # c
     exploration_noise: float = 0.1     # sigma of the acting noise, in action units
     huber_delta: float = 1.0
+    preactivation_penalty: float = 0.0   # lambda
     hidden: Sequence[int] = (50, 50, 50, 50)
 
 
@@ -81,7 +87,7 @@ class EnsembleTD3(EnsembleLearner):
         self.hp = hp
         seeds = np.random.SeedSequence(seed).generate_state(3)
         actor = dict(members=(groups,), input_dim=observation_dim, output_dim=action_dim,
-                     hidden=hp.hidden, output_activation=tf.tanh, seed=int(seeds[0]))
+                     hidden=hp.hidden, seed=int(seeds[0]))          # u; the action is tanh(u)
         critic = dict(members=(2, groups), input_dim=observation_dim + action_dim, output_dim=1,
                       hidden=hp.hidden, seed=int(seeds[1]))
         self.actor = EnsembleMLP(name="actor", **actor)
@@ -103,7 +109,7 @@ class EnsembleTD3(EnsembleLearner):
 
     @tf.function(jit_compile=False)
     def _greedy(self, observation):
-        return tf.reshape(self.actor(self._by_group(observation)), [-1, self.action_dim])
+        return tf.reshape(tf.tanh(self.actor(self._by_group(observation))), [-1, self.action_dim])
 
     def act(self, observation: np.ndarray, rng: np.random.Generator, scale: float | None = None) -> np.ndarray:
         """a = clip(mu(x) + sigma z, -1, 1) [N, k], z ~ N(0, I) from ``rng``; sigma = ``scale``
@@ -126,7 +132,7 @@ class EnsembleTD3(EnsembleLearner):
         eps = tf.clip_by_value(self._groups(target_noise), -hp.target_noise_clip, hp.target_noise_clip)
 
         # y = sum_i beta^i r_{t+i} + beta^n min_j Q'_j(x_{t+n}, clip(mu'(x_{t+n}) + eps, -1, 1))
-        a_next = tf.clip_by_value(self.target_actor(x_n) + eps, -1.0, 1.0)
+        a_next = tf.clip_by_value(tf.tanh(self.target_actor(x_n)) + eps, -1.0, 1.0)
         q_next = tf.reduce_min(self.target_critic(twin_input(x_n, a_next))[..., 0], axis=0)
         y = tf.stop_gradient(ret + self._bootstrap * q_next)                         # [G, M]
 
@@ -140,10 +146,12 @@ class EnsembleTD3(EnsembleLearner):
         self.updates.assign_add(1)
 
         def actor_and_targets():
-            # L_mu = - sum_g mean_batch Q_{g,1}(x_t, mu_g(x_t)), on the critics just updated
+            # L_mu = sum_g mean_batch [-Q_{g,1}(x_t, tanh(u_g)) + lambda |u_g|^2], on the critics just updated
             with tf.GradientTape() as actor_tape:
-                q1 = self.critic(tf.concat([x_t, self.actor(x_t)], -1), member=0)[..., 0]
-                actor_loss = -tf.reduce_sum(tf.reduce_mean(q1, axis=1))
+                u = self.actor(x_t)
+                q1 = self.critic(tf.concat([x_t, tf.tanh(u)], -1), member=0)[..., 0]
+                penalty = hp.preactivation_penalty * tf.reduce_sum(tf.square(u), axis=-1)
+                actor_loss = tf.reduce_sum(tf.reduce_mean(penalty - q1, axis=1))
             actor_grads = actor_tape.gradient(actor_loss, self.actor.weights)
             self.actor_optimizer.apply_gradients(zip(actor_grads, self.actor.weights))
             # w' <- tau w + (1 - tau) w'
