@@ -11,6 +11,8 @@ PINN: it separates what the naive representation can hold from what its training
     nice -n 10 .venv/bin/python benchmarks/merton.py --figure docs/results/merton.png
 
 Writes OUT/table.md, OUT/results.json and the PNG (errors against log W, all methods).
+``--robustness`` instead runs the actor-critic (default budget) on other admissible parameter
+sets (ROBUSTNESS) and writes OUT/robustness.md and OUT/robustness.json.
 """
 from __future__ import annotations
 
@@ -26,6 +28,44 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lucas_abm.merton import METHODS, MertonProblem  # noqa: E402
+
+
+# Admissible parameter sets beyond the defaults: gamma < 1, large gamma, a negative premium
+# (pi* < 0), a negative interest rate, high volatility with an impatient investor.
+ROBUSTNESS = (
+    {"gamma": 0.5},
+    {"gamma": 10.0},
+    {"gamma": 3.0, "mu": 0.0},
+    {"gamma": 2.0, "r": -0.01, "mu": 0.03},
+    {"gamma": 4.0, "rho": 0.2, "sigma": 0.5, "mu": 0.1},
+)
+
+
+def robustness(seed: int, iterations: int | None) -> list[dict]:
+    from lucas_abm.merton.evaluate import error_summary, json_ready
+    from lucas_abm.merton.solvers import solve
+
+    rows = []
+    for params in ROBUSTNESS:
+        problem = MertonProblem(**params)
+        row = error_summary(problem, solve(problem, "actor-critic", seed=seed,
+                                           iterations=iterations))
+        row["parameters"] = problem.describe()
+        rows.append(json_ready(row))
+        print(_line(row), params, flush=True)
+    return rows
+
+
+def robustness_table(rows: list[dict]) -> str:
+    lines = ["| gamma | rho | r | mu | sigma | pi* | c/W* | pi max err | c/W max err "
+             "| HJB resid. max | seconds |", "|" + " ---: |" * 11]
+    for r in rows:
+        p = r["parameters"]
+        lines.append(f"| {p['gamma']:g} | {p['rho']:g} | {p['r']:g} | {p['mu']:g} | "
+                     f"{p['sigma']:g} | {p['merton_share']:.4g} | {p['consumption_rate']:.4g} | "
+                     f"{r['pi_max_rel_err']:.2%} | {r['c_max_rel_err']:.2%} | "
+                     f"{r['hjb_max']:.1e} | {r['seconds']:.0f} |")
+    return "\n".join(lines) + "\n"
 
 
 def run(gammas, methods, seed: int, iterations: int | None, warm_start: int):
@@ -62,16 +102,20 @@ def _line(r: dict) -> str:
 
 
 def decade_table(rows: list[dict]) -> str:
-    """Max relative error of pi / c/W in each decade of wealth (where a method fails)."""
+    """Max relative error of pi / c/W in each decade of wealth (where a method fails), over
+    the points where the controls exist, and the share of points where they do not."""
     decades = [d["decade"] for d in rows[0]["by_decade"]]
     lines = ["| gamma | method | " + " | ".join(decades) + " |",
              "| ---: | --- |" + " ---: |" * len(decades)]
 
-    def pct(v):
-        return "undef." if v is None else f"{v:.2%}" if v < 10 else f"{v:.1e}"
+    def cell(d):
+        if d["pi_max"] is None:
+            return "undefined"
+        text = f"{d['pi_max']:.1e} / {d['c_max']:.1e}"
+        return text + (f" ({d['undefined']:.0%} undef.)" if d["undefined"] > 0 else "")
 
     for r in rows:
-        cells = [f"{pct(d['pi_max'])} / {pct(d['c_max'])}" for d in r["by_decade"]]
+        cells = [cell(d) for d in r["by_decade"]]
         lines.append(f"| {r['gamma']:g} | {r['method']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -86,7 +130,20 @@ def main(argv=None) -> int:
                         help="steps of the warm-start fit of the diagnostic row (0: no row)")
     parser.add_argument("--out", default="runs/merton", help="directory for table and JSON")
     parser.add_argument("--figure", help="PNG path (default OUT/merton.png)")
+    parser.add_argument("--robustness", action="store_true",
+                        help="actor-critic on the ROBUSTNESS parameter sets instead")
     args = parser.parse_args(argv)
+    out = Path(args.out)
+    if args.robustness:
+        load = os.getloadavg()[0]
+        rows = robustness(args.seed, args.iterations)
+        table = robustness_table(rows) + (f"\n1-min load average {load:.1f} at start, "
+                                          f"{os.getloadavg()[0]:.1f} at end\n")
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "robustness.md").write_text(table)
+        (out / "robustness.json").write_text(json.dumps(rows, indent=1))
+        print(table)
+        return 0
     gammas = [float(g) for g in args.gammas.split(",")]
     methods = [m for m in args.methods.split(",") if m]
     for g in gammas:
@@ -99,14 +156,14 @@ def main(argv=None) -> int:
     load_end = os.getloadavg()
 
     from lucas_abm.merton.figures import error_figure, summary_table
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     figure = Path(args.figure) if args.figure else out / "merton.png"
     error_figure(results, figure)
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
                f"1-min load average {load_start[0]:.1f} at start, {load_end[0]:.1f} at end; "
                f"total wall time {wall:.0f} s")
-    table = (summary_table(rows) + "\nMax relative error of pi / c/W in each decade of wealth:\n\n"
+    table = (summary_table(rows) + "\nMax relative error of pi / c/W in each decade of wealth "
+             "(over the points where both controls exist; where they do not, in brackets):\n\n"
              + decade_table(rows) + f"\n{machine}\n")
     (out / "table.md").write_text(table)
     (out / "results.json").write_text(json.dumps(

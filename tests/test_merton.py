@@ -92,7 +92,9 @@ def test_error_summary_by_hand():
     assert s["share_within_1pct"] == pytest.approx(3 / 7)      # W = 1e-3, 1, 10 (1.0% is out)
     assert s["undefined_fraction"] == pytest.approx(1 / 7)
     assert [d["pi_max"] for d in s["by_decade"]] == pytest.approx(
-        [0.02, 0.02, 0.01, 0.001, 0.5, 0.5])
+        [0.02, 0.02, 0.01, 0.001, 0.5, 0.5])        # the last decade: W = 1000 is undefined
+    assert [d["c_max"] for d in s["by_decade"]] == pytest.approx([0, 0, 0.03, 0.03, 0, 0])
+    assert [d["undefined"] for d in s["by_decade"]] == [0, 0, 0, 0, 0, 0.5]
     assert s["by_decade"][0]["decade"] == "[1e-3, 1e-2]"
 
 

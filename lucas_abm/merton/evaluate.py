@@ -8,8 +8,8 @@ Errors, at every grid wealth ``W_j`` (log grid over [w_min, w_max]):
 
 A control that is not a finite number (e.g. a naive PINN whose ``V_W <= 0`` or ``V_WW >= 0``)
 counts as an infinite error and in ``undefined_fraction``. Summaries give the max and median
-over the grid, and the max in each decade of wealth (``by_decade``), to say *where* a method
-fails.
+over the grid, and per decade of wealth (``by_decade``) the max over the points where the
+controls exist and the share where they do not, to say *where* a method fails.
 """
 from __future__ import annotations
 
@@ -44,12 +44,18 @@ def relative_errors(problem: MertonProblem, pi: np.ndarray, nu: np.ndarray):
     return np.where(np.isfinite(e_pi), e_pi, np.inf), np.where(np.isfinite(e_nu), e_nu, np.inf)
 
 
-def _by_decade(wealth: np.ndarray, error: np.ndarray) -> list[dict]:
+def _by_decade(wealth: np.ndarray, e_pi: np.ndarray, e_nu: np.ndarray) -> list[dict]:
+    """Per decade of wealth: max errors over the points where the controls exist (``None`` if
+    they exist nowhere in it) and the share of points where they do not."""
     lo, hi = math.floor(math.log10(wealth[0]) + 1e-9), math.ceil(math.log10(wealth[-1]) - 1e-9)
     rows = []
     for k in range(lo, hi):
         inside = (wealth >= 10.0 ** k * (1 - 1e-12)) & (wealth <= 10.0 ** (k + 1) * (1 + 1e-12))
-        rows.append({"decade": f"[1e{k}, 1e{k + 1}]", "max": float(np.max(error[inside]))})
+        defined = inside & np.isfinite(e_pi) & np.isfinite(e_nu)
+        rows.append({"decade": f"[1e{k}, 1e{k + 1}]",
+                     "pi_max": float(np.max(e_pi[defined])) if defined.any() else None,
+                     "c_max": float(np.max(e_nu[defined])) if defined.any() else None,
+                     "undefined": float(1.0 - defined.sum() / inside.sum())})
     return rows
 
 
@@ -74,9 +80,7 @@ def error_summary(problem: MertonProblem, solution: MertonSolution) -> dict:
         "hjb_median": float(np.median(res)),
         "share_within_1pct": float(np.mean(worst < 0.01)),
         "undefined_fraction": float(np.mean(undefined)),
-        "by_decade": [{"decade": a["decade"], "pi_max": a["max"], "c_max": b["max"]}
-                      for a, b in zip(_by_decade(solution.wealth, e_pi),
-                                      _by_decade(solution.wealth, e_nu))],
+        "by_decade": _by_decade(solution.wealth, e_pi, e_nu),
         "seconds": float(solution.seconds),
         "iterations": int(solution.iterations),
         "grid_points": int(len(solution.wealth)),

@@ -59,23 +59,24 @@ def error_figure(results: list[tuple[MertonProblem, MertonSolution]], path: Path
     return path
 
 
-def _cell(value, fmt: str = "{:.2%}") -> str:
-    """A percentage (a ratio in scientific notation from 10, i.e. 1,000%, up)."""
+def _cell(value) -> str:
+    """A relative error in scientific notation (1.0e-02 is 1%)."""
     if value is None or not math.isfinite(value):
         return "undefined"
-    return f"{value:.1e}" if value >= 10 else fmt.format(value)
+    return f"{value:.1e}"
 
 
 def summary_table(rows: list[dict]) -> str:
-    """Markdown table of error summaries (``evaluate.error_summary`` dicts)."""
+    """Markdown table of error summaries (``evaluate.error_summary`` dicts); errors are
+    relative (1.0e-02 is 1%), "undefined" where a control does not exist somewhere."""
     head = ("| gamma | method | pi max err | pi median err | c/W max err | c/W median err "
             "| HJB resid. max | HJB resid. median | within 1% | undefined | seconds |")
     lines = [head, "| ---: | --- |" + " ---: |" * 9]
     for r in rows:
         cells = [f"{r['gamma']:g}", r["method"], _cell(r["pi_max_rel_err"]),
                  _cell(r["pi_median_rel_err"]), _cell(r["c_max_rel_err"]),
-                 _cell(r["c_median_rel_err"]), _cell(r["hjb_max"], "{:.1e}"),
-                 _cell(r["hjb_median"], "{:.1e}"), f"{r['share_within_1pct']:.0%}",
+                 _cell(r["c_median_rel_err"]), _cell(r["hjb_max"]),
+                 _cell(r["hjb_median"]), f"{r['share_within_1pct']:.0%}",
                  f"{r['undefined_fraction']:.0%}", f"{r['seconds']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
