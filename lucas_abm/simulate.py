@@ -123,7 +123,8 @@ class SimulationResult:
     summary: dict = field(default_factory=dict)
 
 
-def run_simulation(config: SimulationConfig, progress: bool | None = None) -> SimulationResult:
+def run_simulation(config: SimulationConfig, progress: bool | None = None,
+                   recorder=None) -> SimulationResult:
     """Run ``config.steps`` periods with the scripted policy; return series and summary.
 
     Summary prices are means of *posted* prices over agents and steps (invalid ones included:
@@ -131,7 +132,8 @@ def run_simulation(config: SimulationConfig, progress: bool | None = None) -> Si
     asset); volumes are lots per agent per step, as in training (the series' ``tree_volume``
     and ``bond_volume`` too: lots traded in that step / N); ``agent_steps_per_second`` =
     agents x steps / wall time of the loop (policy and market step both included); ``tree_price_star``/``bond_price_star`` are the means of
-    the equilibrium ``p(y_t)``, ``q(y_t)`` along the simulated dividend path.
+    the equilibrium ``p(y_t)``, ``q(y_t)`` along the simulated dividend path. A ``recorder``
+    (:class:`lucas_abm.panels.PanelRecorder`) sees every step, for ``simulate --export``.
     """
     market, policy, prices = config.build()
     n, steps = market.n_agents, config.steps
@@ -143,11 +145,15 @@ def run_simulation(config: SimulationConfig, progress: bool | None = None) -> Si
                "infeasible", "invariant_violation")
     rows = np.empty((steps, len(columns)))
     market.reset()
+    if recorder is not None:
+        recorder.start(market, prices)
     start = time.perf_counter()
     for t in tqdm(range(steps), disable=not progress, desc="simulate", unit="step"):
         y = market.dividend
         tree_price, bond_price = policy(y, n)
         out = market.step(tree_price, bond_price)
+        if recorder is not None:
+            recorder.record(market, tree_price, bond_price, out)
         rows[t] = (y, prices.tree_price(y), prices.bond_price(y), tree_price.mean(),
                    bond_price.mean(), out.tree_settlement_price, out.bond_settlement_price,
                    out.tree_volume / n, out.bond_volume / n, out.consumption.mean(), out.reward.mean(),

@@ -11,6 +11,7 @@ import yaml
 from lucas_abm.dividends import DEFAULT_ALPHA, DEFAULT_SIGMA, THESIS_YBAR
 from lucas_abm.errors import ConfigError
 from lucas_abm.mechanisms import MECHANISMS
+from lucas_abm.panels import describe_export, export_panels, export_recorder
 from lucas_abm.scripted import POLICIES
 from lucas_abm.simulate import (DEFAULT_BOND_LOT, DEFAULT_TREE_LOT, DIVIDENDS, SimulationConfig,
                                 plot_simulation, run_simulation)
@@ -77,10 +78,19 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=Path, default=None,
                    help="directory for series.csv, summary.json and prices.png (created; must "
                         "not be an existing file)")
+    p.add_argument("--export", type=Path, default=None, metavar="DIR",
+                   help="write Parquet panels to DIR (new or empty): prices.parquet (prices, "
+                        "returns t -> t+1, the equilibrium SDF, consumption), types.parquet, "
+                        "agents.parquet and provenance.json; columns in docs/panels.md")
+    p.add_argument("--export-agents", type=int, default=None, metavar="K",
+                   help="with --export: agents whose holdings and consumption go to "
+                        "agents.parquet, a seeded random sample when N > K (>= 0; 0: no "
+                        "agents file; default 10000)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    recorder = export_recorder(args.export, args.export_agents, args.seed)  # before any work
     if args.out is not None:  # refused before the run, not after it
         existing = next((p for p in (args.out, *args.out.parents) if p.exists()), None)
         if existing is not None and not existing.is_dir():
@@ -96,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         max_price=args.max_price, theta=args.theta, spread=args.spread, noise=args.noise,
         backend=args.backend)
     config.build()  # validate everything before any work (ConfigError -> exit 2)
-    result = run_simulation(config)
+    result = run_simulation(config, recorder=recorder)
     summary = result.summary
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -104,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
         (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         plot_simulation(result, args.out / "prices.png")
         write_provenance(args.out, summary["config"])
+    if recorder is not None:
+        summary["export"] = export_panels(recorder, args.export)
+        write_provenance(args.export, {**summary["config"], "export_agents": recorder.export_agents})
     if args.json:
         print(json.dumps(summary, default=str))
         return 0
@@ -125,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  {s['agent_steps_per_second']:.3g} agent-steps/s")
     if args.out is not None:
         print(f"  wrote {args.out / 'series.csv'}, {args.out / 'prices.png'}")
+    if recorder is not None:
+        print(describe_export(summary["export"]))
     return 0
 
 
