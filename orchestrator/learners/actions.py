@@ -7,8 +7,9 @@ the interval [low_j, high_j] of the config's ``actions`` section:
     price_j = low_j + (a_j + 1) / 2 * (high_j - low_j)          a_j = -1 -> low_j, +1 -> high_j
 
 Columns: 0 = posted tree price (``actions.tree_low .. tree_high``), 1 = posted bond price
-(``actions.bond_low .. bond_high``). The grid steps of the Q-learners' action set are not
-used: the actor-critic prices are continuous.
+(``actions.bond_low .. bond_high``); a mechanism that takes order quantities would append
+columns with their own bounds (``values`` maps any k). The grid steps of the Q-learners'
+action set are not used: the actor-critic prices are continuous.
 
 Acting adds Gaussian exploration noise in action units, clipped back into the bounds
 (TF-Agents' ``GaussianPolicy(clip=True)``): a = clip(mu(x) + sigma z, -1, 1), z ~ N(0, 1).
@@ -40,9 +41,13 @@ class PriceBox:
     def dim(self) -> int:
         return len(self.low)
 
+    def values(self, action: np.ndarray) -> np.ndarray:
+        """action [N, k] in [-1, 1] -> low + (a + 1) / 2 (high - low), [N, k] float64."""
+        return self.low + (np.asarray(action, np.float64) + 1.0) * 0.5 * (self.high - self.low)
+
     def prices(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """action [N, 2] in [-1, 1] -> (tree price [N], bond price [N])."""
-        price = self.low + (np.asarray(action, np.float64) + 1.0) * 0.5 * (self.high - self.low)
+        price = self.values(action)
         return price[:, 0], price[:, 1]
 
     def actions(self, tree_price: np.ndarray, bond_price: np.ndarray) -> np.ndarray:
