@@ -85,6 +85,7 @@ class Launcher:
     def run(self, timeout_s: float | None = None) -> int:
         """Start everything and supervise until learner 0 finishes; 0 on success."""
         started = time.monotonic()
+        signal.signal(signal.SIGTERM, _terminate)   # a stopped launcher stops its children
         for child in self.children.values():
             child.start()
         self._record()
@@ -142,6 +143,10 @@ class Launcher:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+
+
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def describe(code: int) -> str:

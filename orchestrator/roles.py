@@ -125,8 +125,12 @@ def run_actor(config: TrainConfig, out: Path, address: str, actor_id: int, shard
 
     limit = config.market.horizon // config.learner.update_every if max_owed is None else max_owed
 
+    learn_from = max(config.replay.min_size, config.learner.batch_size)
+
     def owed(a: MarketActor) -> float:
         info = server_info(address, peer_timeout, f"actor {actor_id}")[config.replay.table]
+        if info.current_size < learn_from:
+            return 0.0
         inserted = int(info.rate_limiter_info.insert_stats.completed) - a.meta["inserts"]
         return a.meta["owed"] + max(0, inserted) / config.learner.update_every
 
@@ -170,7 +174,7 @@ def run_actor(config: TrainConfig, out: Path, address: str, actor_id: int, shard
             continue
         failures = 0
         append_row(path, {"actor": actor_id, "actor_episode": episode, "epsilon": eps,
-                          "weights_version": actor.meta["version"], **row})
+                          "weights_version": actor.meta["version"], "finished_at": time.time(), **row})
         episode += 1
 
 
@@ -289,7 +293,8 @@ def run_learner(config: TrainConfig, out: Path, address: str, shard: int = 0, sh
                 learner.publisher.close()
                 publish(episodes)
             last_inserts = inserts
-        budget += (inserts - last_inserts) / lc.update_every
+        if info.current_size >= learn_from:   # as in one process: no debt before min_size
+            budget += (inserts - last_inserts) / lc.update_every
         last_inserts = inserts
         if coordinator is not None:
             if coordinator.poll({"updates": learner.updates,

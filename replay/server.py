@@ -156,7 +156,8 @@ def serve_tables(tables: list[reverb.Table], port: int,
                  checkpoint_dir: str | os.PathLike | None = None) -> None:
     """Standalone server of the given tables (experience and weights); blocks."""
     server = ReplayServer(tables, port=port, checkpoint_dir=checkpoint_dir)
-    sizes = ", ".join(f"{t.name} (max_size {t.info.max_size})" for t in tables)
+    info = server.client().server_info(timeout=10)
+    sizes = ", ".join(f"{t.name} ({info[t.name].current_size} of {t.info.max_size} items)" for t in tables)
     print(f"replay server: tables {sizes} on port {server.port}", flush=True)
     try:
         server.wait()

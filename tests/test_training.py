@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lucas_abm.errors import ConfigError
 from orchestrator.config import load_config
 from orchestrator.driver import Trainer, TrainingDiverged
 
@@ -129,3 +130,27 @@ def test_nan_weight_stops_the_run_and_keeps_last_good_checkpoint(tmp_path):
         assert all(np.isfinite(w.numpy()).all() for w in resumed.dqn.online.weights)
     finally:
         resumed.close()
+
+
+def test_resume_extends_a_finished_run_and_refuses_other_changes(tmp_path):
+    tiny = ["market.n_agents=4", "market.horizon=16", "replay.capacity=100", "replay.min_size=20",
+            "learner.batch_size=8", "learner.hidden=[8]", "training.eval_interval=2"]
+    first = load_config(Path("configs/thesis_cpu.yaml"), tiny + ["training.episodes=3"], seed=1)
+    trainer = Trainer(first, tmp_path, progress=False)
+    try:
+        assert trainer.run()["episodes"] == 3
+    finally:
+        trainer.close()
+    changed = load_config(Path("configs/thesis_cpu.yaml"),
+                          tiny + ["training.episodes=5", "learner.batch_size=4", "replay.min_size=10"], seed=1)
+    with pytest.raises(ConfigError, match=r"--resume: .* got 'changed learner\.batch_size, replay\.min_size'"):
+        Trainer(changed, tmp_path, resume=True, progress=False)
+    longer = load_config(Path("configs/thesis_cpu.yaml"), tiny + ["training.episodes=5"], seed=1)
+    trainer = Trainer(longer, tmp_path, resume=True, progress=False)
+    try:
+        assert trainer.episode == 3
+        assert trainer.run()["episodes"] == 5
+    finally:
+        trainer.close()
+    assert [r["episode"] for r in _rows(tmp_path / "metrics.jsonl")] == [1, 2, 3, 4, 5]
+    assert json.loads((tmp_path / "summary.json").read_text())["episodes"] == 5
