@@ -29,7 +29,8 @@ import numpy as np
 import tensorflow as tf
 
 from lucas_abm.merton.evaluate import MertonSolution
-from lucas_abm.merton.networks import DTYPE, BoundedPolicy, HomotheticValue
+from lucas_abm.merton.networks import (DTYPE, BoundedPolicy, HomotheticValue, cosine_adam,
+                                      run_chunks)
 from lucas_abm.merton.problem import MertonProblem, wealth_grid
 
 
@@ -49,19 +50,14 @@ class ActorCriticConfig:
     seed: int = 0
 
 
-def _adam(rate: float, steps: int, final_fraction: float) -> tf.keras.optimizers.Adam:
-    return tf.keras.optimizers.Adam(
-        tf.keras.optimizers.schedules.CosineDecay(rate, steps, alpha=final_fraction))
-
-
 def train_actor_critic(problem: MertonProblem, config: ActorCriticConfig = ActorCriticConfig(),
                        points: int = 241) -> MertonSolution:
     critic = HomotheticValue(problem, config.widths, seed=10 * config.seed)
     actor = BoundedPolicy(problem, config.widths, seed=10 * config.seed + 5)
-    critic_opt = _adam(config.critic_lr, config.iterations * config.eval_steps,
-                       config.final_lr_fraction)
-    actor_opt = _adam(config.actor_lr, config.iterations * config.improve_steps,
-                      config.final_lr_fraction)
+    critic_opt = cosine_adam(config.critic_lr, config.iterations * config.eval_steps,
+                             config.final_lr_fraction)
+    actor_opt = cosine_adam(config.actor_lr, config.iterations * config.improve_steps,
+                            config.final_lr_fraction)
     rng = tf.random.Generator.from_seed(config.seed)
     x_lo, x_hi = problem.log_wealth_range
     sign = 1.0 if problem.gamma < 1.0 else -1.0
@@ -95,11 +91,7 @@ def train_actor_critic(problem: MertonProblem, config: ActorCriticConfig = Actor
         return loss
 
     start = time.perf_counter()
-    losses, done = [], 0
-    while done < config.iterations:
-        n = min(config.chunk, config.iterations - done)
-        losses.append(float(train_chunk(tf.constant(n))))
-        done += n
+    losses = run_chunks(train_chunk, config.iterations, config.chunk)
     seconds = time.perf_counter() - start
 
     W = wealth_grid(problem, points)

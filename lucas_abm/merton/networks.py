@@ -6,6 +6,8 @@
   log-derivatives ``l1 = d log g/dx = -gamma n'/x_half``, ``l2 = -gamma n''/x_half^2``
   (``g = m^(-gamma)``), the inputs of the homothetic HJB in :mod:`lucas_abm.merton.problem`.
 * :class:`BoundedPolicy`: ``pi = pi_bound tanh(a(x~))``, ``nu = c/W = nu_bound sigmoid(b(x~))``.
+* :func:`cosine_adam`, :func:`run_chunks`: the optimiser and the compiled training loop that
+  every method shares.
 """
 from __future__ import annotations
 
@@ -100,3 +102,21 @@ class BoundedPolicy(tf.Module):
         pi = self.pi_bound * tf.tanh(out[:, 0])
         nu = self.nu_bound * tf.sigmoid(out[:, 1] + self.nu_offset)
         return pi, nu
+
+
+def cosine_adam(rate: float, steps: int, final_fraction: float,
+                clip_norm: float | None = None) -> tf.keras.optimizers.Adam:
+    """Adam whose learning rate decays from ``rate`` to ``final_fraction * rate`` (cosine)."""
+    schedule = tf.keras.optimizers.schedules.CosineDecay(rate, steps, alpha=final_fraction)
+    return tf.keras.optimizers.Adam(schedule, global_clipnorm=clip_norm)
+
+
+def run_chunks(train_chunk, iterations: int, chunk: int) -> list[float]:
+    """Call the compiled ``train_chunk(n)`` until ``iterations`` steps are done; the loss
+    after each chunk."""
+    losses, done = [], 0
+    while done < iterations:
+        n = min(chunk, iterations - done)
+        losses.append(float(train_chunk(tf.constant(n))))
+        done += n
+    return losses

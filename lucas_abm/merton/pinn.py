@@ -8,7 +8,8 @@ wealth sampled uniformly over ``[w_min, w_max]``, loss ``mean (rho V - H(V; pi, 
 ``c = V_W^(-1/gamma)``, ``pi = -(mu - r) V_W/(sigma^2 W V_WW)``; derivatives by automatic
 differentiation in W. Where the network is not increasing and concave the controls do not
 exist; the loss then uses ``V_W -> max(V_W, eps)`` and ``V_WW -> min(V_WW, -eps)``, the least
-guard that keeps it finite (evaluation reports such points as undefined).
+guard that keeps it finite (evaluation reports such points as undefined). Gradients are
+clipped to norm 1 (``clip_norm``, a common stabiliser; it applies to both PINNs).
 
 **Repaired**: log wealth sampled uniformly over ``[log w_min, log w_max]``, the homothetic form
 ``V = W^(1-gamma)/(1-gamma) m(x)^(-gamma)`` (:class:`HomotheticValue`), and the residual
@@ -23,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from lucas_abm.merton.evaluate import MertonSolution, error_summary
-from lucas_abm.merton.networks import DTYPE, HomotheticValue, mlp
+from lucas_abm.merton.networks import DTYPE, HomotheticValue, cosine_adam, mlp, run_chunks
 from lucas_abm.merton.problem import MertonProblem, wealth_grid
 
 EPS = 1e-12
@@ -45,9 +46,8 @@ class PinnConfig:
 
 
 def _optimizer(config: PinnConfig) -> tf.keras.optimizers.Adam:
-    schedule = tf.keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, config.iterations, alpha=config.final_lr_fraction)
-    return tf.keras.optimizers.Adam(schedule, global_clipnorm=config.clip_norm)
+    return cosine_adam(config.learning_rate, config.iterations, config.final_lr_fraction,
+                       config.clip_norm)
 
 
 class NaiveValue(tf.Module):
@@ -102,7 +102,7 @@ def train_naive_pinn(problem: MertonProblem, config: PinnConfig = PinnConfig(),
         return loss
 
     start = time.perf_counter()
-    losses = _run_chunks(train_chunk, config)
+    losses = run_chunks(train_chunk, config.iterations, config.chunk)
     seconds = time.perf_counter() - start
     solution = _naive_solution(problem, value, points, seconds, config.iterations)
     solution.info.update(info, final_loss=losses[-1], loss_history=losses)
@@ -127,8 +127,7 @@ def _fit_closed_form(problem, value, config, points) -> dict:
     """Warm start (diagnostic, not a solver): fit the naive network to the closed-form V by
     ``min mean ((V_net - V*)/V*)^2`` over log-uniform wealth, ``warm_start_steps`` Adam steps.
     Returns the error summary of that fit: the best this representation starts from."""
-    optimizer = tf.keras.optimizers.Adam(tf.keras.optimizers.schedules.CosineDecay(
-        1e-2, config.warm_start_steps, alpha=1e-3))
+    optimizer = cosine_adam(1e-2, config.warm_start_steps, 1e-3)
     rng = tf.random.Generator.from_seed(config.seed + 1)
     x_lo, x_hi = problem.log_wealth_range
 
@@ -178,7 +177,7 @@ def train_repaired_pinn(problem: MertonProblem, config: PinnConfig = PinnConfig(
         return loss
 
     start = time.perf_counter()
-    losses = _run_chunks(train_chunk, config)
+    losses = run_chunks(train_chunk, config.iterations, config.chunk)
     seconds = time.perf_counter() - start
 
     W = wealth_grid(problem, points)
@@ -186,12 +185,3 @@ def train_repaired_pinn(problem: MertonProblem, config: PinnConfig = PinnConfig(
     return MertonSolution("repaired-pinn", W, pi.numpy(), nu.numpy(), residual.numpy(), seconds,
                           config.iterations, {"final_loss": losses[-1], "loss_history": losses})
 
-
-def _run_chunks(train_chunk, config) -> list[float]:
-    """Run ``config.iterations`` steps in compiled chunks; the loss after each chunk."""
-    losses, done = [], 0
-    while done < config.iterations:
-        n = min(config.chunk, config.iterations - done)
-        losses.append(float(train_chunk(tf.constant(n))))
-        done += n
-    return losses
