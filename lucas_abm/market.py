@@ -32,8 +32,10 @@ from lucas_abm.kernels import (BOND_TRADE, CLIPPED, CONSUMPTION, INCOME, INFEASI
                                PENALTY, SHARES, TREE_TRADE)
 from lucas_abm.dividends import DividendProcess
 from lucas_abm.errors import ConfigError, check_choice, check_range
+from lucas_abm.heterogeneous import agent_arrays
 from lucas_abm.mechanisms.base import Mechanism, TradingRules, posted_prices
-from lucas_abm.utility import CRRAUtility
+from lucas_abm.mechanisms.orders import OrderMechanism, Orders
+from lucas_abm.utility import AgentUtility, CRRAUtility
 
 PRIVATE_OBSERVATIONS = ("shares", "bonds", "dividend", "income")
 PUBLIC_OBSERVATIONS = ("last_tree_price", "last_bond_price", "last_tree_volume",
@@ -118,6 +120,9 @@ class MarketStep:
     infeasible: np.ndarray       # [N] bool: a matched side that could not execute (either asset)
     truncated: bool              # this step reached the horizon; call reset() next
     t: int = 0                   # period index of this step (0-based)
+    endowment: np.ndarray | None = None  # non-tradable income w_t (in income), None if none
+    tree_clearing_price: float = math.nan  # an order mechanism's price (also without trade)
+    bond_clearing_price: float = math.nan
 
 
 class LucasMarket:
@@ -150,10 +155,21 @@ class LucasMarket:
     """
 
     def __init__(self, config: MarketConfig, dividend: DividendProcess, utility: CRRAUtility,
-                 mechanism: Mechanism, seed: int | None = None, backend: str | None = None):
+                 mechanism: Mechanism, seed: int | None = None, backend: str | None = None,
+                 population=None, scale_lots: bool = True):
         if not isinstance(mechanism, Mechanism):
             raise ConfigError("mechanism", "a lucas_abm.mechanisms.Mechanism", mechanism)
         backend = config.backend if backend is None else check_choice("backend", backend, BACKENDS)
+        # heterogeneous agents (lucas_abm.heterogeneous): per-agent arrays, numpy backend
+        self.agents = (None if population is None
+                       else agent_arrays(population, config.n_agents, dividend, scale_lots))
+        if self.agents is not None:
+            if backend == "numba":
+                raise ConfigError("backend", "'auto' or 'numpy' with a population (the compiled "
+                                  "kernel has one lot and one borrowing limit for all)", backend)
+            backend = "numpy"
+            if utility is None or isinstance(utility, CRRAUtility):
+                utility = AgentUtility(self.agents.gammas)
         has_kernel = has_compiled_kernel(mechanism)
         if backend == "numba" and not (has_kernel and kernels.AVAILABLE):
             raise ConfigError("backend", f"'auto' or 'numpy' for mechanism {mechanism.name!r} "
@@ -170,15 +186,20 @@ class LucasMarket:
         self.utility = utility
         self.mechanism = mechanism
         self.rules = config.rules
+        if self.agents is not None:
+            self.rules = TradingRules(config.tree_lot, config.bond_lot, config.borrowing_limit,
+                                      config.max_price, self.agents.borrowing_limits,
+                                      self.agents.lot_scale)
         self.observation_names: tuple[str, ...] = PRIVATE_OBSERVATIONS + (
             PUBLIC_OBSERVATIONS if config.public_information else ())
         self.n_agents = config.n_agents
         self.horizon = config.horizon
-        self.total_shares = config.n_agents * config.initial_shares
+        self.total_shares = (config.n_agents * config.initial_shares if self.agents is None
+                             else float(self.agents.initial_shares.sum()))
         self._rng = np.random.default_rng(seed)
         self._kernel = self._compiled_period()
         self.t = 0
-        self.shares = np.full(self.n_agents, config.initial_shares)
+        self.shares = self._initial_shares()
         self.bonds = np.zeros(self.n_agents)
         self.dividend = math.nan
         self._last = np.zeros(4)  # last tree/bond settlement price, tree/bond volume share
@@ -201,12 +222,25 @@ class LucasMarket:
             self._rng = np.random.default_rng(seed)
             self._kernel = self._compiled_period()
         self.t = 0
-        self.shares = np.full(self.n_agents, self.config.initial_shares)
+        self.shares = self._initial_shares()
         self.bonds = np.full(self.n_agents, self.config.initial_bonds)
         self.dividend = float(self.dividend_process.initial(self._rng))
+        if self.agents is not None and self.agents.endowment is not None:
+            self.agents.endowment.reset(self._rng)
         self._last = np.zeros(4)
         self._needs_reset = False
         return self.observation()
+
+    def _initial_shares(self) -> np.ndarray:
+        if self.agents is None:
+            return np.full(self.n_agents, self.config.initial_shares)
+        return self.agents.initial_shares.copy()
+
+    def _endowment(self) -> np.ndarray | None:
+        """This period's non-tradable income w_t (None without one)."""
+        if self.agents is None or self.agents.endowment is None:
+            return None
+        return self.agents.endowment.current()
 
     def observation(self) -> np.ndarray:
         """[N, D] float32 with columns :attr:`observation_names`.
@@ -225,24 +259,46 @@ class LucasMarket:
         obs[:, 1] = self.bonds
         obs[:, 2] = self.dividend
         obs[:, 3] = self.shares * self.dividend + self.bonds
+        endowment = self._endowment()
+        if endowment is not None:
+            obs[:, 3] += endowment
         if self.config.public_information:
             obs[:, 4:] = self._last
         return obs
 
     # ------------------------------------------------------------------ one period
-    def step(self, tree_price: np.ndarray, bond_price: np.ndarray) -> MarketStep:
-        """Trade one period at the posted prices (both [N]); see the module docstring."""
+    def step(self, tree_price: np.ndarray, bond_price: np.ndarray,
+             tree_quantity: np.ndarray | None = None,
+             bond_quantity: np.ndarray | None = None) -> MarketStep:
+        """Trade one period (see the module docstring). Posted prices (both [N]), or, with
+        ``tree_quantity`` and ``bond_quantity`` (signed, [N]), limit orders for an
+        :class:`~lucas_abm.mechanisms.orders.OrderMechanism` (the prices are the limits)."""
         if self._needs_reset:
             raise RuntimeError("LucasMarket.step() called before reset() (or after the step "
                                "that reached the horizon); call reset() first")
-        if self.backend == "numba":
+        orders = tree_quantity is not None or bond_quantity is not None
+        if self.backend == "numba" and not orders:
             return self._step_compiled(tree_price, bond_price)
         cfg = self.config
         y = self.dividend
         next_dividend = float(self.dividend_process.next(y, self._rng))
         income = self.shares * y + self.bonds
-        done = self.mechanism.execute(tree_price, bond_price, income, self.shares, self.rules,
-                                      self._rng)
+        endowment = self._endowment()
+        if endowment is not None:
+            income = income + endowment
+            self.agents.endowment.advance(self._rng)
+        if orders:
+            if not isinstance(self.mechanism, OrderMechanism):
+                raise ConfigError("mechanism", "an order mechanism (e.g. call-auction) for orders "
+                                  "with quantities", self.mechanism.name)
+            zero = np.zeros(self.n_agents)
+            done = self.mechanism.execute_orders(
+                Orders(tree_price, zero if tree_quantity is None else tree_quantity, bond_price,
+                       zero if bond_quantity is None else bond_quantity),
+                income, self.shares, self.rules, self._rng)
+        else:
+            done = self.mechanism.execute(tree_price, bond_price, income, self.shares,
+                                          self.rules, self._rng)
         consumption = income - done.tree_cash - done.bond_cash
         utility = self.utility(np.maximum(consumption, cfg.consumption_floor))
         invalid = done.invalid_tree | done.invalid_bond
@@ -267,7 +323,9 @@ class LucasMarket:
             tree_volume=float(done.tree_volume), bond_volume=float(done.bond_volume),
             tree_settlement_price=done.tree_settlement_price,
             bond_settlement_price=done.bond_settlement_price, dividend=y, invalid=invalid,
-            infeasible=infeasible, truncated=truncated, t=t)
+            infeasible=infeasible, truncated=truncated, t=t, endowment=endowment,
+            tree_clearing_price=done.tree_clearing_price,
+            bond_clearing_price=done.bond_clearing_price)
 
     def _step_compiled(self, tree_price, bond_price) -> MarketStep:
         """:meth:`step` through :class:`lucas_abm.kernels.PairwisePeriod` (same results)."""
@@ -378,8 +436,14 @@ def invariant_violation(market: LucasMarket, step: MarketStep) -> float:
     """
     n = market.n_agents
     s, b = market.shares, market.bonds
+    goods = market.total_shares * step.dividend
+    if step.endowment is not None:  # non-tradable income is consumed too
+        goods = goods + step.endowment.sum()
+    limits = market.rules.borrowing_limits
+    below = (max(0.0, -market.config.borrowing_limit - float(b.min())) if limits is None
+             else max(0.0, float((-limits - b).max())))
     return max(abs(s.sum() - market.total_shares) / n,
                abs(b.sum()) / n,
-               abs(step.consumption.sum() - market.total_shares * step.dividend) / n,
+               abs(step.consumption.sum() - goods) / n,
                max(0.0, -float(s.min())),
-               max(0.0, -market.config.borrowing_limit - float(b.min())))
+               below)

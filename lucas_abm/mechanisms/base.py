@@ -27,7 +27,7 @@ whatever the mechanism proposes.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -81,6 +81,9 @@ class Settlement:
     invalid_bond: np.ndarray
     infeasible_tree: np.ndarray      # [N] bool: matched, but own side could not execute
     infeasible_bond: np.ndarray
+    # an order mechanism's reported price (may exist without trade); NaN for posted prices
+    tree_clearing_price: float = float("nan")
+    bond_clearing_price: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,11 @@ class TradingRules:
     bond_lot: float
     borrowing_limit: float
     max_price: float
+    # heterogeneous agents (None: every agent has the scalars above): agent k's bound
+    # b_k >= -borrowing_limits[k], and lot multipliers (a trade moves the lot times the smaller
+    # of its two sides' multipliers)
+    borrowing_limits: np.ndarray | None = field(default=None, compare=False)
+    lot_scale: np.ndarray | None = field(default=None, compare=False)
 
 
 def valid_prices(posted: np.ndarray, max_price: float) -> np.ndarray:
@@ -143,6 +151,8 @@ class Mechanism(ABC):
         # Tree: seller needs one lot of shares, buyer needs the price out of income.
         tree = self._checked(self.propose(tree_price, tree_ok, rng), tree_ok, n)
         lot = rules.tree_lot
+        if rules.lot_scale is not None:  # heterogeneous lots: the smaller side's
+            lot = lot * np.minimum(rules.lot_scale[tree.buyer], rules.lot_scale[tree.seller])
         cost = tree.price * lot
         buyer_ok = income[tree.buyer] >= cost * (1.0 - FEASIBILITY_RTOL)
         seller_ok = shares[tree.seller] >= lot * (1.0 - FEASIBILITY_RTOL)
@@ -152,13 +162,18 @@ class Mechanism(ABC):
         # Bond: the seller borrows (b' = -delta_b), the buyer lends out of remaining income.
         bond = self._checked(self.propose(bond_price, bond_ok, rng), bond_ok, n)
         lot = rules.bond_lot
+        if rules.lot_scale is not None:
+            lot = lot * np.minimum(rules.lot_scale[bond.buyer], rules.lot_scale[bond.seller])
         cost = bond.price * lot
         # Income left after tree purchases; tree sale proceeds do not count.
         cash_left = income - np.maximum(tree_cash, 0.0)
         buyer_ok = cash_left[bond.buyer] >= cost * (1.0 - FEASIBILITY_RTOL)
-        seller_ok = lot <= rules.borrowing_limit * (1.0 + FEASIBILITY_RTOL)  # same for all
+        if rules.borrowing_limits is None:
+            seller_ok = np.full(len(bond), lot <= rules.borrowing_limit * (1.0 + FEASIBILITY_RTOL))
+        else:  # agent k's own bound b' = -lot >= -borrowing_limits[k]
+            seller_ok = lot <= rules.borrowing_limits[bond.seller] * (1.0 + FEASIBILITY_RTOL)
         bond_trade, bond_cash, infeasible_bond, bond_volume, bond_mean = _settle(
-            bond, cost, lot, buyer_ok, np.full(len(bond), seller_ok), n)
+            bond, cost, lot, buyer_ok, seller_ok, n)
 
         return Settlement(tree_trade, bond_trade, tree_cash, bond_cash, tree_volume,
                           bond_volume, tree_mean, bond_mean, ~tree_ok, ~bond_ok,
@@ -230,6 +245,8 @@ def _settle(proposal: Proposal, cost: np.ndarray, lot: float, buyer_ok: np.ndarr
         done = done.nonzero()[0]
         buyer, seller, paid = proposal.buyer[done], proposal.seller[done], cost[done]
         price = proposal.price[done]
+        if np.ndim(lot):  # per-trade lots (heterogeneous agents)
+            lot = lot[done]
     trade[buyer] = lot
     trade[seller] = -lot
     cash[buyer] = paid

@@ -15,19 +15,54 @@ market is rationed uniformly at random (a random subset of its agents, as many a
 short side, trades); buyers and sellers are then paired at random, which matters only for
 feasibility (a trade whose counterpart is infeasible does not execute). Cost O(N log N)
 for the sort.
+
+**Limit orders** (:meth:`CallAuction.match`, orders with quantities,
+:mod:`lucas_abm.mechanisms.orders`). Demand and supply at a price P are
+
+    D(P) = sum of x_k over buy orders with L_k >= P,   S(P) = sum of |x_k| over sell orders with L_k <= P,
+
+and the executed volume V(P) = min(D(P), S(P)) is quasi-concave in P (D falls, S rises),
+maximal at limit prices. The clearing price is the **midpoint of the interval of prices that
+maximise V** (one price when unique). **Rationing: pro rata on the long side** - every buy
+order with L_k >= P fills ``x_k min(1, S/D)`` and every sell order with L_k <= P fills
+``x_k min(1, D/S)`` (no price priority, no randomness). If no price executes anything,
+nothing trades and the reported clearing price is the midpoint of the range of valid limit
+prices, quotes (x = 0) included, so traders quoting one common reservation value p report p.
+
+The interval is found in O(N) with a **histogram over a price grid**: orders are binned into
+:data:`GRID_BINS` equal bins between the lowest and highest limit; cumulative sums give D at
+each bin's lower edge and S at its upper edge, hence bounds on V in every bin; only the
+orders in the bins whose upper bound reaches the best lower bound (the bins around the
+crossing, an interval) are sorted, O(k log k) with k ~ N / bins. The result is exactly that
+of a full sort (the bins only prune prices that cannot maximise V).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from lucas_abm.mechanisms.base import Mechanism, Proposal
+from lucas_abm.mechanisms.base import Proposal
+from lucas_abm.mechanisms.orders import Fills, OrderMechanism
+
+GRID_BINS = 4096
 
 
-class CallAuction(Mechanism):
-    """Uniform-price, volume-maximising call auction with random rationing of the long side."""
+class CallAuction(OrderMechanism):
+    """Uniform-price, volume-maximising call auction: posted prices (one lot each, random
+    rationing of the long side) or limit orders with quantities (pro-rata rationing)."""
 
     name = "call-auction"
     verified_proposals = True  # library class: the tests hold it to the Proposal contract
+    verified_fills = True      # and to the Fills contract
+
+    def match(self, limit: np.ndarray, quantity: np.ndarray,
+              rng: np.random.Generator) -> Fills:
+        price, buy_fill, sell_fill = clear_orders(limit, quantity)
+        if buy_fill == 0.0:
+            return Fills(np.zeros_like(quantity), price, price)
+        with np.errstate(invalid="ignore"):
+            fill = np.where(quantity > 0, np.where(limit >= price, quantity * buy_fill, 0.0),
+                            np.where(limit <= price, quantity * sell_fill, 0.0))
+        return Fills(fill, price, price)
 
     def clearing_price(self, posted: np.ndarray) -> tuple[float, int]:
         """Return ``(P, j)`` for sorted valid prices: clearing price and number of sellers.
@@ -55,3 +90,60 @@ class CallAuction(Mechanism):
         sellers = rng.permutation(sellers)[:volume]
         buyers = rng.permutation(buyers)[:volume]
         return Proposal(buyers, sellers, np.full(volume, price))
+
+
+def clear_orders(limit: np.ndarray, quantity: np.ndarray,
+                 bins: int = GRID_BINS) -> tuple[float, float, float]:
+    """The uniform clearing price of limit orders and the fill fractions of buyers and sellers.
+
+    ``limit`` is NaN for refused orders (their ``quantity`` is 0). Returns ``(P, phi_b, phi_s)``:
+    buy orders with ``L >= P`` fill ``phi_b x``, sell orders with ``L <= P`` fill ``phi_s x``;
+    ``(P, 0, 0)`` when nothing executes (P the midpoint of the valid limits; NaN if none).
+    """
+    with np.errstate(invalid="ignore"):
+        lo, hi = float(np.nanmin(limit)) if limit.size else np.nan, float(np.nanmax(limit)) if limit.size else np.nan
+    if not np.isfinite(lo):
+        return float("nan"), 0.0, 0.0
+    quote = 0.5 * (lo + hi)
+    buy_q = np.maximum(quantity, 0.0)
+    sell_q = np.maximum(-quantity, 0.0)
+    if hi == lo:  # one common limit price: it is the only candidate
+        return _fractions(quote, float(buy_q.sum()), float(sell_q.sum()))
+    scale = bins / (hi - lo)
+    with np.errstate(invalid="ignore"):
+        idx = ((limit - lo) * scale).astype(np.int64)   # NaN -> garbage, weight 0 below
+    np.clip(idx, 0, bins - 1, out=idx)
+    buy_h = np.bincount(idx, weights=buy_q, minlength=bins)
+    sell_h = np.bincount(idx, weights=sell_q, minlength=bins)
+    d_edge = np.cumsum(buy_h[::-1])[::-1]            # D at each bin's lower edge
+    s_edge = np.cumsum(sell_h)                       # S at each bin's upper edge
+    upper = np.minimum(d_edge, s_edge)               # V <= upper anywhere in the bin
+    lower = np.minimum(np.append(d_edge[1:], 0.0), np.insert(s_edge[:-1], 0, 0.0))
+    best = lower.max()                               # V_max >= best
+    cand = np.flatnonzero((upper >= best) & (upper > 0))
+    if cand.size == 0:
+        return quote, 0.0, 0.0
+    g1, g2 = int(cand[0]), int(cand[-1])
+    d_above = float(d_edge[g2 + 1]) if g2 + 1 < bins else 0.0
+    s_below = float(s_edge[g1 - 1]) if g1 > 0 else 0.0
+    inside = np.flatnonzero((idx >= g1) & (idx <= g2) & (quantity != 0))
+    levels, inverse = np.unique(limit[inside], return_inverse=True)
+    b = np.bincount(inverse, weights=buy_q[inside], minlength=levels.size)
+    s = np.bincount(inverse, weights=sell_q[inside], minlength=levels.size)
+    volume = np.minimum(d_above + np.cumsum(b[::-1])[::-1], s_below + np.cumsum(s))
+    v_max = volume.max() if volume.size else 0.0
+    if v_max <= 0:
+        return quote, 0.0, 0.0
+    top = np.flatnonzero(volume == v_max)
+    price = 0.5 * (float(levels[top[0]]) + float(levels[top[-1]]))
+    with np.errstate(invalid="ignore"):
+        demand = float(buy_q[limit >= price].sum())
+        supply = float(sell_q[limit <= price].sum())
+    return _fractions(price, demand, supply)
+
+
+def _fractions(price: float, demand: float, supply: float) -> tuple[float, float, float]:
+    """Pro rata on the long side: buyers fill min(1, S/D), sellers min(1, D/S)."""
+    if demand <= 0 or supply <= 0:
+        return price, 0.0, 0.0
+    return price, min(1.0, supply / demand), min(1.0, demand / supply)
