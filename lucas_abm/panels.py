@@ -158,8 +158,10 @@ class PanelRecorder:
 
     ``export_agents``: how many agents' holdings go to the ``agents`` table (all of them when
     N <= export_agents, else a sample drawn without replacement by a generator seeded with
-    ``seed``, independent of the market's). ``type_index``/``type_names`` label the agents
-    (default: one type, ``"all"``); type totals and consumption always cover every agent.
+    ``seed``, independent of the market's). ``type_index``/``type_names`` label the agents;
+    by default a market with a population (``market.agents.type_index``) gives the index,
+    with its ``names`` if it has them, else ``type<k>``, and any other market is one type,
+    ``"all"``. Type totals and consumption always cover every agent.
     """
 
     export_agents: int = DEFAULT_EXPORT_AGENTS
@@ -175,16 +177,25 @@ class PanelRecorder:
     def start(self, market, equilibrium=None) -> None:
         """Fix the agent sample and the equilibrium (its p(y), q(y) and SDF) before the run."""
         n = market.n_agents
-        k = check_export_agents(self.export_agents)
-        if k >= n:
+        kept = check_export_agents(self.export_agents)
+        if kept >= n:
             self.sample = np.arange(n)
         else:
             rng = np.random.default_rng([int(self.seed), _SAMPLE_STREAM])
-            self.sample = np.sort(rng.choice(n, size=k, replace=False))
+            self.sample = np.sort(rng.choice(n, size=kept, replace=False))
+        agents = getattr(market, "agents", None)
         if self.type_index is None:
-            self.type_index = np.zeros(n, dtype=np.int32)
+            index = getattr(agents, "type_index", None)
+            self.type_index = np.zeros(n, np.int32) if index is None else np.asarray(index)
         if np.shape(self.type_index) != (n,):
             raise ConfigError("type_index", f"one type per agent ({n})", np.shape(self.type_index))
+        k = int(self.type_index.max()) + 1
+        if len(self.type_names) != k:
+            if tuple(self.type_names) != (SINGLE_TYPE,):
+                raise ConfigError("type_names", f"{k} names, one per type", list(self.type_names))
+            names = getattr(agents, "names", None)
+            self.type_names = (tuple(names) if names is not None and len(names) == k
+                               else tuple(f"type{j}" for j in range(k)))
         self.equilibrium = equilibrium
 
     def record(self, market, tree_price: np.ndarray, bond_price: np.ndarray, out) -> None:
@@ -192,7 +203,9 @@ class PanelRecorder:
         k = len(self.type_names)
         tree_price = np.asarray(tree_price, float)
         bond_price = np.asarray(bond_price, float)
-        self._rows.append((out.t, out.dividend, _median(tree_price), _median(bond_price),
+        self._rows.append((out.t, out.dividend,
+                           _period_price(getattr(out, "tree_clearing_price", math.nan), tree_price),
+                           _period_price(getattr(out, "bond_clearing_price", math.nan), bond_price),
                            out.tree_settlement_price, out.bond_settlement_price,
                            out.tree_volume, out.bond_volume, out.truncated))
         shares, bonds, c = market.shares, market.bonds, out.consumption
@@ -251,9 +264,12 @@ class PanelRecorder:
         return Panels(prices, types, agents)
 
 
-def _median(x: np.ndarray) -> float:
-    """Median of the finite entries (NaN if none)."""
-    x = x[np.isfinite(x)]
+def _period_price(clearing: float, posted: np.ndarray) -> float:
+    """The period's price: an order mechanism's clearing price where it gives one, else the
+    median of the finite posted prices (NaN if none)."""
+    if math.isfinite(clearing):
+        return float(clearing)
+    x = posted[np.isfinite(posted)]
     return float(np.median(x)) if x.size else math.nan
 
 

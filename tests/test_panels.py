@@ -20,6 +20,7 @@ import pytest
 
 from lucas_abm.dividends import MarkovChainDividend
 from lucas_abm.equilibrium.negishi import solve_negishi
+from lucas_abm.errors import ConfigError
 from lucas_abm.market import LucasMarket, MarketConfig
 from lucas_abm.mechanisms import build_mechanism
 from lucas_abm.panels import PanelRecorder, pricing_errors
@@ -205,3 +206,15 @@ def test_export_refusals_are_one_line_before_any_work(capsys, tmp_path, case):
     field = "--export-agents" if "agents" in case else "--export"
     assert len(lines) == 1 and lines[0].startswith(f"lucas-abm: error: {field}: must be")
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_recorder_refuses_type_names_that_do_not_match_the_types():
+    market = LucasMarket(MarketConfig(n_agents=4, horizon=3), MarkovChainDividend([1.0], [[1.0]]),
+                         CRRAUtility(1.0), build_mechanism("pairwise", {}), seed=0, backend="numpy")
+    market.reset()
+    recorder = PanelRecorder(type_index=np.array([0, 0, 1, 2]), type_names=("a", "b"))
+    with pytest.raises(ConfigError, match=r"^type_names: must be 3 names, one per type"):
+        recorder.start(market)
+    unnamed = PanelRecorder(type_index=np.array([0, 0, 1, 2]))
+    unnamed.start(market)
+    assert unnamed.type_names == ("type0", "type1", "type2")
