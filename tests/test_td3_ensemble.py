@@ -293,6 +293,33 @@ def test_each_agent_learns_its_own_optimum_of_a_quadratic_bandit():
     np.testing.assert_array_equal(distance.argmin(1), np.arange(n_agents))
 
 
+@pytest.mark.parametrize("algorithm", ["td3", "sac"])
+def test_a_restored_checkpoint_continues_bitwise_and_train_reads_a_replay_sample(algorithm, tmp_path):
+    """tf.train.Checkpoint(**checkpoint_objects()) carries everything the next update depends on
+    (weights, targets, Adam moments, update counter, noise generator); ``train`` reads a replay
+    sample with the actions as ``tree_action`` and ``bond_action`` columns."""
+    from orchestrator.learners.sac import EnsembleSAC, SACHyperparameters
+
+    def build(seed):
+        if algorithm == "td3":
+            return EnsembleTD3(2, 2, D, K, HP, seed=seed)
+        return EnsembleSAC(2, 2, D, K, SACHyperparameters(discount=BETA, n_step=N_STEP, hidden=HIDDEN), seed=seed)
+
+    w = make_windows(2, seed=14)
+    batch = {"observation": tf.constant(w["observation"]), "reward": tf.constant(w["reward"]),
+             "tree_action": tf.constant(w["action"][..., 0]), "bond_action": tf.constant(w["action"][..., 1])}
+    learner = build(0)
+    learner.train(batch)
+    path = tf.train.Checkpoint(**learner.checkpoint_objects()).write(str(tmp_path / "ckpt"))
+    restored = build(1)
+    tf.train.Checkpoint(**restored.checkpoint_objects()).read(path).assert_consumed()
+    expected = learner.train_step(tf.constant(w["observation"]), tf.constant(w["action"]), tf.constant(w["reward"]))
+    got = restored.train(batch)
+    assert [float(x) for x in got] == [float(x) for x in expected]
+    for a, b in zip(learner.variables, restored.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
 def test_actions_map_affinely_onto_the_configured_price_bounds():
     box = PriceBox.from_config(ActionGridConfig(tree_low=0.4, tree_high=2.0, bond_low=0.8, bond_high=1.1))
     tree, bond = box.prices(np.array([[-1.0, -1.0], [1.0, 1.0], [0.0, 0.5]]))
