@@ -100,8 +100,9 @@ def clear_orders(limit: np.ndarray, quantity: np.ndarray,
     buy orders with ``L >= P`` fill ``phi_b x``, sell orders with ``L <= P`` fill ``phi_s x``;
     ``(P, 0, 0)`` when nothing executes (P the midpoint of the valid limits; NaN if none).
     """
-    with np.errstate(invalid="ignore"):
-        lo, hi = float(np.nanmin(limit)) if limit.size else np.nan, float(np.nanmax(limit)) if limit.size else np.nan
+    if limit.size == 0:
+        return float("nan"), 0.0, 0.0
+    lo, hi = float(np.fmin.reduce(limit)), float(np.fmax.reduce(limit))  # NaN only if all NaN
     if not np.isfinite(lo):
         return float("nan"), 0.0, 0.0
     quote = 0.5 * (lo + hi)

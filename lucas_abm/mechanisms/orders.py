@@ -123,7 +123,8 @@ class OrderMechanism(Mechanism):
 
         tree = self._checked_fills(self.match(lt, xt_c, rng), lt, xt_c, n)
         bond = self._checked_fills(self.match(lb, xb_c, rng), lb, xb_c, n)
-        tree_cash, bond_cash = tree.quantity * tree.price, bond.quantity * bond.price
+        tree_cash = _cash(tree)
+        bond_cash = _cash(bond)
         t_vol, t_mean = _volume(tree.quantity, tree_cash, rules.tree_lot)
         b_vol, b_mean = _volume(bond.quantity, bond_cash, rules.bond_lot)
         return Settlement(tree.quantity, bond.quantity, tree_cash, bond_cash, t_vol, b_vol,
@@ -160,6 +161,12 @@ def _refuse(limit: np.ndarray, quantity: np.ndarray, ok: np.ndarray):
     if ok.all():
         return limit, quantity
     return np.where(ok, limit, np.nan), np.where(ok, quantity, 0.0)
+
+
+def _cash(fills: Fills) -> np.ndarray:
+    """Cash paid per agent, fill x price (0 where nothing filled, whatever the price)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(fills.quantity != 0, fills.quantity * fills.price, 0.0)
 
 
 def _volume(fill: np.ndarray, cash: np.ndarray, lot: float) -> tuple[float, float]:
