@@ -187,6 +187,32 @@ def test_items_per_episode_at_the_edge_lengths_with_their_exact_windows(T, start
         np.testing.assert_array_equal(got[(0, starts[-1])]["observation"][-1], ep["observation"][T])
 
 
+def test_flush_puts_every_created_item_in_the_table_mid_episode():
+    # flush_every = 100: nothing is flushed by append; flush() must deliver the two windows
+    # created so far (T = 5 steps, n = 3: windows starting at 0 and 1), without end_episode.
+    ep = random_episode(np.random.default_rng(4), 5, 0)
+    config = ReplayConfig(capacity=10, min_size=1, rate_limiter_timeout_ms=TIMEOUT_MS)
+    with start(config) as server:
+        writer = ExperienceWriter(server.client(), config.table, n, flush_every=100)
+        for t in range(5):
+            writer.append(ep["observation"][t], ep["tree_action"][t], ep["bond_action"][t],
+                          ep["reward"][t])
+        assert writer.items_created == 2
+        writer.flush()
+        assert table_size(server) == 2
+        got = {window_name(item): item for item in sample_items(server, 100)}
+        assert sorted(got) == [(0, 0), (0, 1)]
+        assert_bitwise_equal(got[(0, 1)], window(ep, 1))
+        writer.close()
+        writer.flush()          # after close: nothing to flush, no error
+        writer.close()          # closing twice is harmless
+        with pytest.raises(RuntimeError, match="after close"):
+            writer.append(ep["observation"][0], ep["tree_action"][0], ep["bond_action"][0],
+                          ep["reward"][0])
+        with pytest.raises(RuntimeError, match="after close"):
+            writer.end_episode(ep["observation"][0])
+
+
 def test_fifo_capacity_keeps_only_the_most_recent_windows():
     config = ReplayConfig(capacity=4, min_size=1, rate_limiter_timeout_ms=TIMEOUT_MS)
     ep = random_episode(np.random.default_rng(2), 10, 0)    # windows t = 0..7
