@@ -73,6 +73,7 @@ class AgentArrays:
     lot_scale: np.ndarray | None
     endowment: Endowment | None
     type_index: np.ndarray | None = None
+    names: tuple = ()
 
 
 def agent_arrays(population, n_agents: int, dividend: DividendProcess,
@@ -90,4 +91,5 @@ def agent_arrays(population, n_agents: int, dividend: DividendProcess,
                               np.asarray(population.income_persistence, float))
     return AgentArrays(s0, np.ascontiguousarray(population.borrowing_limit, dtype=np.float64),
                        np.asarray(population.gamma, float), s0 if scale_lots else None,
-                       endowment, getattr(population, "type_index", None))
+                       endowment, getattr(population, "type_index", None),
+                       tuple(getattr(population, "names", ())))

@@ -24,7 +24,7 @@ from lucas_abm.scripted import POLICIES, ScriptedPolicy, make_policy
 from lucas_abm.solver import EquilibriumPrices, solve_equilibrium
 from lucas_abm.utility import CRRAUtility
 
-DIVIDENDS = ("constant", "iid-lognormal", "log-ar1")
+DIVIDENDS = ("constant", "iid-lognormal", "log-ar1", "markov")
 PROGRESS_AGENT_STEPS = 5_000_000  # runs at least this long show a tqdm bar
 DEFAULT_TREE_LOT = 0.0005  # the lots of configs/thesis.yaml and thesis_cpu.yaml
 DEFAULT_BOND_LOT = 0.0002
@@ -66,10 +66,13 @@ class SimulationConfig:
     horizon: int | None = None
     backend: str = "auto"
     mechanism_params: dict = field(default_factory=dict)
+    population: str | None = None      # a population file (lucas_abm/population.py); agents: None = its count
+    states: list | None = None         # markov: dividend levels
+    transition: list | None = None     # markov: rows of P(y' | y)
 
     def dividend_process(self) -> DividendProcess:
         name = check_choice("dividend", self.dividend, DIVIDENDS)
-        given = {k: getattr(self, k) for k in ("ybar", "mu", "sigma", "alpha")
+        given = {k: getattr(self, k) for k in ("ybar", "mu", "sigma", "alpha", "states", "transition")
                  if getattr(self, k) is not None}
         return dividend_from_params(name, given)
 
@@ -92,6 +95,9 @@ class SimulationConfig:
 
     def build(self) -> tuple[LucasMarket, ScriptedPolicy, EquilibriumPrices]:
         """Validate everything and construct (market, policy, equilibrium prices)."""
+        if self.population is not None:
+            from lucas_abm.population_simulation import build_population
+            return build_population(self)
         if isinstance(self.agents, bool) or not isinstance(self.agents, int) or self.agents < 2:
             raise ConfigError("agents", "an integer >= 2", self.agents)
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
@@ -144,23 +150,39 @@ def run_simulation(config: SimulationConfig, progress: bool | None = None,
                "tree_volume", "bond_volume", "mean_consumption", "mean_reward", "invalid",
                "infeasible", "invariant_violation")
     rows = np.empty((steps, len(columns)))
+    orders = getattr(policy, "orders", False)  # a population's order policy (population_simulation)
+    columns += ("tree_clearing_price", "bond_clearing_price")
+    rows = np.empty((steps, len(columns)))
     market.reset()
+    if orders:
+        prices = policy.start(market)
     if recorder is not None:
-        recorder.start(market, prices)
+        recorder.start(market, getattr(prices, "equilibrium", prices))
     start = time.perf_counter()
+    cpu = time.process_time()
     for t in tqdm(range(steps), disable=not progress, desc="simulate", unit="step"):
         y = market.dividend
-        tree_price, bond_price = policy(y, n)
-        out = market.step(tree_price, bond_price)
+        if orders:
+            tree_price, bond_price, tree_quantity, bond_quantity = policy(y, market)
+            out = market.step(tree_price, bond_price, tree_quantity, bond_quantity)
+        else:
+            tree_price, bond_price = policy(y, n)
+            out = market.step(tree_price, bond_price)
         if recorder is not None:
             recorder.record(market, tree_price, bond_price, out)
         rows[t] = (y, prices.tree_price(y), prices.bond_price(y), tree_price.mean(),
                    bond_price.mean(), out.tree_settlement_price, out.bond_settlement_price,
                    out.tree_volume / n, out.bond_volume / n, out.consumption.mean(), out.reward.mean(),
-                   out.invalid.sum(), out.infeasible.sum(), invariant_violation(market, out))
+                   out.invalid.sum(), out.infeasible.sum(), invariant_violation(market, out),
+                   out.tree_clearing_price, out.bond_clearing_price)
+        if orders and hasattr(policy, "check"):
+            policy.check(market)
         if out.truncated and t + 1 < steps:
             market.reset()
+            if orders:
+                prices = policy.start(market)
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu
     series = pd.DataFrame(rows, columns=columns)
     series.insert(0, "t", np.arange(steps))
     summary = {
@@ -183,8 +205,12 @@ def run_simulation(config: SimulationConfig, progress: bool | None = None,
         "infeasible_per_step": float(series.infeasible.mean()),
         "max_invariant_violation": float(series.invariant_violation.max()),
         "agent_steps_per_second": n * steps / elapsed,
+        "agent_steps_per_cpu_second": n * steps / max(cpu, 1e-9),
         "config": asdict(config),
     }
+    if getattr(market, "agents", None) is not None:
+        from lucas_abm.population_simulation import population_summary
+        summary.update(population_summary(market, policy, series))
     return SimulationResult(series, summary)
 
 

@@ -23,7 +23,13 @@ def register(subparsers) -> None:
         "simulate", help="simulate the market with scripted (non-learning) traders",
         description="Simulate the N-agent Lucas-tree market with scripted traders and report "
                     "posted prices, volumes and the market invariants.")
-    p.add_argument("--agents", type=int, default=1200, help="number of agents N (>= 2)")
+    p.add_argument("--agents", type=int, default=None,
+                   help="number of agents N (>= 2; default 1200, or the population's count)")
+    p.add_argument("--population", default=None, metavar="FILE",
+                   help="YAML file with a 'population:' list of agent types (docs/heterogeneity.md): "
+                        "per-agent sizes, gammas, borrowing limits and income; with "
+                        "--mechanism call-auction agents submit limit orders with quantities, and "
+                        "--policy equilibrium trades to the exact equilibrium portfolio")
     p.add_argument("--steps", type=int, default=300, help="number of periods to simulate (>= 1)")
     p.add_argument("--mechanism", default="pairwise",
                    help="market mechanism: one of " + ", ".join(MECHANISMS) + ", or the import "
@@ -49,6 +55,11 @@ def register(subparsers) -> None:
     p.add_argument("--sigma", type=float, default=None,
                    help=f"s.d. of log y (iid-lognormal) or of the log-ar1 shock, >= 0 "
                         f"(default {DEFAULT_SIGMA})")
+    p.add_argument("--states", default=None,
+                   help="markov: comma-separated distinct dividend levels > 0, e.g. 0.04,0.05")
+    p.add_argument("--transition", default=None,
+                   help="markov: the n x n transition matrix, row-major and comma-separated; row i "
+                        "gives P(y' = states[j] | y = states[i])")
     p.add_argument("--alpha", type=float, default=None,
                    help=f"log-ar1 persistence, in (-1, 1) (default {DEFAULT_ALPHA})")
     p.add_argument("--tree-lot", type=float, default=DEFAULT_TREE_LOT,
@@ -96,8 +107,11 @@ def run(args: argparse.Namespace) -> int:
         if existing is not None and not existing.is_dir():
             raise ConfigError("--out", "a directory (new or existing), not a file or inside one",
                               str(args.out))
+    states, transition = markov_arguments(args.states, args.transition)
     config = SimulationConfig(
-        agents=args.agents, steps=args.steps, mechanism=args.mechanism,
+        agents=args.agents if args.agents is not None or args.population else 1200,
+        population=args.population, states=states, transition=transition,
+        steps=args.steps, mechanism=args.mechanism,
         mechanism_params=parse_assignments("--mechanism-param", args.mechanism_params),
         policy=args.policy,
         seed=args.seed, beta=args.beta, gamma=args.gamma, dividend=args.dividend,
@@ -135,6 +149,13 @@ def run(args: argparse.Namespace) -> int:
               f"<= 0 or above max_price {config.max_price:g}; they cannot trade and are "
               "included in the means above)")
     print(f"  max invariant violation {s['max_invariant_violation']:.3g}")
+    for name, h in s.get("holdings", {}).items():  # a population (lucas_abm/population_simulation.py)
+        star = s.get("equilibrium_holdings", {}).get(name)
+        print(f"  {name}: shares {h['shares']:.6g}, bonds {h['bonds']:.6g} per unit of supply"
+              + (f" (equilibrium {star['shares']:.6g}, {star['bonds']:.6g})" if star else ""))
+    if "max_holding_error" in s:
+        print(f"  vs the exact equilibrium: price errors tree {s['max_tree_price_error']:.3g}, bond "
+              f"{s['max_bond_price_error']:.3g} (relative); holdings {s['max_holding_error']:.3g} per agent")
     print(f"  {s['agent_steps_per_second']:.3g} agent-steps/s")
     if args.out is not None:
         print(f"  wrote {args.out / 'series.csv'}, {args.out / 'prices.png'}")
@@ -159,3 +180,18 @@ def parse_assignments(option: str, items: list[str]) -> dict:
         except yaml.YAMLError:
             raise ConfigError(option, "KEY=VALUE with a YAML value", item) from None
     return params
+
+
+def markov_arguments(states, transition) -> tuple:
+    """``--states``/``--transition`` strings -> (levels, rows), as ``solve`` parses them."""
+    from orchestrator.commands.solve import parse_list
+
+    levels = None if states is None else parse_list("states", states)
+    if transition is None:
+        return levels, None
+    entries = parse_list("transition", transition)
+    n = len(levels) if levels is not None else int(round(len(entries) ** 0.5))
+    if len(entries) != n * n:
+        raise ConfigError("transition", f"{n * n} comma-separated probabilities (row-major {n} x {n}, "
+                          "one row per state)", transition)
+    return levels, [entries[i * n:(i + 1) * n] for i in range(n)]
