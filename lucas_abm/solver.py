@@ -127,8 +127,8 @@ class LogAR1Equilibrium(EquilibriumPrices):
                           f"{math.exp(self.grid_log_y[-1]):.6g}]; their tree prices are "
                           "extrapolated (widen grid_width or use method='series')",
                           OutsideGridWarning, stacklevel=2)
-        log_f = _interp_linear_extrapolate(x, self.grid_log_y, np.log(self.grid_f))
-        return y ** self.gamma * np.exp(log_f)
+        log_f = _interp_linear_extrapolate(x.ravel(), self.grid_log_y, np.log(self.grid_f))
+        return y ** self.gamma * np.exp(log_f.reshape(x.shape))
 
     def bond_price(self, y) -> np.ndarray:
         """q(y) = beta y^gamma E[y'^(-gamma) | y] (closed form)."""
