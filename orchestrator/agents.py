@@ -12,6 +12,22 @@ on the exogenous dividend, its discounted sum does not depend on any action, so 
 policy is unchanged. ``R`` is the utility value of the dividend stream of one tree lot, so a
 trade's effect on r~ is of order one whatever the lot size.
 
+Autarky shaping (``learner.reward_shaping: autarky``, an addition for independent learners,
+docs/learning.md "Independent learners"). The learners see instead
+
+    r~ = (r - u(s_0 y_t) + beta Phi(x_{t+1}) - Phi(x_t)) / R,
+    Phi(s, b, y) = u(s y + b) - u(s_0 y) + beta/(1-beta) (u(s y) - u(s_0 y)),
+
+the value of holding (s, b) in autarky (consume this period's income, then the dividends of s
+forever at the current dividend) over the endowment's. A potential-based term leaves every
+optimal policy unchanged (Ng, Harada and Russell 1999; Q_shaped = Q - Phi). With log utility a
+period without a trade then pays exactly 0, and a trade pays its autarky surplus, e.g. a tree
+lot bought at P: log(1 - P delta_s / e) + beta/(1-beta) log(1 + delta_s / s) (the no-trade
+band's condition): the +-1 reward unit swing of paying now for dividends later, which the
+network would otherwise have to cancel through the value of the next state, is gone.
+``learner.reward_scale`` multiplies r~ (a positive factor changes no policy): with shaping, what
+a learner must tell apart is a trade's surplus, about 0.005 reward units per tick of mispricing.
+
 Observations. Columns are centred and scaled (holdings in units of 10 lots, log dividend
 standardised, income in units of the dividend) so that the network inputs are of order one.
 """
@@ -45,6 +61,10 @@ class Features:
     utility: CRRAUtility
     initial_shares: float
     reward_scale: float
+    shaping: str = "endowment"       # learner.reward_shaping
+    market: LucasMarket | None = None   # autarky: read for s_{t+1}, b_{t+1}, y_{t+1} after a step
+    beta: float = 0.95
+    consumption_floor: float = 1e-6
 
     @classmethod
     def build(cls, config: TrainConfig, market: LucasMarket, dividend: DividendProcess) -> "Features":
@@ -70,7 +90,10 @@ class Features:
         utility = market.utility
         c_ref = s0 * mean_y
         value_of_lot = float(utility.marginal(np.array(c_ref))) * c_ref * mc.tree_lot / (s0 * (1 - config.economy.beta))
-        return cls(names, offset, scale, logs, utility, s0, 1.0 / value_of_lot)
+        return cls(names, offset, scale, logs, utility, s0,
+                   config.learner.reward_scale / value_of_lot,
+                   shaping=config.learner.reward_shaping, market=market, beta=config.economy.beta,
+                   consumption_floor=mc.consumption_floor)
 
     def observation(self, raw: np.ndarray) -> np.ndarray:
         """[N, D] market observation -> [N, D] float32 network input.
@@ -85,9 +108,38 @@ class Features:
         return ((x - self.offset) / self.scale).astype(np.float32)
 
     def reward(self, step: MarketStep) -> np.ndarray:
-        """r~ = (u(c) - penalty - u(s_0 y_t)) / R, float32 [N]."""
+        """r~ = (u(c) - penalty - u(s_0 y_t) [+ beta Phi(x_{t+1}) - Phi(x_t)]) / R, float32 [N].
+
+        ``step`` must be the market's latest step (autarky shaping reads the holdings and the
+        dividend the market holds after it)."""
         baseline = float(self.utility(np.array(self.initial_shares * step.dividend)))
-        return ((step.reward - baseline) * self.reward_scale).astype(np.float32)
+        reward = step.reward - baseline
+        if self.shaping == "autarky":
+            reward = reward + self.shaping_term(step)
+        return (reward * self.reward_scale).astype(np.float32)
+
+    def potential(self, shares: np.ndarray, bonds: np.ndarray, dividend: float) -> np.ndarray:
+        """Phi(s, b, y) = u(s y + b) - u(s_0 y) + beta/(1-beta) (u(s y) - u(s_0 y))."""
+        u, floor = self.utility, self.consumption_floor
+        endowment = float(u(np.array(self.initial_shares * dividend)))
+        income = u(np.maximum(shares * dividend + bonds, floor)) - endowment
+        holding = u(np.maximum(shares * dividend, floor)) - endowment
+        return income + self.beta / (1.0 - self.beta) * holding
+
+    def shaping_term(self, step: MarketStep) -> np.ndarray:
+        """beta Phi(x_{t+1}) - Phi(x_t) in utility units, [N] float64.
+
+        x_{t+1} is the market's state after ``step``; s_t = s_{t+1} - (shares traded) and
+        s_t y_t + b_t = income e_t, both float64."""
+        m = self.market
+        shares_before = m.shares - step.tree_trade
+        u, floor = self.utility, self.consumption_floor
+        y = step.dividend
+        endowment = float(u(np.array(self.initial_shares * y)))
+        before = (u(np.maximum(step.income, floor)) - endowment
+                  + self.beta / (1.0 - self.beta)
+                  * (u(np.maximum(shares_before * y, floor)) - endowment))
+        return self.beta * self.potential(m.shares, m.bonds, m.dividend) - before
 
 
 def rbf_basis(n_prices: int, spacing: int) -> np.ndarray | None:

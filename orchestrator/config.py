@@ -26,6 +26,7 @@ from lucas_abm.solver import EquilibriumPrices, solve_equilibrium
 from replay.tables import ReplayConfig
 
 WEIGHT_SHARING = ("independent", "shared")
+REWARD_SHAPING = ("endowment", "autarky")
 DIVIDENDS = ("constant", "iid-lognormal", "markov", "log-ar1")
 
 
@@ -128,6 +129,8 @@ class LearnerConfig:
     target_update_tau: float = 0.01
     huber_delta: float = 1.0
     update_every: int = 2                 # market steps per gradient step
+    reward_shaping: str = "endowment"     # endowment | autarky (orchestrator/agents.py, Features)
+    reward_scale: float = 1.0             # multiplies the learners' reward r~ (its unit is R / this)
 
     def __post_init__(self) -> None:
         check_choice("learner.weight_sharing", self.weight_sharing, WEIGHT_SHARING)
@@ -145,6 +148,8 @@ class LearnerConfig:
                                              high_open=False)
         self.huber_delta = check_range("learner.huber_delta", self.huber_delta, 0.0, None)
         self.update_every = _int("learner.update_every", self.update_every, 1)
+        check_choice("learner.reward_shaping", self.reward_shaping, REWARD_SHAPING)
+        self.reward_scale = check_range("learner.reward_scale", self.reward_scale, 0.0, None)
 
 
 @dataclass

@@ -21,12 +21,14 @@ from lucas_abm.errors import ConfigError
 from lucas_abm.mechanisms.base import (Mechanism, MechanismError, Proposal, Settlement,
                                        TradingRules, valid_prices)
 from lucas_abm.mechanisms.call_auction import CallAuction
-from lucas_abm.mechanisms.pairwise import BargainingPairwiseMatching, PairwiseMatching
+from lucas_abm.mechanisms.pairwise import (BargainingPairwiseMatching, PairwiseMatching,
+                                            TickPairwiseMatching)
 
 MECHANISMS = {
     "pairwise": PairwiseMatching,
     "bargaining": BargainingPairwiseMatching,
     "call-auction": CallAuction,
+    "pairwise-tick": TickPairwiseMatching,
 }
 ALLOWED = ("one of " + ", ".join(MECHANISMS)
            + " or an import path package.module:ClassName of a Mechanism subclass")
@@ -120,6 +122,7 @@ def make_mechanism(name: str, **kw) -> Mechanism:
 
 
 __all__ = ["Mechanism", "MechanismError", "Proposal", "Settlement", "TradingRules",
-           "valid_prices", "PairwiseMatching", "BargainingPairwiseMatching", "CallAuction",
+           "valid_prices", "PairwiseMatching", "BargainingPairwiseMatching", "TickPairwiseMatching",
+           "CallAuction",
            "MECHANISMS", "make_mechanism", "build_mechanism", "resolve_mechanism",
            "check_parameters"]

@@ -7,6 +7,8 @@ whose posted prices differ, the higher poster buys one lot from the lower poster
 
 theta = 1/2 (the midpoint) in :class:`PairwiseMatching`; :class:`BargainingPairwiseMatching`
 lets theta, the seller's bargaining power, range over [0, 1]. Equal prices: no trade.
+:class:`TickPairwiseMatching` (an addition to the thesis) is the same market with a price tick
+h per asset: a pair trades only if ``p_hi - p_lo > h``.
 One random pairing per period is shared by both assets (as in the thesis: a pair compares
 tree prices and bond prices). Cost O(N).
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from lucas_abm.errors import check_range
-from lucas_abm.mechanisms.base import Mechanism, Proposal
+from lucas_abm.mechanisms.base import FEASIBILITY_RTOL, Mechanism, Proposal
 
 
 class PairwiseMatching(Mechanism):
@@ -94,3 +96,39 @@ class BargainingPairwiseMatching(PairwiseMatching):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(theta={self.theta:g})"
+
+
+class TickPairwiseMatching(PairwiseMatching):
+    """Pairwise matching with a price tick h per asset: a pair trades only if p_hi - p_lo > h.
+
+    An addition to the thesis' market (docs/learning.md, "Independent learners"). A posted
+    price is a reservation value; on a tick grid, two posts one tick apart leave no tick price
+    strictly between them at which both sides gain, so they do not trade, as two equal posts
+    do not in :class:`PairwiseMatching`. Pairs further apart trade one lot at the midpoint.
+    ``tree_tick = bond_tick = 0`` is :class:`PairwiseMatching` (bitwise: the same pairing and
+    trades). The comparison allows a relative slack of 1e-9, so that grid prices one tick
+    apart (0.86 - 0.85 = 0.010000000000000009) count as one tick.
+
+    Inside a market period the tree is proposed first, then the bond (``Mechanism.execute``);
+    called on its own, :meth:`propose` applies ``tree_tick``. No compiled kernel: the market
+    runs this class' :meth:`propose` on the numpy backend.
+    """
+
+    name = "pairwise-tick"
+    verified_proposals = True  # a subset of PairwiseMatching's proposal
+
+    def __init__(self, tree_tick: float = 0.0, bond_tick: float = 0.0):
+        self.tree_tick = check_range("tree_tick", tree_tick, 0.0, None, low_open=False)
+        self.bond_tick = check_range("bond_tick", bond_tick, 0.0, None, low_open=False)
+
+    def propose(self, posted: np.ndarray, active: np.ndarray,
+                rng: np.random.Generator) -> Proposal:
+        tick = self.bond_tick if self._pairing_uses == 1 else self.tree_tick  # 2: tree, 1: bond
+        proposal = super().propose(posted, active, rng)
+        if tick == 0.0 or len(proposal) == 0:
+            return proposal
+        keep = posted[proposal.buyer] - posted[proposal.seller] > tick * (1.0 + FEASIBILITY_RTOL)
+        return Proposal(proposal.buyer[keep], proposal.seller[keep], proposal.price[keep])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(tree_tick={self.tree_tick:g}, bond_tick={self.bond_tick:g})"
