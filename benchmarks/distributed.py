@@ -4,14 +4,15 @@ Each K runs ``lucas-abm train --actors K`` (orchestrator/launch.py: replay serve
 K actors, evaluator as processes on loopback) on ``configs/thesis_cpu.yaml`` (N = 100
 agents, T = 100), with the actors' back-pressure off (``--max-owed 0``) so that actors and
 learner each run as fast as they can. From the run's own logs, over the window between the
-first and the last counted episode (start-up and tracing excluded):
+first and the last counted episode (start-up excluded; the learner's rate over the episodes
+counted after its first update, so its tracing is excluded too):
 
     experience agent-steps/s = N * T * (episodes completed in the window) / window seconds
     learner updates/s        = (updates at the last row - updates at the first) / window seconds
     learner demand           = experience windows/s / update_every (what the single-process
                                ratio, one update per update_every windows, would need)
 
-Usage: ``python benchmarks/distributed.py [--actors 1 2 4] [--episodes-per-actor 6]``;
+Usage: ``python benchmarks/distributed.py [--actors 1 2 4] [--episodes-per-actor 40]``;
 prints a markdown table (docs/distributed.md records one).
 """
 from __future__ import annotations
@@ -51,8 +52,11 @@ def run(k: int, episodes: int, out: Path, config_file: str, overrides: list[str]
     window = last["finished_at"] - first["finished_at"]
     n, T = config.market.n_agents, config.market.horizon
     steps = n * T * (len(rows) - 1) / window
-    updates = (last["updates"] - first["updates"]) / window
-    return {"actors": k, "episodes": len(rows), "window_s": window, "wall_s": wall,
+    learning = [r for r in rows if r["updates"] > 0]      # the learner traces its first step late
+    learn_window = learning[-1]["finished_at"] - learning[0]["finished_at"] if len(learning) > 1 else 0.0
+    updates = (learning[-1]["updates"] - learning[0]["updates"]) / learn_window if learn_window else float("nan")
+    return {"actors": k, "episodes": len(rows), "window_s": window, "learner_window_s": learn_window,
+            "wall_s": wall,
             "experience_agent_steps_per_s": steps,
             "per_actor_agent_steps_per_s": steps / k,
             "learner_updates_per_s": updates,
@@ -63,7 +67,7 @@ def run(k: int, episodes: int, out: Path, config_file: str, overrides: list[str]
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--actors", type=int, nargs="+", default=[1, 2, 4])
-    ap.add_argument("--episodes-per-actor", type=int, default=6)
+    ap.add_argument("--episodes-per-actor", type=int, default=40)
     ap.add_argument("--config", default="configs/thesis_cpu.yaml")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")

@@ -59,11 +59,11 @@ def server_info(address: str, timeout_s: float, role: str) -> dict:
     import reverb
 
     deadline = time.monotonic() + timeout_s
-    client = _CLIENTS.setdefault(address, reverb.Client(address))
     while True:
         try:
-            return client.server_info(timeout=2)
+            return _CLIENTS.setdefault(address, reverb.Client(address)).server_info(timeout=2)
         except Exception as err:  # noqa: BLE001 - down or restarting
+            _CLIENTS.pop(address, None)   # a fresh channel: gRPC's reconnect back-off grows to minutes
             if time.monotonic() > deadline:
                 raise PeerUnavailable(f"{role}: no replay server at {address} for {timeout_s:g} s "
                                       f"({type(err).__name__})") from None
@@ -280,7 +280,7 @@ def run_learner(config: TrainConfig, out: Path, address: str, shard: int = 0, sh
                 time.sleep(0.5)
 
     budget, last_inserts, last_publish, losses = 0.0, None, time.monotonic(), []
-    publish(episodes)
+    last_insert_time = time.monotonic()
     learn_from = max(rc.min_size, lc.batch_size)
     meta_checked = 0.0
     while True:
@@ -291,10 +291,16 @@ def run_learner(config: TrainConfig, out: Path, address: str, shard: int = 0, sh
                 log(f"{name}: replay server restarted; reconnecting")
                 learner.reset_dataset()
                 learner.publisher.close()
-                publish(episodes)
             last_inserts = inserts
+            publish(episodes)         # weights first: actors and the evaluator wait for them
         if info.current_size >= learn_from:   # as in one process: no debt before min_size
             budget += (inserts - last_inserts) / lc.update_every
+        if inserts != last_inserts:
+            last_insert_time = time.monotonic()
+        elif time.monotonic() - last_insert_time > peer_timeout:
+            log(f"{name}: no experience inserted at {address} for {peer_timeout:g} s "
+                "(are the actors running?); still waiting")
+            last_insert_time = time.monotonic()
         last_inserts = inserts
         if coordinator is not None:
             if coordinator.poll({"updates": learner.updates,

@@ -144,9 +144,10 @@ class VariableClient:
                         self.table, 1, emit_timesteps=False, unpack_as_table_signature=True)), left + 1, what)
                     break
             except PeerUnavailable:
+                self._client = None
                 raise
             except Exception:  # noqa: BLE001 - server down or restarting: retry until the deadline
-                pass
+                self._client = client = reverb.Client(self.address)   # fresh channel, no back-off
             time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
         flat, meta = np.asarray(sample.data["weights"]), np.asarray(sample.data["meta"])
         if self.shapes is None:

@@ -1,0 +1,141 @@
+"""The roles as real processes on loopback (lucas-abm train --actors K): faults and sharding.
+
+One supervised run on a tiny economy takes three kill -9s in turn: an actor mid-episode (it
+rejoins at its next episode), the learner (it resumes from its last checkpoint) and the
+replay server (it restores its last checkpoint). Every completed episode is then counted
+exactly once (episodes 1..E in metrics.jsonl, each (actor, actor_episode) key once), and the
+run ends with its summary. A dead peer gives a one-line message and exit code 4, not a hang.
+A two-shard run shows agent-sharded learners (each owns its agents' networks).
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import portpicker
+import pytest
+
+from lucas_abm.errors import ConfigError
+from orchestrator.config import load_config
+from orchestrator.coordinator import read_rows
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["market.n_agents=4", "market.horizon=16", "replay.capacity=200", "replay.min_size=24",
+        "replay.rate_limiter_timeout_ms=5000", "learner.batch_size=8", "learner.update_every=2",
+        "learner.hidden=[16,16]", "training.checkpoint_interval=2", "training.eval_interval=4"]
+
+
+def train_cmd(out, episodes, *extra):
+    sets = sum([["--set", s] for s in TINY + [f"training.episodes={episodes}"]], [])
+    return [sys.executable, "-m", "orchestrator.cli", "train", "--config", "configs/thesis_cpu.yaml",
+            "--out", str(out), "--peer-timeout", "120", *sets, *extra]
+
+
+def wait_until(predicate, what, proc, timeout=180):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert proc.poll() is None, f"launcher exited ({proc.returncode}) while waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def pid_of(out, role):
+    return json.loads((out / "processes.json").read_text())[role]
+
+
+def counted(out):
+    return len(read_rows(out / "metrics.jsonl"))
+
+
+def kill_and_wait_for_restart(out, role, proc):
+    old = pid_of(out, role)
+    os.kill(old, signal.SIGKILL)
+    wait_until(lambda: pid_of(out, role) != old, f"{role} restart", proc, 60)
+
+
+def test_killed_actor_learner_and_server_recover_and_count_each_episode_once(tmp_path):
+    out = tmp_path / "run"
+    episodes = 14
+    proc = subprocess.Popen(train_cmd(out, episodes, "--actors", "1"), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: counted(out) >= 2, "2 episodes", proc)
+        actor_rows = len(read_rows(out / "actors" / "actor-0.jsonl"))
+        time.sleep(0.3)                                       # into the next episode
+        kill_and_wait_for_restart(out, "actor-0", proc)
+        wait_until(lambda: (out / "checkpoints" / "latest").exists() and counted(out) >= 5,
+                   "a checkpoint and 5 episodes", proc)
+        kill_and_wait_for_restart(out, "learner-0", proc)
+        wait_until(lambda: counted(out) >= 8, "8 episodes", proc)
+        kill_and_wait_for_restart(out, "replay", proc)
+        stdout, stderr = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    for role in ("actor-0", "learner-0", "replay"):
+        assert f"{role} exited with signal 9; restarting" in stderr
+    rows = read_rows(out / "metrics.jsonl")
+    assert [r["episode"] for r in rows] == list(range(1, episodes + 1)), "every episode counted once"
+    keys = [(r["actor"], r["actor_episode"]) for r in rows]
+    assert len(set(keys)) == len(keys)
+    actor_log = (out / "logs" / "actor-0.log").read_text()
+    starts = [int(line.rsplit(" ", 1)[1]) for line in actor_log.splitlines() if "starting at its episode" in line]
+    assert starts[0] == 0 and len(starts) >= 2 and starts[1] >= actor_rows   # rejoined, nothing replayed twice
+    learner_log = (out / "logs" / "learner-0.log").read_text()
+    assert "resumed from" in learner_log and "ckpt-0000" in learner_log
+    server_starts = [line for line in (out / "logs" / "replay.log").read_text().splitlines()
+                     if line.startswith("replay server: tables")]
+    assert len(server_starts) == 2 and "experience (0 of" in server_starts[0]
+    assert "experience (0 of" not in server_starts[1], "the restarted server restored its checkpoint"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["episodes"] == episodes and summary["updates"] > 0
+    assert read_rows(out / "evaluation.jsonl")[-1]["episode"] == episodes
+
+    # --resume: another config value is refused, naming the key; more episodes extend the run
+    bad = subprocess.run(train_cmd(out, episodes, "--actors", "1", "--resume", "--set", "learner.batch_size=4"),
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "changed learner.batch_size" in bad.stderr
+
+
+def test_dead_replay_server_gives_a_clear_message_and_exit_4(tmp_path):
+    port = portpicker.pick_unused_port()
+    config = tmp_path / "c.yaml"
+    cfg = load_config(Path("configs/thesis_cpu.yaml"), TINY + ["training.episodes=2"])
+    import yaml
+    config.write_text(yaml.safe_dump(cfg.to_dict()))
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "actor", "--config", str(config),
+                           "--out", str(tmp_path / "run"), "--replay-address", f"localhost:{port}",
+                           "--peer-timeout", "3"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 4
+    assert f"lucas-abm actor: actor 0: no replay server at localhost:{port} for 3 s" in done.stderr
+    assert time.monotonic() - began < 100
+
+
+def test_two_agent_sharded_learners_train_their_own_agents(tmp_path):
+    out = tmp_path / "sharded"
+    done = subprocess.run(train_cmd(out, 6, "--actors", "1", "--shards", "2", "--set",
+                                    "learner.weight_sharing=independent"),
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["episodes"] == 6
+    import pickle
+    for ckpts in ("checkpoints", "checkpoints-shard1"):
+        latest = out / ckpts / (out / ckpts / "latest").read_text().strip()
+        state = pickle.loads((latest / "state.pkl").read_bytes())
+        assert state["updates"] > 0, f"{ckpts}: the shard's learner updated its networks"
+    assert "stop published by learner 0" in (out / "logs" / "learner-1.log").read_text()
+
+
+def test_sharding_needs_whole_weight_groups():
+    from orchestrator.algorithms import check_sharding, shard_bounds
+
+    assert [shard_bounds(10, 3, s) for s in range(3)] == [(0, 3), (3, 7), (7, 10)]
+    shared = load_config(Path("configs/thesis_cpu.yaml"), TINY)     # one shared network
+    with pytest.raises(ConfigError, match="--shards"):
+        check_sharding(shared, 2)
