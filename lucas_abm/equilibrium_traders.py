@@ -154,11 +154,14 @@ class EquilibriumTraders:
 
 
 class RandomOrders:
-    """Random orders around p(y), q(y) for a population.
+    """Random traders with private valuations around p(y), q(y), for a population.
 
-    Limits ``p(y)(1 + spread u)`` (random; ``noisy-equilibrium``: ``p(y)(1 + noise z)``) and
-    quantities ``lot_i v`` with ``u, v ~ U[-1, 1]``, ``z ~ N(0, 1)`` i.i.d. over agents, assets and
-    periods; ``lot_i = lot s0_i`` (lots scale with size).
+    Agent i draws a valuation ``v_i = p(y)(1 + spread u_i)`` (``random``; ``noisy-equilibrium``:
+    ``p(y)(1 + noise z_i)``) and submits it as its limit with quantity ``lot_i u_i`` (resp.
+    ``lot_i z_i``): it buys if it values the tree above p(y) and sells if below, more the
+    further away. ``u ~ U[-1, 1]``, ``z ~ N(0, 1)``, i.i.d. over agents, assets and periods;
+    ``lot_i = lot s0_i`` (lots scale with size). The limits have the law of the posted-price
+    random policy (:mod:`lucas_abm.scripted`).
     """
 
     orders = True
@@ -177,10 +180,9 @@ class RandomOrders:
         n = market.n_agents
         p = float(self.prices.tree_price(dividend))
         q = float(self.prices.bond_price(dividend))
-        u = self.rng.uniform(-1.0, 1.0, size=(4, n))
         if self.kind == "random":
-            tree, bond = p * (1.0 + self.spread * u[0]), q * (1.0 + self.spread * u[1])
+            u, width = self.rng.uniform(-1.0, 1.0, size=(2, n)), self.spread
         else:
-            z = self.rng.standard_normal(size=(2, n))
-            tree, bond = p * (1.0 + self.noise * z[0]), q * (1.0 + self.noise * z[1])
-        return tree, bond, self.tree_lots * u[2], self.bond_lots * u[3]
+            u, width = self.rng.standard_normal(size=(2, n)), self.noise
+        return (p + (p * width) * u[0], q + (q * width) * u[1],
+                self.tree_lots * u[0], self.bond_lots * u[1])

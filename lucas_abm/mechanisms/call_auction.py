@@ -59,10 +59,12 @@ class CallAuction(OrderMechanism):
         price, buy_fill, sell_fill = clear_orders(limit, quantity)
         if buy_fill == 0.0:
             return Fills(np.zeros_like(quantity), price, price)
+        # an order executes iff (L - P) x >= 0 (buyers L >= P, sellers L <= P; refused: NaN)
         with np.errstate(invalid="ignore"):
-            fill = np.where(quantity > 0, np.where(limit >= price, quantity * buy_fill, 0.0),
-                            np.where(limit <= price, quantity * sell_fill, 0.0))
-        return Fills(fill, price, price)
+            executes = (limit - price) * quantity >= 0.0
+        fraction = np.where(quantity > 0, buy_fill, sell_fill)
+        fraction *= executes
+        return Fills(quantity * fraction, price, price)
 
     def clearing_price(self, posted: np.ndarray) -> tuple[float, int]:
         """Return ``(P, j)`` for sorted valid prices: clearing price and number of sellers.
@@ -112,7 +114,7 @@ def clear_orders(limit: np.ndarray, quantity: np.ndarray,
         return _fractions(quote, float(buy_q.sum()), float(sell_q.sum()))
     scale = bins / (hi - lo)
     with np.errstate(invalid="ignore"):
-        idx = ((limit - lo) * scale).astype(np.int64)   # NaN -> garbage, weight 0 below
+        idx = ((limit - lo) * scale).astype(np.int32)   # NaN -> garbage, weight 0 below
     np.clip(idx, 0, bins - 1, out=idx)
     buy_h = np.bincount(idx, weights=buy_q, minlength=bins)
     sell_h = np.bincount(idx, weights=sell_q, minlength=bins)
@@ -127,20 +129,25 @@ def clear_orders(limit: np.ndarray, quantity: np.ndarray,
     g1, g2 = int(cand[0]), int(cand[-1])
     d_above = float(d_edge[g2 + 1]) if g2 + 1 < bins else 0.0
     s_below = float(s_edge[g1 - 1]) if g1 > 0 else 0.0
-    inside = np.flatnonzero((idx >= g1) & (idx <= g2) & (quantity != 0))
+    inside = np.flatnonzero(np.subtract(idx, np.int32(g1)).view(np.uint32) <= g2 - g1)  # g1..g2
+    inside = inside[quantity[inside] != 0]
     levels, inverse = np.unique(limit[inside], return_inverse=True)
     b = np.bincount(inverse, weights=buy_q[inside], minlength=levels.size)
     s = np.bincount(inverse, weights=sell_q[inside], minlength=levels.size)
-    volume = np.minimum(d_above + np.cumsum(b[::-1])[::-1], s_below + np.cumsum(s))
+    demand = d_above + np.cumsum(b[::-1])[::-1]     # D at each candidate level
+    supply = s_below + np.cumsum(s)                 # S at each candidate level
+    volume = np.minimum(demand, supply)
     v_max = volume.max() if volume.size else 0.0
     if v_max <= 0:
         return quote, 0.0, 0.0
     top = np.flatnonzero(volume == v_max)
-    price = 0.5 * (float(levels[top[0]]) + float(levels[top[-1]]))
-    with np.errstate(invalid="ignore"):
-        demand = float(buy_q[limit >= price].sum())
-        supply = float(sell_q[limit <= price].sum())
-    return _fractions(price, demand, supply)
+    j, k = int(top[0]), int(top[-1])
+    price = 0.5 * (float(levels[j]) + float(levels[k]))
+    # D(P), S(P) at the midpoint: no level lies strictly between levels[j] and levels[k] that
+    # changes V; buyers at levels >= P and sellers at levels <= P
+    above = int(np.searchsorted(levels, price, side="left"))
+    below = int(np.searchsorted(levels, price, side="right")) - 1
+    return _fractions(price, float(demand[above]), float(supply[below]))
 
 
 def _fractions(price: float, demand: float, supply: float) -> tuple[float, float, float]:

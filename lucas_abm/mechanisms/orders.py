@@ -110,16 +110,17 @@ class OrderMechanism(Mechanism):
         limits = rules.borrowing_limit if limits is None else limits
         xt_c = np.maximum(xt, -shares)                        # no short sale of the tree
         xb_c = np.maximum(xb, -limits)                        # borrow at most the limit
-        buy_t, buy_b = np.maximum(xt_c, 0.0), np.maximum(xb_c, 0.0)
-        spend = lt * buy_t + lb * buy_b                       # purchases at their limits
-        budget = np.maximum(income + lt * (buy_t - xt_c) + lb * (buy_b - xb_c), 0.0)  # + sales
-        over = spend > budget
-        if over.any():
-            scale = np.where(over, budget / np.where(over, spend, 1.0), 1.0)
-            xt_c = np.where(buy_t > 0, buy_t * scale, xt_c)
-            xb_c = np.where(buy_b > 0, buy_b * scale, xb_c)
-        bad_t = np.abs(xt_c - xt) > FEASIBILITY_RTOL * np.maximum(np.abs(xt), 1.0)
-        bad_b = np.abs(xb_c - xb) > FEASIBILITY_RTOL * np.maximum(np.abs(xb), 1.0)
+        cash_t, cash_b = lt * xt_c, lb * xb_c                 # purchases +, sales - at limits
+        spend = np.maximum(cash_t, 0.0) + np.maximum(cash_b, 0.0)
+        over = spend > np.maximum(income - np.minimum(cash_t, 0.0) - np.minimum(cash_b, 0.0), 0.0)
+        if over.any():  # scale both purchases down so that they cost the budget (rare)
+            i = over.nonzero()[0]
+            budget = np.maximum(income[i] - np.minimum(cash_t[i], 0.0) - np.minimum(cash_b[i], 0.0), 0.0)
+            scale = budget / spend[i]
+            xt_c[i] = np.where(xt_c[i] > 0, xt_c[i] * scale, xt_c[i])
+            xb_c[i] = np.where(xb_c[i] > 0, xb_c[i] * scale, xb_c[i])
+        bad_t = xt_c != xt                                    # clipped (refused ones are 0 = 0)
+        bad_b = xb_c != xb
 
         tree = self._checked_fills(self.match(lt, xt_c, rng), lt, xt_c, n)
         bond = self._checked_fills(self.match(lb, xb_c, rng), lb, xb_c, n)
@@ -165,14 +166,16 @@ def _refuse(limit: np.ndarray, quantity: np.ndarray, ok: np.ndarray):
 
 def _cash(fills: Fills) -> np.ndarray:
     """Cash paid per agent, fill x price (0 where nothing filled, whatever the price)."""
+    if np.ndim(fills.price) == 0 and np.isfinite(fills.price):
+        return fills.quantity * fills.price
     with np.errstate(invalid="ignore"):
         return np.where(fills.quantity != 0, fills.quantity * fills.price, 0.0)
 
 
 def _volume(fill: np.ndarray, cash: np.ndarray, lot: float) -> tuple[float, float]:
-    """(lots bought, volume-weighted mean price; NaN without trade)."""
-    bought = fill > 0
-    units = float(fill[bought].sum())
+    """(lots bought, volume-weighted mean price; NaN without trade). Bought = sold, so each is
+    half the absolute total (up to round-off)."""
+    units = 0.5 * float(np.abs(fill).sum())
     if units <= 0:
         return 0.0, float("nan")
-    return units / lot, float(cash[bought].sum()) / units
+    return units / lot, 0.5 * float(np.abs(cash).sum()) / units
