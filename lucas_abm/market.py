@@ -396,7 +396,10 @@ class LucasMarket:
                 "needs_reset": self._needs_reset,
                 "rng": self._rng.bit_generator.state,
                 "dividend_process": copy.deepcopy(self.dividend_process),
-                "config": _state_config(self.config)}
+                "config": _state_config(self.config),
+                **({"endowment_state": self.agents.endowment.state.copy()}
+                   if self.agents is not None and self.agents.endowment is not None
+                   and self.agents.endowment.state is not None else {})}
 
     def load_state_dict(self, d: dict) -> None:
         """Restore a :meth:`state_dict`; the market must have the same configuration."""
@@ -412,6 +415,8 @@ class LucasMarket:
         self._rng.bit_generator.state = d["rng"]
         if "dividend_process" in d:
             self.dividend_process = copy.deepcopy(d["dividend_process"])
+        if "endowment_state" in d and self.agents is not None and self.agents.endowment is not None:
+            self.agents.endowment.state = np.array(d["endowment_state"], dtype=np.float64)
 
 
 def has_compiled_kernel(mechanism: Mechanism) -> bool:
