@@ -11,8 +11,9 @@ The launcher starts the replay server, the learners, the actors and the evaluato
 processes (``python -m orchestrator.cli ROLE ...``), records their pids in
 ``OUT/processes.json``, restarts any that dies before the run is done (at most
 ``max_restarts`` times per process: a killed actor rejoins, a killed learner resumes from its
-last checkpoint, a killed server restores its last checkpoint) and, when learner 0 exits with
-the summary written, waits for the evaluator and stops the rest.
+last checkpoint, a killed server restores its last checkpoint; exit code 2, bad input, and 3,
+diverged, stop the run instead) and, when learner 0 exits with the summary written, waits
+for the evaluator and stops the rest.
 """
 from __future__ import annotations
 
@@ -103,6 +104,10 @@ class Launcher:
                     if code == 0 and role == "replay" and learner.finished:
                         child.finished = True
                         continue
+                    if code in (2, 3):   # bad input or a diverged run: restarting cannot help
+                        print(f"lucas-abm train: {role} stopped with {describe(code)} (see "
+                              f"{child.log_path}); stopping the run", file=sys.stderr, flush=True)
+                        return code
                     if child.restarts >= self.max_restarts:
                         print(f"lucas-abm train: {role} exited with {describe(code)} "
                               f"{child.restarts + 1} times; giving up (see {child.log_path})",
