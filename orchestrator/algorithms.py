@@ -100,9 +100,21 @@ class DQNRule:
         return {"online": self.dqn.online, "target": self.dqn.target, "optimizer": self.dqn.optimizer}
 
 
+RULES = {"dqn": DQNRule}   # an actor-critic rule registers here with the same five members
+
+
 def make_algorithm(config: TrainConfig, observation_dim: int, shards: int = 1, shard: int = 0):
-    """The learning rule named by the config (Q-learning today)."""
-    return DQNRule(config, observation_dim, shards, shard)
+    """The learning rule named by ``learner.algorithm`` (default and today's only one: dqn).
+
+    Roles call only ``policy``, ``prices``, ``train_step``, ``variables`` and
+    ``checkpoint_objects``; a rule with these (e.g. an adapter of
+    ``orchestrator.learners.td3.EnsembleTD3``: policy = ``act``, prices = the affine map of
+    ``orchestrator.learners.actions``, train_step = ``train``) runs in every role unchanged.
+    """
+    name = getattr(config.learner, "algorithm", "dqn")
+    if name not in RULES:
+        raise ConfigError("learner.algorithm", "one of " + ", ".join(sorted(RULES)), name)
+    return RULES[name](config, observation_dim, shards, shard)
 
 
 class ShardedPolicy:
