@@ -29,6 +29,23 @@ def test_pairwise_higher_poster_buys_at_midpoint_and_each_agent_trades_once():
     np.testing.assert_allclose(prop.price, 0.5 * (posted[prop.buyer] + posted[prop.seller]))
 
 
+def test_a_period_uses_its_pairing_twice_then_propose_draws_fresh_pairs():
+    # Inside a market period the tree and the bond share one pairing (two uses); a call of
+    # propose on its own afterwards draws a new pairing from the generator it is given.
+    n = 40
+    mech = PairwiseMatching()
+    market = LucasMarket(MarketConfig(n_agents=n), ConstantDividend(), CRRAUtility(1.0), mech,
+                         seed=0, backend="numpy")
+    market.reset()
+    posted = np.random.default_rng(1).permutation(n) / n + 0.5        # distinct prices
+    assert market.step(posted, posted).tree_volume == n // 2
+    for seed in (2, 3):
+        prop = propose(mech, posted, seed)
+        got = {frozenset(p) for p in zip(prop.buyer.tolist(), prop.seller.tolist())}
+        first, second = PairwiseMatching().pairs(n, np.random.default_rng(seed))
+        assert got == {frozenset(p) for p in zip(first.tolist(), second.tolist())}
+
+
 def test_equal_prices_never_trade():
     prop = propose(PairwiseMatching(), np.full(101, 0.85))
     assert len(prop) == 0
