@@ -311,6 +311,21 @@ def test_unknown_numerics_option_is_refused():
         solve_equilibrium(LogAR1Dividend(0.5, 0.1), 0.95, 2.0, methd="series")
 
 
+@pytest.mark.parametrize("field,bad,good", [
+    ("method", "simpson", "quadrature"),
+    ("series_tol", 0.0, 1e-13), ("series_tol", 1.0, 0.5), ("series_tol", -1e-9, 1e-13),
+    ("grid_size", 2, 3), ("grid_width", 0.0, 6.0), ("nodes", 0, 1),
+    ("tol", 0.0, 1e-12), ("tol", 1.0, 1e-12), ("max_iter", 0, 100_000),
+])
+def test_log_ar1_numerics_are_validated_naming_the_field(field, bad, good):
+    d = LogAR1Dividend(alpha=0.5, sigma=0.1)
+    method = {} if field in ("method", "series_tol") else {"method": "quadrature"}
+    with pytest.raises(ConfigError, match=f"^{field}: must be"):
+        solve_equilibrium(d, 0.95, 2.0, **method, **{field: bad})
+    eq = solve_equilibrium(d, 0.95, 2.0, **method, **{field: good})   # the boundary is allowed
+    assert np.isfinite(eq.tree_price(1.0))
+
+
 # --- numerics that must not fail silently ---------------------------------------------------------
 
 def test_quadrature_that_runs_out_of_iterations_raises_instead_of_returning_wrong_prices():
