@@ -338,7 +338,8 @@ def test_quadrature_that_runs_out_of_iterations_raises_instead_of_returning_wron
     with pytest.raises(ConfigError, match="did not converge"):   # the CLI's one-line error
         solve_equilibrium(d, 0.95, 2.0, method="quadrature", max_iter=20)
     quad = solve_equilibrium(d, 0.95, 2.0, method="quadrature", max_iter=354)
-    assert quad.iterations == 354
+    assert quad.iterations == 354 and quad.method == "quadrature"
+    assert solve_equilibrium(d, 0.95, 2.0).method == "series"
     assert float(quad.tree_price(1.0)) == pytest.approx(19.417027, rel=5e-5)  # the series value
     assert float(solve_equilibrium(d, 0.95, 2.0).tree_price(1.0)) == pytest.approx(19.417027,
                                                                                   rel=1e-7)
