@@ -320,6 +320,38 @@ def test_a_restored_checkpoint_continues_bitwise_and_train_reads_a_replay_sample
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+@pytest.mark.parametrize("name", ["td3", "sac"])
+def test_rules_implement_the_algorithm_interface_the_training_roles_call(name):
+    from orchestrator.config import load_config
+    from orchestrator.core import Algorithm
+    from orchestrator.learners.rules import RULES
+
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "thesis_cpu.yaml",
+                         ["market.n_agents=4", "learner.weight_sharing=independent", "learner.n_step=3"])
+    rule = RULES[name](config, D)
+    assert isinstance(rule, Algorithm)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, D)).astype(np.float32)
+    greedy = rule.policy(x, 0.0, rng)
+    np.testing.assert_array_equal(np.stack([greedy["tree_action"], greedy["bond_action"]], -1),
+                                  rule.learner.greedy(x))
+    explored = rule.policy(x, 0.5, rng)
+    assert explored["tree_action"].dtype == np.float32 and not np.array_equal(explored["tree_action"],
+                                                                               greedy["tree_action"])
+    tree, bond = rule.prices(explored)
+    a = config.actions
+    np.testing.assert_allclose(tree, a.tree_low + (explored["tree_action"] + 1) / 2 * (a.tree_high - a.tree_low))
+    assert np.all((bond >= a.bond_low) & (bond <= a.bond_high))
+    w = make_windows(4, seed=15)
+    metrics = rule.train_step({"observation": w["observation"], "reward": w["reward"],
+                               "tree_action": w["action"][..., 0], "bond_action": w["action"][..., 1]})
+    assert {"loss", "td_error", "max_weight"} <= set(metrics) and all(np.isfinite(list(metrics.values())))
+    assert rule.variables == rule.learner.actor.weights
+    half = RULES[name](config, D, shards=2, shard=1)                 # agents [2, 4)
+    assert half.policy(x, 0.0, rng)["tree_action"].shape == (2,)
+    assert half.learner.actor.kernels[0].shape[0] == 2
+
+
 def test_actions_map_affinely_onto_the_configured_price_bounds():
     box = PriceBox.from_config(ActionGridConfig(tree_low=0.4, tree_high=2.0, bond_low=0.8, bond_high=1.1))
     tree, bond = box.prices(np.array([[-1.0, -1.0], [1.0, 1.0], [0.0, 0.5]]))
