@@ -21,6 +21,7 @@ from lucas_abm.errors import ConfigError
 from lucas_abm.mechanisms.base import (Mechanism, MechanismError, Proposal, Settlement,
                                        TradingRules, valid_prices)
 from lucas_abm.mechanisms.call_auction import CallAuction
+from lucas_abm.mechanisms.orders import Fills, OrderMechanism, Orders
 from lucas_abm.mechanisms.pairwise import (BargainingPairwiseMatching, PairwiseMatching,
                                             TickPairwiseMatching)
 
@@ -123,6 +124,6 @@ def make_mechanism(name: str, **kw) -> Mechanism:
 
 __all__ = ["Mechanism", "MechanismError", "Proposal", "Settlement", "TradingRules",
            "valid_prices", "PairwiseMatching", "BargainingPairwiseMatching", "TickPairwiseMatching",
-           "CallAuction",
+           "CallAuction", "OrderMechanism", "Orders", "Fills",
            "MECHANISMS", "make_mechanism", "build_mechanism", "resolve_mechanism",
            "check_parameters"]
