@@ -245,3 +245,19 @@ def test_state_dict_resumes_a_population_market_with_income_exactly():
     b.load_state_dict(a.state_dict())
     for o in orders[1:]:
         assert np.array_equal(a.step(*o).consumption, b.step(*o).consumption)
+
+
+@pytest.mark.parametrize("mechanism", ["pairwise", "call-auction"])
+def test_a_population_of_identical_agents_is_bitwise_the_identical_agent_market(mechanism):
+    pop = parse_population([{"name": "all", "count": 40, "gamma": 1.0}]).draw()
+    config = MarketConfig(n_agents=40, horizon=50)
+    same = LucasMarket(config, ConstantDividend(0.05), CRRAUtility(1.0), make_mechanism(mechanism),
+                       seed=5, backend="numpy")
+    hetero = make_market(pop, mechanism, seed=5)
+    rng = np.random.default_rng(1)
+    same.reset(), hetero.reset()
+    for _ in range(8):
+        prices = rng.uniform(0.5, 1.5, (2, 40)) * [[1.0], [0.95]]
+        a, b = same.step(*prices), hetero.step(*prices)
+        for name in ("reward", "consumption", "tree_trade", "bond_trade", "observation"):
+            assert np.array_equal(getattr(a, name), getattr(b, name)), name
