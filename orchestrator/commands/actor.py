@@ -20,8 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "publishes stop; a restarted actor continues at its next episode.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_role_options(p)
-    p.add_argument("--actor-id", type=int, default=0, metavar="K",
-                   help="this actor's number (>= 0): sets its market and exploration seeds")
+    p.add_argument("--actor-id", default="0", metavar="K|auto",
+                   help="this actor's number (>= 0): sets its market and exploration seeds; 'auto' "
+                        "claims the smallest free number in OUT/actors/ids/ for this host (one per "
+                        "container: what `docker compose up --scale actor=K` uses), and the same "
+                        "number again when the same host restarts")
     p.add_argument("--max-owed", type=int, default=None, metavar="UPDATES",
                    help="pause while the learner is more than this many updates behind one update "
                         "per learner.update_every windows (default: one episode's, T/update_every; "
@@ -31,8 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_role_config(args)
-    if args.actor_id < 0:
-        raise ConfigError("--actor-id", "an integer >= 0", args.actor_id)
+    args.actor_id = claim_actor_id(Path(args.out)) if args.actor_id == "auto" else _actor_id(args.actor_id)
     if args.max_owed is not None and args.max_owed < 0:
         raise ConfigError("--max-owed", "an integer >= 0", args.max_owed)
     from orchestrator.roles import run_actor
@@ -43,3 +45,37 @@ def run(args: argparse.Namespace) -> int:
                          args.peer_timeout, args.max_owed)
     except PeerUnavailable as err:
         return exit_code_for(err, "actor")
+
+
+def _actor_id(value: str) -> int:
+    if not value.isdigit():
+        raise ConfigError("--actor-id", "an integer >= 0, or auto", value)
+    return int(value)
+
+
+def claim_actor_id(out: Path) -> int:
+    """The smallest actor number not claimed by another host; this host's own claim if it has one.
+
+    A claim is the directory ``OUT/actors/ids/K`` (``mkdir`` is atomic, so two containers starting
+    together never get the same K) holding the claiming host's name; a restarted container keeps
+    its host name, so it rejoins with its number and continues its own episode count.
+    """
+    import os
+    import socket
+
+    host = socket.gethostname()
+    ids = out / "actors" / "ids"
+    ids.mkdir(parents=True, exist_ok=True)
+    k = 0
+    while True:
+        claim = ids / str(k)
+        try:
+            os.mkdir(claim)
+        except FileExistsError:
+            owner = claim / "host"
+            if owner.exists() and owner.read_text() == host:
+                return k
+            k += 1
+            continue
+        (claim / "host").write_text(host)
+        return k
