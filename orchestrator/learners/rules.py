@@ -59,6 +59,7 @@ class ActorCriticRule:
 
     ensemble_class: Any = None
     hyperparameter_class: Any = None
+    action_dtype = np.float32      # of the replay signature's tree_action and bond_action fields
 
     def __init__(self, config: TrainConfig, observation_dim: int, shards: int = 1, shard: int = 0):
         from orchestrator.algorithms import check_sharding, shard_bounds   # (it may register RULES)
