@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/market_step.py
 	$(PY) benchmarks/learner_throughput.py
+	$(PY) benchmarks/ac_throughput.py --algorithms td3,sac
 
 # Mutation testing of the economy's core (setup.cfg [mutmut]: which modules, which fast tests).
 # Not in CI: hours on two cores. Kill rates and every survivor explained: docs/testing.md.
