@@ -74,9 +74,8 @@ def group_slice(w: np.ndarray, g: int, critic: bool) -> np.ndarray:
     return w[:, g:g + 1] if critic else w[g:g + 1]
 
 
-def copy_group(dst: EnsembleTD3, src: EnsembleTD3, groups: slice | int, weights=None) -> None:
+def copy_group(dst: EnsembleTD3, src: EnsembleTD3, g: int) -> None:
     """dst (one group) <- src's group g: actors, critics and their targets."""
-    g = groups
     for critic, nets in ((False, ("actor", "target_actor")), (True, ("critic", "target_critic"))):
         for name in nets:
             for mine, theirs in zip(getattr(dst, name).weights, getattr(src, name).weights):
