@@ -2,7 +2,7 @@
 # Docker smoke test: build the CPU image, train configs/smoke.yaml with the compose stack
 # (replay server, learner, 2 actors, evaluator, tensorboard) and check what it wrote.
 #
-#   bash docker/smoke.sh            (needs a running Docker engine; CI: ../shared/tools/docker-engine up)
+#   bash docker/smoke.sh            (needs a running Docker engine; .ci/run starts one on the CI machine)
 #
 # Checks: the image runs as a non-root user and holds no compiler; the replay port is not
 # published and its network is internal; summary.json has every episode, the two actors took

@@ -114,7 +114,10 @@ def test_the_model_is_documented_and_cited_by_its_path():
 
 
 def test_nothing_cites_outside_the_repository():
+    # CI's own script (.ci/) may start the CI machine's Docker engine from ../shared; nothing a
+    # user gets (docs, code, configs, docker/) may depend on it.
     outside = [f"{s.relative_to(ROOT)}" for s in repo_files() if s != Path(__file__).resolve()
+               and s.parent != ROOT / ".ci"
                and "../shared" in s.read_text(encoding="utf-8", errors="replace")]
     assert not outside, outside
 
