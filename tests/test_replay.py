@@ -266,6 +266,42 @@ def test_signature_is_enforced_by_writer_and_table():
             make_dataset(server.address, config.table, experience_signature(N + 1, D, n), 4)
 
 
+def test_writer_arguments_are_refused_with_one_line_messages_naming_the_field():
+    config = ReplayConfig(capacity=10, min_size=1, rate_limiter_timeout_ms=TIMEOUT_MS)
+    plain = reverb.Table(name="plain", sampler=reverb.selectors.Uniform(),
+                         remover=reverb.selectors.Fifo(), max_size=10,
+                         rate_limiter=reverb.rate_limiters.MinSize(1))   # no signature
+    with ReplayServer([make_experience_table(experience_signature(N, D, n), config), plain]) as server:
+        client = server.client()
+        for field, kwargs in [("n_step", {"n_step": 0}), ("flush_every", {"flush_every": 0}),
+                              ("timeout_ms", {"timeout_ms": True}),
+                              ("flush_every", {"flush_every": 2.0})]:
+            kwargs = {"n_step": n, **kwargs}
+            bad = kwargs[field]
+            with pytest.raises(ConfigError) as err:
+                ExperienceWriter(client, config.table, **kwargs)
+            assert str(err.value) == f"{field}: must be an integer >= 1, got {bad!r}"
+        with pytest.raises(ConfigError) as err:
+            ExperienceWriter(client, "nope", n)
+        assert str(err.value) == "table: must be a table of the server: experience, plain, got 'nope'"
+        with pytest.raises(ConfigError) as err:
+            ExperienceWriter(client, "plain", n)
+        assert str(err.value) == "table: must be a table with a signature, got 'plain'"
+        with pytest.raises(ConfigError) as err:
+            ExperienceWriter(client, config.table, n + 1)
+        assert str(err.value) == f"n_step: must be the table's window length {n}, got {n + 1}"
+        writer = ExperienceWriter(client, config.table, n)
+        writer.close()
+        ep = random_episode(np.random.default_rng(5), 1, 0)
+        with pytest.raises(RuntimeError, match=r"^ExperienceWriter\.append\(\) called after "
+                                               r"close\(\)$"):
+            writer.append(ep["observation"][0], ep["tree_action"][0], ep["bond_action"][0],
+                          ep["reward"][0])
+        with pytest.raises(RuntimeError, match=r"^ExperienceWriter\.end_episode\(\) called "
+                                               r"after close\(\)$"):
+            writer.end_episode(ep["observation"][0])
+
+
 def test_min_size_blocks_then_times_out_with_an_error():
     config = ReplayConfig(capacity=50, min_size=4, rate_limiter_timeout_ms=300)
     sig = experience_signature(N, D, n)
