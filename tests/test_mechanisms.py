@@ -10,7 +10,8 @@ from lucas_abm.environment import MarketEnvironment
 from lucas_abm.errors import ConfigError
 from lucas_abm.market import LucasMarket, MarketConfig, invariant_violation
 from lucas_abm.mechanisms import (BargainingPairwiseMatching, CallAuction, Mechanism,
-                                  MechanismError, PairwiseMatching, Proposal, make_mechanism)
+                                  MechanismError, PairwiseMatching, Proposal, check_parameters,
+                                  make_mechanism)
 from lucas_abm.utility import CRRAUtility
 
 
@@ -140,6 +141,50 @@ def test_call_auction_maximises_volume_at_a_uniform_price(seed):
         assert len(prop) == min(n_buy, n_sell)
 
 
+class Fixed:
+    """A constructor with one required parameter."""
+
+    def __init__(self, width):
+        self.width = width
+
+
+def test_mechanism_parameters_are_checked_against_the_constructor():
+    with pytest.raises(ConfigError) as err:
+        check_parameters(PairwiseMatching, {"theta": 0.3})
+    assert str(err.value) == ("mechanism_params.theta: must be left out (PairwiseMatching takes "
+                              "no parameters), got 0.3")
+    with pytest.raises(ConfigError) as err:
+        check_parameters(Fixed, {}, field="economy.mechanism_params")
+    assert str(err.value) == "economy.mechanism_params.width: must be given (required by Fixed)"
+    with pytest.raises(ConfigError) as err:
+        check_parameters(Fixed, {"width": 1, "depth": 2})
+    assert str(err.value) == "mechanism_params.depth: must be a parameter of Fixed (width), got 2"
+    check_parameters(Fixed, {"width": 1})
+    check_parameters(BargainingPairwiseMatching, {})     # theta has a default
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_feasibility_allows_a_relative_slack_of_1e_9_and_no_more(backend):
+    # Tree buyer: income >= p lot (1 - 1e-9); tree seller: shares >= lot (1 - 1e-9). A holding
+    # of one lot built from float additions must count as one lot, 2e-9 short must not.
+    lot, p = 0.01, 0.85
+    for short, ok in ((0.5e-9, True), (2e-9, False)):
+        # buyer's income (one share, constant dividend) just short of the price of a lot
+        y = p * lot * (1 - short)
+        market = LucasMarket(MarketConfig(n_agents=2), ConstantDividend(y), CRRAUtility(1.0),
+                             PairwiseMatching(), seed=0, backend=backend)
+        market.reset()
+        out = market.step(np.array([0.9, 0.8]), np.array([0.95, 0.95]))
+        assert out.tree_volume == ok and out.infeasible[0] == (not ok)
+        # seller's shares just short of a lot (the buyer is rich)
+        market = LucasMarket(MarketConfig(n_agents=2, initial_shares=lot * (1 - short)),
+                             ConstantDividend(10.0), CRRAUtility(1.0), PairwiseMatching(),
+                             seed=0, backend=backend)
+        market.reset()
+        out = market.step(np.array([0.9, 0.8]), np.array([0.95, 0.95]))
+        assert out.tree_volume == ok and out.infeasible[1] == (not ok)
+
+
 def test_registry():
     assert isinstance(make_mechanism("pairwise"), PairwiseMatching)
     assert make_mechanism("bargaining", theta=0.2).theta == 0.2
@@ -199,6 +244,7 @@ class Cheater(Mechanism):
     ([0], [5], [0.8], "out of range"),
     ([0], [1], [np.nan], "finite and positive"),
     ([0], [1], [-1.0], "finite and positive"),
+    ([0], [1], [0.0], "finite and positive"),
     ([0], [3], [0.8], "invalid posted price"),
     ([0.0], [1.0], [0.8], "integer"),
 ])
