@@ -163,6 +163,15 @@ def test_mechanism_parameters_are_checked_against_the_constructor():
     check_parameters(BargainingPairwiseMatching, {})     # theta has a default
 
 
+def test_an_unimportable_mechanism_module_is_a_one_line_error():
+    with pytest.raises(ConfigError) as err:
+        make_mechanism("no_such_module_h14:Thing")
+    assert str(err.value) == (
+        "mechanism: must be an importable module:ClassName (the module is looked up in the "
+        "installed packages and the working directory), got 'no_such_module_h14:Thing' "
+        "(No module named 'no_such_module_h14')")
+
+
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
 def test_feasibility_allows_a_relative_slack_of_1e_9_and_no_more(backend):
     # Tree buyer: income >= p lot (1 - 1e-9); tree seller: shares >= lot (1 - 1e-9). A holding
