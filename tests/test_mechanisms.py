@@ -172,6 +172,33 @@ def test_an_unimportable_mechanism_module_is_a_one_line_error():
         "(No module named 'no_such_module_h14')")
 
 
+def test_a_mechanism_by_import_path_and_its_refusals(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys, "path", list(sys.path))   # resolve_mechanism appends the cwd
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "h14_user_mechs.py").write_text(
+        "from lucas_abm.mechanisms import PairwiseMatching\n"
+        "class Outer:\n    class Inner(PairwiseMatching):\n        name = 'inner'\n"
+        "class NotAMechanism:\n    pass\n")
+    (tmp_path / "h14_broken_mech.py").write_text("raise RuntimeError('boom')\n")
+    mech = make_mechanism("h14_user_mechs:Outer.Inner")      # dotted attribute path
+    assert type(mech).__name__ == "Inner" and isinstance(mech, PairwiseMatching)
+    for spec, detail in [("h14_user_mechs:NotAMechanism",
+                          "h14_user_mechs has <class 'h14_user_mechs.NotAMechanism'> under "
+                          "'NotAMechanism'"),
+                         ("h14_user_mechs:Missing", "h14_user_mechs has nothing under 'Missing'")]:
+        with pytest.raises(ConfigError) as err:
+            make_mechanism(spec)
+        assert str(err.value) == (f"mechanism: must be the import path of a "
+                                  f"lucas_abm.mechanisms.Mechanism subclass, got {spec!r} ({detail})")
+    with pytest.raises(ConfigError) as err:
+        make_mechanism("h14_broken_mech:Thing")
+    assert str(err.value) == ("mechanism: must be an importable module:ClassName, got "
+                              "'h14_broken_mech:Thing' (importing h14_broken_mech raised "
+                              "RuntimeError: boom)")
+
+
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
 def test_feasibility_allows_a_relative_slack_of_1e_9_and_no_more(backend):
     # Tree buyer: income >= p lot (1 - 1e-9); tree seller: shares >= lot (1 - 1e-9). A holding
