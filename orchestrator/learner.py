@@ -54,6 +54,7 @@ class EnsembleLearner:
         return metrics
 
     def publish(self, **meta: int) -> None:
+        """Weights out, with ``version`` = updates so far and the caller's metadata."""
         if self.publisher is not None:
             self.publisher.publish([v.numpy() for v in self.algorithm.variables],
                                    version=self.updates, **meta)
