@@ -182,6 +182,12 @@ def test_a_mechanism_by_import_path_and_its_refusals(tmp_path, monkeypatch):
         "class Outer:\n    class Inner(PairwiseMatching):\n        name = 'inner'\n"
         "class NotAMechanism:\n    pass\n")
     (tmp_path / "h14_broken_mech.py").write_text("raise RuntimeError('boom')\n")
+    (tmp_path / "h14_more_mechs.py").write_text(
+        "from lucas_abm.mechanisms import Mechanism, PairwiseMatching\n"
+        "class Abstract(Mechanism):\n    pass\n"
+        "class Picky(PairwiseMatching):\n"
+        "    def __init__(self, width=1):\n"
+        "        if width < 0:\n            raise ValueError('width < 0')\n")
     mech = make_mechanism("h14_user_mechs:Outer.Inner")      # dotted attribute path
     assert type(mech).__name__ == "Inner" and isinstance(mech, PairwiseMatching)
     for spec, detail in [("h14_user_mechs:NotAMechanism",
@@ -192,6 +198,19 @@ def test_a_mechanism_by_import_path_and_its_refusals(tmp_path, monkeypatch):
             make_mechanism(spec)
         assert str(err.value) == (f"mechanism: must be the import path of a "
                                   f"lucas_abm.mechanisms.Mechanism subclass, got {spec!r} ({detail})")
+    from lucas_abm.mechanisms import build_mechanism
+
+    with pytest.raises(ConfigError) as err:
+        build_mechanism("h14_more_mechs:Abstract", field="economy.mechanism")
+    assert str(err.value) == ("economy.mechanism: must be a Mechanism subclass that overrides "
+                              "propose, got 'h14_more_mechs:Abstract'")
+    with pytest.raises(ConfigError) as err:
+        build_mechanism("h14_more_mechs:Picky", {"width": -1}, params_field="economy.params")
+    assert str(err.value) == ("economy.params: must be parameters accepted by Picky, got "
+                              "{'width': -1} (width < 0)")
+    with pytest.raises(ConfigError) as err:     # the constructor's own ConfigError, renamed
+        build_mechanism("bargaining", {"theta": 1.5}, params_field="economy.params")
+    assert str(err.value) == "economy.params.theta: must be in [0, 1], got 1.5"
     with pytest.raises(ConfigError) as err:
         make_mechanism("h14_broken_mech:Thing")
     assert str(err.value) == ("mechanism: must be an importable module:ClassName, got "
