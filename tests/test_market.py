@@ -228,6 +228,22 @@ def test_config_errors_name_the_field(field, value):
         MarketConfig(**{field: value})
 
 
+def test_backend_choice_is_checked():
+    def market(mechanism, backend):
+        return LucasMarket(MarketConfig(n_agents=2), ConstantDividend(), CRRAUtility(1.0),
+                           mechanism, backend=backend)
+
+    with pytest.raises(ConfigError) as err:
+        market(PairwiseMatching(), "fortran")
+    assert str(err.value) == "backend: must be one of auto, numpy, numba, got 'fortran'"
+    with pytest.raises(ConfigError, match=r"^backend: must be 'auto' or 'numpy' for mechanism "
+                                          r"'call-auction'"):
+        market(make_mechanism("call-auction"), "numba")
+    assert market(make_mechanism("call-auction"), "auto").backend == "numpy"
+    assert market(PairwiseMatching(), "auto").backend == "numba"       # N <= the auto limit
+    assert market(PairwiseMatching(), None).backend == "numba"         # config.backend: auto
+
+
 def test_volume_from_random_prices_matches_pairing_probability(backend):
     # With i.i.d. continuous prices every valid pair trades, when affordable: volume = N//2.
     n = 1001
