@@ -228,6 +228,12 @@ def test_config_errors_name_the_field(field, value):
         MarketConfig(**{field: value})
 
 
+def test_bonds_start_in_zero_net_supply():
+    with pytest.raises(ConfigError) as err:
+        MarketConfig(initial_bonds=0.5)
+    assert str(err.value) == "initial_bonds: must be 0 (bonds are in zero net supply), got 0.5"
+
+
 def test_backend_choice_is_checked():
     def market(mechanism, backend):
         return LucasMarket(MarketConfig(n_agents=2), ConstantDividend(), CRRAUtility(1.0),

@@ -307,8 +307,10 @@ def test_growth_chain_without_finite_price_is_refused():
 
 
 def test_unknown_numerics_option_is_refused():
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as err:
         solve_equilibrium(LogAR1Dividend(0.5, 0.1), 0.95, 2.0, methd="series")
+    assert str(err.value) == ("numerics: must be among method, series_tol, grid_size, grid_width, "
+                              "nodes, tol, max_iter, got ['methd']")
 
 
 @pytest.mark.parametrize("field,bad,good", [
