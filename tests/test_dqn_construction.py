@@ -3,6 +3,8 @@ target networks start equal, and each asset's Q head uses its own action basis."
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import tensorflow as tf
 
 from orchestrator.agents import rbf_basis
 from orchestrator.dqn import DQNHyperparameters, EnsembleDQN
@@ -43,3 +45,16 @@ def test_each_asset_uses_its_own_action_basis():
     np.testing.assert_allclose(bond_basis.T @ coef, bond.reshape(-1, 7).T, atol=1e-5)
     plain = EnsembleDQN(4, 2, 3, 9, 7, HP)
     assert (plain.online.n_tree_out, plain.online.n_bond_out) == (9, 7)
+
+
+def test_learning_rate_decays_linearly_to_its_final_value():
+    # lr(k) = lr0 + (lr_final - lr0) min(k, K) / K over K = decay_updates Adam steps
+    hp = DQNHyperparameters(discount=0.95, hidden=(6,), learning_rate=1e-3,
+                            final_learning_rate=1e-4, decay_updates=10)
+    dqn = EnsembleDQN(2, 2, 3, 5, 5, hp)
+    schedule = tf.keras.optimizers.schedules.deserialize(
+        dqn.optimizer.get_config()["learning_rate"])
+    for k, want in ((0, 1e-3), (5, 5.5e-4), (10, 1e-4), (25, 1e-4)):
+        assert float(schedule(k)) == pytest.approx(want, rel=1e-6)
+    constant = EnsembleDQN(2, 2, 3, 5, 5, DQNHyperparameters(discount=0.95, hidden=(6,)))
+    assert constant.optimizer.get_config()["learning_rate"] == pytest.approx(1e-3, rel=1e-6)
