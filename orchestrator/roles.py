@@ -266,11 +266,16 @@ def run_learner(config: TrainConfig, out: Path, address: str, shard: int = 0, sh
                     "wall_seconds": coordinator.wall_seconds if coordinator else 0.0}, config.to_dict())
         saved_at = count
 
+    published: tuple = ()
+
     def publish(count: int, stop: int = 0) -> None:
+        nonlocal published, last_publish
         deadline = time.monotonic() + (peer_timeout if stop else 0)
         while True:
             try:
-                return learner.publish(episodes=count, stop=stop, owed=int(budget), inserts=last_inserts or 0)
+                learner.publish(episodes=count, stop=stop, owed=int(budget), inserts=last_inserts or 0)
+                published, last_publish = (int(budget), last_inserts, count), time.monotonic()
+                return
             except PeerUnavailable as err:
                 if time.monotonic() >= deadline:
                     if stop:
@@ -337,9 +342,14 @@ def run_learner(config: TrainConfig, out: Path, address: str, shard: int = 0, sh
             losses.append(metrics["loss"])
             budget -= 1
             stepped += 1
-        if (stepped or budget >= 1) and time.monotonic() - last_publish > PUBLISH_EVERY_S:
+        # Busy: publish every PUBLISH_EVERY_S. Idle (owes nothing): publish as soon as what
+        # actors read (debt, insert count, episodes) is stale, so an actor never waits on a
+        # debt the learner has already paid (docs/distributed.md: why this cannot deadlock).
+        if stepped:
+            if time.monotonic() - last_publish > PUBLISH_EVERY_S:
+                publish(episodes)
+        elif (int(budget), last_inserts, episodes) != published:
             publish(episodes)
-            last_publish = time.monotonic()
         if not stepped:
             time.sleep(0.05)
 
