@@ -22,7 +22,6 @@ concave in ``(pi, nu)`` wherever the value is increasing and concave.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,9 +89,7 @@ def train_actor_critic(problem: MertonProblem, config: ActorCriticConfig = Actor
                 actor_opt.apply_gradients(zip(grads, actor.trainable_variables))
         return loss
 
-    start = time.perf_counter()
-    losses = run_chunks(train_chunk, config.iterations, config.chunk)
-    seconds = time.perf_counter() - start
+    losses, seconds = run_chunks(train_chunk, config.iterations, config.chunk)
 
     W = wealth_grid(problem, points)
     x = tf.constant(np.log(W), DTYPE)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import tensorflow as tf
 
@@ -111,12 +112,13 @@ def cosine_adam(rate: float, steps: int, final_fraction: float,
     return tf.keras.optimizers.Adam(schedule, global_clipnorm=clip_norm)
 
 
-def run_chunks(train_chunk, iterations: int, chunk: int) -> list[float]:
-    """Call the compiled ``train_chunk(n)`` until ``iterations`` steps are done; the loss
-    after each chunk."""
+def run_chunks(train_chunk, iterations: int, chunk: int) -> tuple[list[float], float]:
+    """Call the compiled ``train_chunk(n)`` until ``iterations`` steps are done; return the loss
+    after each chunk and the wall-clock seconds of the whole loop."""
+    start = time.perf_counter()
     losses, done = [], 0
     while done < iterations:
         n = min(chunk, iterations - done)
         losses.append(float(train_chunk(tf.constant(n))))
         done += n
-    return losses
+    return losses, time.perf_counter() - start

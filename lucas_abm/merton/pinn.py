@@ -101,9 +101,7 @@ def train_naive_pinn(problem: MertonProblem, config: PinnConfig = PinnConfig(),
             optimizer.apply_gradients(zip(grads, value.trainable_variables))
         return loss
 
-    start = time.perf_counter()
-    losses = run_chunks(train_chunk, config.iterations, config.chunk)
-    seconds = time.perf_counter() - start
+    losses, seconds = run_chunks(train_chunk, config.iterations, config.chunk)
     solution = _naive_solution(problem, value, points, seconds, config.iterations)
     solution.info.update(info, final_loss=losses[-1], loss_history=losses)
     return solution
@@ -176,9 +174,7 @@ def train_repaired_pinn(problem: MertonProblem, config: PinnConfig = PinnConfig(
             optimizer.apply_gradients(zip(grads, value.trainable_variables))
         return loss
 
-    start = time.perf_counter()
-    losses = run_chunks(train_chunk, config.iterations, config.chunk)
-    seconds = time.perf_counter() - start
+    losses, seconds = run_chunks(train_chunk, config.iterations, config.chunk)
 
     W = wealth_grid(problem, points)
     pi, nu, residual = controls_and_residual(tf.constant(np.log(W), DTYPE))
