@@ -47,6 +47,8 @@ def check_sharding(config: TrainConfig, shards: int) -> None:
 class DQNRule:
     """Double DQN for agents [lo, hi): the :class:`~orchestrator.core.Algorithm` of Q-learning."""
 
+    action_dtype = np.int32        # of the replay signature's tree_action and bond_action (grid indices)
+
     def __init__(self, config: TrainConfig, observation_dim: int, shards: int = 1, shard: int = 0):
         check_sharding(config, shards)
         self.config = config
@@ -100,11 +102,19 @@ class DQNRule:
         return {"online": self.dqn.online, "target": self.dqn.target, "optimizer": self.dqn.optimizer}
 
 
-RULES = {"dqn": DQNRule}   # an actor-critic rule registers here with the same five members
+RULES = {"dqn": DQNRule}   # every rule has the same five members (and its action_dtype)
+
+
+def _register_actor_critics() -> None:
+    """td3 and sac (orchestrator.learners.rules); imported here, after DQNRule, since that module
+    imports this one lazily."""
+    from orchestrator.learners.rules import RULES as actor_critics
+
+    RULES.update(actor_critics)
 
 
 def make_algorithm(config: TrainConfig, observation_dim: int, shards: int = 1, shard: int = 0):
-    """The learning rule named by ``learner.algorithm`` (default and today's only one: dqn).
+    """The learning rule named by ``learner.algorithm``: dqn (default), td3 or sac.
 
     Roles call only ``policy``, ``prices``, ``train_step``, ``variables`` and
     ``checkpoint_objects``; a rule with these (e.g. an adapter of
@@ -112,6 +122,8 @@ def make_algorithm(config: TrainConfig, observation_dim: int, shards: int = 1, s
     ``orchestrator.learners.actions``, train_step = ``train``) runs in every role unchanged.
     """
     name = getattr(config.learner, "algorithm", "dqn")
+    if name not in RULES:
+        _register_actor_critics()
     if name not in RULES:
         raise ConfigError("learner.algorithm", "one of " + ", ".join(sorted(RULES)), name)
     return RULES[name](config, observation_dim, shards, shard)

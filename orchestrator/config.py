@@ -26,6 +26,7 @@ from lucas_abm.solver import EquilibriumPrices, solve_equilibrium
 from replay.tables import ReplayConfig
 
 WEIGHT_SHARING = ("independent", "shared")
+ALGORITHMS = ("dqn", "td3", "sac")      # orchestrator.algorithms.RULES
 REWARD_SHAPING = ("endowment", "autarky")
 DIVIDENDS = ("constant", "iid-lognormal", "markov", "log-ar1")
 
@@ -117,8 +118,14 @@ def _grid(low: float, high: float, step: float) -> np.ndarray:
 
 @dataclass
 class LearnerConfig:
-    """Per-agent Q-network learners (thesis: 4 x 50 ReLU, Adam 1e-3)."""
+    """Per-agent learners (thesis: Q-networks 4 x 50 ReLU, Adam 1e-3).
 
+    ``algorithm``: dqn (n-step double DQN on the price grid, the thesis), td3 or sac (actor
+    and twin critics, continuous prices; orchestrator.learners). The last four keys are TD3's
+    (orchestrator.learners.td3.TD3Hyperparameters); the other rules ignore them.
+    """
+
+    algorithm: str = "dqn"                # dqn | td3 | sac
     weight_sharing: str = "independent"   # independent: one network per agent; shared: per type
     agent_types: int = 1                  # shared mode: number of types (contiguous equal blocks)
     hidden: list = field(default_factory=lambda: [50, 50, 50, 50])
@@ -131,8 +138,13 @@ class LearnerConfig:
     update_every: int = 2                 # market steps per gradient step
     reward_shaping: str = "endowment"     # endowment | autarky (orchestrator/agents.py, Features)
     reward_scale: float = 1.0             # multiplies the learners' reward r~ (its unit is R / this)
+    policy_delay: int = 2                 # td3: critic updates per actor and target update
+    target_noise: float = 0.2             # td3: sigma~ of the target-policy smoothing, action units
+    target_noise_clip: float = 0.5        # td3: its clip c
+    preactivation_penalty: float = 1e-3   # td3: lambda |u|^2 keeps the actor off tanh's flat tails
 
     def __post_init__(self) -> None:
+        check_choice("learner.algorithm", self.algorithm, ALGORITHMS)
         check_choice("learner.weight_sharing", self.weight_sharing, WEIGHT_SHARING)
         self.agent_types = _int("learner.agent_types", self.agent_types, 1)
         if not isinstance(self.hidden, (list, tuple)) or not self.hidden:
@@ -150,6 +162,12 @@ class LearnerConfig:
         self.update_every = _int("learner.update_every", self.update_every, 1)
         check_choice("learner.reward_shaping", self.reward_shaping, REWARD_SHAPING)
         self.reward_scale = check_range("learner.reward_scale", self.reward_scale, 0.0, None)
+        self.policy_delay = _int("learner.policy_delay", self.policy_delay, 1)
+        self.target_noise = check_range("learner.target_noise", self.target_noise, 0.0, None, low_open=False)
+        self.target_noise_clip = check_range("learner.target_noise_clip", self.target_noise_clip, 0.0, None,
+                                             low_open=False)
+        self.preactivation_penalty = check_range("learner.preactivation_penalty", self.preactivation_penalty,
+                                                 0.0, None, low_open=False)
 
 
 @dataclass

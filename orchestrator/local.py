@@ -36,7 +36,7 @@ from orchestrator.metrics import MetricsLog
 from orchestrator.resume import check_resumable
 from replay.dataset import make_dataset
 from replay.server import TABLES_FILE, ReplayServer
-from replay.signature import signature_from_environment
+from replay.signature import action_dtype, signature_from_environment
 from replay.tables import make_experience_table
 from replay.writer import ExperienceWriter
 
@@ -66,10 +66,10 @@ class LocalTrainer:
         market = self.economy.market()
         self.n_agents = config.market.n_agents
         self.algorithm = make_algorithm(config, len(market.observation_names))
-        self.dqn = self.algorithm.dqn
+        self.dqn = getattr(self.algorithm, "dqn", None)   # the Q-learners' ensemble (None for td3/sac)
         self.sampled_agents = sampled_agents(config)
         lc = config.learner
-        self.signature = signature_from_environment(market, lc.n_step)
+        self.signature = signature_from_environment(market, lc.n_step, action_dtype(lc.algorithm))
         self.episode = 0
         self.wall_seconds = 0.0
         self.agent_steps = 0

@@ -37,12 +37,13 @@ def observation_dim(economy: Economy) -> int:
 
 def replay_tables(config: TrainConfig, shards: int = 1) -> list:
     """The server's tables: the experience table and one weights table per learner shard."""
-    from replay.signature import experience_signature
+    from replay.signature import action_dtype, experience_signature
     from replay.tables import make_experience_table
 
     economy = Economy(config)
     dim = observation_dim(economy)
-    tables = [make_experience_table(experience_signature(config.market.n_agents, dim, config.learner.n_step),
+    tables = [make_experience_table(experience_signature(config.market.n_agents, dim, config.learner.n_step,
+                                                         action_dtype(config.learner.algorithm)),
                                     config.replay)]
     for shard in range(shards):
         rule = make_algorithm(config, dim, shards, shard)
@@ -222,7 +223,7 @@ def run_learner(config: TrainConfig, out: Path, address: str, shard: int = 0, sh
 
     from orchestrator.metrics import MetricsLog
     from replay.dataset import make_dataset
-    from replay.signature import experience_signature
+    from replay.signature import action_dtype, experience_signature
 
     economy = Economy(config)
     dim = observation_dim(economy)
@@ -233,7 +234,7 @@ def run_learner(config: TrainConfig, out: Path, address: str, shard: int = 0, sh
     name = f"learner {shard}" if shards > 1 else "learner"
     log(f"{name}: {'resumed from ' + str(latest) if latest else 'fresh networks'}")
     rc, lc = config.replay, config.learner
-    signature = experience_signature(config.market.n_agents, dim, lc.n_step)
+    signature = experience_signature(config.market.n_agents, dim, lc.n_step, action_dtype(lc.algorithm))
     server_info(address, peer_timeout, name)
 
     def iterator():

@@ -8,6 +8,10 @@ the item, never one item per agent)::
     bond_action  [n,   N]    int32     a^bond_t, ..., a^bond_{t+n-1}   (bond-price grid index)
     reward       [n,   N]    float32   r_t, ..., r_{t+n-1}
 
+(the actions are int32 grid indices for the Q-learners, ``learner.algorithm: dqn``; float32
+actions in [-1, 1], before the map to prices, for the actor-critics td3 and sac: see
+:func:`action_dtype`)
+
 which is what the n-step double-DQN target needs for every agent k::
 
     G^k_t = sum_{i<n} beta^i r^k_{t+i}
@@ -28,6 +32,7 @@ if TYPE_CHECKING:  # TensorFlow is imported only when a signature is built (fast
     import tensorflow as tf
 
 FIELDS = ("observation", "tree_action", "bond_action", "reward")
+ACTION_DTYPES = {"dqn": "int32", "td3": "float32", "sac": "float32"}   # by learner.algorithm
 
 
 def _check_int(field: str, value: Any, low: int) -> int:
@@ -43,23 +48,34 @@ def observation_dimension(public_information: bool = False) -> int:
     return len(PRIVATE_OBSERVATIONS) + (len(PUBLIC_OBSERVATIONS) if public_information else 0)
 
 
-def experience_signature(n_agents: int, observation_dim: int,
-                         n_step: int) -> dict[str, tf.TensorSpec]:
-    """Table signature of one n-step window of N agents with D observation columns."""
+def action_dtype(algorithm: str = "dqn") -> str:
+    """dtype of the action fields for ``learner.algorithm``: int32 indices or float32 in [-1, 1]."""
+    if algorithm not in ACTION_DTYPES:
+        raise ConfigError("learner.algorithm", "one of " + ", ".join(ACTION_DTYPES), algorithm)
+    return ACTION_DTYPES[algorithm]
+
+
+def experience_signature(n_agents: int, observation_dim: int, n_step: int,
+                         actions: str = "int32") -> dict[str, tf.TensorSpec]:
+    """Table signature of one n-step window of N agents with D observation columns; ``actions``
+    is the dtype of tree_action and bond_action (int32 or float32, :func:`action_dtype`)."""
     n = _check_int("n_step", n_step, 1)
     agents = _check_int("n_agents", n_agents, 1)
     d = _check_int("observation_dim", observation_dim, 1)
+    if actions not in ("int32", "float32"):
+        raise ConfigError("actions", "int32 or float32", actions)
     import tensorflow as tf
 
+    a = tf.as_dtype(actions)
     return {
         "observation": tf.TensorSpec([n + 1, agents, d], tf.float32, name="observation"),
-        "tree_action": tf.TensorSpec([n, agents], tf.int32, name="tree_action"),
-        "bond_action": tf.TensorSpec([n, agents], tf.int32, name="bond_action"),
+        "tree_action": tf.TensorSpec([n, agents], a, name="tree_action"),
+        "bond_action": tf.TensorSpec([n, agents], a, name="bond_action"),
         "reward": tf.TensorSpec([n, agents], tf.float32, name="reward"),
     }
 
 
-def signature_from_environment(env: Any, n_step: int) -> dict[str, tf.TensorSpec]:
+def signature_from_environment(env: Any, n_step: int, actions: str = "int32") -> dict[str, tf.TensorSpec]:
     """Signature for a :class:`~lucas_abm.environment.MarketEnvironment` or a ``LucasMarket``.
 
     For the TF-Agents environment N is its batch size (the agents) and D the length of its
@@ -69,9 +85,9 @@ def signature_from_environment(env: Any, n_step: int) -> dict[str, tf.TensorSpec
         spec = env.observation_spec()
         if len(spec.shape) != 1:
             raise ConfigError("observation_spec", "a vector spec of shape (D,)", tuple(spec.shape))
-        return experience_signature(int(env.batch_size), int(spec.shape[0]), n_step)
+        return experience_signature(int(env.batch_size), int(spec.shape[0]), n_step, actions)
     if hasattr(env, "observation_names") and hasattr(env, "n_agents"):
-        return experience_signature(int(env.n_agents), len(env.observation_names), n_step)
+        return experience_signature(int(env.n_agents), len(env.observation_names), n_step, actions)
     raise ConfigError("env", "a MarketEnvironment or a LucasMarket", type(env).__name__)
 
 
