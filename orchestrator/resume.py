@@ -26,10 +26,21 @@ def config_differences(saved: dict, wanted: dict) -> list[str]:
     return sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
 
 
+def _with_defaults(saved: dict) -> dict:
+    """The saved config with the defaults of keys added since the run was made (a run saved
+    before ``learner.algorithm`` existed trains dqn, the default); as saved if it no longer loads."""
+    from orchestrator.config import config_from_dict
+
+    try:
+        return yaml.safe_load(yaml.safe_dump(config_from_dict(saved).to_dict(), sort_keys=False))
+    except ConfigError:
+        return saved
+
+
 def check_resumable(saved_path: Path, config_dict: dict) -> None:
     """Raise ConfigError unless the run's saved config equals ``config_dict`` up to
     ``training.episodes`` (which may only grow)."""
-    saved = yaml.safe_load(saved_path.read_text())
+    saved = _with_defaults(yaml.safe_load(saved_path.read_text()))
     wanted = yaml.safe_load(yaml.safe_dump(config_dict, sort_keys=False))
     differ = config_differences(saved, wanted)
     refused = [k for k in differ if k not in EXTENSIBLE]

@@ -85,3 +85,25 @@ def test_unknown_algorithm_is_refused_before_tensorflow():
     assert done.returncode == 0, done.stderr
     err = done.stderr.strip()
     assert err.count("\n") == 0 and "learner.algorithm" in err and "dqn, td3, sac" in err, err
+
+
+def test_run_saved_before_algorithm_existed_resumes_as_dqn(tmp_path):
+    """A config.yaml written before learner.algorithm and TD3's keys existed: resuming it with
+    the defaults (dqn) is allowed; resuming it as td3 is refused, naming learner.algorithm."""
+    import pytest
+    import yaml
+
+    from lucas_abm.errors import ConfigError
+    from orchestrator.config import load_config
+    from orchestrator.resume import check_resumable
+
+    config = load_config(SMOKE).to_dict()
+    old = yaml.safe_load(yaml.safe_dump(config, sort_keys=False))
+    for key in ("algorithm", "policy_delay", "target_noise", "target_noise_clip", "preactivation_penalty"):
+        del old["learner"][key]
+    saved = tmp_path / "config.yaml"
+    saved.write_text(yaml.safe_dump(old, sort_keys=False))
+    check_resumable(saved, config)
+    config["learner"]["algorithm"] = "td3"
+    with pytest.raises(ConfigError, match=r"changed learner\.algorithm'"):
+        check_resumable(saved, config)
