@@ -9,6 +9,7 @@ Real processes, real Reverb, real TF ensembles on configs/smoke.yaml (10 agents,
 - SAC: 2 episodes in one process, the same checks.
 - ``learner.algorithm=foo``: one-line ConfigError naming learner.algorithm, exit 2, before
   TensorFlow is imported.
+- A run saved before ``learner.algorithm`` existed resumes as dqn (the default); as td3, refused.
 Not a convergence test: a few episodes are far too short for that.
 """
 import csv
