@@ -85,6 +85,7 @@ def summary(config: TrainConfig, economy: Economy, evaluations: list[dict], *, e
         "wall_seconds": wall_seconds,
         "agent_steps_per_second": agent_steps / wall_seconds if wall_seconds else None,
         "n_agents": config.market.n_agents,
+        "algorithm": config.learner.algorithm,
         "weight_sharing": config.learner.weight_sharing,
         "seed": config.training.seed,
         "updates": updates,

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 SMOKE = Path("configs/smoke.yaml")
 FAST = ["training.eval_interval=2", "training.checkpoint_interval=2", "replay.min_size=20"]
@@ -47,6 +48,7 @@ def off_grid(prices: np.ndarray, low: float = 0.40) -> bool:
 
 def check_run(out: Path, episodes: int) -> dict:
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["algorithm"] == yaml.safe_load((out / "config.yaml").read_text())["learner"]["algorithm"]
     assert summary["episodes"] == episodes
     assert summary["updates"] > 0
     metrics = rows(out / "metrics.csv")

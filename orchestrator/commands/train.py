@@ -1,4 +1,4 @@
-"""``lucas-abm train``: train the agents' Q-networks on the market (see orchestrator.driver)."""
+"""``lucas-abm train``: train the agents' learners on the market (see orchestrator.local)."""
 from __future__ import annotations
 
 import argparse
@@ -14,16 +14,18 @@ from orchestrator.provenance import write_provenance
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "train", help="train per-agent deep Q-learners on the Lucas-tree market",
-        description="Train N agents' Q-networks (one batched ensemble) on the market, with "
+        "train", help="train per-agent deep RL learners (DQN, TD3 or SAC) on the Lucas-tree market",
+        description="Train N agents' networks (one batched ensemble; learner.algorithm: dqn, td3 "
+                    "or sac) on the market, with "
                     "Reverb replay, greedy evaluations, checkpoints and TensorBoard logs. Writes "
                     "DIR/summary.json, DIR/metrics.csv|jsonl (training episodes), "
                     "DIR/evaluation.csv|jsonl, DIR/episodes/*.npz (sampled agents), "
                     "DIR/tensorboard/ and DIR/checkpoints/.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--config", required=True, metavar="FILE",
-                   help="YAML config (see configs/: thesis_cpu.yaml, thesis.yaml, iid_lognormal_cpu.yaml, "
-                        "log_ar1_cpu.yaml); sections economy, market, actions, learner, exploration, "
+                   help="YAML config (see configs/: thesis_cpu.yaml, thesis_cpu_independent.yaml, "
+                        "thesis_cpu_ac.yaml, thesis.yaml, iid_lognormal_cpu.yaml, log_ar1_cpu.yaml, "
+                        "smoke.yaml); sections economy, market, actions, learner, exploration, "
                         "replay, training")
     p.add_argument("--seed", type=int, default=None,
                    help="override training.seed (integer >= 0): network init, exploration, market draws")
