@@ -16,7 +16,8 @@ import tensorflow as tf
 
 from orchestrator.learners.sac import EnsembleSAC, SACHyperparameters
 
-from test_td3_ensemble import D, HIDDEN, K, B, N_STEP, BETA, numpy_mlp, snapshot
+from test_td3_ensemble import (D, HIDDEN, K, B, N_STEP, BETA, assert_only_agent_moved, numpy_mlp,
+                               snapshot)
 
 HP = SACHyperparameters(discount=BETA, n_step=N_STEP, hidden=HIDDEN, actor_learning_rate=1e-3,
                         critic_learning_rate=1e-3, alpha_learning_rate=1e-2, huber_delta=0.5)
@@ -111,15 +112,7 @@ def test_changing_one_agents_rewards_moves_only_that_agents_weights():
         slots = [v for opt in (sac.actor_optimizer, sac.critic_optimizer, sac.alpha_optimizer)
                  for v in opt.variables if v.shape.rank >= 1]     # Adam's moments (not its counters)
         runs.append([(v.shape.rank == 4 and v.shape[0] == 2, v.numpy()) for v in sac.variables + slots])
-    moved = 0.0
-    for (critic, a), (_, b) in zip(*runs):
-        for g in range(n_agents):
-            mine, theirs = (a[:, g], b[:, g]) if critic else (a[g], b[g])
-            if g == k:
-                moved = max(moved, np.abs(mine - theirs).max())
-            else:
-                np.testing.assert_array_equal(mine, theirs)   # bitwise identical
-    assert moved > 1e-4
+    assert_only_agent_moved(runs, k, n_agents)
 
 
 def test_ensemble_updates_equal_n_separate_single_agent_updates():

@@ -70,6 +70,19 @@ def all_variables(learner: EnsembleTD3) -> list[tf.Variable]:
     return learner.variables + slots
 
 
+def assert_only_agent_moved(runs: list, k: int, n_agents: int) -> None:
+    """Two runs' (is_critic, array) lists: agent k's slices differ, every other agent's are bitwise equal."""
+    moved = 0.0
+    for (critic, a), (_, b) in zip(*runs):
+        for g in range(n_agents):
+            mine, theirs = (a[:, g], b[:, g]) if critic else (a[g], b[g])
+            if g == k:
+                moved = max(moved, np.abs(mine - theirs).max())
+            else:
+                np.testing.assert_array_equal(mine, theirs)   # bitwise identical
+    assert moved > 1e-4
+
+
 def group_slice(w: np.ndarray, g: int, critic: bool) -> np.ndarray:
     return w[:, g:g + 1] if critic else w[g:g + 1]
 
@@ -165,15 +178,7 @@ def test_changing_one_agents_rewards_moves_only_that_agents_weights():
         td3 = EnsembleTD3(n_agents, n_agents, D, K, HP, seed=0)
         train(td3, windows, steps=2)                      # the second update also moves actors and targets
         runs.append([(v.shape.rank == 4 and v.shape[0] == 2, v.numpy()) for v in all_variables(td3)])
-    moved = 0.0
-    for (critic, a), (_, b) in zip(*runs):
-        for g in range(n_agents):
-            mine, theirs = (a[:, g], b[:, g]) if critic else (a[g], b[g])
-            if g == k:
-                moved = max(moved, np.abs(mine - theirs).max())
-            else:
-                np.testing.assert_array_equal(mine, theirs)   # bitwise identical
-    assert moved > 1e-4
+    assert_only_agent_moved(runs, k, n_agents)
 
 
 def test_ensemble_updates_equal_n_separate_single_agent_updates():
