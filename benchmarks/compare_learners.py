@@ -14,8 +14,9 @@ cell's learner: the ``learner``, ``exploration`` and ``replay`` sections and the
 (``economy.mechanism``, ``mechanism_params``) of the thesis cell of the same algorithm, as
 ``--set`` overrides where they differ, so that an economy changes and nothing else.
 ``thesis-plain``: configs/thesis_cpu_shared.yaml, the thesis' market and reward without the
-additions of docs/learning.md (DQN only, for reference). ``hetero``: a config with a
-``population:`` section, once the trainer accepts one; until then the table says so.
+additions of docs/learning.md (DQN only, for reference). ``population``: the first config in
+configs/ with a ``population:`` section that the trainer accepts (a heterogeneous population),
+DQN; until one exists the table says so.
 
 Reuse. A seed whose ``runs/compare/<cell>/seed<S>/summary.json`` exists is read, not rerun,
 after checking that the run's saved config.yaml is the cell's (up to ``training.seed``,
@@ -129,12 +130,17 @@ def transplant(economy_config: str, thesis_config: str, thesis_overrides: Sequen
 
 
 def population_configs() -> list[str]:
-    """configs/*.yaml with a top-level ``population:`` section, if the trainer accepts one."""
-    from orchestrator.config import SECTIONS
-    if "population" not in SECTIONS:
-        return []
-    return sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").glob("*.yaml")
-                  if "population" in (yaml.safe_load(p.read_text()) or {}))
+    """configs/*.yaml with a top-level ``population:`` section that the trainer accepts."""
+    from orchestrator.config import load_config
+    found = []
+    for path in sorted((ROOT / "configs").glob("*.yaml")):
+        if "population" in (yaml.safe_load(path.read_text()) or {}):
+            try:
+                load_config(path)
+            except ConfigError:
+                continue
+            found.append(str(path.relative_to(ROOT)))
+    return found
 
 
 def all_cells() -> list[Cell]:
@@ -152,7 +158,7 @@ def all_cells() -> list[Cell]:
                           (f"learner.weight_sharing={sharing}",)))
     for path in population_configs()[:1]:
         for sharing in SHARING:
-            cells.append(Cell("hetero", "dqn", sharing, path, (f"learner.weight_sharing={sharing}",)))
+            cells.append(Cell("population", "dqn", sharing, path, (f"learner.weight_sharing={sharing}",)))
     return cells
 
 
@@ -311,8 +317,8 @@ def write_outputs(rows: list[Row], out: Path, population_pending: bool) -> str:
     lines = [HEADER, "|" + "---|" * HEADER.count(" | ") + "---|"]
     lines += [markdown_row(r) for r in rows]
     if population_pending:
-        lines.append("| hetero-* | - | - | not yet: the trainer has no `population:` section "
-                     "(heterogeneous populations not landed) | | | | | | | | |")
+        lines.append("| population-* | - | - | not yet: no training config with a `population:` section "
+                     "(heterogeneous populations have not landed) | | | | | | | | |")
     tree_floor, bond_floor = grid_floor(THESIS_CONFIGS["dqn"][0])
     notes = [
         "", "Errors: `relative`: the final evaluation's median posted prices against p*, q* "
@@ -408,7 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                        f"{timing['wall_seconds']:.0f} s wall, {timing['cpu_seconds']:.0f} s CPU")
     rows: list[Row] = [cell_rows(cell, args.runs, args.seeds, config_mismatch) for cell in cells]
     pending = not population_configs() and any(
-        fnmatch.fnmatchcase(f"hetero-dqn-{s}", w.strip()) for s in SHARING for w in args.cells.split(","))
+        fnmatch.fnmatchcase(f"population-dqn-{s}", w.strip()) for s in SHARING for w in args.cells.split(","))
     text = write_outputs(rows, args.out, population_pending=pending)
     print(text)
     return 0
