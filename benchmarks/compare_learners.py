@@ -312,9 +312,9 @@ def grid_floor(config: str) -> tuple[float, float]:
             float(min(abs(cfg.actions.bond_prices() / q_star - 1))))
 
 
-def write_outputs(rows: list[Row], out: Path, population_pending: bool) -> str:
+def write_outputs(rows: list[Row], out: Path, population_pending: bool, command: str = "") -> str:
     """OUT.md (one row per cell) and OUT.csv (one row per seed); returns the markdown."""
-    lines = [HEADER, "|" + "---|" * HEADER.count(" | ") + "---|"]
+    lines = ([f"Made by `{command}`.", ""] if command else []) + [HEADER, "|" + "---|" * HEADER.count(" | ") + "---|"]
     lines += [markdown_row(r) for r in rows]
     if population_pending:
         lines.append("| population-* | - | - | not yet: no training config with a `population:` section "
@@ -415,7 +415,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[Row] = [cell_rows(cell, args.runs, args.seeds, config_mismatch) for cell in cells]
     pending = not population_configs() and any(
         fnmatch.fnmatchcase(f"population-dqn-{s}", w.strip()) for s in SHARING for w in args.cells.split(","))
-    text = write_outputs(rows, args.out, population_pending=pending)
+    command = "python benchmarks/compare_learners.py " + " ".join(_quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    text = write_outputs(rows, args.out, population_pending=pending, command=command.strip())
     print(text)
     return 0
 
