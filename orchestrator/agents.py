@@ -65,17 +65,21 @@ class Features:
     market: LucasMarket | None = None   # autarky: read for s_{t+1}, b_{t+1}, y_{t+1} after a step
     beta: float = 0.95
     consumption_floor: float = 1e-6
+    characteristics: np.ndarray | None = None   # [N, k] constant columns appended (characteristics())
 
     @classmethod
     def build(cls, config: TrainConfig, market: LucasMarket, dividend: DividendProcess) -> "Features":
         mc = config.market
         mean_y, mean_log_y, sd_log_y = dividend_moments(dividend)
         s0 = mc.initial_shares if mc.initial_shares > 0 else 1.0
+        initial, unit = mc.initial_shares, 1.0
+        if market.agents is not None:   # a population: every agent in units of its own endowment and lots
+            s0 = initial = unit = market.agents.initial_shares
         per = {
-            "shares": (mc.initial_shares, 10 * mc.tree_lot, False),
-            "bonds": (0.0, 10 * mc.bond_lot, False),
+            "shares": (initial, 10 * mc.tree_lot * unit, False),
+            "bonds": (0.0, 10 * mc.bond_lot * unit, False),
             "dividend": (mean_log_y, sd_log_y if sd_log_y > 1e-12 else 1.0, True),
-            "income": (s0, 10 * mc.tree_lot, False),   # fed as e / y = s + b / y (see observation)
+            "income": (s0, 10 * mc.tree_lot * unit, False),   # fed as e / y = s + b / y (see observation)
             "last_tree_price": (0.5 * (config.actions.tree_low + config.actions.tree_high),
                                 config.actions.tree_high - config.actions.tree_low, False),
             "last_bond_price": (0.5 * (config.actions.bond_low + config.actions.bond_high),
@@ -84,16 +88,23 @@ class Features:
             "last_bond_volume": (0.0, 1.0, False),
         }
         names = market.observation_names
-        offset = np.array([per[n][0] for n in names])
-        scale = np.array([per[n][1] for n in names])
         logs = np.array([per[n][2] for n in names])
         utility = market.utility
         c_ref = s0 * mean_y
-        value_of_lot = float(utility.marginal(np.array(c_ref))) * c_ref * mc.tree_lot / (s0 * (1 - config.economy.beta))
-        return cls(names, offset, scale, logs, utility, s0,
+        if market.agents is None:
+            offset = np.array([per[n][0] for n in names])
+            scale = np.array([per[n][1] for n in names])
+            value_of_lot = float(utility.marginal(np.array(c_ref))) * c_ref * mc.tree_lot / (s0 * (1 - config.economy.beta))
+        else:   # [N, D] offsets and scales; R_i = u_i'(c_i) c_i delta_s s0_i / (s0_i (1 - beta)), [N]
+            n = market.n_agents
+            offset = np.stack([np.broadcast_to(per[k][0], (n,)) for k in names], axis=1)
+            scale = np.stack([np.broadcast_to(per[k][1], (n,)) for k in names], axis=1)
+            value_of_lot = utility.marginal(c_ref) * c_ref * mc.tree_lot / (1 - config.economy.beta)
+        extra_names, extra = characteristics(config, market.agents)
+        return cls(names + extra_names, offset, scale, logs, utility, s0,
                    config.learner.reward_scale / value_of_lot,
                    shaping=config.learner.reward_shaping, market=market, beta=config.economy.beta,
-                   consumption_floor=mc.consumption_floor)
+                   consumption_floor=mc.consumption_floor, characteristics=extra)
 
     def observation(self, raw: np.ndarray) -> np.ndarray:
         """[N, D] market observation -> [N, D] float32 network input.
@@ -105,15 +116,23 @@ class Features:
         if "income" in self.names:
             x[:, self.names.index("income")] /= x[:, self.names.index("dividend")]
         x[:, self.log_columns] = np.log(x[:, self.log_columns])
-        return ((x - self.offset) / self.scale).astype(np.float32)
+        out = ((x - self.offset) / self.scale).astype(np.float32)
+        if self.characteristics is not None:
+            out = np.concatenate([out, self.characteristics], axis=1)
+        return out
+
+    def _endowment_utility(self, dividend: float):
+        """u_i(s0_i y): a float for identical agents, [N] with a population."""
+        if np.ndim(self.initial_shares) == 0:
+            return float(self.utility(np.array(self.initial_shares * dividend)))
+        return self.utility(self.initial_shares * dividend)
 
     def reward(self, step: MarketStep) -> np.ndarray:
         """r~ = (u(c) - penalty - u(s_0 y_t) [+ beta Phi(x_{t+1}) - Phi(x_t)]) / R, float32 [N].
 
         ``step`` must be the market's latest step (autarky shaping reads the holdings and the
         dividend the market holds after it)."""
-        baseline = float(self.utility(np.array(self.initial_shares * step.dividend)))
-        reward = step.reward - baseline
+        reward = step.reward - self._endowment_utility(step.dividend)
         if self.shaping == "autarky":
             reward = reward + self.shaping_term(step)
         return (reward * self.reward_scale).astype(np.float32)
@@ -121,7 +140,7 @@ class Features:
     def potential(self, shares: np.ndarray, bonds: np.ndarray, dividend: float) -> np.ndarray:
         """Phi(s, b, y) = u(s y + b) - u(s_0 y) + beta/(1-beta) (u(s y) - u(s_0 y))."""
         u, floor = self.utility, self.consumption_floor
-        endowment = float(u(np.array(self.initial_shares * dividend)))
+        endowment = self._endowment_utility(dividend)
         income = u(np.maximum(shares * dividend + bonds, floor)) - endowment
         holding = u(np.maximum(shares * dividend, floor)) - endowment
         return income + self.beta / (1.0 - self.beta) * holding
@@ -135,11 +154,42 @@ class Features:
         shares_before = m.shares - step.tree_trade
         u, floor = self.utility, self.consumption_floor
         y = step.dividend
-        endowment = float(u(np.array(self.initial_shares * y)))
+        endowment = self._endowment_utility(y)
         before = (u(np.maximum(step.income, floor)) - endowment
                   + self.beta / (1.0 - self.beta)
                   * (u(np.maximum(shares_before * y, floor)) - endowment))
         return self.beta * self.potential(m.shares, m.bonds, m.dividend) - before
+
+
+def characteristics(config: TrainConfig, agents) -> tuple[tuple, np.ndarray | None]:
+    """The agent's own constant characteristics appended to its observation, where one network
+    serves agents that differ in them (``weight_sharing: shared`` with a population):
+
+    ``log_size``      log s0_i (initial shares, proportional to size; 0 at the mean size), if
+                      sizes differ within a weight group;
+    ``risk_aversion`` log(1 + gamma_i), if gammas differ within a weight group.
+
+    ``agents`` is a PopulationArrays or the market's AgentArrays (None: identical agents, no
+    columns). Beliefs and beta are common in training (orchestrator/population.py)."""
+    if agents is None or config.learner.weight_sharing != "shared":
+        return (), None
+    from orchestrator.population import group_index
+
+    groups = group_index(config)
+    s0 = np.asarray(agents.initial_shares, float)
+    gamma = np.asarray(agents.gamma if hasattr(agents, "gamma") else agents.gammas, float)
+    names, columns = [], []
+    for name, value in (("log_size", np.log(s0)), ("risk_aversion", np.log1p(gamma))):
+        low = np.full(groups.max() + 1, np.inf)
+        high = np.full(groups.max() + 1, -np.inf)
+        np.minimum.at(low, groups, value)
+        np.maximum.at(high, groups, value)
+        if np.any(high > low):
+            names.append(name)
+            columns.append(value)
+    if not names:
+        return (), None
+    return tuple(names), np.stack(columns, axis=1).astype(np.float32)
 
 
 def rbf_basis(n_prices: int, spacing: int) -> np.ndarray | None:

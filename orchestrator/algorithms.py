@@ -20,6 +20,7 @@ from lucas_abm.errors import ConfigError
 from orchestrator.agents import ActionGrid, explore
 from orchestrator.config import TrainConfig
 from orchestrator.dqn import DQNHyperparameters, EnsembleDQN
+from orchestrator.population import group_index
 
 
 def shard_bounds(n_agents: int, shards: int, shard: int) -> tuple[int, int]:
@@ -36,6 +37,8 @@ def check_sharding(config: TrainConfig, shards: int) -> None:
     """Shards own whole weight groups: independent weights, or types that do not straddle shards."""
     if shards == 1:
         return
+    if config.population_types is not None and config.learner.weight_sharing == "shared":
+        raise ConfigError("--shards", "1 with a population and shared weights (types of any counts)", shards)
     n = config.market.n_agents
     edges = [shard_bounds(n, shards, s) for s in range(shards)]
     per_group = n // config.groups
@@ -64,8 +67,11 @@ class DQNRule:
                                 huber_delta=lc.huber_delta, hidden=tuple(lc.hidden))
         seed = config.training.seed if shard == 0 else int(
             np.random.SeedSequence([config.training.seed, shard]).generate_state(1)[0] % 2**31)
+        # a population's types may have unequal counts: the agents' groups (orchestrator/population.py)
+        index = None if config.population_types is None else group_index(config)[self.lo:self.hi]
         self.dqn = EnsembleDQN(n, groups, observation_dim, self.grid.n_tree, self.grid.n_bond, hp,
-                               seed=seed, tree_basis=self.grid.tree_basis, bond_basis=self.grid.bond_basis)
+                               seed=seed, tree_basis=self.grid.tree_basis, bond_basis=self.grid.bond_basis,
+                               group_index=index)
         self.sliced = (self.lo, self.hi) != (0, config.market.n_agents)
 
     # ---- acting -------------------------------------------------------------------------

@@ -245,9 +245,15 @@ class TrainConfig:
     exploration: ExplorationConfig = field(default_factory=ExplorationConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    population: list | None = None   # agent types (lucas_abm/population.py); None: identical agents
 
     def __post_init__(self) -> None:
-        if self.learner.weight_sharing == "shared" and self.market.n_agents % self.learner.agent_types:
+        self._population = None
+        if self.population is not None:   # orchestrator/population.py: checks against the sections
+            from orchestrator.population import parse_training_population
+            self._population = parse_training_population(self.population, self.economy, self.market,
+                                                         self.learner, self.training)
+        elif self.learner.weight_sharing == "shared" and self.market.n_agents % self.learner.agent_types:
             raise ConfigError("learner.agent_types", f"a divisor of market.n_agents ({self.market.n_agents})",
                               self.learner.agent_types)
         if self.replay.capacity < self.learner.batch_size:
@@ -268,10 +274,20 @@ class TrainConfig:
         """Number of separate weight sets in the ensemble."""
         if self.learner.weight_sharing == "independent":
             return self.market.n_agents
+        if self._population is not None:
+            return len(self._population.types)
         return self.learner.agent_types
 
+    @property
+    def population_types(self):
+        """The parsed ``population:`` (a lucas_abm.population.Population), None for identical agents."""
+        return self._population
+
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if d["population"] is None:   # identical-agent configs are saved as before
+            del d["population"]
+        return d
 
 
 def config_from_dict(raw: dict) -> TrainConfig:
@@ -280,9 +296,13 @@ def config_from_dict(raw: dict) -> TrainConfig:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError("config", "a mapping of sections to settings", type(raw).__name__)
-    unknown = sorted(set(raw) - set(SECTIONS))
+    unknown = sorted(set(raw) - set(SECTIONS) - {"population"})
     if unknown:
-        raise ConfigError(unknown[0], "a known section: " + ", ".join(SECTIONS))
+        raise ConfigError(unknown[0], "a known section: " + ", ".join(SECTIONS) + ", population")
+    population = raw.get("population")
+    if population is not None and "n_agents" not in (raw.get("market") or {}):   # N from the types
+        from lucas_abm.population import parse_population
+        raw = dict(raw, market=dict(raw.get("market") or {}, n_agents=parse_population(population).n_agents))
     sections = {}
     for name, cls in SECTIONS.items():
         values = raw.get(name) or {}
@@ -298,7 +318,7 @@ def config_from_dict(raw: dict) -> TrainConfig:
             if "." in err.field:
                 raise
             raise ConfigError(f"{name}.{err.field}", err.allowed, err.got) from None
-    return TrainConfig(**sections)
+    return TrainConfig(**sections, population=population)
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from lucas_abm.dividends import make_dividend
-from lucas_abm.market import LucasMarket, MarketStep
+from lucas_abm.market import PRIVATE_OBSERVATIONS, PUBLIC_OBSERVATIONS, LucasMarket, MarketStep
 from lucas_abm.mechanisms import make_mechanism
 from lucas_abm.solver import solve_equilibrium
 from lucas_abm.utility import CRRAUtility
 from orchestrator.config import TrainConfig
+from orchestrator.population import draw as draw_population
 
 SAMPLED_AGENTS = 10      # agents whose trajectories are stored for the report (thesis figs 8-11)
 EVAL_SEED_OFFSET = 1_000_003
@@ -47,11 +48,23 @@ class Economy:
         self.utility = CRRAUtility(econ.gamma)
         self.prices = solve_equilibrium(self.dividend, econ.beta, econ.gamma)
         make_mechanism(econ.mechanism, **econ.mechanism_params)  # validate before any work
+        # a population's per-agent arrays, drawn once (seeded by training.seed); None: identical agents
+        self.population = draw_population(self.config)
 
     def market(self) -> LucasMarket:
         econ = self.config.economy
+        extra = {} if self.population is None else {"population": self.population}
         return LucasMarket(self.config.market, make_dividend(econ.dividend, **econ.dividend_params),
-                           self.utility, make_mechanism(econ.mechanism, **econ.mechanism_params))
+                           self.utility, make_mechanism(econ.mechanism, **econ.mechanism_params), **extra)
+
+    @property
+    def observation_dim(self) -> int:
+        """Width D of the learners' input: the market's columns and the agents' characteristics
+        (orchestrator.agents.characteristics)."""
+        from orchestrator.agents import characteristics
+
+        names = PRIVATE_OBSERVATIONS + (PUBLIC_OBSERVATIONS if self.config.market.public_information else ())
+        return len(names) + len(characteristics(self.config, self.population)[0])
 
     @property
     def stochastic(self) -> bool:

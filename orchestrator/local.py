@@ -33,10 +33,11 @@ from orchestrator.episode import Economy, sampled_agents
 from orchestrator.evaluator import GreedyEvaluator, converged_long_enough, summary
 from orchestrator.learner import EnsembleLearner, NonFiniteUpdate
 from orchestrator.metrics import MetricsLog
+from orchestrator.population import write_population
 from orchestrator.resume import check_resumable
 from replay.dataset import make_dataset
 from replay.server import TABLES_FILE, ReplayServer
-from replay.signature import action_dtype, signature_from_environment
+from replay.signature import action_dtype, experience_signature
 from replay.tables import make_experience_table
 from replay.writer import ExperienceWriter
 
@@ -63,19 +64,21 @@ class LocalTrainer:
             check_resumable(latest / "config.yaml", config.to_dict())
         self.progress = progress
         self.economy = Economy(config)
-        market = self.economy.market()
         self.n_agents = config.market.n_agents
-        self.algorithm = make_algorithm(config, len(market.observation_names))
+        self.algorithm = make_algorithm(config, self.economy.observation_dim)
         self.dqn = getattr(self.algorithm, "dqn", None)   # the Q-learners' ensemble (None for td3/sac)
         self.sampled_agents = sampled_agents(config)
         lc = config.learner
-        self.signature = signature_from_environment(market, lc.n_step, action_dtype(lc.algorithm))
+        self.signature = experience_signature(self.n_agents, self.economy.observation_dim, lc.n_step,
+                                              action_dtype(lc.algorithm))
         self.episode = 0
         self.wall_seconds = 0.0
         self.agent_steps = 0
         self.evaluations: list[dict] = []
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "episodes").mkdir(exist_ok=True)
+        if self.economy.population is not None:   # RUN/population.csv|json: the seeded draw
+            write_population(self.out, config, self.economy.population)
         self.evaluator = GreedyEvaluator(config, self.economy, self.algorithm, self.sampled_agents,
                                          self.out / "episodes")
         self.replay_root = self.out / "replay-checkpoints"

@@ -32,7 +32,7 @@ def log(message: str) -> None:
 
 
 def observation_dim(economy: Economy) -> int:
-    return len(economy.market().observation_names)
+    return economy.observation_dim
 
 
 def replay_tables(config: TrainConfig, shards: int = 1) -> list:

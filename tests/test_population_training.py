@@ -1,0 +1,213 @@
+"""Learning on populations (orchestrator/population.py, docs/heterogeneity.md "Learning on
+populations"): the config's population section, the run directory's record of the size draw,
+weight groups of unequal types, characteristics in the observation, and the identical-agent
+configs unchanged. Real TF, real Reverb, real files."""
+from __future__ import annotations
+
+import copy
+import csv
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from lucas_abm.errors import ConfigError
+from orchestrator.config import config_from_dict
+
+BASE = {"economy": {"mechanism": "pairwise-tick", "mechanism_params": {"tree_tick": 0.01, "bond_tick": 0.005}},
+        "market": {"n_agents": 8, "horizon": 12, "tree_lot": 0.0005, "bond_lot": 0.0002},
+        "learner": {"hidden": [8, 8], "n_step": 2, "batch_size": 4, "reward_shaping": "autarky",
+                    "reward_scale": 500},
+        "replay": {"capacity": 1000, "min_size": 1000},
+        "training": {"episodes": 3, "eval_interval": 1, "checkpoint_interval": 10, "seed": 3}}
+
+TWO_TYPES = [{"name": "small", "count": 3, "size": 1.0},
+             {"name": "pareto", "count": 5, "size": {"pareto": {"zeta": 1.5}}}]
+
+
+def raw(population=None, **learner) -> dict:
+    r = copy.deepcopy(BASE)
+    r["learner"].update(learner)
+    if population is not None:
+        r["population"] = copy.deepcopy(population)
+        del r["market"]["n_agents"]
+    return r
+
+
+def test_identical_config_unchanged(tmp_path):
+    """No population section: the numbers of the code before populations existed (the same
+    seed, three episodes with greedy evaluations, and three updates on a fixed batch; recorded
+    from commit 0e5220e with this test's configuration)."""
+    from orchestrator.algorithms import make_algorithm
+    from orchestrator.driver import Trainer
+
+    cfg = config_from_dict(raw())
+    assert "population" not in cfg.to_dict() and cfg.population_types is None
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    try:
+        s = trainer.run()
+    finally:
+        trainer.close()
+    assert not (tmp_path / "run" / "population.csv").exists()
+    assert (s["tree_price"], s["bond_price"]) == (1.44, 0.9624999999999999)
+    assert s["volume_per_agent_per_step"] == {"tree": 0.5, "bond": 0.4895833333333333}
+    assert s["tree_price_iqr"] == 0.5374999999999999
+    rule = make_algorithm(cfg, 4)
+    rng = np.random.default_rng(0)
+    batch = {"observation": rng.normal(size=(4, 3, 8, 4)).astype(np.float32),
+             "tree_action": rng.integers(0, 161, (4, 2, 8)).astype(np.int32),
+             "bond_action": rng.integers(0, 61, (4, 2, 8)).astype(np.int32),
+             "reward": rng.normal(size=(4, 2, 8)).astype(np.float32)}
+    losses = [rule.train_step(batch)["loss"] for _ in range(3)]
+    np.testing.assert_allclose(losses, [5.918656349182129, 5.822271347045898, 5.724226951599121], rtol=1e-6)
+
+
+def test_equal_population_is_the_identical_market():
+    """A population of N agents of size 1 and the economy's gamma: the same observations,
+    rewards (features) and holdings, bitwise, as the identical-agent market."""
+    from orchestrator.agents import Features
+    from orchestrator.episode import Economy
+
+    plain = Economy(config_from_dict(raw()))
+    pop = Economy(config_from_dict(raw([{"name": "all", "count": 8}])))
+    assert pop.population is not None and np.array_equal(pop.population.initial_shares, np.ones(8))
+    markets = [e.market() for e in (plain, pop)]
+    feats = [Features.build(e.config, m, e.dividend) for e, m in zip((plain, pop), markets)]
+    obs = [m.reset(seed=11) for m in markets]
+    rng = np.random.default_rng(5)
+    for _ in range(10):
+        p, q = 0.85 + 0.02 * rng.standard_normal(8), 0.95 + 0.01 * rng.standard_normal(8)
+        x = [f.observation(o) for f, o in zip(feats, obs)]
+        assert np.array_equal(x[0], x[1])
+        steps = [m.step(p, q) for m in markets]
+        assert np.array_equal(feats[0].reward(steps[0]), feats[1].reward(steps[1]))
+        assert np.array_equal(markets[0].shares, markets[1].shares)
+        obs = [s.observation for s in steps]
+
+
+def test_population_section_validated_before_any_work():
+    cases = [
+        (raw([{"name": "a", "count": 0}]), "population[0].count: must be an integer >= 1"),
+        (raw([{"name": "a", "count": 8, "beliefs": {"transition": [[1.0]]}}]), "population[0].beliefs:"),
+        (raw([{"name": "a", "count": 8, "beta": 0.9}]), "population[0].beta: must be absent or equal"),
+        (raw([{"name": "a", "count": 8, "size": {"pareto": {"zeta": 0}}}]), "population[0].size.pareto.zeta"),
+        (raw([{"name": "a", "count": 8, "borrowing_limit": 0.0001}]), "population[0].borrowing_limit"),
+        (raw(TWO_TYPES, weight_sharing="shared", agent_types=3), "learner.agent_types: must be 1"),
+        (raw(TWO_TYPES, weight_sharing="shared", algorithm="td3"), "learner.weight_sharing: must be independent"),
+        (dict(raw(TWO_TYPES), market=dict(BASE["market"], n_agents=9)), "market.n_agents: must be the population"),
+        (dict(raw(TWO_TYPES), market=dict(BASE["market"], n_agents=8, initial_shares=2.0)),
+         "market.initial_shares"),
+    ]
+    for bad, message in cases:
+        with pytest.raises(ConfigError) as err:
+            config_from_dict(bad)
+        assert str(err.value).startswith(message) and "\n" not in str(err.value), str(err.value)
+
+
+def test_run_directory_records_the_seeded_draw(tmp_path):
+    """RUN/population.csv holds the draw of a generator seeded with training.seed: type 0 has
+    constant sizes, type 1 Pareto S = U^(-1/1.5), U = 1 - uniform (lucas_abm/sizes.py), and
+    s0_i = N S_i / sum S; the market starts from exactly these holdings."""
+    from orchestrator.driver import Trainer
+
+    cfg = config_from_dict(raw(TWO_TYPES, weight_sharing="shared"))
+    cfg.training.episodes = 1
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    try:
+        trainer.run()
+        start = trainer.actor.market._initial_shares()
+    finally:
+        trainer.close()
+    with open(tmp_path / "run" / "population.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    u = 1.0 - np.random.default_rng(3).random(5)
+    sizes = np.concatenate([np.ones(3), u ** (-1.0 / 1.5)])
+    np.testing.assert_allclose([float(r["size"]) for r in rows], sizes, rtol=1e-15)
+    s0 = np.array([float(r["initial_shares"]) for r in rows])
+    np.testing.assert_allclose(s0, 8 * sizes / sizes.sum(), rtol=1e-14)
+    assert abs(s0.sum() - 8) < 1e-12 and np.array_equal(start, s0)
+    assert [r["type"] for r in rows] == ["small"] * 3 + ["pareto"] * 5
+    assert [int(r["group"]) for r in rows] == [0, 0, 0, 1, 1, 1, 1, 1]
+    np.testing.assert_allclose([float(r["borrowing_limit"]) for r in rows], 0.01 * s0, rtol=1e-14)
+
+
+def test_unequal_types_share_one_network_each():
+    """Types of 3 and 5 agents, shared weights: two networks; each agent acts with its type's
+    network, and the loss is the sum over types of each type's mean Huber loss."""
+    from orchestrator.agents import Features
+    from orchestrator.algorithms import make_algorithm
+    from orchestrator.episode import Economy
+    from orchestrator.population import group_index
+
+    cfg = config_from_dict(raw(TWO_TYPES, weight_sharing="shared"))
+    assert cfg.groups == 2 and group_index(cfg).tolist() == [0, 0, 0, 1, 1, 1, 1, 1]
+    economy = Economy(cfg)
+    market = economy.market()
+    features = Features.build(cfg, market, economy.dividend)
+    dim = economy.observation_dim
+    rule = make_algorithm(cfg, dim)
+    dqn = rule.dqn
+    assert dqn.padded and dqn.per_group == 5 and dqn.online.groups == 2
+    x = features.observation(market.reset(seed=1))
+    tree, bond = dqn.greedy(x)
+    for i, g in enumerate(group_index(cfg)):
+        q = dqn.online(tf.constant(np.repeat(x[i:i + 1][None], 2, axis=0)))   # both networks on agent i
+        assert tree[i] == int(tf.argmax(q.tree_advantage[g, 0])) and bond[i] == int(tf.argmax(q.bond_advantage[g, 0]))
+    # the loss: sum over types of the type's mean over its own agents' samples
+    rng = np.random.default_rng(0)
+    B, n = 4, cfg.learner.n_step
+    obs = rng.normal(size=(B, n + 1, 8, dim)).astype(np.float32)
+    a_t = rng.integers(0, 161, (B, n, 8)).astype(np.int32)
+    a_b = rng.integers(0, 61, (B, n, 8)).astype(np.int32)
+    r = rng.normal(size=(B, n, 8)).astype(np.float32)
+    beta = cfg.economy.beta
+    expected = 0.0
+    for g, members in enumerate((range(0, 3), range(3, 8))):
+        losses = []
+        for i in members:
+            nxt, tgt_q, now = (q_of(net, obs[:, k, i]) for net, k in
+                               ((dqn.online, n), (dqn.target, n), (dqn.online, 0)))
+            for b in range(B):   # double DQN: online argmax, target value
+                a1 = int(tf.argmax(nxt.tree_advantage[g, b]))
+                a2 = int(tf.argmax(nxt.bond_advantage[g, b]))
+                target = r[b, 0, i] + beta * r[b, 1, i] + beta ** 2 * _joint(tgt_q, g, b, a1, a2)
+                q = _joint(now, g, b, int(a_t[b, 0, i]), int(a_b[b, 0, i]))
+                e = abs(target - q)
+                losses.append(0.5 * e * e if e <= 1.0 else e - 0.5)
+        expected += np.mean(losses)
+    loss = rule.train_step({"observation": obs, "tree_action": a_t, "bond_action": a_b, "reward": r})["loss"]
+    assert abs(loss - expected) <= 1e-5 * max(1.0, abs(expected))
+
+
+def q_of(net, ob):
+    """Both groups' networks on one agent's batch of observations [B, D]."""
+    return net(tf.constant(np.repeat(ob[None], 2, axis=0)))
+
+
+def _joint(q, g, b, i, j) -> float:
+    t, bo = q.tree_advantage[g, b].numpy(), q.bond_advantage[g, b].numpy()
+    return float(q.value[g, b]) + t[i] - t.mean() + bo[j] - bo.mean()
+
+
+def test_characteristics_enter_the_observation_of_shared_networks():
+    """Shared weights over agents of different sizes: log s0_i is an input column (constant over
+    time); independent networks (one agent each) get no extra column; the replay width follows."""
+    from orchestrator.agents import Features
+    from orchestrator.episode import Economy
+
+    shared = Economy(config_from_dict(raw(TWO_TYPES, weight_sharing="shared")))
+    market = shared.market()
+    f = Features.build(shared.config, market, shared.dividend)
+    assert f.names[-1] == "log_size" and "risk_aversion" not in f.names
+    x = f.observation(market.reset(seed=2))
+    assert x.shape == (8, shared.observation_dim) and shared.observation_dim == len(market.observation_names) + 1
+    np.testing.assert_allclose(x[:, -1], np.log(shared.population.initial_shares), rtol=1e-6)
+    # own columns are centred on each agent's endowment and scaled by its lots: 0 at the start
+    # (the market's observation is float32: s0_i to ~6e-8 relative, 1e-5 in units of 10 lots)
+    np.testing.assert_allclose(x[:, :2], 0.0, atol=1e-4)
+    indep = Economy(config_from_dict(raw(TWO_TYPES)))
+    assert indep.observation_dim == len(market.observation_names)
+    g2 = [dict(t, gamma=g) for t, g in zip(TWO_TYPES, (1.0, 5.0))]
+    mixed = Economy(config_from_dict(raw(g2, weight_sharing="shared")))
+    fm = Features.build(mixed.config, mixed.market(), mixed.dividend)
+    assert fm.names[-1:] == ("log_size",)   # gamma is constant within each type's network: no column
