@@ -121,7 +121,7 @@ class LearnerConfig:
     """Per-agent learners (thesis: Q-networks 4 x 50 ReLU, Adam 1e-3).
 
     ``algorithm``: dqn (n-step double DQN on the price grid, the thesis), td3 or sac (actor
-    and twin critics, continuous prices; orchestrator.learners). The last four keys are TD3's
+    and twin critics, continuous prices; orchestrator.learners). The last five keys are TD3's
     (orchestrator.learners.td3.TD3Hyperparameters); the other rules ignore them.
     """
 
@@ -142,6 +142,7 @@ class LearnerConfig:
     target_noise: float = 0.2             # td3: sigma~ of the target-policy smoothing, action units
     target_noise_clip: float = 0.5        # td3: its clip c
     preactivation_penalty: float = 1e-3   # td3: lambda |u|^2 keeps the actor off tanh's flat tails
+    exploration_floor_ticks: float = 0.0  # td3: acting noise of each price at least this many ticks
 
     def __post_init__(self) -> None:
         check_choice("learner.algorithm", self.algorithm, ALGORITHMS)
@@ -168,6 +169,8 @@ class LearnerConfig:
                                              low_open=False)
         self.preactivation_penalty = check_range("learner.preactivation_penalty", self.preactivation_penalty,
                                                  0.0, None, low_open=False)
+        self.exploration_floor_ticks = check_range("learner.exploration_floor_ticks",
+                                                   self.exploration_floor_ticks, 0.0, None, low_open=False)
 
 
 @dataclass

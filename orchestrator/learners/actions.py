@@ -13,6 +13,11 @@ action set are not used: the actor-critic prices are continuous.
 
 Acting adds Gaussian exploration noise in action units, clipped back into the bounds
 (TF-Agents' ``GaussianPolicy(clip=True)``): a = clip(mu(x) + sigma z, -1, 1), z ~ N(0, 1).
+sigma may differ by column: ``PriceBox.tick`` is the market's price tick (the config's
+``tree_step``, ``bond_step``) in action units, 2 h_j / (high_j - low_j), so that a noise floor
+of k ticks, sigma_j = max(sigma, k tick_j), is the same number of ticks of either price
+(docs/learning.md, "Actor-critic learners": one tick is 0.0125 action units of the tree price
+and 0.033 of the bond price).
 """
 from __future__ import annotations
 
@@ -31,11 +36,26 @@ class PriceBox:
 
     low: np.ndarray     # [k]
     high: np.ndarray    # [k]
+    step: np.ndarray | None = None   # [k] the price tick of each column, in price units
 
     @classmethod
     def from_config(cls, config: ActionGridConfig) -> "PriceBox":
         return cls(low=np.array([config.tree_low, config.bond_low]),
-                   high=np.array([config.tree_high, config.bond_high]))
+                   high=np.array([config.tree_high, config.bond_high]),
+                   step=np.array([config.tree_step, config.bond_step]))
+
+    @property
+    def tick(self) -> np.ndarray:
+        """The price tick in action units, 2 step_j / (high_j - low_j), [k]."""
+        if self.step is None:
+            raise ValueError("PriceBox.tick needs the price steps (PriceBox.from_config)")
+        return 2.0 * self.step / (self.high - self.low)
+
+    def noise_scale(self, sigma: float, floor_ticks: float = 0.0) -> np.ndarray:
+        """sigma_j = max(sigma, floor_ticks * tick_j): action-unit noise per column, [k]."""
+        if floor_ticks <= 0:
+            return np.full(self.dim, float(sigma))
+        return np.maximum(float(sigma), floor_ticks * self.tick)
 
     @property
     def dim(self) -> int:
@@ -63,9 +83,10 @@ class PriceBox:
         return tensor_spec.BoundedTensorSpec((self.dim,), tf.float32, -1.0, 1.0, name="action")
 
 
-def gaussian_exploration(action: np.ndarray, noise_std: float, rng: np.random.Generator) -> np.ndarray:
-    """a = clip(a + sigma z, -1, 1), z ~ N(0, 1) per agent and column (sigma in action units)."""
-    if noise_std <= 0:
+def gaussian_exploration(action: np.ndarray, noise_std, rng: np.random.Generator) -> np.ndarray:
+    """a = clip(a + sigma z, -1, 1), z ~ N(0, 1) per agent and column (sigma in action units:
+    a number, or one per column [k])."""
+    if np.all(np.asarray(noise_std) <= 0):
         return np.asarray(action, np.float32)
     noisy = action + noise_std * rng.standard_normal(np.shape(action))
     return np.clip(noisy, -1.0, 1.0).astype(np.float32)

@@ -15,7 +15,8 @@ signature needs ``tree_action`` and ``bond_action`` of dtype float32 for these r
 Exploration. ``explore`` is the value of the run's exploration schedule (``exploration.
 epsilon_start`` -> ``epsilon_end``, 1.0 -> 0.1 by default). TD3 reads it as the standard
 deviation of its Gaussian action noise in action units (sigma 1.0 early: prices spread over the
-whole range; 0.1 late: TD3's usual noise); SAC samples its own policy whenever ``explore > 0``.
+whole range; 0.1 late: TD3's usual noise), per column at least ``learner.exploration_floor_ticks``
+price ticks (PriceBox.noise_scale; 0: no floor); SAC samples its own policy whenever ``explore > 0``.
 ``explore = 0`` is the deterministic policy (mu(x), or tanh of the Gaussian's mean).
 
 Hyperparameters from ``config.learner``: ``hidden``, ``n_step``, ``learning_rate`` (actor and
@@ -115,7 +116,8 @@ class TD3Rule(ActorCriticRule):
     ensemble_class, hyperparameter_class = EnsembleTD3, TD3Hyperparameters
 
     def _explore(self, observation, explore, rng):
-        return self.learner.act(observation, rng, scale=explore)
+        sigma = self.box.noise_scale(explore, self.hp.exploration_floor_ticks)   # [2], action units
+        return self.learner.act(observation, rng, scale=sigma)
 
 
 class SACRule(ActorCriticRule):

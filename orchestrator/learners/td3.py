@@ -57,6 +57,7 @@ class TD3Hyperparameters:
     target_noise: float = 0.2          # sigma~, in action units
     target_noise_clip: float = 0.5     # c
     exploration_noise: float = 0.1     # sigma of the acting noise, in action units
+    exploration_floor_ticks: float = 0.0   # the rule's floor: sigma_j >= this many price ticks
     huber_delta: float = 1.0
     preactivation_penalty: float = 0.0   # lambda
     hidden: Sequence[int] = (50, 50, 50, 50)
