@@ -367,3 +367,20 @@ def test_actions_map_affinely_onto_the_configured_price_bounds():
     noisy = gaussian_exploration(np.full((1000, 2), 0.95, np.float32), 0.1, np.random.default_rng(0))
     assert noisy.max() == 1.0 and noisy.min() > 0.5 and noisy.dtype == np.float32
     assert np.std(noisy[noisy < 1.0] - 0.95) < 0.1          # the clip only cuts the upper tail
+
+
+def test_exploration_floor_is_k_market_ticks_of_each_price():
+    """PriceBox.tick = 2 step / (high - low): one tick of 0.01 on [0.4, 2.0] is 0.0125 action units,
+    one of 0.005 on [0.8, 1.1] is 0.0333; a floor of k ticks moves each posted price by k ticks
+    (standard deviation, measured on the prices) whatever the schedule's sigma below it."""
+    box = PriceBox.from_config(ActionGridConfig(tree_low=0.4, tree_high=2.0, tree_step=0.01,
+                                                bond_low=0.8, bond_high=1.1, bond_step=0.005))
+    np.testing.assert_allclose(box.tick, [0.0125, 0.1 / 3])
+    np.testing.assert_allclose(box.noise_scale(0.001, 2.0), [0.025, 0.2 / 3])
+    np.testing.assert_allclose(box.noise_scale(0.5, 2.0), [0.5, 0.5])      # above the floor: sigma
+    np.testing.assert_allclose(box.noise_scale(0.1), [0.1, 0.1])           # no floor
+    centre = box.actions(np.full(20000, 0.85), np.full(20000, 0.95))
+    noisy = gaussian_exploration(centre, box.noise_scale(0.0, 2.0), np.random.default_rng(1))
+    tree, bond = box.prices(noisy)
+    np.testing.assert_allclose([tree.std() / 0.01, bond.std() / 0.005], [2.0, 2.0], rtol=0.03)
+    np.testing.assert_allclose([tree.mean(), bond.mean()], [0.85, 0.95], atol=5e-4)
