@@ -10,10 +10,11 @@ import numpy as np
 from lucas_abm.dividends import make_dividend
 from lucas_abm.market import PRIVATE_OBSERVATIONS, PUBLIC_OBSERVATIONS, LucasMarket, MarketStep
 from lucas_abm.mechanisms import make_mechanism
-from lucas_abm.solver import solve_equilibrium
+from lucas_abm.solver import MarkovEquilibrium, solve_equilibrium
 from lucas_abm.utility import CRRAUtility
 from orchestrator.config import TrainConfig
 from orchestrator.population import draw as draw_population
+from orchestrator.population import equilibrium as population_equilibrium
 
 SAMPLED_AGENTS = 10      # agents whose trajectories are stored for the report (thesis figs 8-11)
 EVAL_SEED_OFFSET = 1_000_003
@@ -50,6 +51,12 @@ class Economy:
         make_mechanism(econ.mechanism, **econ.mechanism_params)  # validate before any work
         # a population's per-agent arrays, drawn once (seeded by training.seed); None: identical agents
         self.population = draw_population(self.config)
+        self.population_equilibrium = population_equilibrium(self.config)
+        eq = self.population_equilibrium
+        if eq is not None and eq["solver"] == "negishi" and econ.dividend == "markov":
+            # heterogeneous risk aversion moves p(y), q(y): the targets are the Negishi prices
+            self.prices = MarkovEquilibrium(self.dividend, econ.beta, econ.gamma, np.asarray(eq["dividend"]),
+                                            np.asarray(eq["tree_price"]), np.asarray(eq["bond_price"]))
 
     def market(self) -> LucasMarket:
         econ = self.config.economy

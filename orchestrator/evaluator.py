@@ -21,6 +21,7 @@ from orchestrator.agents import Features
 from orchestrator.config import TrainConfig
 from orchestrator.convergence import episodes_to_converge, final_numbers
 from orchestrator.episode import EVAL_SEED_OFFSET, Economy, EpisodeRecord, episode_metrics, episode_seed
+from orchestrator.population import holding_errors, type_holdings
 
 
 class GreedyEvaluator:
@@ -53,6 +54,10 @@ class GreedyEvaluator:
                         tree_price_star=tree_star, bond_price_star=bond_star,
                         tree_lot=cfg.market.tree_lot, bond_lot=cfg.market.bond_lot)
         row["converged"] = criteria_met(row, cfg, self.economy.stochastic)
+        if self.economy.population is not None:   # each type's holdings per unit of supply, at T
+            row.update(type_holdings(market.shares, market.bonds, self.economy.population))
+            row.update(holding_errors(market.shares, market.bonds, self.economy.population,
+                                      self.economy.population_equilibrium))
         return row
 
 

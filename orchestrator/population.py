@@ -113,6 +113,7 @@ def write_population(out: str | Path, config, arrays: PopulationArrays) -> Path:
                       "endowment": float(arrays.endowments[k]),
                       "size_sum": float(arrays.size[arrays.type_index == k].sum())}
                      for k, t in enumerate(types)],
+           "equilibrium": equilibrium(config),
            "columns": "population.csv: agent, type, group (weight group), size S_i, initial_shares "
                       "s0_i = N S_i / sum S, initial_bonds, gamma, beta, borrowing_limit (bonds owed, "
                       "already times s0_i)"}
@@ -138,3 +139,52 @@ def record(out: str | Path, config) -> Path | None:
     """Write the run's population files (nothing for identical agents); the same draw as the market's."""
     arrays = draw(config)
     return None if arrays is None else write_population(out, config, arrays)
+
+
+def equilibrium(config) -> dict | None:
+    """The population's exact equilibrium (lucas_abm.equilibrium.solve_population) for a constant
+    or Markov-chain dividend, valued in the chain's first state; None where there is none here
+    (other dividend laws, or a population the exact solvers refuse). The types' endowments
+    theta_k are the run's draw (the same seed), so the targets are those of the run's market."""
+    from lucas_abm.equilibrium.dispatch import solve_population
+
+    population = config.population_types
+    econ = config.economy
+    if population is None or econ.dividend not in ("constant", "markov"):
+        return None
+    if econ.dividend == "constant":
+        states, transition = [econ.dividend_params["ybar"]], [[1.0]]
+    else:
+        states, transition = econ.dividend_params["states"], econ.dividend_params["transition"]
+    try:
+        result = solve_population(population, states, transition, beta=econ.beta, gamma=econ.gamma)
+    except ConfigError:
+        return None
+    return result
+
+
+def type_holdings(shares: np.ndarray, bonds: np.ndarray, arrays: PopulationArrays) -> dict:
+    """Each type's shares and bonds per unit of tree supply (shares sum to 1, bonds to 0):
+    ``{"shares[name]": ..., "bonds[name]": ...}``, one bincount each."""
+    k = len(arrays.names)
+    supply = float(arrays.initial_shares.sum())
+    s = np.bincount(arrays.type_index, weights=shares, minlength=k) / supply
+    b = np.bincount(arrays.type_index, weights=bonds, minlength=k) / supply
+    out = {f"shares[{n}]": float(v) for n, v in zip(arrays.names, s)}
+    out.update({f"bonds[{n}]": float(v) for n, v in zip(arrays.names, b)})
+    return out
+
+
+def holding_errors(shares: np.ndarray, bonds: np.ndarray, arrays: PopulationArrays, eq: dict | None) -> dict:
+    """Mean over agents of |s_i - s_i*| / s0_i and |b_i - b_i*| / s0_i, with agent i of type k
+    holding ``s_i* = (s_k / theta_k) s0_i``, ``b_i* = (b_k / theta_k) s0_i`` in the equilibrium
+    (docs/heterogeneity.md); the equilibrium state's holdings are the same in every state for
+    the Negishi solver. Empty without an equilibrium."""
+    if eq is None or "holdings" not in eq or eq.get("solver") != "negishi":
+        return {}
+    theta = arrays.endowments
+    s_k = np.array([eq["holdings"][n]["shares"][0] for n in arrays.names]) / theta
+    b_k = np.array([eq["holdings"][n]["bonds"][0] for n in arrays.names]) / theta
+    s0 = arrays.initial_shares
+    return {"share_error": float(np.mean(np.abs(shares - s_k[arrays.type_index] * s0) / s0)),
+            "bond_error": float(np.mean(np.abs(bonds - b_k[arrays.type_index] * s0) / s0))}

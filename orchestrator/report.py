@@ -19,6 +19,9 @@ from pathlib import Path
 from lucas_abm.errors import ConfigError
 from orchestrator.figures import (FIGURES, format_value, plot_convergence, plot_holdings,
                                   plot_posted_prices, plot_traded_volumes)
+from orchestrator.population_figures import CAPTION as POPULATION_CAPTION
+from orchestrator.population_figures import FIGURE as POPULATION_FIGURE
+from orchestrator.population_figures import plot_population, read_population_json
 from orchestrator.run_data import EvaluationEpisode, RunData, load_run, select_episodes
 
 
@@ -198,6 +201,11 @@ def make_report(request: ReportRequest) -> dict[str, Path]:
         "convergence.png": plot_convergence(run, out / "convergence.png"),
     }
     md = out / "report.md"
-    md.write_text(markdown_report(run, {name: name for name in written}, shown) + "\n")
+    text = markdown_report(run, {name: name for name in written}, shown) + "\n"
+    population = read_population_json(run.directory)
+    if population is not None and run.evaluations:   # a population run: orchestrator/population_figures.py
+        written[POPULATION_FIGURE] = plot_population(run, population, out / POPULATION_FIGURE)
+        text += f"\n### {POPULATION_CAPTION}\n\n![{POPULATION_CAPTION}]({POPULATION_FIGURE})\n"
+    md.write_text(text)
     written["report.md"] = md
     return written

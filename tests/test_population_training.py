@@ -211,3 +211,59 @@ def test_characteristics_enter_the_observation_of_shared_networks():
     mixed = Economy(config_from_dict(raw(g2, weight_sharing="shared")))
     fm = Features.build(mixed.config, mixed.market(), mixed.dividend)
     assert fm.names[-1:] == ("log_size",)   # gamma is constant within each type's network: no column
+
+
+MARKOV = {"dividend": "markov", "dividend_params": {"states": [0.04, 0.05], "transition": [[0.8, 0.2], [0.3, 0.7]]},
+          "mechanism": "call-auction", "mechanism_params": {}}
+GAMMAS = [{"name": "cautious", "count": 4, "gamma": 5.0, "borrowing_limit": 0.05},
+          {"name": "bold", "count": 4, "gamma": 1.0, "borrowing_limit": 0.05}]
+
+
+def test_negishi_population_targets_and_holding_errors():
+    """gamma 5 and 1 on a two-state chain: the evaluator's targets are the Negishi p(y), q(y)
+    (docs/heterogeneity.md's example: 0.721503, 1.03325; 0.891789, 1.07588), and the holding
+    errors are 0 at the equilibrium portfolio and mean_k |1 - s_k / theta_k| at the endowment."""
+    from orchestrator.episode import Economy
+    from orchestrator.population import holding_errors, type_holdings
+
+    r = raw(GAMMAS)
+    r["economy"] = dict(MARKOV)
+    r["actions"] = {"tree_low": 0.5, "tree_high": 1.5, "bond_low": 0.8, "bond_high": 1.2}
+    economy = Economy(config_from_dict(r))
+    np.testing.assert_allclose(economy.prices.tree_price(np.array([0.04, 0.05])), [0.721503, 1.03325], rtol=2e-6)
+    np.testing.assert_allclose(economy.prices.bond_price(np.array([0.04, 0.05])), [0.891789, 1.07588], rtol=5e-6)
+    eq, arrays = economy.population_equilibrium, economy.population
+    s_bold = eq["holdings"]["bold"]["shares"][0]
+    assert abs(s_bold - 0.522697) < 1e-6 and abs(eq["holdings"]["bold"]["bonds"][0] + 0.0172838) < 1e-7
+    k = arrays.type_index
+    s_star = np.array([eq["holdings"][n]["shares"][0] / 0.5 for n in arrays.names])[k] * arrays.initial_shares
+    b_star = np.array([eq["holdings"][n]["bonds"][0] / 0.5 for n in arrays.names])[k] * arrays.initial_shares
+    at_eq = holding_errors(s_star, b_star, arrays, eq)
+    assert at_eq["share_error"] < 1e-15 and at_eq["bond_error"] < 1e-15
+    at_endowment = holding_errors(arrays.initial_shares, np.zeros(8), arrays, eq)
+    assert abs(at_endowment["share_error"] - abs(1 - s_bold / 0.5)) < 1e-12
+    held = type_holdings(s_star, b_star, arrays)
+    assert abs(held["shares[bold]"] - s_bold) < 1e-12 and abs(held["bonds[cautious]"] + held["bonds[bold]"]) < 1e-15
+
+
+def test_report_draws_the_population_figure(tmp_path):
+    """`lucas-abm report` on a population run writes population.png from the evaluations'
+    per-type holdings (shares of the one type sum to the supply: 1)."""
+    import json
+
+    from orchestrator.driver import Trainer
+    from orchestrator.report import ReportRequest, make_report
+
+    cfg = config_from_dict(raw(TWO_TYPES))
+    cfg.training.episodes = 2
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    try:
+        trainer.run()
+    finally:
+        trainer.close()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "evaluation.jsonl").read_text().splitlines()]
+    assert abs(rows[-1]["shares[small]"] + rows[-1]["shares[pareto]"] - 1) < 1e-12
+    assert abs(rows[-1]["bonds[small]"] + rows[-1]["bonds[pareto]"]) < 1e-12
+    written = make_report(ReportRequest(run_dir=tmp_path / "run"))
+    assert written["population.png"].stat().st_size > 10_000
+    assert "population.png" in written["report.md"].read_text()

@@ -1,0 +1,102 @@
+"""The report's figure for a population run (RUN/population.json exists): ``population.png``.
+
+Across training, at every greedy evaluation (evaluation.jsonl):
+
+* each type's tree shares per unit of supply at the episode's end, ``shares[type]``, against the
+  equilibrium's ``s_k`` (dashed) and the endowment ``theta_k`` (dotted);
+* each type's bond position per unit of supply, ``bonds[type]``, against the equilibrium ``b_k``;
+* the median posted (or clearing) tree and bond prices relative to the equilibrium,
+  ``tree_price_rel_error``, ``bond_price_rel_error`` (for a Negishi population on a Markov chain
+  the evaluator's targets are the solver's p(y), q(y); for identical preferences p*, q*),
+  against the convergence tolerances;
+* the mean relative distance of each agent's holdings from its equilibrium holdings,
+  ``share_error`` = mean_i |s_i - s_i*| / s0_i and ``bond_error`` (per initial share).
+
+The equilibrium is RUN/population.json's ``equilibrium`` (lucas_abm.equilibrium.solve_population).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from orchestrator.figures import _column, _pyplot
+from orchestrator.run_data import RunData
+
+FIGURE = "population.png"
+CAPTION = "Holdings by type and prices against the heterogeneous equilibrium, across training"
+
+
+def read_population_json(run_dir: Path) -> dict | None:
+    path = Path(run_dir) / "population.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def plot_population(run: RunData, population: dict, path: Path) -> Path:
+    """The four panels above; types in population.json's order, one colour each."""
+    plt = _pyplot()
+    ev = run.evaluations
+    episode = _column(ev, "episode")
+    eq = population.get("equilibrium") or {}
+    names = [t["name"] for t in population["types"]]
+    colors = [plt.get_cmap("tab10")(i % 10) for i in range(len(names))]
+    fig, axes = plt.subplots(2, 2, figsize=(13, 7.5), sharex=True, constrained_layout=True)
+    fig.suptitle(CAPTION, fontsize=12)
+    holdings = eq.get("holdings") or {}
+    for ax, asset, label in ((axes[0, 0], "shares", "tree shares per unit of supply"),
+                             (axes[0, 1], "bonds", "bonds per unit of tree supply")):
+        for name, t, color in zip(names, population["types"], colors):
+            ax.plot(episode, _column(ev, f"{asset}[{name}]"), "o-", ms=3, color=color, label=f"{name} (learned)")
+            if name in holdings:
+                ax.axhline(holdings[name][asset][0], color=color, ls="--", lw=1.2,
+                           label=f"{name}: equilibrium {holdings[name][asset][0]:.4g}")
+            if asset == "shares":
+                ax.axhline(t["endowment"], color=color, ls=":", lw=1.0, label=f"{name}: endowment {t['endowment']:.4g}")
+        ax.set_ylabel(label)
+        ax.set_title(f"{asset} by type at the end of each greedy evaluation", fontsize=10)
+        _pad(ax, [l.get_ydata() for l in ax.get_lines()], 0.005 if asset == "shares" else 0.002)
+    ax = axes[1, 0]
+    tol = run.tolerances
+    for asset, color, style in (("tree", "tab:green", "o-"), ("bond", "tab:purple", "s--")):
+        ax.plot(episode, _column(ev, f"{asset}_price_rel_error"), style, color=color, ms=3,
+                label=f"median {asset} price / equilibrium - 1")
+        t = tol[f"{asset}_tolerance"]
+        ax.axhspan(-t, t, color=color, alpha=0.08, label=f"{asset} tolerance ±{t:.0%}")
+    ax.axhline(0.0, color="k", lw=0.8)
+    solver = eq.get("solver", "none")
+    ax.set_title(f"prices vs the equilibrium ({solver}: p = {_fmt(eq.get('tree_price'))}, "
+                 f"q = {_fmt(eq.get('bond_price'))})", fontsize=10)
+    ax.set_ylabel("relative error")
+    ax = axes[1, 1]
+    for key, color in (("share_error", "tab:green"), ("bond_error", "tab:purple")):
+        ax.plot(episode, _column(ev, key), "o-", ms=3, color=color,
+                label=f"mean |{'s' if key == 'share_error' else 'b'}_i - equilibrium| / s0_i")
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_title("agents' holdings: distance from their equilibrium holdings", fontsize=10)
+    ax.set_ylabel("per initial share")
+    for a in axes.ravel():
+        a.grid(alpha=0.3)
+        a.legend(fontsize=7, loc="best", frameon=False)
+    for a in axes[1]:
+        a.set_xlabel("training episode")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _fmt(values) -> str:
+    if not values:
+        return "n/a"
+    return ", ".join(f"{v:.4g}" for v in np.atleast_1d(values))
+
+
+def _pad(ax, columns, least: float) -> None:
+    """Y limits around every drawn value, at least ``least`` wide each side; no offset notation."""
+    values = np.concatenate([np.asarray(c, float).ravel() for c in columns]) if columns else np.zeros(1)
+    values = values[np.isfinite(values)]
+    if values.size:
+        lo, hi = float(values.min()), float(values.max())
+        pad = max(least, 0.1 * (hi - lo))
+        ax.set_ylim(lo - pad, hi + pad)
+    ax.ticklabel_format(axis="y", useOffset=False, style="plain")
