@@ -136,7 +136,15 @@ def _compile():
 
     @numba.njit(nogil=True)
     def permutation(n, lcg, buffered):
-        """``rng.permutation(n)`` bit for bit, advancing the generator's state (see
+        """``rng.permutation(n)`` bit for bit (see :func:`shuffle`)."""
+        perm = np.arange(n, dtype=np.uint64)
+        shuffle(perm, lcg, buffered)
+        return perm
+
+    @numba.njit(nogil=True)
+    def shuffle(perm, lcg, buffered):
+        """Shuffle ``perm`` in place as ``rng.shuffle`` does (``rng.permutation(n)`` is the
+        shuffle of ``arange(n)``), bit for bit, advancing the generator's state (see
         :class:`PCG64State`) as NumPy does: Fisher-Yates, ``j = random_interval(i)`` for
         i = n-1, ..., 1, where ``random_interval`` draws 32 bits ``& mask`` (mask: the
         smallest 2^k - 1 >= i) until the draw is <= i. PCG64 (XSL-RR output) is inlined: its
@@ -144,7 +152,9 @@ def _compile():
         function per draw). A rejected draw swaps ``p[i]`` with itself and does not advance
         ``i``; the inner loop runs while the mask is constant, so the mask is not on the
         loop's critical path. Unsigned indices: no negative-index checks in the period."""
-        perm = np.arange(n, dtype=np.uint64)
+        n = perm.shape[0]
+        if n < 2:
+            return
         low, high, inc_low, inc_high = lcg[0], lcg[1], lcg[2], lcg[3]
         has_half = buffered[0] != 0
         half = np.uint64(buffered[1])
@@ -181,7 +191,6 @@ def _compile():
         lcg[1] = high
         buffered[0] = 1 if has_half else 0
         buffered[1] = half  # NumPy keeps the last high half, used or not
-        return perm
 
     @numba.njit(nogil=True, inline="always")
     def trade_price(p1, p2, theta):
@@ -390,7 +399,7 @@ def _compile():
             for j in range(public.shape[0]):
                 obs[k, 4 + j] = public[j]
 
-    return period, observation, permutation
+    return period, observation, permutation, shuffle, (trade_price, is_valid, one_if)
 
 
 def _compiled():

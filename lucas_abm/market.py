@@ -160,17 +160,16 @@ class LucasMarket:
         if not isinstance(mechanism, Mechanism):
             raise ConfigError("mechanism", "a lucas_abm.mechanisms.Mechanism", mechanism)
         backend = config.backend if backend is None else check_choice("backend", backend, BACKENDS)
-        # heterogeneous agents (lucas_abm.heterogeneous): per-agent arrays, numpy backend
+        # heterogeneous agents (lucas_abm.heterogeneous): per-agent arrays
         self.agents = (None if population is None
                        else agent_arrays(population, config.n_agents, dividend, scale_lots))
+        has_kernel = has_compiled_kernel(mechanism)
         if self.agents is not None:
-            if backend == "numba":
-                raise ConfigError("backend", "'auto' or 'numpy' with a population (the compiled "
-                                  "kernel has one lot and one borrowing limit for all)", backend)
-            backend = "numpy"
+            # lucas_abm.heterogeneous_kernel: per-agent lots, limits and income, at any N
+            if backend == "auto":
+                backend = "numba" if has_kernel and kernels.AVAILABLE else "numpy"
             if utility is None or isinstance(utility, CRRAUtility):
                 utility = AgentUtility(self.agents.gammas)
-        has_kernel = has_compiled_kernel(mechanism)
         if backend == "numba" and not (has_kernel and kernels.AVAILABLE):
             raise ConfigError("backend", f"'auto' or 'numpy' for mechanism {mechanism.name!r} "
                               "('numba' runs only the library's pairwise and bargaining "
@@ -210,6 +209,13 @@ class LucasMarket:
         if self.backend != "numba":
             return None
         cfg = self.config
+        if self.agents is not None:
+            from lucas_abm.heterogeneous_kernel import HeterogeneousPairwisePeriod
+
+            return HeterogeneousPairwisePeriod(
+                self._rng, self.mechanism.theta, cfg.tree_lot, cfg.bond_lot,
+                self.agents.lot_scale, self.agents.borrowing_limits, cfg.max_price,
+                cfg.invalid_price_penalty, cfg.infeasible_trade_penalty, cfg.consumption_floor)
         return kernels.PairwisePeriod(self._rng, self.mechanism.theta, cfg.tree_lot,
                                       cfg.bond_lot, cfg.borrowing_limit, cfg.max_price,
                                       cfg.invalid_price_penalty, cfg.infeasible_trade_penalty,
@@ -250,7 +256,7 @@ class LucasMarket:
         of tree and bond (carried forward from the last period with a trade; 0 before any
         trade) and last period's volumes as the fraction of the N//2 possible trades.
         """
-        if self.backend == "numba":  # the same float32 values, one compiled pass
+        if self.backend == "numba" and (self.agents is None or self.agents.endowment is None):
             return kernels.observation(self.shares, self.bonds, self.dividend,
                                        self._last if self.config.public_information
                                        else _NO_PUBLIC)
@@ -335,9 +341,14 @@ class LucasMarket:
         bond_price = posted_prices("bond_price", bond_price, n)
         y = self.dividend
         next_dividend = float(self.dividend_process.next(y, self._rng))
+        endowment = self._endowment()
+        income = {}  # a population's non-tradable income, w_t and w_{t+1}, as on numpy
+        if endowment is not None:
+            self.agents.endowment.advance(self._rng)
+            income = {"endowment": endowment, "next_endowment": self._endowment()}
         out, flags, obs, tree_volume, bond_volume, tree_mean, bond_mean = self._kernel(
             tree_price, bond_price, self.shares, self.bonds, y, next_dividend,
-            len(self.observation_names))
+            len(self.observation_names), **income)
         utility = self.utility.of_positive(out[CLIPPED])  # rows indexed: faster than unpacking
         penalty = out[PENALTY]
         bond_trade = out[BOND_TRADE]
@@ -363,7 +374,8 @@ class LucasMarket:
                           flags[INVALID],          # invalid
                           flags[INFEASIBLE],       # infeasible
                           truncated,               # truncated
-                          t)                       # t
+                          t,                       # t
+                          endowment)               # endowment
 
     def _end_period(self, shares: np.ndarray, bonds: np.ndarray, tree_volume: int,
                     bond_volume: int, tree_mean: float, bond_mean: float,

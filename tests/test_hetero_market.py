@@ -42,7 +42,8 @@ def populations(draw, max_types: int = 3, max_count: int = 8):
 
 
 def make_market(pop, mechanism: str, dividend=None, seed: int = 0, **cfg) -> LucasMarket:
-    config = MarketConfig(n_agents=pop.n_agents, horizon=50, **cfg)
+    # the numpy path (the reference); tests/test_hetero_kernel.py holds the compiled one to it
+    config = MarketConfig(n_agents=pop.n_agents, horizon=50, **{"backend": "numpy", **cfg})
     return LucasMarket(config, dividend or ConstantDividend(0.05), CRRAUtility(1.0),
                        make_mechanism(mechanism), seed=seed, population=pop)
 
