@@ -75,11 +75,27 @@ def _save(plt, fig, path: Path, legend_handles=None, legend_title: str | None = 
     return path
 
 
-def plot_posted_prices(episodes: list[EvaluationEpisode], asset: str, path: Path) -> Path:
+def networks_label(learner: dict) -> str:
+    """Whose network sets each plotted agent's price, from the run's ``learner`` config: with
+    ``independent`` weights every sampled agent's line is its own network's greedy price."""
+    if learner.get("weight_sharing") == "independent":
+        return "each agent its own network"
+    types = int(learner.get("agent_types", 1))
+    return "one network shared by all agents" if types == 1 else f"one network per agent type ({types} types)"
+
+
+def _who(episodes: list[EvaluationEpisode], networks: str) -> str:
+    """``10 sampled agents`` and, if known, whose networks: the figures' subject."""
+    return f"{len(episodes[0].agents)} sampled agents" + (f" ({networks})" if networks else "")
+
+
+def plot_posted_prices(episodes: list[EvaluationEpisode], asset: str, path: Path,
+                       networks: str = "") -> Path:
     """Posted prices of the sampled agents within each episode against the Lucas price
-    (asset ``tree``: p_t^k vs p(y_t), thesis fig. 8; ``bond``: q_t^k vs q(y_t), fig. 10)."""
+    (asset ``tree``: p_t^k vs p(y_t), thesis fig. 8; ``bond``: q_t^k vs q(y_t), fig. 10).
+    ``networks`` (:func:`networks_label`) says in the title whose networks post them."""
     symbol = "p" if asset == "tree" else "q"
-    plt, fig, axes = _panel_grid(len(episodes), f"Posted {asset} prices of sampled agents "
+    plt, fig, axes = _panel_grid(len(episodes), f"Posted {asset} prices of {_who(episodes, networks)} "
                                  f"vs the Lucas equilibrium {symbol}*",
                                  f"posted {asset} price {symbol}" + r"$_t^k$ (goods per "
                                  + ("share)" if asset == "tree" else "bond)"))
@@ -124,11 +140,12 @@ def _pad_ylim(ax, values: np.ndarray, rel: float = 0.02) -> None:
     ax.set_ylim(lo - pad, hi + pad)
 
 
-def plot_holdings(episodes: list[EvaluationEpisode], initial_shares: float, path: Path) -> Path:
+def plot_holdings(episodes: list[EvaluationEpisode], initial_shares: float, path: Path,
+                  networks: str = "") -> Path:
     """Tree holdings s_t^k of the sampled agents within each episode (thesis fig. 9); the
     endowment s_0 (the equilibrium holding: nobody trades at p*) as a reference line."""
-    plt, fig, axes = _panel_grid(len(episodes), "Tree holdings of sampled agents "
-                                 "(equilibrium: everyone keeps the endowment)",
+    plt, fig, axes = _panel_grid(len(episodes), f"Tree holdings of {_who(episodes, networks)}; "
+                                 "equilibrium: everyone keeps the endowment",
                                  r"tree holdings $s_t^k$ (shares)")
     colors = _agent_colors(len(episodes[0].agents))
     for ax, ep in zip(axes, episodes):

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lucas_abm.errors import ConfigError
-from orchestrator.figures import (FIGURES, format_value, plot_convergence, plot_holdings,
-                                  plot_posted_prices, plot_traded_volumes)
+from orchestrator.figures import (FIGURES, format_value, networks_label, plot_convergence,
+                                  plot_holdings, plot_posted_prices, plot_traded_volumes)
 from orchestrator.population_figures import CAPTION as POPULATION_CAPTION
 from orchestrator.population_figures import FIGURE as POPULATION_FIGURE
 from orchestrator.population_figures import plot_population, read_population_json
@@ -192,10 +192,11 @@ def make_report(request: ReportRequest) -> dict[str, Path]:
     out = Path(request.out_dir) if request.out_dir is not None else run.directory / "report"
     out.mkdir(parents=True, exist_ok=True)
     initial_shares = float(run.config["market"].get("initial_shares", episodes[0].shares[0, 0]))
+    networks = networks_label(run.config.get("learner", {}))
     written = {
-        "posted_tree_prices.png": plot_posted_prices(episodes, "tree", out / "posted_tree_prices.png"),
-        "holdings.png": plot_holdings(episodes, initial_shares, out / "holdings.png"),
-        "posted_bond_prices.png": plot_posted_prices(episodes, "bond", out / "posted_bond_prices.png"),
+        "posted_tree_prices.png": plot_posted_prices(episodes, "tree", out / "posted_tree_prices.png", networks),
+        "holdings.png": plot_holdings(episodes, initial_shares, out / "holdings.png", networks),
+        "posted_bond_prices.png": plot_posted_prices(episodes, "bond", out / "posted_bond_prices.png", networks),
         "traded_volumes.png": plot_traded_volumes(episodes, out / "traded_volumes.png",
                                                   {row["episode"]: row for row in run.evaluations}),
         "convergence.png": plot_convergence(run, out / "convergence.png"),

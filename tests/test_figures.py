@@ -74,3 +74,16 @@ def test_simulate_figure_volume_per_agent_from_zero(tmp_path):
     # lots per agent per step: at most 1/2 (N/2 pairs), here every pair trades
     assert result.series.tree_volume.max() == 0.5
     assert result.summary["tree_volume_per_agent_per_step"] == 0.5
+
+
+def test_titles_say_whose_networks_post_the_plotted_prices(tmp_path, captured):
+    assert figures.networks_label({"weight_sharing": "independent"}) == "each agent its own network"
+    assert figures.networks_label({"weight_sharing": "shared", "agent_types": 1}) == "one network shared by all agents"
+    assert figures.networks_label({"weight_sharing": "shared", "agent_types": 2}) == "one network per agent type (2 types)"
+    eps = [episode(10, True, 0.3)]
+    figures.plot_posted_prices(eps, "bond", tmp_path / "p.png", "each agent its own network")
+    figures.plot_holdings(eps, 1.0, tmp_path / "h.png")
+    prices, holdings = captured
+    assert prices._suptitle.get_text() == ("Posted bond prices of 3 sampled agents (each agent its own "
+                                           "network) vs the Lucas equilibrium q*")
+    assert holdings._suptitle.get_text().startswith("Tree holdings of 3 sampled agents; ")
