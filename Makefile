@@ -20,7 +20,8 @@ $(STAMP): setup.py pyproject.toml
 	touch $(STAMP)
 
 # The main job: solve the thesis economy, run the market with scripted agents, train the
-# learning agents on configs/thesis_cpu.yaml (continues an interrupted run) and write the report.
+# learning agents on configs/thesis_cpu.yaml (one network per agent, the thesis' design;
+# continues an interrupted run) and write the report.
 run: $(STAMP)
 	$(VENV)/bin/lucas-abm solve --dividend constant --ybar 0.0448168907 --beta 0.95 --gamma 1
 	$(VENV)/bin/lucas-abm simulate --agents 1200 --steps 300 --mechanism pairwise --policy noisy-equilibrium --seed 0 --out runs/simulate

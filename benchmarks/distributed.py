@@ -1,8 +1,9 @@
 """Experience and learner throughput of the multi-process layout for K = 1, 2, 4 actors.
 
 Each K runs ``lucas-abm train --actors K`` (orchestrator/launch.py: replay server, learner,
-K actors, evaluator as processes on loopback) on ``configs/thesis_cpu.yaml`` (N = 100
-agents, T = 100), with the actors' back-pressure off (``--max-owed 0``) so that actors and
+K actors, evaluator as processes on loopback) on ``configs/thesis_cpu_shared.yaml`` (N = 100
+agents, T = 100, one shared network: the configuration of the numbers in docs/distributed.md;
+``--config configs/thesis_cpu.yaml`` for one network per agent), with the actors' back-pressure off (``--max-owed 0``) so that actors and
 learner each run as fast as they can. From the run's own logs, over the window between the
 first and the last counted episode (start-up excluded; the learner's rate over the episodes
 counted after its first update, so its tracing is excluded too):
@@ -68,7 +69,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--actors", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--episodes-per-actor", type=int, default=40)
-    ap.add_argument("--config", default="configs/thesis_cpu.yaml")
+    ap.add_argument("--config", default="configs/thesis_cpu_shared.yaml")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = ap.parse_args()

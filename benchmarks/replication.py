@@ -1,7 +1,9 @@
 """Replication table: train one config over several seeds and tabulate the acceptance numbers.
 
     python benchmarks/replication.py --config configs/thesis_cpu.yaml --seeds 0,1,2,3,4 \
-        --out runs/replication/thesis_cpu [--set learner.weight_sharing=independent]
+        --out runs/replication/thesis_cpu        # one network per agent (the thesis' design)
+    python benchmarks/replication.py --config configs/thesis_cpu_shared.yaml --seeds 0,1,2,3,4 \
+        --out runs/replication/thesis_cpu_shared # one shared network, for comparison
 
 Each seed runs ``lucas-abm train`` in its own process (sequentially: the machine has 2 cores);
 a seed whose ``summary.json`` already exists is not rerun. Prints a markdown table and writes

@@ -7,8 +7,8 @@
 2. A market of 100 scripted traders posting p*, q* with 5% noise, stepped by hand: the higher
    poster of each random pair buys one lot at the midpoint, and the invariants hold.
 3. ``train``: 8 learning agents for a few episodes of the CPU configuration (far too short to
-   converge: configs/thesis_cpu.yaml needs 160-280 episodes; this only shows the call and the
-   summary it returns).
+   converge: configs/thesis_cpu.yaml, one network per agent, needs 160-260 episodes; this only
+   shows the call and the summary it returns).
 """
 from __future__ import annotations
 

@@ -22,10 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 Y, BETA, LOT, BOND_LOT = 0.0448168907, 0.95, 0.0005, 0.0002
 
 
-def build(config_file, dividend, gamma=1.0, n=4, shaping="autarky"):
+def build(config_file, dividend, gamma=1.0, n=4, shaping="autarky", unit=1):
+    """The market and features of a shipped config; ``unit``: learner.reward_scale (1: rewards
+    in units of R; None: the config's own)."""
     config = load_config(ROOT / "configs" / config_file,
                          [f"market.n_agents={n}", f"learner.reward_shaping={shaping}",
-                          f"economy.gamma={gamma}"])
+                          f"economy.gamma={gamma}"] + ([] if unit is None else [f"learner.reward_scale={unit}"]))
     market = LucasMarket(config.market, dividend, CRRAUtility(gamma), PairwiseMatching(), seed=0)
     return market, Features.build(config, market, dividend)
 
@@ -97,6 +99,8 @@ def test_reward_scale_multiplies_the_learners_reward():
                           "learner.reward_scale=20"])
     f20 = Features.build(config, market, ConstantDividend(Y))
     assert f20.reward_scale == pytest.approx(20 * f.reward_scale, rel=1e-12)
+    _, shipped = build("thesis_cpu.yaml", ConstantDividend(Y), unit=None)   # its reward unit: 500
+    assert shipped.reward_scale == pytest.approx(500 * (1 - BETA) / LOT, rel=1e-9)
     market.reset(seed=1)
     step = market.step(np.array([0.9, 0.8, 0.9, 0.8]), np.array([0.96, 0.94, 0.96, 0.94]))
     np.testing.assert_allclose(f20.reward(step), 20 * f.reward(step), rtol=1e-6)

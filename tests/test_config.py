@@ -12,7 +12,8 @@ CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
 
 def test_all_shipped_configs_validate():
     names = {p.name for p in CONFIGS}
-    assert {"thesis.yaml", "thesis_cpu.yaml", "iid_lognormal_cpu.yaml", "log_ar1_cpu.yaml"} <= names
+    assert {"thesis.yaml", "thesis_cpu.yaml", "thesis_cpu_shared.yaml", "iid_lognormal_cpu.yaml",
+            "log_ar1_cpu.yaml"} <= names
     for path in CONFIGS:
         load_config(path)
 
@@ -23,6 +24,8 @@ def test_thesis_scale_and_cpu_scale():
     assert thesis.learner.weight_sharing == "independent" and thesis.groups == 1200
     cpu = load_config(Path("configs/thesis_cpu.yaml"))
     assert cpu.market.n_agents >= 100 and cpu.market.horizon >= 100
+    # the thesis' design: one network per agent
+    assert cpu.learner.weight_sharing == "independent" and cpu.groups == cpu.market.n_agents
     for cfg in (thesis, cpu):
         assert cfg.economy.beta == 0.95 and cfg.economy.gamma == 1.0
         assert cfg.economy.dividend_params["ybar"] == pytest.approx(0.0448168907)
@@ -57,7 +60,7 @@ def test_unknown_section_and_cross_checks(tmp_path):
     with pytest.raises(ConfigError, match="^optimizer:"):
         load_config(bad)
     with pytest.raises(ConfigError, match="^learner.agent_types:"):
-        load_config(Path("configs/thesis_cpu.yaml"), ["learner.agent_types=3"])
+        load_config(Path("configs/thesis_cpu_shared.yaml"), ["learner.agent_types=3"])   # 100 % 3
 
 
 def test_backend_and_mechanism_keys():
@@ -68,10 +71,29 @@ def test_backend_and_mechanism_keys():
 
 
 def test_overrides_and_seed():
-    cfg = load_config(Path("configs/thesis_cpu.yaml"), ["learner.weight_sharing=independent",
+    cfg = load_config(Path("configs/thesis_cpu.yaml"), ["learner.weight_sharing=shared",
                                                         "training.episodes=7"], seed=11)
-    assert cfg.learner.weight_sharing == "independent" and cfg.groups == cfg.market.n_agents
+    assert cfg.learner.weight_sharing == "shared" and cfg.groups == cfg.learner.agent_types == 1
     assert cfg.training.episodes == 7 and cfg.training.seed == 11
+
+
+def test_cpu_thesis_config_is_the_shared_one_plus_the_documented_additions():
+    """configs/thesis_cpu.yaml (independent, the thesis' design) differs from the shared mode
+    (configs/thesis_cpu_shared.yaml) exactly in the weight sharing and the three additions its
+    header documents: the one-tick market rule, autarky shaping and the reward unit."""
+    independent = load_config(Path("configs/thesis_cpu.yaml")).to_dict()
+    shared = load_config(Path("configs/thesis_cpu_shared.yaml")).to_dict()
+    differ = {(section, key) for section in independent for key in independent[section]
+              if independent[section][key] != shared[section].get(key)}
+    assert differ == {("learner", "weight_sharing"), ("economy", "mechanism"),
+                      ("economy", "mechanism_params"), ("learner", "reward_shaping"),
+                      ("learner", "reward_scale")}
+    assert (independent["learner"]["weight_sharing"], shared["learner"]["weight_sharing"]) == ("independent", "shared")
+    assert (independent["economy"]["mechanism"], shared["economy"]["mechanism"]) == ("pairwise-tick", "pairwise")
+    # the tick is the action grid's step
+    assert independent["economy"]["mechanism_params"] == {"tree_tick": independent["actions"]["tree_step"],
+                                                          "bond_tick": independent["actions"]["bond_step"]}
+    assert independent["learner"]["reward_shaping"] == "autarky" and independent["learner"]["reward_scale"] == 500
 
 
 def test_train_cli_bad_input_exits_2_before_work(tmp_path, capsys):

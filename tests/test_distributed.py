@@ -118,8 +118,10 @@ def test_dead_replay_server_gives_a_clear_message_and_exit_4(tmp_path):
 
 def test_two_agent_sharded_learners_train_their_own_agents(tmp_path):
     out = tmp_path / "sharded"
-    done = subprocess.run(train_cmd(out, 6, "--actors", "1", "--shards", "2", "--set",
-                                    "learner.weight_sharing=independent"),
+    # configs/thesis_cpu.yaml: independent weights (one network per agent), so each shard
+    # owns whole networks
+    assert load_config(Path("configs/thesis_cpu.yaml"), TINY).learner.weight_sharing == "independent"
+    done = subprocess.run(train_cmd(out, 6, "--actors", "1", "--shards", "2"),
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     summary = json.loads((out / "summary.json").read_text())
@@ -136,6 +138,10 @@ def test_sharding_needs_whole_weight_groups():
     from orchestrator.algorithms import check_sharding, shard_bounds
 
     assert [shard_bounds(10, 3, s) for s in range(3)] == [(0, 3), (3, 7), (7, 10)]
-    shared = load_config(Path("configs/thesis_cpu.yaml"), TINY)     # one shared network
+    shared = load_config(Path("configs/thesis_cpu_shared.yaml"), TINY)     # one shared network
+    assert shared.learner.weight_sharing == "shared" and shared.groups == 1
     with pytest.raises(ConfigError, match="--shards"):
         check_sharding(shared, 2)
+    independent = load_config(Path("configs/thesis_cpu.yaml"), TINY)   # one network per agent
+    for shards in (2, 3, 4):
+        check_sharding(independent, shards)

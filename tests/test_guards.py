@@ -83,7 +83,11 @@ def test_lots_larger_than_the_endowment(override, start):
     ("economy.mechanism_params.theta=0.3", "economy.mechanism_params.theta: must be left out"),
 ])
 def test_parameter_errors_name_the_config_key(override, start):
-    extra = ["economy.dividend=iid-lognormal"] if "dividend_params" in override else []
+    # the mechanism case: the thesis' pairwise matching, which takes no parameters
+    # (configs/thesis_cpu.yaml's pairwise-tick takes tree_tick and bond_tick)
+    extra = (["economy.dividend=iid-lognormal"] if "dividend_params" in override else
+             ["economy.mechanism=pairwise", "economy.mechanism_params={}"] if "mechanism_params" in override
+             else [])
     assert refused(extra + [override]).startswith(start)
 
 

@@ -112,7 +112,7 @@ def test_wrong_parameter_is_one_line_before_tensorflow(user_dir):
         from orchestrator.cli import main
         rc = main(["train", "--config", {str(ROOT / "configs/thesis_cpu.yaml")!r}, "--out", "never",
                    "--set", "economy.mechanism=my_mechanisms:NeighbourMatching",
-                   "--set", "economy.mechanism_params.wieght=1"])
+                   "--set", "economy.mechanism_params={{wieght: 1}}"])   # replaces pairwise-tick's ticks
         assert "tensorflow" not in sys.modules
         sys.exit(rc)
     ''')

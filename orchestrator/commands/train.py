@@ -23,9 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "DIR/tensorboard/ and DIR/checkpoints/.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--config", required=True, metavar="FILE",
-                   help="YAML config (see configs/: thesis_cpu.yaml, thesis_cpu_independent.yaml, "
-                        "thesis_cpu_ac.yaml, thesis.yaml, iid_lognormal_cpu.yaml, log_ar1_cpu.yaml, "
-                        "smoke.yaml); sections economy, market, actions, learner, exploration, "
+                   help="YAML config (see configs/: thesis_cpu.yaml (one network per agent), "
+                        "thesis_cpu_shared.yaml, thesis_cpu_ac.yaml, thesis.yaml, iid_lognormal_cpu.yaml, "
+                        "log_ar1_cpu.yaml, smoke.yaml); sections economy, market, actions, learner, exploration, "
                         "replay, training")
     p.add_argument("--seed", type=int, default=None,
                    help="override training.seed (integer >= 0): network init, exploration, market draws")
@@ -107,6 +107,9 @@ def run_processes(args: argparse.Namespace, config) -> int:
     saved.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     write_provenance(out, config.to_dict())
     from orchestrator.launch import Launcher
+    from orchestrator.population import record
+
+    record(out, config)   # RUN/population.csv|json (a population's seeded size draw)
 
     code = Launcher(saved, out, args.actors, args.shards, args.peer_timeout).run()
     if code == 0 and (out / "summary.json").exists():
