@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from orchestrator.agents import Features
+from orchestrator.agents import Features, market_orders
 from orchestrator.config import TrainConfig
 from orchestrator.episode import Economy, EpisodeRecord, episode_metrics, episode_seed, exploration_rng
 
@@ -61,7 +61,7 @@ class MarketActor:
             x = self.features.observation(obs)
             actions = self.policy.policy(x, explore, self.rng)
             tree_price, bond_price = self.policy.prices(actions)
-            step = self.market.step(tree_price, bond_price)
+            step = self.market.step(tree_price, bond_price, *market_orders(self.policy, actions, self.market))
             record.add(tree_price, bond_price, step)
             self.writer.append(x, actions["tree_action"], actions["bond_action"], self.features.reward(step))
             if self.market.t > cfg.learner.n_step:   # the writer made the window ending at this step

@@ -202,13 +202,46 @@ def rbf_basis(n_prices: int, spacing: int) -> np.ndarray | None:
 
 
 class ActionGrid:
-    """Index <-> posted price for both assets."""
+    """Index <-> posted price for both assets; with positions (ActionGridConfig), index <->
+    (limit price, target position), price-major: ``index = price_index * n_positions + j``.
+
+    ``tree_prices[index]`` is the index's price either way; ``tree_targets[index]`` its target
+    (None without positions). The advantage basis is the price basis times the identity over
+    positions (``kron``), so every position has its own smooth advantage over prices."""
 
     def __init__(self, config: ActionGridConfig):
-        self.tree_prices = config.tree_prices()
-        self.bond_prices = config.bond_prices()
-        self.tree_basis = rbf_basis(len(self.tree_prices), config.basis_spacing)
-        self.bond_basis = rbf_basis(len(self.bond_prices), config.basis_spacing)
+        self.n_tree_positions = 1 if config.tree_positions is None else len(config.tree_positions)
+        self.n_bond_positions = 1 if config.bond_positions is None else len(config.bond_positions)
+        self.n_tree_prices, self.n_bond_prices = len(config.tree_prices()), len(config.bond_prices())
+        self.tree_prices = np.repeat(config.tree_prices(), self.n_tree_positions)
+        self.bond_prices = np.repeat(config.bond_prices(), self.n_bond_positions)
+        self.tree_targets = self.bond_targets = None
+        if config.tree_positions is not None:
+            self.tree_targets = np.tile(np.asarray(config.tree_positions, float), self.n_tree_prices)
+            self.bond_targets = np.tile(np.asarray(config.bond_positions, float), self.n_bond_prices)
+        self.tree_basis = _kron_basis(rbf_basis(self.n_tree_prices, config.basis_spacing), self.n_tree_positions)
+        self.bond_basis = _kron_basis(rbf_basis(self.n_bond_prices, config.basis_spacing), self.n_bond_positions)
+
+    def explore(self, asset: str, greedy: np.ndarray, epsilon: float, config: ExplorationConfig,
+                rng: np.random.Generator) -> np.ndarray:
+        """:func:`explore` on the price; with positions, also (separately) on the position."""
+        n_pos = getattr(self, f"n_{asset}_positions")
+        n_prices = getattr(self, f"n_{asset}_prices")
+        if n_pos == 1:
+            return explore(greedy, n_prices, epsilon, config, rng)
+        price, position = np.divmod(greedy, n_pos)
+        price = explore(price, n_prices, epsilon, config, rng)
+        position = explore(position, n_pos, epsilon, config, rng)
+        return (price * n_pos + position).astype(np.int32)
+
+    def orders(self, actions, shares: np.ndarray, initial_shares) -> tuple[np.ndarray, np.ndarray] | None:
+        """Signed order quantities (tree, bond) of the actions' targets; None without positions:
+        tree ``s0 (1 + tau) - s``, bond ``s0 beta_b`` (the new one-period bond position)."""
+        if self.tree_targets is None:
+            return None
+        tree = initial_shares * (1.0 + self.tree_targets[actions["tree_action"]]) - shares
+        bond = initial_shares * self.bond_targets[actions["bond_action"]]
+        return tree, bond
 
     @property
     def n_tree(self) -> int:
@@ -217,6 +250,19 @@ class ActionGrid:
     @property
     def n_bond(self) -> int:
         return len(self.bond_prices)
+
+
+def market_orders(policy, actions, market) -> tuple:
+    """The policy's order quantities as extra arguments of ``LucasMarket.step`` (none: posted prices)."""
+    orders = policy.orders(actions, market) if hasattr(policy, "orders") else None
+    return () if orders is None else orders
+
+
+def _kron_basis(basis: np.ndarray | None, n_positions: int) -> np.ndarray | None:
+    """The price basis [K_b, K] on the joint (price, position) grid: [K_b n_pos, K n_pos]."""
+    if basis is None or n_positions == 1:
+        return basis
+    return np.kron(basis, np.eye(n_positions, dtype=np.float32)).astype(np.float32)
 
 
 def explore(greedy: np.ndarray, n_actions: int, epsilon: float, config: ExplorationConfig,

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from lucas_abm.errors import ConfigError
-from orchestrator.agents import ActionGrid, explore
+from orchestrator.agents import ActionGrid
 from orchestrator.config import TrainConfig
 from orchestrator.dqn import DQNHyperparameters, EnsembleDQN
 from orchestrator.population import group_index
@@ -81,9 +81,15 @@ class DQNRule:
         tree, bond = self.dqn.greedy(observation[self.lo:self.hi] if self.sliced else observation)
         if explore_rate > 0:
             ex = self.config.exploration
-            tree = explore(tree, self.grid.n_tree, explore_rate, ex, rng)
-            bond = explore(bond, self.grid.n_bond, explore_rate, ex, rng)
+            tree = self.grid.explore("tree", tree, explore_rate, ex, rng)
+            bond = self.grid.explore("bond", bond, explore_rate, ex, rng)
         return {"tree_action": tree, "bond_action": bond}
+
+    def orders(self, actions: Mapping[str, np.ndarray], market) -> tuple[np.ndarray, np.ndarray] | None:
+        """Order quantities of agents [lo, hi) (actions.tree_positions), None for posted prices."""
+        s0 = (market.config.initial_shares if market.agents is None
+              else market.agents.initial_shares[self.lo:self.hi])
+        return self.grid.orders(actions, market.shares[self.lo:self.hi], s0)
 
     def prices(self, actions: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         return self.grid.tree_prices[actions["tree_action"]], self.grid.bond_prices[actions["bond_action"]]
@@ -144,6 +150,12 @@ class ShardedPolicy:
     def policy(self, observation, explore_rate, rng):
         parts = [r.policy(observation, explore_rate, rng) for r in self.rules]
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def orders(self, actions, market):
+        if not hasattr(self.rules[0], "orders") or getattr(self.rules[0].grid, "tree_targets", None) is None:
+            return None
+        parts = [r.orders({k: v[r.lo:r.hi] for k, v in actions.items()}, market) for r in self.rules]
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(2))
 
     def prices(self, actions):
         return self.rules[0].prices(actions)

@@ -83,6 +83,13 @@ class ActionGridConfig:
     ``basis_spacing`` > 0 makes the advantage of each price a smooth function of the price:
     A(x, p_k) = sum_m w_m(x) exp(-(k - c_m)^2 / (2 s^2)) with Gaussian bumps centred every
     ``s`` grid points; 0 gives one free output per price (plain DQN head).
+
+    ``tree_positions`` / ``bond_positions`` (both or neither; an order mechanism such as
+    call-auction; dqn) add a discrete **order size** to each asset's action: a target position
+    per initial share, tau for the tree (agent i orders ``s0_i (1 + tau) - s_i`` shares at its
+    limit price) and beta_b for the bond (it orders ``s0_i beta_b`` bonds: bonds mature every
+    period, so the order is the new position). Each asset's action index is then the pair
+    (price, position), price-major (orchestrator.agents.ActionGrid); the replay is unchanged.
     """
 
     tree_low: float = 0.40
@@ -92,8 +99,21 @@ class ActionGridConfig:
     bond_high: float = 1.10
     bond_step: float = 0.005
     basis_spacing: int = 4
+    tree_positions: list | None = None    # targets tau: s = s0 (1 + tau); None: posted prices, one lot
+    bond_positions: list | None = None    # targets beta_b: b = s0 beta_b
 
     def __post_init__(self) -> None:
+        for asset, low in (("tree", -1.0), ("bond", None)):
+            values = getattr(self, f"{asset}_positions")
+            if values is not None:
+                if not isinstance(values, (list, tuple)) or not values:
+                    raise ConfigError(f"actions.{asset}_positions", "a non-empty list of target positions "
+                                      "per initial share", values)
+                setattr(self, f"{asset}_positions", [check_range(f"actions.{asset}_positions", v, low, None,
+                                                                 low_open=False) for v in values])
+        if (self.tree_positions is None) != (self.bond_positions is None):
+            raise ConfigError("actions.bond_positions" if self.bond_positions is None else "actions.tree_positions",
+                              "given together with the other asset's positions (order sizes for both)", None)
         for asset in ("tree", "bond"):
             low = check_range(f"actions.{asset}_low", getattr(self, f"{asset}_low"), 0.0, None)
             high = check_range(f"actions.{asset}_high", getattr(self, f"{asset}_high"), low, None)
@@ -271,6 +291,13 @@ class TrainConfig:
         check_price_grid(prices, {"tree": (a.tree_low, a.tree_high), "bond": (a.bond_low, a.bond_high)},
                          m.max_price)
         check_lots(prices, m.tree_lot, m.bond_lot, m.initial_shares, m.borrowing_limit)
+        if a.tree_positions is not None:
+            from lucas_abm.mechanisms.orders import OrderMechanism
+
+            mechanism = build_mechanism(self.economy.mechanism, self.economy.mechanism_params)
+            if not isinstance(mechanism, OrderMechanism) or self.learner.algorithm != "dqn":
+                raise ConfigError("actions.tree_positions", "absent unless economy.mechanism takes orders "
+                                  "(call-auction) and learner.algorithm is dqn", a.tree_positions)
 
     @property
     def groups(self) -> int:
@@ -290,6 +317,9 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         if d["population"] is None:   # identical-agent configs are saved as before
             del d["population"]
+        for key in ("tree_positions", "bond_positions"):   # posted prices: saved as before
+            if d["actions"][key] is None:
+                del d["actions"][key]
         return d
 
 

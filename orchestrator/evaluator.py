@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.agents import Features
+from orchestrator.agents import Features, market_orders
 from orchestrator.config import TrainConfig
 from orchestrator.convergence import episodes_to_converge, final_numbers
 from orchestrator.episode import EVAL_SEED_OFFSET, Economy, EpisodeRecord, episode_metrics, episode_seed
@@ -43,7 +43,7 @@ class GreedyEvaluator:
         for _ in range(cfg.market.horizon):
             actions = self.policy.policy(self.features.observation(obs), 0.0, None)
             tree_price, bond_price = self.policy.prices(actions)
-            step = market.step(tree_price, bond_price)
+            step = market.step(tree_price, bond_price, *market_orders(self.policy, actions, market))
             record.add(tree_price, bond_price, step)
             obs = step.observation
         row = {"episode": episode}

@@ -267,3 +267,34 @@ def test_report_draws_the_population_figure(tmp_path):
     written = make_report(ReportRequest(run_dir=tmp_path / "run"))
     assert written["population.png"].stat().st_size > 10_000
     assert "population.png" in written["report.md"].read_text()
+
+
+def test_order_sizes_on_the_action_grid(tmp_path):
+    """actions.tree_positions / bond_positions: each asset's action is (limit price, target
+    position), price-major; an agent orders s0 (1 + tau) - s shares and s0 beta_b bonds. The
+    two-type Markov economy trains with them on the call auction (two short episodes)."""
+    from orchestrator.agents import ActionGrid
+    from orchestrator.driver import Trainer
+
+    r = raw(GAMMAS)
+    r["economy"] = dict(MARKOV)
+    r["actions"] = {"tree_low": 0.5, "tree_high": 1.5, "bond_low": 0.8, "bond_high": 1.2,
+                    "tree_positions": [-0.05, 0.0, 0.05], "bond_positions": [-0.04, 0.0, 0.04]}
+    cfg = config_from_dict(r)
+    grid = ActionGrid(cfg.actions)
+    assert grid.n_tree == 101 * 3 and grid.tree_prices[3 * 35 + 2] == 0.85 and grid.tree_targets[3 * 35 + 2] == 0.05
+    assert grid.tree_basis.shape == (3 * ((101 + 3 - 1 + 3) // 4), 303)
+    actions = {"tree_action": np.array([3 * 35 + 2, 1]), "bond_action": np.array([0, 4])}
+    tree, bond = grid.orders(actions, np.array([1.0, 1.2]), np.array([1.0, 2.0]))
+    np.testing.assert_allclose(tree, [0.05, 0.8]), np.testing.assert_allclose(bond, [-0.04, 0.0])
+    greedy = np.arange(303, dtype=np.int32)
+    assert np.array_equal(grid.explore("tree", greedy, 0.0, cfg.exploration, np.random.default_rng(0)), greedy)
+    with pytest.raises(ConfigError, match="actions.tree_positions: must be absent unless"):
+        config_from_dict(dict(r, economy=dict(MARKOV, mechanism="pairwise")))
+    cfg.training.episodes = 2
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    try:
+        s = trainer.run()
+    finally:
+        trainer.close()
+    assert s["episodes"] == 2 and np.isfinite(s["tree_price"])
