@@ -89,6 +89,7 @@ class EpisodeRecord:
         self.tree_price, self.bond_price = np.empty((T, N)), np.empty((T, N))
         self.dividend, self.utility, self.penalty = np.empty(T), np.empty(T), np.empty(T)
         self.tree_volume, self.bond_volume = np.empty(T), np.empty(T)
+        self.tree_clearing, self.bond_clearing = np.full(T, np.nan), np.full(T, np.nan)   # order mechanisms
         self.shares, self.bonds = np.empty((T + 1, k)), np.empty((T + 1, k))
         self.tree_trade, self.bond_trade = np.empty((T, k)), np.empty((T, k))
         self.shares[0] = market.shares[sampled]
@@ -100,6 +101,7 @@ class EpisodeRecord:
         self.dividend[t] = step.dividend
         self.utility[t], self.penalty[t] = step.utility.mean(), step.penalty.mean()
         self.tree_volume[t], self.bond_volume[t] = step.tree_volume, step.bond_volume
+        self.tree_clearing[t], self.bond_clearing[t] = step.tree_clearing_price, step.bond_clearing_price
         self.shares[t + 1], self.bonds[t + 1] = self.market.shares[k], self.market.bonds[k]
         self.tree_trade[t], self.bond_trade[t] = step.tree_trade[k], step.bond_trade[k]
         self.t += 1
@@ -109,7 +111,9 @@ class EpisodeRecord:
         k = self.sampled
         np.savez_compressed(path, agents=k, tree_price=self.tree_price[:, k], bond_price=self.bond_price[:, k],
                             shares=self.shares, bonds=self.bonds, tree_trade=self.tree_trade,
-                            bond_trade=self.bond_trade, dividend=self.dividend, **extra)
+                            bond_trade=self.bond_trade, dividend=self.dividend,
+                            **({"tree_clearing_price": self.tree_clearing, "bond_clearing_price": self.bond_clearing}
+                               if np.isfinite(self.tree_clearing).any() else {}), **extra)
 
 
 def episode_metrics(record: EpisodeRecord, economy: Economy) -> tuple[dict, np.ndarray, np.ndarray]:
@@ -133,4 +137,7 @@ def episode_metrics(record: EpisodeRecord, economy: Economy) -> tuple[dict, np.n
     row["bond_volume_per_agent_per_step"] = float(record.bond_volume.sum()) / agent_steps
     row["mean_utility"] = float(record.utility.mean())
     row["mean_penalty"] = float(record.penalty.mean())
+    for asset, clearing, star in (("tree", record.tree_clearing, tree_star), ("bond", record.bond_clearing, bond_star)):
+        if np.isfinite(clearing).any():   # an order mechanism's clearing prices against p(y_t), q(y_t)
+            row[f"{asset}_clearing_rel_error"] = float(np.nanmedian(clearing / star - 1.0))
     return row, tree_star, bond_star

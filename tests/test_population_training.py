@@ -298,3 +298,22 @@ def test_order_sizes_on_the_action_grid(tmp_path):
     finally:
         trainer.close()
     assert s["episodes"] == 2 and np.isfinite(s["tree_price"])
+    # the call auction's clearing prices are recorded, and benchmarks/population_learning.py
+    # measures the distance from the Negishi equilibrium of each evaluation's initial state
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    row = json.loads((tmp_path / "run" / "evaluation.jsonl").read_text().splitlines()[-1])
+    assert np.isfinite(row["tree_clearing_rel_error"]) or np.isnan(row["tree_clearing_rel_error"])
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "population_learning.py"
+    spec = importlib.util.spec_from_file_location("population_learning", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    e = module.measure(tmp_path / "run", last=1)["evaluations"][0]
+    assert e["bold_type"] == "bold" and e["solver"] == "negishi"
+    t = e["types"]["bold"]
+    assert abs(t["shares"] + e["types"]["cautious"]["shares"] - 1) < 1e-12
+    assert abs(t["share_error"] - (t["shares"] - t["shares_equilibrium"])) < 1e-15
+    expected = {0: 0.5226969344999948, 1: 0.515933328174538}[e["initial_state"]]   # lucas-abm solve
+    assert abs(t["shares_equilibrium"] - expected) < 1e-9

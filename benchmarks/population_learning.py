@@ -1,0 +1,110 @@
+"""How far a trained population is from its exact heterogeneous equilibrium (docs/heterogeneity.md,
+"Learning on populations", acceptance B).
+
+    python benchmarks/population_learning.py RUN [--last K] [--json]
+
+For each of the run's last K greedy evaluations (evaluation.jsonl, episodes/eval-*.npz), the
+equilibrium is solved for the episode's own initial dividend state (the market draws y_0; the
+types' endowments are valued in it): ``solve_population`` with the run's population (its
+saved config.yaml, the same seed, so the same theta_k). Printed per evaluation:
+
+* prices: the median over the episode of ``P_t / p(y_t) - 1`` with P_t the call auction's
+  clearing price (the median posted price for posted-price mechanisms), and the same for q;
+* holdings: each type's tree shares and bonds per unit of supply at the episode's end against
+  the equilibrium ``s_k``, ``b_k`` (and the endowment theta_k);
+* the goals for the least risk-averse type ("bold"): prices within 3%, its tree share within
+  0.01 of s_k, its bond position of the sign of b_k and within 20% of it.
+
+A market that stays at the endowment has a share error of |theta_k - s_k| and a bond error of
+100%: prices alone do not identify the equilibrium (docs/heterogeneity.md, Negishi facts).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+PRICE_GOAL, SHARE_GOAL, BOND_GOAL = 0.03, 0.01, 0.20
+
+
+def measure(run_dir: Path, last: int = 1) -> dict:
+    from lucas_abm.equilibrium.dispatch import solve_population
+    from orchestrator.config import config_from_dict
+
+    config = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    population, econ = config.population_types, config.economy
+    if population is None:
+        raise SystemExit(f"{run_dir}: not a population run (no population: in config.yaml)")
+    if econ.dividend == "markov":
+        states, transition = econ.dividend_params["states"], econ.dividend_params["transition"]
+    elif econ.dividend == "constant":
+        states, transition = [econ.dividend_params["ybar"]], [[1.0]]
+    else:
+        raise SystemExit(f"{run_dir}: the exact solvers take constant or Markov dividends, not {econ.dividend}")
+    rows = [json.loads(line) for line in (run_dir / "evaluation.jsonl").read_text().splitlines() if line.strip()]
+    names = list(population.names)
+    bold = names[int(np.argmin(population.gammas(econ.gamma)))]
+    out = []
+    for row in rows[-last:]:
+        episode = int(row["episode"])
+        npz = np.load(run_dir / "episodes" / f"eval-{episode:06d}.npz")
+        dividend = npz["dividend"]
+        y0 = int(np.argmin(np.abs(np.asarray(states, float) - dividend[0])))
+        eq = solve_population(population, states, transition, beta=econ.beta, gamma=econ.gamma, initial_state=y0)
+        index = np.array([int(np.argmin(np.abs(np.asarray(states, float) - y))) for y in dividend])
+        p_star, q_star = np.asarray(eq["tree_price"])[index], np.asarray(eq["bond_price"])[index]
+        if "tree_clearing_price" in npz.files:
+            tree, bond, source = npz["tree_clearing_price"], npz["bond_clearing_price"], "clearing"
+        else:
+            tree, bond, source = np.median(npz["tree_price"], axis=1), np.median(npz["bond_price"], axis=1), "median posted"
+        tree_err = float(np.nanmedian(tree / p_star - 1.0))
+        bond_err = float(np.nanmedian(bond / q_star - 1.0))
+        types = {}
+        for n in names:
+            s_eq, b_eq = eq["holdings"][n]["shares"][0], eq["holdings"][n]["bonds"][0]
+            s, b = row.get(f"shares[{n}]"), row.get(f"bonds[{n}]")
+            types[n] = {"shares": s, "shares_equilibrium": s_eq, "endowment": eq["endowment"][n],
+                        "share_error": None if s is None else s - s_eq,
+                        "bonds": b, "bonds_equilibrium": b_eq,
+                        "bond_relative_error": None if b is None or b_eq == 0 else b / b_eq - 1.0}
+        t = types[bold]
+        goals = {"prices_within_3pct": abs(tree_err) <= PRICE_GOAL and abs(bond_err) <= PRICE_GOAL,
+                 "bold_share_within_0.01": t["share_error"] is not None and abs(t["share_error"]) <= SHARE_GOAL,
+                 "bold_bond_right_sign_within_20pct": (t["bonds"] is not None and t["bonds"] * t["bonds_equilibrium"] > 0
+                                                       and abs(t["bond_relative_error"]) <= BOND_GOAL)}
+        out.append({"episode": episode, "initial_state": y0, "solver": eq["solver"], "price_source": source,
+                    "tree_price_rel_error": tree_err, "bond_price_rel_error": bond_err,
+                    "tree_price_equilibrium": eq["tree_price"], "bond_price_equilibrium": eq["bond_price"],
+                    "types": types, "bold_type": bold, "goals": goals})
+    return {"run": str(run_dir), "evaluations": out}
+
+
+def _table(result: dict) -> str:
+    lines = [f"run {result['run']}",
+             "| episode | y0 | tree P/p - 1 | bond Q/q - 1 | type | shares (eq., endowment) | bonds (eq.) | goals |",
+             "|---:|---:|---:|---:|---|---|---|---|"]
+    for e in result["evaluations"]:
+        for i, (name, t) in enumerate(e["types"].items()):
+            goals = ", ".join(k for k, v in e["goals"].items() if v) or "none met" if name == e["bold_type"] else ""
+            head = (f"| {e['episode']} | {e['initial_state']} | {e['tree_price_rel_error']:+.2%} | "
+                    f"{e['bond_price_rel_error']:+.2%} |" if i == 0 else "| | | | |")
+            lines.append(f"{head} {name} | {t['shares']:.4f} ({t['shares_equilibrium']:.4f}, {t['endowment']:.4f}) | "
+                         f"{t['bonds']:+.5f} ({t['bonds_equilibrium']:+.5f}) | {goals} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run_dir", type=Path, help="a population run's directory (lucas-abm train --out)")
+    ap.add_argument("--last", type=int, default=1, help="the last K evaluations (default 1)")
+    ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = ap.parse_args()
+    result = measure(args.run_dir, args.last)
+    print(json.dumps(result, indent=1) if args.json else _table(result))
+
+
+if __name__ == "__main__":
+    main()
