@@ -28,6 +28,7 @@ from replay.tables import ReplayConfig
 WEIGHT_SHARING = ("independent", "shared")
 ALGORITHMS = ("dqn", "td3", "sac")      # orchestrator.algorithms.RULES
 REWARD_SHAPING = ("endowment", "autarky")
+ACTION_NOISE = ("gaussian", "epsilon-local")   # td3 acting noise (orchestrator.learners.rules)
 DIVIDENDS = ("constant", "iid-lognormal", "markov", "log-ar1")
 
 
@@ -141,7 +142,7 @@ class LearnerConfig:
     """Per-agent learners (thesis: Q-networks 4 x 50 ReLU, Adam 1e-3).
 
     ``algorithm``: dqn (n-step double DQN on the price grid, the thesis), td3 or sac (actor
-    and twin critics, continuous prices; orchestrator.learners). The last five keys are TD3's
+    and twin critics, continuous prices; orchestrator.learners). The last six keys are TD3's
     (orchestrator.learners.td3.TD3Hyperparameters); the other rules ignore them.
     """
 
@@ -163,6 +164,7 @@ class LearnerConfig:
     target_noise_clip: float = 0.5        # td3: its clip c
     preactivation_penalty: float = 1e-3   # td3: lambda |u|^2 keeps the actor off tanh's flat tails
     exploration_floor_ticks: float = 0.0  # td3: acting noise of each price at least this many ticks
+    action_noise: str = "gaussian"        # td3: gaussian (published) | epsilon-local (the Q-learners')
 
     def __post_init__(self) -> None:
         check_choice("learner.algorithm", self.algorithm, ALGORITHMS)
@@ -191,6 +193,7 @@ class LearnerConfig:
                                                  0.0, None, low_open=False)
         self.exploration_floor_ticks = check_range("learner.exploration_floor_ticks",
                                                    self.exploration_floor_ticks, 0.0, None, low_open=False)
+        check_choice("learner.action_noise", self.action_noise, ACTION_NOISE)
 
 
 @dataclass

@@ -384,3 +384,42 @@ def test_exploration_floor_is_k_market_ticks_of_each_price():
     tree, bond = box.prices(noisy)
     np.testing.assert_allclose([tree.std() / 0.01, bond.std() / 0.005], [2.0, 2.0], rtol=0.03)
     np.testing.assert_allclose([tree.mean(), bond.mean()], [0.85, 0.95], atol=5e-4)
+
+
+def test_epsilon_local_exploration_is_the_q_learners_rule_on_continuous_prices():
+    """With probability epsilon a price moves: local_fraction of these by N(0, w^2) (w = local_width
+    ticks in action units), the rest uniformly over [-1, 1]; every other price is mu(x) exactly.
+    Frequencies and widths against their values (binomial / sampling tolerances, 40,000 draws)."""
+    from orchestrator.learners.actions import epsilon_local_exploration
+
+    box = PriceBox.from_config(ActionGridConfig())                      # ticks 0.01 / 0.005
+    mu = box.actions(np.full(40000, 0.85), np.full(40000, 0.95))
+    a = epsilon_local_exploration(mu, 0.1, 0.8, 3.0 * box.tick, np.random.default_rng(2))
+    assert a.dtype == np.float32 and a.shape == mu.shape and np.all(np.abs(a) <= 1.0)
+    moved = a != mu
+    np.testing.assert_allclose(moved.mean(0), [0.1, 0.1], atol=0.005)    # epsilon
+    np.testing.assert_allclose((np.abs(a - mu)[moved] < 15 * np.repeat(box.tick[None], len(a), 0)[moved]).mean(),
+                               0.8 + 0.2 * np.mean(15 * box.tick), atol=0.01)   # local, or uniform near mu
+    local = box.prices(epsilon_local_exploration(mu, 1.0, 1.0, 3.0 * box.tick, np.random.default_rng(4)))
+    np.testing.assert_allclose([local[0].std() / 0.01, local[1].std() / 0.005], [3.0, 3.0], rtol=0.03)
+    uniform = epsilon_local_exploration(mu, 1.0, 0.0, 3.0 * box.tick, np.random.default_rng(5))
+    np.testing.assert_allclose([uniform.mean(0), uniform.std(0)], [[0, 0], [3 ** -0.5] * 2], atol=0.01)
+    assert np.array_equal(epsilon_local_exploration(mu, 0.0, 0.8, box.tick, np.random.default_rng(3)), mu)
+
+
+def test_td3_rule_explores_by_the_configured_action_noise_and_refuses_an_unknown_one():
+    from lucas_abm.errors import ConfigError
+    from orchestrator.config import config_from_dict
+    from orchestrator.learners.rules import TD3Rule
+
+    raw = {"market": {"n_agents": 4, "horizon": 10}, "learner": {"algorithm": "td3", "hidden": [8]}}
+    x = np.zeros((4, D), np.float32)
+    for noise, moved_fraction in (("gaussian", 1.0), ("epsilon-local", 0.1)):
+        cfg = config_from_dict({**raw, "learner": {**raw["learner"], "action_noise": noise}})
+        rule = TD3Rule(cfg, D)
+        greedy = rule.policy(x, 0.0, None)["tree_action"]
+        rng = np.random.default_rng(0)
+        moved = np.mean([np.mean(rule.policy(x, 0.1, rng)["tree_action"] != greedy) for _ in range(500)])
+        assert abs(moved - moved_fraction) < 0.03, (noise, moved)
+    with pytest.raises(ConfigError, match="learner.action_noise"):
+        config_from_dict({**raw, "learner": {**raw["learner"], "action_noise": "ou"}})

@@ -90,3 +90,21 @@ def gaussian_exploration(action: np.ndarray, noise_std, rng: np.random.Generator
         return np.asarray(action, np.float32)
     noisy = action + noise_std * rng.standard_normal(np.shape(action))
     return np.clip(noisy, -1.0, 1.0).astype(np.float32)
+
+
+def epsilon_local_exploration(action: np.ndarray, epsilon: float, local_fraction: float,
+                              local_width, rng: np.random.Generator) -> np.ndarray:
+    """The Q-learners' exploration (orchestrator.agents) on continuous prices, per agent and column.
+
+    With probability ``epsilon`` a price is not the actor's: with probability ``local_fraction``
+    it moves by N(0, w_j^2) (``local_width`` w_j in action units: the config's local_width
+    ticks times PriceBox.tick), otherwise it is drawn uniformly from [-1, 1]; clipped to [-1, 1].
+    The other prices are mu(x): late in training (epsilon 0.1) nine agents in ten post their
+    deterministic prices, so the market the critics learn from is the one the actors make.
+    """
+    a = np.asarray(action, np.float64)
+    explore = rng.random(a.shape) < epsilon
+    local = rng.random(a.shape) < local_fraction
+    moved = np.where(local, a + np.asarray(local_width) * rng.standard_normal(a.shape),
+                     rng.uniform(-1.0, 1.0, a.shape))
+    return np.clip(np.where(explore, moved, a), -1.0, 1.0).astype(np.float32)

@@ -16,7 +16,9 @@ Exploration. ``explore`` is the value of the run's exploration schedule (``explo
 epsilon_start`` -> ``epsilon_end``, 1.0 -> 0.1 by default). TD3 reads it as the standard
 deviation of its Gaussian action noise in action units (sigma 1.0 early: prices spread over the
 whole range; 0.1 late: TD3's usual noise), per column at least ``learner.exploration_floor_ticks``
-price ticks (PriceBox.noise_scale; 0: no floor); SAC samples its own policy whenever ``explore > 0``.
+price ticks (PriceBox.noise_scale; 0: no floor). With ``learner.action_noise: epsilon-local``
+TD3 explores as the Q-learners do instead (``explore`` is epsilon; local moves of
+``exploration.local_width`` ticks: actions.epsilon_local_exploration); SAC samples its own policy whenever ``explore > 0``.
 ``explore = 0`` is the deterministic policy (mu(x), or tanh of the Gaussian's mean).
 
 Hyperparameters from ``config.learner``: ``hidden``, ``n_step``, ``learning_rate`` (actor and
@@ -34,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from orchestrator.config import TrainConfig
-from orchestrator.learners.actions import PriceBox
+from orchestrator.learners.actions import PriceBox, epsilon_local_exploration
 from orchestrator.learners.sac import EnsembleSAC, SACHyperparameters
 from orchestrator.learners.td3 import EnsembleTD3, TD3Hyperparameters
 
@@ -116,6 +118,10 @@ class TD3Rule(ActorCriticRule):
     ensemble_class, hyperparameter_class = EnsembleTD3, TD3Hyperparameters
 
     def _explore(self, observation, explore, rng):
+        if self.config.learner.action_noise == "epsilon-local":     # explore = epsilon
+            ec = self.config.exploration
+            return epsilon_local_exploration(self.learner.greedy(observation), explore, ec.local_fraction,
+                                             ec.local_width * self.box.tick, rng)
         sigma = self.box.noise_scale(explore, self.hp.exploration_floor_ticks)   # [2], action units
         return self.learner.act(observation, rng, scale=sigma)
 
