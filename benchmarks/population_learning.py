@@ -59,7 +59,8 @@ def measure(run_dir: Path, last: int = 1) -> dict:
         if "tree_clearing_price" in npz.files:
             tree, bond, source = npz["tree_clearing_price"], npz["bond_clearing_price"], "clearing"
         else:
-            tree, bond, source = np.median(npz["tree_price"], axis=1), np.median(npz["bond_price"], axis=1), "median posted"
+            tree, bond = np.median(npz["tree_price"], axis=1), np.median(npz["bond_price"], axis=1)
+            source = "median posted"
         tree_err = float(np.nanmedian(tree / p_star - 1.0))
         bond_err = float(np.nanmedian(bond / q_star - 1.0))
         types = {}
@@ -73,8 +74,9 @@ def measure(run_dir: Path, last: int = 1) -> dict:
         t = types[bold]
         goals = {"prices_within_3pct": abs(tree_err) <= PRICE_GOAL and abs(bond_err) <= PRICE_GOAL,
                  "bold_share_within_0.01": t["share_error"] is not None and abs(t["share_error"]) <= SHARE_GOAL,
-                 "bold_bond_right_sign_within_20pct": (t["bonds"] is not None and t["bonds"] * t["bonds_equilibrium"] > 0
-                                                       and abs(t["bond_relative_error"]) <= BOND_GOAL)}
+                 "bold_bond_right_sign_within_20pct": (
+                     t["bonds"] is not None and t["bonds"] * t["bonds_equilibrium"] > 0
+                     and abs(t["bond_relative_error"]) <= BOND_GOAL)}
         out.append({"episode": episode, "initial_state": y0, "solver": eq["solver"], "price_source": source,
                     "tree_price_rel_error": tree_err, "bond_price_rel_error": bond_err,
                     "tree_price_equilibrium": eq["tree_price"], "bond_price_equilibrium": eq["bond_price"],
@@ -96,12 +98,70 @@ def _table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _cpu_seconds(log: Path) -> float | None:
+    """User + system CPU seconds from a ``/usr/bin/time -v`` log, if there is one."""
+    if not log.is_file():
+        return None
+    text = log.read_text()
+    try:
+        return sum(float(line.split(":")[-1]) for line in text.splitlines()
+                   if line.strip().startswith(("User time", "System time")))
+    except ValueError:
+        return None
+
+
+def _fmt4(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def seeds_table(cell: Path, logs: Path | None = None) -> str:
+    """Acceptance A's table: one row per ``cell/seed<S>`` run (summary.json, population.csv,
+    evaluation.jsonl): convergence, the final evaluation's price errors and volumes, the size
+    draw (largest and smallest s0_i, h = sqrt(sum w_i^2)) and the agents' mean distance from
+    their endowment (no trade is the equilibrium with identical preferences)."""
+    lines = ["| seed | converged at episode | episodes run | tree P/p* - 1 | bond Q/q* - 1 | tree / bond volume "
+             "(lots per agent-step) | s0 min / max | h | mean abs(s_i - s0_i) / s0_i | wall s | CPU s |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    met = 0
+    runs = sorted(cell.glob("seed*"), key=lambda d: int(d.name[4:]))
+    for run in runs:
+        if not (run / "summary.json").is_file():
+            lines.append(f"| {run.name[4:]} | (unfinished) | | | | | | | | | |")
+            continue
+        s = json.loads((run / "summary.json").read_text())
+        from orchestrator.population import read_population
+
+        pop = read_population(run)
+        w = pop["size"] / pop["size"].sum()
+        last = [json.loads(x) for x in (run / "evaluation.jsonl").read_text().splitlines() if x.strip()][-1]
+        ok = (s["converged"] and abs(s["tree_price_rel_error"]) <= 0.02 and abs(s["bond_price_rel_error"]) <= 0.01)
+        met += ok
+        cpu = _cpu_seconds(logs / f"pareto_seed{run.name[4:]}.err") if logs else None
+        vol = s["volume_per_agent_per_step"]
+        lines.append(
+            f"| {run.name[4:]} | {s['episodes_to_converge'] if s['converged'] else 'no'} | {s['episodes']} | "
+            f"{s['tree_price_rel_error']:+.2%} | {s['bond_price_rel_error']:+.2%} | "
+            f"{vol['tree']:.4f} / {vol['bond']:.4f} | "
+            f"{pop['initial_shares'].min():.3f} / {pop['initial_shares'].max():.2f} | {np.sqrt(np.sum(w ** 2)):.3f} | "
+            f"{_fmt4(last.get('share_error'))} | {s['wall_seconds']:.0f} | "
+            f"{'n/a' if cpu is None else f'{cpu:.0f}'} |")
+    lines += ["", f"{met} of {len(runs)} seeds converged with median prices within 2% of p* and 1% of q*."]
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run_dir", type=Path, help="a population run's directory (lucas-abm train --out)")
+    ap.add_argument("run_dir", type=Path, help="a population run's directory (lucas-abm train --out); "
+                    "with --seeds, a directory of seed<S>/ runs")
     ap.add_argument("--last", type=int, default=1, help="the last K evaluations (default 1)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ap.add_argument("--seeds", action="store_true", help="one row per seed<S>/ run under run_dir (acceptance A)")
+    ap.add_argument("--logs", type=Path, default=None, help="with --seeds: a directory of pareto_seed<S>.err "
+                    "/usr/bin/time -v logs (CPU seconds)")
     args = ap.parse_args()
+    if args.seeds:
+        print(seeds_table(args.run_dir, args.logs))
+        return
     result = measure(args.run_dir, args.last)
     print(json.dumps(result, indent=1) if args.json else _table(result))
 
