@@ -313,7 +313,8 @@ def grid_floor(config: str) -> tuple[float, float]:
 
 
 def write_outputs(rows: list[Row], out: Path, population_pending: bool, command: str = "") -> str:
-    """OUT.md (one row per cell) and OUT.csv (one row per seed); returns the markdown."""
+    """The markdown table (one row per cell) and the csv (one row per seed) at ``out`` with the
+    suffixes .md and .csv; returns the markdown."""
     lines = ([f"Made by `{command}`.", ""] if command else []) + [HEADER, "|" + "---|" * HEADER.count(" | ") + "---|"]
     lines += [markdown_row(r) for r in rows]
     if population_pending:
@@ -363,7 +364,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="cap training.episodes of the runs made (default: the config's)")
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "compare", help="run directories")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "comparison",
-                   help="writes OUT.md and OUT.csv")
+                   help="path of the tables without suffix: the markdown and the csv get .md and .csv")
     p.add_argument("--dry-run", action="store_true", help="print the commands; run nothing, write nothing")
     p.add_argument("--no-run", action="store_true", help="only tabulate the runs that exist")
     p.add_argument("--nice", type=int, default=15, help="niceness of the training processes")
