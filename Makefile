@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed.stamp
 
-.PHONY: run test venv bench clean mutation
+.PHONY: run test venv bench clean mutation mutation-new
 
 venv: $(STAMP)
 
@@ -41,8 +41,18 @@ bench: $(STAMP)
 # Not in CI: hours on two cores. Kill rates and every survivor explained: docs/testing.md.
 mutation: $(STAMP)
 	$(PY) -m pip install -q -e ".[mutation]"
-	nice -n 19 $(VENV)/bin/mutmut run --max-children 2
+	nice -n 19 $(VENV)/bin/mutmut run --max-children 2 $(MUTANTS)
 	$(VENV)/bin/mutmut results
+
+# The heterogeneous, actor-critic and distributed modules (setup.cfg [mutmut-new]) with their
+# fast tests, in runs/mutation-new/ (its own mutants/ and cache). MUTANTS="name-or-glob ..."
+# runs only those mutants, e.g. MUTANTS="replay.variables*" or a sample from
+# `python tests/mutmut_workdir.py sample runs/mutation-new 10 14` (docs/testing.md).
+mutation-new: $(STAMP)
+	$(PY) -m pip install -q -e ".[mutation]"
+	$(PY) tests/mutmut_workdir.py prepare runs/mutation-new mutmut-new
+	cd runs/mutation-new && nice -n 19 $(CURDIR)/$(VENV)/bin/mutmut run --max-children 2 $(MUTANTS)
+	cd runs/mutation-new && $(CURDIR)/$(VENV)/bin/mutmut results
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

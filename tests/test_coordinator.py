@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,7 @@ from orchestrator.coordinator import (Coordinator, actor_log, append_row, checkp
 from orchestrator.episode import Economy
 from orchestrator.metrics import MetricsLog
 
-SMOKE = "configs/smoke.yaml"      # 10 agents, horizon 20
+SMOKE = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"   # 10 agents, horizon 20
 
 
 def config(episodes=5, stop_after=0):
