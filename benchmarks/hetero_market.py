@@ -20,6 +20,14 @@ timed per order at each N next to a full ``np.sort`` of the limits, to show its 
 ~linearly in N (nanoseconds per order roughly constant) while the sort's grows as N log N.
 
     .venv/bin/python benchmarks/hetero_market.py      # writes runs/bench/hetero_market.json and .md
+
+**Against older code** (``--baseline DIR``): DIR holds an older ``lucas_abm`` package, e.g.
+``git archive 0e5220e lucas_abm | tar -x -C runs/h5/base``. Every market row is then measured
+in fresh processes, alternately with that package (``PYTHONPATH=DIR``) and with this one,
+``--rounds`` times each (best kept), so that both see the same load; the rows gain the
+baseline's rates and the ratios new / old.
+
+    nice -n 10 .venv/bin/python benchmarks/hetero_market.py --sizes 1000000 --baseline runs/h5/base
 """
 from __future__ import annotations
 
@@ -27,6 +35,8 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -101,9 +111,44 @@ def bench_market(n: int, mechanism: str, steps: int, repeat: int) -> dict:
     step()  # warm
     market_wall, market_cpu = timed(step, steps, repeat)
     loop_wall, loop_cpu = timed(loop, steps, repeat)
-    return {"n_agents": n, "mechanism": mechanism, "load_average_1min": os.getloadavg()[0],
+    return {"n_agents": n, "mechanism": mechanism, "backend": m.backend,
+            "load_average_1min": os.getloadavg()[0],
             "market_agent_steps_per_s": n / market_wall, "market_agent_steps_per_cpu_s": n / market_cpu,
             "loop_agent_steps_per_s": n / loop_wall, "loop_agent_steps_per_cpu_s": n / loop_cpu}
+
+
+RATES = ("market_agent_steps_per_s", "market_agent_steps_per_cpu_s", "loop_agent_steps_per_s",
+         "loop_agent_steps_per_cpu_s")
+
+
+def bench_in_process(n: int, mechanism: str, steps: int, repeat: int, path: str | None) -> dict:
+    """:func:`bench_market` in a fresh process, importing ``lucas_abm`` from ``path`` (None:
+    this checkout)."""
+    env = dict(os.environ)
+    if path is not None:
+        env["PYTHONPATH"] = os.path.abspath(path)
+    command = [sys.executable, __file__, "--one", str(n), mechanism, "--steps", str(steps),
+               "--repeat", str(repeat)]
+    lines = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+    return json.loads(lines.strip().splitlines()[-1])
+
+
+def bench_against(n: int, mechanism: str, steps: int, repeat: int, baseline: str,
+                  rounds: int) -> dict:
+    """Alternate the baseline and this code ``rounds`` times; the best rates of each and the
+    ratios new / old."""
+    old, new = [], []
+    for _ in range(rounds):
+        old.append(bench_in_process(n, mechanism, steps, repeat, baseline))
+        new.append(bench_in_process(n, mechanism, steps, repeat, None))
+    row = dict(new[-1])
+    row["load_average_1min"] = max(r["load_average_1min"] for r in old + new)
+    row["baseline_backend"] = old[-1]["backend"]
+    for key in RATES:
+        row[key] = max(r[key] for r in new)
+        row["baseline_" + key] = max(r[key] for r in old)
+        row["ratio_" + key] = row[key] / row["baseline_" + key]
+    return row
 
 
 def bench_clearing(n: int, repeat: int) -> dict:
@@ -124,6 +169,16 @@ def markdown(rows: list[dict], clearing: list[dict], info: dict) -> str:
         lines.append(f"| {r['n_agents']:,} | {r['mechanism']} | {r['load_average_1min']:.1f} | "
                      f"{r['market_agent_steps_per_s']:.3g} | {r['market_agent_steps_per_cpu_s']:.3g} | "
                      f"{r['loop_agent_steps_per_s']:.3g} | {r['loop_agent_steps_per_cpu_s']:.3g} |")
+    compared = [r for r in rows if "ratio_market_agent_steps_per_s" in r]
+    if compared:
+        lines += ["", "Against the baseline (new / old, same load; backends new / old):", "",
+                  "| N | mechanism | backend | market (wall) | market (CPU) | loop (wall) "
+                  "| loop (CPU) | old loop (CPU) |", "|---|---|---|---|---|---|---|---|"]
+        for r in compared:
+            lines.append(f"| {r['n_agents']:,} | {r['mechanism']} | {r['backend']} / "
+                         f"{r['baseline_backend']} | "
+                         + " | ".join(f"{r['ratio_' + key]:.2f}x" for key in RATES)
+                         + f" | {r['baseline_loop_agent_steps_per_cpu_s']:.3g} |")
     lines += ["", "| N | call-auction clearing, ns/order (CPU) | np.sort of the limits, ns/order (CPU) |",
               "|---|---|---|"]
     for r in clearing:
@@ -140,16 +195,28 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5, help="steps per timed block")
     parser.add_argument("--repeat", type=int, default=3, help="timed blocks (best kept)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/hetero_market.json"))
+    parser.add_argument("--baseline", default=None, metavar="DIR",
+                        help="a directory holding an older lucas_abm package to compare with")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="with --baseline: alternating measurements of each (best kept)")
+    parser.add_argument("--one", nargs=2, metavar=("N", "MECHANISM"), default=None,
+                        help=argparse.SUPPRESS)  # one row, as JSON (used by --baseline)
     args = parser.parse_args()
+    if args.one is not None:
+        print(json.dumps(bench_market(int(args.one[0]), args.one[1], args.steps, args.repeat)))
+        return
     rows = []
     for n in args.sizes:
         for mechanism in args.mechanisms:
-            rows.append(bench_market(n, mechanism, args.steps, args.repeat))
+            rows.append(bench_market(n, mechanism, args.steps, args.repeat) if args.baseline is None
+                        else bench_against(n, mechanism, args.steps, args.repeat, args.baseline,
+                                           args.rounds))
             print(json.dumps(rows[-1]), flush=True)
     clearing = [bench_clearing(n, args.repeat) for n in sorted({*args.sizes, 10 * max(args.sizes) // 10})]
     for r in clearing:
         print(json.dumps(r), flush=True)
-    info = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count()}
+    info = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+            "baseline": args.baseline}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"info": info, "market": rows, "clearing": clearing}, indent=2))
     args.out.with_suffix(".md").write_text(markdown(rows, clearing, info))
