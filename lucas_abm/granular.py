@@ -243,3 +243,38 @@ def run_granular(config: GranularConfig) -> dict:
         "fit_min_n": config.fit_min_n, "seed": config.seed,
         "seconds": time.perf_counter() - started,
     }
+
+
+def price_response(log_price_gap: np.ndarray, weighted_shock: np.ndarray, sizes: np.ndarray,
+                   sigma: float, rule: DemandRule = DemandRule()) -> dict:
+    """How a market's clearing log price ``x_t`` follows the granular shock
+    ``E_t = sum_i w_i eps_it`` (``benchmarks/granular_learning.py``: learning traders).
+
+    The scripted traders' market has ``x_t = (c/b) E_t`` exactly. For any market, the
+    least-squares fit ``x_t = a + k E_t + e_t`` gives the ``loading`` k (the market's "c/b",
+    with its standard error), ``r2`` (the share of the price variance the granular shock
+    explains), ``granular_vol = |k| sd(E)`` and ``residual_vol = sd(e)``; ``h`` is that of
+    ``sizes`` and ``scripted_vol = (c/b) sigma h`` the scripted rule's volatility.
+    """
+    x = np.asarray(log_price_gap, dtype=float)
+    e = np.asarray(weighted_shock, dtype=float)
+    if x.shape != e.shape or x.ndim != 1 or x.size < 3:
+        raise ValueError("log_price_gap and weighted_shock: equal 1-D arrays of >= 3 periods")
+    h = float(herfindahl_root(np.asarray(sizes, dtype=float)))
+    design = np.column_stack([np.ones_like(e), e])
+    coef, *_ = np.linalg.lstsq(design, x, rcond=None)
+    resid = x - design @ coef
+    s2 = float(resid @ resid) / (x.size - 2)
+    spread = float(np.sum((e - e.mean()) ** 2))
+    total = float(np.sum((x - x.mean()) ** 2))
+    price_vol = float(np.std(x, ddof=1))
+    return {"h": h, "periods": int(x.size), "price_vol": price_vol,
+            "price_vol_over_sigma_h": price_vol / (sigma * h),
+            "aggregate_vol_over_sigma_h": float(np.std(e, ddof=1)) / (sigma * h),
+            "loading": float(coef[1]),
+            "loading_se": math.sqrt(s2 / spread) if spread > 0 else math.nan,
+            "r2": 1.0 - float(resid @ resid) / total if total > 0 else math.nan,
+            "granular_vol": abs(float(coef[1])) * float(np.std(e, ddof=1)),
+            "residual_vol": math.sqrt(s2),
+            "scripted_vol": float(rule.price_vol_theory(sigma, h)),
+            "mean_log_price_gap": float(x.mean())}
