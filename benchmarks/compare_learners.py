@@ -220,6 +220,7 @@ class SeedResult:
             "episodes_to_converge": s.get("episodes_to_converge"), "error_kind": kind,
             "tree_error": s.get("tree_price_tracking_error" if kind == "tracking" else "tree_price_rel_error"),
             "bond_error": s.get("bond_price_tracking_error" if kind == "tracking" else "bond_price_rel_error"),
+            "tree_rel_error": s.get("tree_price_rel_error"), "bond_rel_error": s.get("bond_price_rel_error"),
             "tree_volume": (s.get("volume_per_agent_per_step") or {}).get("tree"),
             "bond_volume": (s.get("volume_per_agent_per_step") or {}).get("bond"),
             "wall_seconds": wall, "cpu_seconds": (self.timing or {}).get("cpu_seconds"),
@@ -325,7 +326,7 @@ def write_outputs(rows: list[Row], out: Path, population_pending: bool, command:
         "", "Errors: `relative`: the final evaluation's median posted prices against p*, q* "
         "(summary.json `tree_price_rel_error`, `bond_price_rel_error`); `tracking`: mean over agents and "
         "steps of |p / p(y_t) - 1| against the solver's p(y), q(y) (`tree_price_tracking_error`, "
-        "`bond_price_tracking_error`). Several seeds: median [min, max]. Volume: lots per agent per "
+        "`bond_price_tracking_error`); the csv also has the median posted prices' relative errors of every run, which the convergence criterion checks too. Several seeds: median [min, max]. Volume: lots per agent per "
         "step in the final evaluation. agent-updates/s: learner update steps x N / wall seconds of the "
         "whole run. CPU s: user + system seconds of the training process, measured by this script for "
         "the runs it made (\"not measured\" for runs made elsewhere).",
@@ -338,7 +339,8 @@ def write_outputs(rows: list[Row], out: Path, population_pending: bool, command:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text(text)
     fields = ["cell", "economy", "algorithm", "weight_sharing", "seed", "status", "detail", "episodes",
-              "converged", "episodes_to_converge", "error_kind", "tree_error", "bond_error", "tree_volume",
+              "converged", "episodes_to_converge", "error_kind", "tree_error", "bond_error", "tree_rel_error",
+              "bond_rel_error", "tree_volume",
               "bond_volume", "wall_seconds", "cpu_seconds", "agent_updates_per_second", "updates", "n_agents",
               "config", "overrides"]
     with out.with_suffix(".csv").open("w", newline="") as f:
