@@ -64,6 +64,19 @@ def test_refuse_clip_match_and_settle_by_hand():
     assert s.tree_clearing_price == 1.5 and s.bond_clearing_price == 0.92
 
 
+def test_over_budget_scales_only_the_purchases_not_the_sales():
+    # income 0: selling 0.1 tree at limit 1.0 finances 0.1 of the bond purchase 0.5 x 0.9 = 0.45
+    orders = Orders(tree_price=np.array([1.0, 1.0]), tree_quantity=np.array([-0.1, 0.0]),
+                    bond_price=np.array([0.9, 0.9]), bond_quantity=np.array([0.5, 0.0]))
+    none = Fills(np.zeros(2), np.nan, np.nan)
+    mech = Scripted(none, none)
+    s = mech.execute_orders(orders, np.zeros(2), np.ones(2), RULES, np.random.default_rng(0))
+    (_, xt), (_, xb) = mech.seen
+    np.testing.assert_array_equal(xt, [-0.1, 0.0])
+    np.testing.assert_allclose(xb, [0.5 * 0.1 / 0.45, 0.0], rtol=1e-15)
+    assert s.infeasible_tree.tolist() == [False, False] and s.infeasible_bond.tolist() == [True, False]
+
+
 def test_invalid_limits_and_quantities_are_refused_and_no_trade_has_no_price():
     n = 5
     orders = Orders(tree_price=np.array([0.0, -1.0, 10.5, np.inf, 10.0]),

@@ -86,8 +86,9 @@ def test_each_publish_replaces_the_last_and_reading_removes_nothing(server):
         assert meta["version"] == 3 and meta["shard"] == 0
         np.testing.assert_array_equal(np.concatenate([a.ravel() for a in got]),
                                       30.0 + np.arange(11, dtype=np.float32))
-    # a short deadline is enough when the weights are there (each wait gets what is left)
-    got, meta = VariableClient(server.address, "weights", SHAPES).get_variables(timeout_s=0.8)
+    # a short deadline is enough when the weights are there: a new client reads at once
+    # (no failed first try and retry), each wait gets what is left plus 1 s
+    got, meta = VariableClient(server.address, "weights", SHAPES).get_variables(timeout_s=0.3)
     assert meta["version"] == 3 and got[2][0, 0, 1] == 40.0
     flat_reader = VariableClient(server.address, "weights", None)
     assert flat_reader.size is None and flat_reader.shapes is None
