@@ -20,7 +20,8 @@ DQN; until one exists the table says so.
 
 Reuse. A seed whose ``runs/compare/<cell>/seed<S>/summary.json`` exists is read, not rerun,
 after checking that the run's saved config.yaml is the cell's (up to ``training.seed``,
-``training.episodes`` and ``training.checkpoint_interval``); a run made with another config is
+``training.episodes``, ``training.stop_after_converged_evals`` and
+``training.checkpoint_interval``: when a run ends and where it saves); a run made with another config is
 reported as such and not counted. Runs made elsewhere can be linked into runs/compare/.
 
 Columns (per cell, over its seeds): episodes to converge by the evaluator's criterion
@@ -69,8 +70,10 @@ THESIS_CONFIGS = {"dqn": ("configs/thesis_cpu.yaml", ()),
 STOCHASTIC = {"iid": "configs/iid_lognormal_cpu.yaml", "logar1": "configs/log_ar1_cpu.yaml"}
 LEARNER_SECTIONS = ("learner", "exploration", "replay")
 MARKET_RULE = ("mechanism", "mechanism_params")
-#: keys that do not change what a run learns (seed: one run per seed; episodes: the cap)
-IGNORED_KEYS = ("training.seed", "training.episodes", "training.checkpoint_interval")
+#: keys that do not change what a run learns (seed: one run per seed; episodes and the early stop
+#: once converged: when it ends)
+IGNORED_KEYS = ("training.seed", "training.episodes", "training.checkpoint_interval",
+                "training.stop_after_converged_evals")
 
 
 @dataclass(frozen=True)
