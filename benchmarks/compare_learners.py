@@ -21,8 +21,8 @@ DQN; until one exists the table says so.
 Reuse. A seed whose ``runs/compare/<cell>/seed<S>/summary.json`` exists is read, not rerun,
 after checking that the run's saved config.yaml is the cell's (up to ``training.seed``,
 ``training.episodes``, ``training.stop_after_converged_evals`` and
-``training.checkpoint_interval``: when a run ends and where it saves); a run made with another config is
-reported as such and not counted. Runs made elsewhere can be linked into runs/compare/.
+``training.checkpoint_interval``: when a run ends and where it saves); a run made with another
+config is reported as such and not counted. Runs made elsewhere can be linked into runs/compare/.
 
 Columns (per cell, over its seeds): episodes to converge by the evaluator's criterion
 (orchestrator/evaluator.py), or "not converged by E"; the final evaluation's price errors: for a
