@@ -24,20 +24,7 @@ from pathlib import Path
 from orchestrator.checkpoint import CheckpointManager
 from orchestrator.config import TrainConfig
 from orchestrator.evaluator import converged_long_enough, summary
-
-
-def read_rows(path: Path) -> list[dict]:
-    """Complete JSON lines of a file (a torn last line of a killed writer is ignored)."""
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines(keepends=True):
-        if line.endswith("\n") and line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                pass
-    return rows
+from orchestrator.metrics import read_rows  # noqa: F401  (re-exported: the roles read the same logs)
 
 
 def append_row(path: Path, row: dict) -> None:

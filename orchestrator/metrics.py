@@ -17,6 +17,20 @@ def price_stats(prices: np.ndarray, prefix: str) -> dict:
             f"{prefix}_iqr": float(q75 - q25)}
 
 
+def read_rows(path: Path) -> list[dict]:
+    """Complete JSON lines of a file (a torn last line of a killed writer is ignored)."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines(keepends=True):
+        if line.endswith("\n") and line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+    return rows
+
+
 class MetricsLog:
     """Appends rows to ``NAME.csv`` and ``NAME.jsonl`` and writes scalars to TensorBoard.
 
@@ -37,8 +51,7 @@ class MetricsLog:
     def rows(self) -> list[dict]:
         if not self.jsonl_path.exists():
             return []
-        with open(self.jsonl_path) as fh:
-            return [json.loads(line) for line in fh if line.strip()]
+        return read_rows(self.jsonl_path)
 
     def truncate(self, last_episode: int) -> None:
         """Keep only rows with ``episode <= last_episode`` (after a resume)."""

@@ -45,6 +45,19 @@ def test_read_rows_keeps_complete_lines_only(tmp_path):
     assert read_rows(path) == [{"a": 1}, {"a": 2}, {"a": 3}]
 
 
+def test_a_torn_metrics_line_does_not_stop_a_restart(tmp_path):
+    """A run killed mid-write leaves a torn last line in metrics.jsonl; the log reopens with
+    the complete rows, and a coordinator restarted on it counts exactly those episodes."""
+    (tmp_path / "metrics.jsonl").write_text(
+        '{"episode": 1, "actor": 0, "actor_episode": 0}\n'
+        '{"episode": 2, "actor": 0, "actor_episode": 1}\n{"episode": 3, "act')
+    log = MetricsLog(tmp_path, "metrics", None)
+    assert [r["episode"] for r in log.rows()] == [1, 2]
+    assert coordinator(tmp_path, config()).episode == 2
+    assert read_rows(tmp_path / "metrics.jsonl") == log.rows()       # the torn tail is gone
+    assert (tmp_path / "metrics.jsonl").read_text().count("\n") == 2
+
+
 def test_append_row_writes_one_whole_line_each(tmp_path):
     path = tmp_path / "log.jsonl"
     append_row(path, {"actor": 0, "actor_episode": 0})
