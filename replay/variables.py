@@ -92,13 +92,22 @@ class VariablePublisher:
 
         flat = np.concatenate([np.asarray(a, np.float32).ravel() for a in arrays])
         meta = np.array([version, episodes, stop, self.shard, owed, inserts], np.int64)
+
+        def write(writer):
+            if writer is None:
+                writer = reverb.Client(self.address).trajectory_writer(num_keep_alive_refs=1)
+            writer.append({"weights": flat, "meta": meta})
+            writer.create_item(self.table, 1.0, {"weights": writer.history["weights"][-1],
+                                                 "meta": writer.history["meta"][-1]})
+            writer.flush(timeout_ms=int(self.timeout_s * 1000))
+            return writer
+
         try:
-            if self._writer is None:
-                self._writer = reverb.Client(self.address).trajectory_writer(num_keep_alive_refs=1)
-            self._writer.append({"weights": flat, "meta": meta})
-            self._writer.create_item(self.table, 1.0, {"weights": self._writer.history["weights"][-1],
-                                                       "meta": self._writer.history["meta"][-1]})
-            self._writer.flush(timeout_ms=int(self.timeout_s * 1000))
+            # Opening a stream to a dead server blocks with no timeout of its own: bound it all.
+            # A stream is kept only from a publish that completed in time.
+            writer, self._writer = self._writer, None
+            self._writer = call_with_timeout(lambda: write(writer), self.timeout_s + 1.0,
+                                             f"replay server at {self.address}")
         except Exception as err:
             self._writer = None    # a restarted server needs a new stream
             raise PeerUnavailable(f"replay server at {self.address}: cannot publish weights "

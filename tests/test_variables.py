@@ -127,6 +127,18 @@ def test_a_dead_server_is_peer_unavailable_for_the_reader():
     assert time.monotonic() - start < 6.0
 
 
+def test_a_dead_server_is_peer_unavailable_for_the_publisher():
+    """Opening a stream to a dead address blocks inside Reverb; publish gives up after its
+    timeout (+1 s) with PeerUnavailable naming the address, and a later publish opens a new stream."""
+    address = f"127.0.0.1:{portpicker.pick_unused_port()}"
+    publisher = VariablePublisher(address, weights_table_name(0), timeout_s=1.0)
+    started = time.monotonic()
+    with pytest.raises(PeerUnavailable, match=address):
+        publisher.publish(arrays(0.0), version=1)
+    assert time.monotonic() - started < 30.0
+    assert publisher._writer is None
+
+
 def test_call_with_timeout_returns_reraises_or_gives_up():
     assert call_with_timeout(lambda: 6 * 7, 5.0, "answer") == 42
 
