@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from lucas_abm.dividends import DividendProcess, dividend_from_params
+from lucas_abm.dividend_params import dividend_from_params
+from lucas_abm.dividends import DividendProcess
 from lucas_abm.errors import ConfigError, check_choice, check_range
 from lucas_abm.guards import check_lots, check_price_cap
 from lucas_abm.market import LucasMarket, MarketConfig, invariant_violation
@@ -35,7 +36,7 @@ class SimulationConfig:
     """A scripted-agent simulation.
 
     The dividend takes the parameters of every config and command
-    (:func:`lucas_abm.dividends.process_arguments`): ``ybar`` (constant level; for the
+    (:func:`lucas_abm.dividend_params.process_arguments`): ``ybar`` (constant level; for the
     lognormal laws the mean dividend, which sets ``mu`` unless ``mu`` is given), ``sigma``
     (default 0.1), ``alpha`` (log-ar1, default 0.9); a parameter the chosen law does not use
     is an error, as are ``theta`` without the bargaining mechanism, ``spread`` without the

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from lucas_abm.dividends import dividend_from_params, process_arguments
+from lucas_abm.dividend_params import dividend_from_params, process_arguments
 from lucas_abm.errors import ConfigError, check_choice, check_range
 from lucas_abm.guards import check_lots, check_price_grid
 from lucas_abm.market import MarketConfig
@@ -42,7 +42,7 @@ def _int(field_name: str, value: Any, low: int) -> int:
 class EconomyConfig:
     """Preferences, the dividend law and the market mechanism (docs/model.md §1–2).
 
-    ``dividend_params`` take the keys of :data:`lucas_abm.dividends.PARAMETERS`, the same as
+    ``dividend_params`` take the keys of :data:`lucas_abm.dividend_params.PARAMETERS`, the same as
     ``lucas-abm solve`` and ``simulate`` (e.g. ``iid-lognormal`` with ``ybar`` or ``mu``, and
     ``sigma``); they are stored resolved into the law's own parameters (``ybar`` becomes
     ``mu``). ``mechanism`` is a built-in name or an import path ``module:ClassName`` of a

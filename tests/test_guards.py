@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from lucas_abm.dividends import THESIS_YBAR, dividend_from_params
+from lucas_abm.dividend_params import dividend_from_params
+from lucas_abm.dividends import THESIS_YBAR
 from lucas_abm.errors import ConfigError
 from lucas_abm.simulate import SimulationConfig
 from orchestrator.cli import main

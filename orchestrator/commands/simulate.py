@@ -8,7 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from lucas_abm.dividends import DEFAULT_ALPHA, DEFAULT_SIGMA, THESIS_YBAR
+from lucas_abm.dividend_params import DEFAULT_ALPHA, DEFAULT_SIGMA
+from lucas_abm.dividends import THESIS_YBAR
 from lucas_abm.errors import ConfigError
 from lucas_abm.mechanisms import MECHANISMS
 from lucas_abm.panels import describe_export, export_panels, export_recorder

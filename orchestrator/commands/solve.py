@@ -17,14 +17,15 @@ import math
 
 import numpy as np
 
-from lucas_abm.dividends import (DEFAULT_ALPHA, DEFAULT_SIGMA, DIVIDEND_NAMES, PARAMETERS, THESIS_YBAR,
-                                 dividend_from_params, dividend_levels)
+from lucas_abm.dividend_params import (DEFAULT_ALPHA, DEFAULT_SIGMA, PARAMETERS, dividend_from_params,
+                                       dividend_levels)
+from lucas_abm.dividends import DIVIDEND_NAMES, THESIS_YBAR
 from lucas_abm.errors import ConfigError, check_choice, check_range
 from lucas_abm.solver import GrowthEquilibrium, solve_equilibrium
 from lucas_abm.utility import CRRAUtility
 
 # which options each dividend process reads (any other process option is an error): the keys
-# of economy.dividend_params in a config (lucas_abm.dividends.PARAMETERS), and --method
+# of economy.dividend_params in a config (lucas_abm.dividend_params.PARAMETERS), and --method
 _USES = {name: set(keys) | ({"method"} if name == "log-ar1" else set())
          for name, keys in PARAMETERS.items()}
 _PROCESS_OPTIONS = ("ybar", "mu", "sigma", "alpha", "states", "transition", "delta", "phi", "method")
