@@ -28,7 +28,7 @@ network would otherwise have to cancel through the value of the next state, is g
 ``learner.reward_scale`` multiplies r~ (a positive factor changes no policy): with shaping, what
 a learner must tell apart is a trade's surplus, about 0.005 reward units per tick of mispricing.
 
-Observations. Columns are centred and scaled (holdings in units of 10 lots, log dividend
+Observations. Columns are centred and scaled (holdings in units of ``learner.holdings_unit_lots`` lots, default 10, log dividend
 standardised, income in units of the dividend) so that the network inputs are of order one.
 """
 from __future__ import annotations
@@ -73,13 +73,14 @@ class Features:
         mean_y, mean_log_y, sd_log_y = dividend_moments(dividend)
         s0 = mc.initial_shares if mc.initial_shares > 0 else 1.0
         initial, unit = mc.initial_shares, 1.0
+        lots = config.learner.holdings_unit_lots   # holdings fed in units of this many lots
         if market.agents is not None:   # a population: every agent in units of its own endowment and lots
             s0 = initial = unit = market.agents.initial_shares
         per = {
-            "shares": (initial, 10 * mc.tree_lot * unit, False),
-            "bonds": (0.0, 10 * mc.bond_lot * unit, False),
+            "shares": (initial, lots * mc.tree_lot * unit, False),
+            "bonds": (0.0, lots * mc.bond_lot * unit, False),
             "dividend": (mean_log_y, sd_log_y if sd_log_y > 1e-12 else 1.0, True),
-            "income": (s0, 10 * mc.tree_lot * unit, False),   # fed as e / y = s + b / y (see observation)
+            "income": (s0, lots * mc.tree_lot * unit, False),   # fed as e / y = s + b / y (see observation)
             "last_tree_price": (0.5 * (config.actions.tree_low + config.actions.tree_high),
                                 config.actions.tree_high - config.actions.tree_low, False),
             "last_bond_price": (0.5 * (config.actions.bond_low + config.actions.bond_high),

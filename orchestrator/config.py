@@ -165,6 +165,7 @@ class LearnerConfig:
     preactivation_penalty: float = 1e-3   # td3: lambda |u|^2 keeps the actor off tanh's flat tails
     exploration_floor_ticks: float = 0.0  # td3: acting noise of each price at least this many ticks
     action_noise: str = "gaussian"        # td3: gaussian (published) | epsilon-local (the Q-learners')
+    holdings_unit_lots: float = 10.0      # observation unit of holdings and income, in lots
 
     def __post_init__(self) -> None:
         check_choice("learner.algorithm", self.algorithm, ALGORITHMS)
@@ -194,6 +195,8 @@ class LearnerConfig:
         self.exploration_floor_ticks = check_range("learner.exploration_floor_ticks",
                                                    self.exploration_floor_ticks, 0.0, None, low_open=False)
         check_choice("learner.action_noise", self.action_noise, ACTION_NOISE)
+        self.holdings_unit_lots = check_range("learner.holdings_unit_lots", self.holdings_unit_lots,
+                                              0.0, None)
 
 
 @dataclass

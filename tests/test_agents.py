@@ -14,6 +14,7 @@ from lucas_abm.dividends import LogAR1Dividend
 from lucas_abm.market import LucasMarket
 from lucas_abm.mechanisms import PairwiseMatching
 from lucas_abm.utility import CRRAUtility
+from lucas_abm.errors import ConfigError
 from orchestrator.agents import Features, dividend_moments, explore
 from orchestrator.config import ExplorationConfig, load_config
 
@@ -76,6 +77,30 @@ def test_observation_scaling_hand_computed(setup):
     np.testing.assert_allclose(got[0, [0, 1]], [0.3, 0.2], atol=3e-3)  # float32 holdings
     assert got[0, 2] == pytest.approx(math.log(1.1) / sd_log, rel=1e-5)
     assert got[1, 4] == pytest.approx(-0.5, abs=1e-6) and got[1, 5] == pytest.approx(0.5, abs=1e-6)
+
+
+def test_holdings_unit_lots_sets_the_observation_unit_of_holdings_and_income(setup):
+    """learner.holdings_unit_lots = L feeds shares, bonds and income in units of L lots
+    (configs/thesis_cpu_ac.yaml: L = 1,000, so 3 lots read 0.003 instead of 0.3)."""
+    config, market, dividend, features = setup
+    coarse = Features.build(load_config(ROOT / "configs" / "log_ar1_cpu.yaml",
+                                        [f"market.initial_shares={S0}", f"economy.gamma={GAMMA}",
+                                         "market.n_agents=4", "market.public_information=true",
+                                         "learner.holdings_unit_lots=1000"], seed=0),
+                            market, dividend)
+    y = math.exp(dividend_moments(dividend)[1])
+    raw = np.array([[S0 + 3 * TREE_LOT, 2 * BOND_LOT, y, (S0 + 3 * TREE_LOT) * y + 2 * BOND_LOT,
+                     0.9, 0.97, 0.25, 0.5]], dtype=np.float32)
+    fine, got = features.observation(raw)[0], coarse.observation(raw)[0]
+    np.testing.assert_allclose(got[[0, 1, 3]], fine[[0, 1, 3]] / 100, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(got[[0, 1]], [0.003, 0.002], atol=3e-5)
+    np.testing.assert_array_equal(got[[2, 4, 5, 6, 7]], fine[[2, 4, 5, 6, 7]])   # the rest unchanged
+
+
+@pytest.mark.parametrize("value", [0, -10])
+def test_holdings_unit_lots_must_be_positive(value):
+    with pytest.raises(ConfigError, match="learner.holdings_unit_lots"):
+        load_config(ROOT / "configs" / "smoke.yaml", [f"learner.holdings_unit_lots={value}"])
 
 
 def test_reward_baseline_and_scale_hand_computed(setup):
