@@ -31,7 +31,7 @@ constant dividend the relative errors of the median posted prices against p*, q*
 the tracking errors mean_k,t |p_k,t / p(y_t) - 1| against the solver's p(y), q(y)
 (``tree_price_tracking_error``, ...); the evaluation volume (lots per agent per step); wall and
 CPU seconds (CPU: measured by this script for the runs it made, user + system of the training
-process); agent-updates per second (learner update steps x N agents / wall seconds of the whole
+process; otherwise the run's own ``cpu_seconds`` where its summary.json has one); agent-updates per second (learner update steps x N agents / wall seconds of the whole
 run: acting, evaluation and learning).
 
     .venv/bin/python benchmarks/compare_learners.py --dry-run          # the commands, nothing run
@@ -226,7 +226,8 @@ class SeedResult:
             "tree_rel_error": s.get("tree_price_rel_error"), "bond_rel_error": s.get("bond_price_rel_error"),
             "tree_volume": (s.get("volume_per_agent_per_step") or {}).get("tree"),
             "bond_volume": (s.get("volume_per_agent_per_step") or {}).get("bond"),
-            "wall_seconds": wall, "cpu_seconds": (self.timing or {}).get("cpu_seconds"),
+            "wall_seconds": wall,   # CPU: this script's measurement, else the run's own (summary.json)
+            "cpu_seconds": (self.timing or {}).get("cpu_seconds") or s.get("cpu_seconds"),
             "agent_updates_per_second": (updates * s["n_agents"] / wall
                                          if wall and updates is not None and s.get("n_agents") else None),
             "updates": updates, "n_agents": s.get("n_agents"),

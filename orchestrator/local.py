@@ -73,6 +73,7 @@ class LocalTrainer:
                                               action_dtype(lc.algorithm))
         self.episode = 0
         self.wall_seconds = 0.0
+        self.cpu_seconds = 0.0     # time.process_time(): user + system of this process, all threads
         self.agent_steps = 0
         self.evaluations: list[dict] = []
         self.out.mkdir(parents=True, exist_ok=True)
@@ -161,7 +162,7 @@ class LocalTrainer:
     def _state(self) -> dict:
         return {"episode": self.episode, "total_steps": self.actor.total_steps, "updates": self.updates,
                 "items_written": self.actor.items_written, "wall_seconds": self.wall_seconds,
-                "agent_steps": self.agent_steps, "evaluations": self.evaluations,
+                "cpu_seconds": self.cpu_seconds, "agent_steps": self.agent_steps, "evaluations": self.evaluations,
                 "rng": self.actor.rng.bit_generator.state, "market": self.actor.market.state_dict(),
                 "eval_market": self.evaluator.market.state_dict()}
 
@@ -169,6 +170,7 @@ class LocalTrainer:
         self.episode = state["episode"]
         self.learner.updates = state["updates"]
         self.wall_seconds = state["wall_seconds"]
+        self.cpu_seconds = state.get("cpu_seconds", 0.0)   # absent in checkpoints before it was kept
         self.agent_steps = state["agent_steps"]
         self.evaluations = state["evaluations"]
         self.actor.load_state_dict(state)
@@ -195,8 +197,8 @@ class LocalTrainer:
         tc = self.config.training
         bar = tqdm(total=tc.episodes, initial=self.episode, disable=not self.progress,
                    desc="training", unit="ep", dynamic_ncols=True)
-        started = time.perf_counter()
-        base_wall = self.wall_seconds
+        started, cpu_started = time.perf_counter(), time.process_time()
+        base_wall, base_cpu = self.wall_seconds, self.cpu_seconds
         ran = 0
         try:
             while self.episode < tc.episodes:
@@ -213,6 +215,7 @@ class LocalTrainer:
                                     loss=f"{row['loss'] or 0:.3f}")
                 bar.update(1)
                 self.wall_seconds = base_wall + time.perf_counter() - started
+                self.cpu_seconds = base_cpu + time.process_time() - cpu_started
                 done = converged_long_enough(self.evaluations, self.config) or self.episode >= tc.episodes
                 if self.episode % tc.checkpoint_interval == 0 or done:
                     self.save_checkpoint()
@@ -228,7 +231,7 @@ class LocalTrainer:
     def summary(self) -> dict:
         return summary(self.config, self.economy, self.evaluations, episodes=self.episode,
                        wall_seconds=self.wall_seconds, agent_steps=self.agent_steps,
-                       updates=self.updates)
+                       updates=self.updates, cpu_seconds=self.cpu_seconds)
 
     def close(self) -> None:
         try:
