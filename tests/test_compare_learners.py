@@ -130,3 +130,15 @@ def test_stochastic_cells_take_the_thesis_learner(compare):
 def test_bad_cell_name_is_a_one_line_error(compare, capsys):
     assert compare.main(["--cells", "no-such-cell", "--dry-run"]) == 2
     assert "--cells" in capsys.readouterr().err
+
+
+def test_population_actor_critic_cells_take_the_thesis_learner(compare):
+    """population-td3-*: the population file with the thesis TD3 cell's learner and market rule;
+    population-dqn-*: the file's own learner (it is the thesis DQN learner already)."""
+    td3, thesis_td3 = cell(compare, "population-td3-shared"), cell(compare, "thesis-td3-shared")
+    a, b = td3.resolved(), thesis_td3.resolved()
+    for section in ("learner", "exploration", "replay"):
+        assert a[section] == b[section]
+    assert a["economy"]["mechanism_params"] == b["economy"]["mechanism_params"]
+    assert a["population"] == cell(compare, "population-dqn-shared").resolved()["population"]
+    assert cell(compare, "population-dqn-independent").resolved()["learner"]["algorithm"] == "dqn"
