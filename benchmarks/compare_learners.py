@@ -338,7 +338,8 @@ def write_outputs(rows: list[Row], out: Path, population_pending: bool, command:
         "`bond_price_tracking_error`); the csv also has the median posted prices' relative errors of every run, which the convergence criterion checks too. Several seeds: median [min, max]. Volume: lots per agent per "
         "step in the final evaluation. agent-updates/s: learner update steps x N / wall seconds of the "
         "whole run. CPU s: user + system seconds of the training process, measured by this script for "
-        "the runs it made (\"not measured\" for runs made elsewhere).",
+        "the runs it made, else the run's own `cpu_seconds` (the training loop's process time; \"not "
+        "measured\" for runs made elsewhere before summaries had it).",
         f"Q-learners' price grid (tree step 0.01, bond step 0.005): the nearest grid prices to p*, q* are "
         f"{tree_floor:.4f} and {bond_floor:.4f} away (relative); continuous prices can do better.", "",
         "Cells (`lucas-abm train --config CONFIG --set ... --seed S --out runs/compare/CELL/seedS`):", ""]
