@@ -28,8 +28,10 @@ network would otherwise have to cancel through the value of the next state, is g
 ``learner.reward_scale`` multiplies r~ (a positive factor changes no policy): with shaping, what
 a learner must tell apart is a trade's surplus, about 0.005 reward units per tick of mispricing.
 
-Observations. Columns are centred and scaled (holdings in units of ``learner.holdings_unit_lots`` lots, default 10, log dividend
-standardised, income in units of the dividend) so that the network inputs are of order one.
+Observations. Columns are centred and scaled (holdings in units of ``learner.holdings_unit_lots``
+lots, default 10; log dividend standardised; income in units of the dividend) so that the
+network inputs are of order one (``configs/thesis_cpu_ac.yaml`` takes 1,000 lots, so that a few
+lots of position barely move an actor's price: docs/learning.md, "TD3 with independent weights").
 """
 from __future__ import annotations
 
