@@ -32,8 +32,9 @@ constant dividend the relative errors of the median posted prices against p*, q*
 the tracking errors mean_k,t |p_k,t / p(y_t) - 1| against the solver's p(y), q(y)
 (``tree_price_tracking_error``, ...); the evaluation volume (lots per agent per step); wall and
 CPU seconds (CPU: measured by this script for the runs it made, user + system of the training
-process; otherwise the run's own ``cpu_seconds`` where its summary.json has one); agent-updates per second (learner update steps x N agents / wall seconds of the whole
-run: acting, evaluation and learning).
+process; otherwise the run's own ``cpu_seconds`` where its summary.json has one);
+agent-updates per second (learner update steps x N agents / wall seconds of the whole run:
+acting, evaluation and learning).
 
     .venv/bin/python benchmarks/compare_learners.py --dry-run          # the commands, nothing run
     nice -n 15 .venv/bin/python benchmarks/compare_learners.py --cells iid-dqn-independent --seeds 0

@@ -138,7 +138,10 @@ def test_resume_extends_a_finished_run_and_refuses_other_changes(tmp_path):
     first = load_config(Path("configs/thesis_cpu.yaml"), tiny + ["training.episodes=3"], seed=1)
     trainer = Trainer(first, tmp_path, progress=False)
     try:
-        assert trainer.run()["episodes"] == 3
+        done = trainer.run()
+        assert done["episodes"] == 3
+        # CPU seconds of the training loop: positive, at most wall x cores (process time, all threads)
+        assert 0 < done["cpu_seconds"] <= done["wall_seconds"] * (os.cpu_count() or 1) + 0.5
     finally:
         trainer.close()
     changed = load_config(Path("configs/thesis_cpu.yaml"),
@@ -149,7 +152,9 @@ def test_resume_extends_a_finished_run_and_refuses_other_changes(tmp_path):
     trainer = Trainer(longer, tmp_path, resume=True, progress=False)
     try:
         assert trainer.episode == 3
-        assert trainer.run()["episodes"] == 5
+        assert trainer.cpu_seconds == pytest.approx(done["cpu_seconds"], abs=1e-9)   # kept by the checkpoint
+        extended = trainer.run()
+        assert extended["episodes"] == 5 and extended["cpu_seconds"] > done["cpu_seconds"]
     finally:
         trainer.close()
     assert [r["episode"] for r in _rows(tmp_path / "metrics.jsonl")] == [1, 2, 3, 4, 5]
