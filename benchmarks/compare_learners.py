@@ -15,9 +15,9 @@ cell's learner: the ``learner``, ``exploration`` and ``replay`` sections and the
 ``--set`` overrides where they differ, so that an economy changes and nothing else.
 ``thesis-plain``: configs/thesis_cpu_shared.yaml, the thesis' market and reward without the
 additions of docs/learning.md (DQN only, for reference). ``population``: the first config in
-configs/ with a ``population:`` section that the trainer accepts (a heterogeneous population):
-DQN with the file's own learner, TD3 and SAC with the thesis cell's learner and market rule
-transplanted as for ``iid``; until one exists the table says so.
+configs/ with a ``population:`` section that the trainer accepts (a heterogeneous population),
+with the thesis cell's learner and market rule transplanted as for ``iid`` (for DQN that changes
+nothing: the population file has the thesis DQN learner); until one exists the table says so.
 
 Reuse. A seed whose ``runs/compare/<cell>/seed<S>/summary.json`` exists is read, not rerun,
 after checking that the run's saved config.yaml is the cell's (up to ``training.seed``,
@@ -161,13 +161,13 @@ def all_cells() -> list[Cell]:
     for sharing in SHARING:
         cells.append(Cell("thesis-plain", "dqn", sharing, "configs/thesis_cpu_shared.yaml",
                           (f"learner.weight_sharing={sharing}",)))
-    for path in population_configs()[:1]:   # DQN: the file's own learner; TD3 / SAC: the thesis cell's
+    for path in population_configs()[:1]:   # the thesis cell's learner, as for iid and logar1
         for algorithm in ALGORITHMS:
             config, extra = THESIS_CONFIGS[algorithm]
             for sharing in SHARING:
                 share = (f"learner.weight_sharing={sharing}",)
                 cells.append(Cell("population", algorithm, sharing, path,
-                                  share if algorithm == "dqn" else transplant(path, config, tuple(extra) + share)))
+                                  transplant(path, config, tuple(extra) + share)))
     return cells
 
 
