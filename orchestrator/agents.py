@@ -209,8 +209,9 @@ class ActionGrid:
     (limit price, target position), price-major: ``index = price_index * n_positions + j``.
 
     ``tree_prices[index]`` is the index's price either way; ``tree_targets[index]`` its target
-    (None without positions). The advantage basis is the price basis times the identity over
-    positions (``kron``), so every position has its own smooth advantage over prices."""
+    (None without positions). ``tree_basis`` is the price basis; the network expands it over
+    positions (``kron(basis, I)``, networks._expand), so every position has its own smooth
+    advantage over prices."""
 
     def __init__(self, config: ActionGridConfig):
         self.n_tree_positions = 1 if config.tree_positions is None else len(config.tree_positions)
@@ -222,8 +223,8 @@ class ActionGrid:
         if config.tree_positions is not None:
             self.tree_targets = np.tile(np.asarray(config.tree_positions, float), self.n_tree_prices)
             self.bond_targets = np.tile(np.asarray(config.bond_positions, float), self.n_bond_prices)
-        self.tree_basis = _kron_basis(rbf_basis(self.n_tree_prices, config.basis_spacing), self.n_tree_positions)
-        self.bond_basis = _kron_basis(rbf_basis(self.n_bond_prices, config.basis_spacing), self.n_bond_positions)
+        self.tree_basis = rbf_basis(self.n_tree_prices, config.basis_spacing)
+        self.bond_basis = rbf_basis(self.n_bond_prices, config.basis_spacing)
 
     def explore(self, asset: str, greedy: np.ndarray, epsilon: float, config: ExplorationConfig,
                 rng: np.random.Generator) -> np.ndarray:
@@ -259,13 +260,6 @@ def market_orders(policy, actions, market) -> tuple:
     """The policy's order quantities as extra arguments of ``LucasMarket.step`` (none: posted prices)."""
     orders = policy.orders(actions, market) if hasattr(policy, "orders") else None
     return () if orders is None else orders
-
-
-def _kron_basis(basis: np.ndarray | None, n_positions: int) -> np.ndarray | None:
-    """The price basis [K_b, K] on the joint (price, position) grid: [K_b n_pos, K n_pos]."""
-    if basis is None or n_positions == 1:
-        return basis
-    return np.kron(basis, np.eye(n_positions, dtype=np.float32)).astype(np.float32)
 
 
 def explore(greedy: np.ndarray, n_actions: int, epsilon: float, config: ExplorationConfig,

@@ -71,7 +71,8 @@ class DQNRule:
         index = None if config.population_types is None else group_index(config)[self.lo:self.hi]
         self.dqn = EnsembleDQN(n, groups, observation_dim, self.grid.n_tree, self.grid.n_bond, hp,
                                seed=seed, tree_basis=self.grid.tree_basis, bond_basis=self.grid.bond_basis,
-                               group_index=index)
+                               group_index=index, tree_positions=self.grid.n_tree_positions,
+                               bond_positions=self.grid.n_bond_positions)
         self.sliced = (self.lo, self.hi) != (0, config.market.n_agents)
 
     # ---- acting -------------------------------------------------------------------------

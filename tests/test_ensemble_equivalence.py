@@ -106,6 +106,27 @@ def test_forward_pass_of_each_group_is_a_plain_mlp_with_its_weight_slice():
             np.testing.assert_array_equal(greedy_bond[g], flat % K_BOND)
 
 
+def test_price_basis_expanded_over_positions_equals_the_kronecker_basis():
+    """With P positions per price, the heads equal the dense basis kron(phi, I_P) (price-major
+    action index price * P + position), which the network never builds."""
+    groups, n_prices, n_pos = 2, 5, 3
+    rng = np.random.default_rng(2)
+    tree_basis = rng.standard_normal((2, n_prices)).astype(np.float32)
+    bond_basis = rng.standard_normal((3, K_BOND)).astype(np.float32)
+    net = EnsembleQNetwork(groups, D, n_prices * n_pos, K_BOND * 2, seed=3, tree_basis=tree_basis,
+                           bond_basis=bond_basis, tree_positions=n_pos, bond_positions=2)
+    net.head_bias.assign(0.1 * rng.standard_normal(net.head_bias.shape).astype(np.float32))
+    x = rng.standard_normal((groups, 7, D)).astype(np.float32)
+    q = net(tf.constant(x))
+    assert q.tree_advantage.shape == (groups, 7, n_prices * n_pos) and q.bond_advantage.shape == (groups, 7, 2 * K_BOND)
+    dense_tree, dense_bond = np.kron(tree_basis, np.eye(n_pos)), np.kron(bond_basis, np.eye(2))
+    for g in range(groups):
+        value, tree, bond = numpy_heads(snapshot(net.weights), x[g], g, 4, tree_basis=dense_tree,
+                                        bond_basis=dense_bond, n_tree_out=2 * n_pos)
+        np.testing.assert_allclose(q.tree_advantage.numpy()[g], tree, atol=1e-5, rtol=1e-5)
+        np.testing.assert_allclose(q.bond_advantage.numpy()[g], bond, atol=1e-5, rtol=1e-5)
+
+
 def test_train_step_loss_is_the_n_step_double_dqn_huber_loss_and_target_is_polyak():
     n_agents = 3
     dqn = EnsembleDQN(n_agents, n_agents, D, K_TREE, K_BOND, HP, seed=2)

@@ -283,7 +283,7 @@ def test_order_sizes_on_the_action_grid(tmp_path):
     cfg = config_from_dict(r)
     grid = ActionGrid(cfg.actions)
     assert grid.n_tree == 101 * 3 and grid.tree_prices[3 * 35 + 2] == 0.85 and grid.tree_targets[3 * 35 + 2] == 0.05
-    assert grid.tree_basis.shape == (3 * ((101 + 3 - 1 + 3) // 4), 303)
+    assert grid.tree_basis.shape == ((101 + 3 - 1 + 3) // 4, 101)  # prices only; the network expands it
     actions = {"tree_action": np.array([3 * 35 + 2, 1]), "bond_action": np.array([0, 4])}
     tree, bond = grid.orders(actions, np.array([1.0, 1.2]), np.array([1.0, 2.0]))
     np.testing.assert_allclose(tree, [0.05, 0.8]), np.testing.assert_allclose(bond, [-0.04, 0.0])
