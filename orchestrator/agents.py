@@ -28,6 +28,13 @@ network would otherwise have to cancel through the value of the next state, is g
 ``learner.reward_scale`` multiplies r~ (a positive factor changes no policy): with shaping, what
 a learner must tell apart is a trade's surplus, about 0.005 reward units per tick of mispricing.
 
+Reward clip (``learner.reward_clip: c``, default none): the scaled reward is clipped to
+[-c, c] (as Mnih et al. 2015 clip Atari scores). It matters where utility is unbounded below:
+with gamma = 5 an exploring order that spends the whole income is scored at the market's
+consumption floor, u(1e-6) ~ -1e23, and one such reward swamps every Q-target. A clip far
+above the rewards of sensible trades changes only how bad a catastrophe looks, not which
+sensible action is best (configs/population_two_types_cpu.yaml; docs/heterogeneity.md).
+
 Observations. Columns are centred and scaled (holdings in units of ``learner.holdings_unit_lots``
 lots, default 10; log dividend standardised; income in units of the dividend) so that the
 network inputs are of order one (``configs/thesis_cpu_ac.yaml`` takes 1,000 lots, so that a few
@@ -64,6 +71,7 @@ class Features:
     initial_shares: float
     reward_scale: float
     shaping: str = "endowment"       # learner.reward_shaping
+    reward_clip: float | None = None  # learner.reward_clip
     market: LucasMarket | None = None   # autarky: read for s_{t+1}, b_{t+1}, y_{t+1} after a step
     beta: float = 0.95
     consumption_floor: float = 1e-6
@@ -106,7 +114,8 @@ class Features:
         extra_names, extra = characteristics(config, market.agents)
         return cls(names + extra_names, offset, scale, logs, utility, s0,
                    config.learner.reward_scale / value_of_lot,
-                   shaping=config.learner.reward_shaping, market=market, beta=config.economy.beta,
+                   shaping=config.learner.reward_shaping, reward_clip=config.learner.reward_clip,
+                   market=market, beta=config.economy.beta,
                    consumption_floor=mc.consumption_floor, characteristics=extra)
 
     def observation(self, raw: np.ndarray) -> np.ndarray:
@@ -131,14 +140,18 @@ class Features:
         return self.utility(self.initial_shares * dividend)
 
     def reward(self, step: MarketStep) -> np.ndarray:
-        """r~ = (u(c) - penalty - u(s_0 y_t) [+ beta Phi(x_{t+1}) - Phi(x_t)]) / R, float32 [N].
+        """r~ = (u(c) - penalty - u(s_0 y_t) [+ beta Phi(x_{t+1}) - Phi(x_t)]) / R, float32 [N],
+        clipped to [-reward_clip, reward_clip] if set.
 
         ``step`` must be the market's latest step (autarky shaping reads the holdings and the
         dividend the market holds after it)."""
         reward = step.reward - self._endowment_utility(step.dividend)
         if self.shaping == "autarky":
             reward = reward + self.shaping_term(step)
-        return (reward * self.reward_scale).astype(np.float32)
+        reward = reward * self.reward_scale
+        if self.reward_clip is not None:
+            reward = np.clip(reward, -self.reward_clip, self.reward_clip)
+        return reward.astype(np.float32)
 
     def potential(self, shares: np.ndarray, bonds: np.ndarray, dividend: float) -> np.ndarray:
         """Phi(s, b, y) = u(s y + b) - u(s_0 y) + beta/(1-beta) (u(s y) - u(s_0 y))."""

@@ -159,6 +159,7 @@ class LearnerConfig:
     update_every: int = 2                 # market steps per gradient step
     reward_shaping: str = "endowment"     # endowment | autarky (orchestrator/agents.py, Features)
     reward_scale: float = 1.0             # multiplies the learners' reward r~ (its unit is R / this)
+    reward_clip: float | None = None      # clip the scaled reward to [-c, c] (None: no clip; Features)
     policy_delay: int = 2                 # td3: critic updates per actor and target update
     target_noise: float = 0.2             # td3: sigma~ of the target-policy smoothing, action units
     target_noise_clip: float = 0.5        # td3: its clip c
@@ -186,6 +187,8 @@ class LearnerConfig:
         self.update_every = _int("learner.update_every", self.update_every, 1)
         check_choice("learner.reward_shaping", self.reward_shaping, REWARD_SHAPING)
         self.reward_scale = check_range("learner.reward_scale", self.reward_scale, 0.0, None)
+        if self.reward_clip is not None:
+            self.reward_clip = check_range("learner.reward_clip", self.reward_clip, 0.0, None)
         self.policy_delay = _int("learner.policy_delay", self.policy_delay, 1)
         self.target_noise = check_range("learner.target_noise", self.target_noise, 0.0, None, low_open=False)
         self.target_noise_clip = check_range("learner.target_noise_clip", self.target_noise_clip, 0.0, None,

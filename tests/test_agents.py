@@ -3,6 +3,8 @@ scaling, the reward baseline and scale for a stochastic dividend and initial sha
 one, and the distribution of the local-exploration draw."""
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from pathlib import Path
 
@@ -134,6 +136,27 @@ def test_reward_baseline_and_scale_hand_computed(setup):
         step = market.step(np.array([0.9, 0.8, 0.85, 0.85]), np.full(4, 0.95))
         want = (step.reward + 1.0 / (S0 * step.dividend)) * scale
         np.testing.assert_allclose(features.reward(step), want, rtol=1e-5, atol=1e-5)
+
+
+def test_reward_clip_bounds_the_scaled_reward_and_leaves_the_rest(setup):
+    """learner.reward_clip = c clips r~ to [-c, c]: a trade that crushes consumption (here the
+    buyer of 1,000 lots at the cap's price) is scored -c, a modest one exactly as unclipped."""
+    config, market, dividend, features = setup
+    clipped = dataclasses.replace(features, reward_clip=5.0)
+    market.reset(seed=3)
+    small = market.step(np.array([0.9, 0.8, 0.9, 0.8]), np.full(4, 0.95))
+    free, got = features.reward(small), clipped.reward(small)
+    assert 0 < np.abs(free).max() < 5.0
+    np.testing.assert_array_equal(got, free)
+    crushed = dataclasses.replace(small, reward=small.reward - 1e6)   # utility far below anything sensible
+    np.testing.assert_array_equal(clipped.reward(crushed), np.full(4, -5.0, np.float32))
+    assert features.reward(crushed).min() < -1e3
+
+
+@pytest.mark.parametrize("value", [0, -1])
+def test_reward_clip_must_be_positive(value):
+    with pytest.raises(ConfigError, match="learner.reward_clip"):
+        load_config(ROOT / "configs" / "smoke.yaml", [f"learner.reward_clip={value}"])
 
 
 N_ACTIONS = 101
