@@ -145,3 +145,37 @@ def test_sharding_needs_whole_weight_groups():
     independent = load_config(Path("configs/thesis_cpu.yaml"), TINY)   # one network per agent
     for shards in (2, 3, 4):
         check_sharding(independent, shards)
+
+
+def test_a_two_type_population_trains_in_the_multi_process_layout(tmp_path):
+    """configs/population_two_types_cpu.yaml (two agents per type) as separate processes: the
+    learner updates both types' networks, the run records the types' own gammas, and the
+    evaluator's per-type holdings conserve the supply. (Sharding a population with shared
+    weights is refused with a clear error: test_sharding_needs_whole_weight_groups.)"""
+    import yaml
+
+    out, config = tmp_path / "two_types", tmp_path / "two_types.yaml"
+    raw = yaml.safe_load((ROOT / "configs" / "population_two_types_cpu.yaml").read_text())
+    for kind in raw["population"]:
+        kind["count"] = 2
+    config.write_text(yaml.safe_dump(raw))
+    sets = sum([["--set", s] for s in ["market.horizon=16", "replay.capacity=200", "replay.min_size=24",
+                                       "replay.rate_limiter_timeout_ms=5000", "learner.batch_size=8",
+                                       "learner.hidden=[16,16]", "training.checkpoint_interval=2",
+                                       "training.eval_interval=2", "training.episodes=4"]], [])
+    done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "train", "--config", str(config),
+                           "--out", str(out), "--peer-timeout", "120", *sets, "--actors", "1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "summary.json").read_text())["episodes"] == 4
+    types = json.loads((out / "population.json").read_text())
+    assert [t["gamma"] for t in types["types"]] == [5.0, 1.0]
+    rows = read_rows(out / "evaluation.jsonl")
+    episodes = [r["episode"] for r in rows]   # the evaluator takes the latest checkpoint it sees
+    assert episodes and episodes == sorted(set(episodes)) and 1 <= episodes[0] and episodes[-1] <= 4
+    for row in rows:   # shares and bonds per unit of supply: sum 1 and 0 whatever was traded
+        assert row["shares[cautious]"] + row["shares[bold]"] == pytest.approx(1.0, abs=1e-9)
+        assert row["bonds[cautious]"] + row["bonds[bold]"] == pytest.approx(0.0, abs=1e-9)
+    import pickle
+    latest = out / "checkpoints" / (out / "checkpoints" / "latest").read_text().strip()
+    assert pickle.loads((latest / "state.pkl").read_bytes())["updates"] > 0
