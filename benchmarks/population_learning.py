@@ -8,8 +8,12 @@ equilibrium is solved for the episode's own initial dividend state (the market d
 types' endowments are valued in it): ``solve_population`` with the run's population (its
 saved config.yaml, the same seed, so the same theta_k). Printed per evaluation:
 
-* prices: the median over the episode of ``P_t / p(y_t) - 1`` with P_t the call auction's
-  clearing price (the median posted price for posted-price mechanisms), and the same for q;
+* prices: the median over the episode's *traded* periods of ``P_t / p(y_t) - 1`` with P_t the
+  call auction's clearing price, and the same for q. In a period without trade the auction
+  reports the midpoint of the quotes (orders of size 0), which move nothing and earn nothing,
+  so no learner has a reason to quote p(y); those periods are shown apart ("all periods"). A
+  market that never trades an asset has no traded price for it. (Posted-price mechanisms:
+  the median posted price, every period.)
 * holdings: each type's tree shares and bonds per unit of supply at the episode's end against
   the equilibrium ``s_k``, ``b_k`` (and the endowment theta_k);
 * the goals for the least risk-averse type ("bold"): prices within 3%, its tree share within
@@ -58,11 +62,15 @@ def measure(run_dir: Path, last: int = 1) -> dict:
         p_star, q_star = np.asarray(eq["tree_price"])[index], np.asarray(eq["bond_price"])[index]
         if "tree_clearing_price" in npz.files:
             tree, bond, source = npz["tree_clearing_price"], npz["bond_clearing_price"], "clearing"
+            traded = {a: _traded(npz, a) for a in ("tree", "bond")}
         else:
             tree, bond = np.median(npz["tree_price"], axis=1), np.median(npz["bond_price"], axis=1)
             source = "median posted"
-        tree_err = float(np.nanmedian(tree / p_star - 1.0))
-        bond_err = float(np.nanmedian(bond / q_star - 1.0))
+            traded = {a: np.ones(len(dividend), bool) for a in ("tree", "bond")}
+        errors = {"tree": tree / p_star - 1.0, "bond": bond / q_star - 1.0}
+        tree_all, bond_all = (float(np.nanmedian(errors[a])) for a in ("tree", "bond"))
+        tree_err, bond_err = (float(np.nanmedian(errors[a][traded[a]])) if traded[a].any() else None
+                              for a in ("tree", "bond"))
         types = {}
         for n in names:
             s_eq, b_eq = eq["holdings"][n]["shares"][0], eq["holdings"][n]["bonds"][0]
@@ -72,27 +80,44 @@ def measure(run_dir: Path, last: int = 1) -> dict:
                         "bonds": b, "bonds_equilibrium": b_eq,
                         "bond_relative_error": None if b is None or b_eq == 0 else b / b_eq - 1.0}
         t = types[bold]
-        goals = {"prices_within_3pct": abs(tree_err) <= PRICE_GOAL and abs(bond_err) <= PRICE_GOAL,
+        goals = {"prices_within_3pct": all(e is not None and abs(e) <= PRICE_GOAL for e in (tree_err, bond_err)),
                  "bold_share_within_0.01": t["share_error"] is not None and abs(t["share_error"]) <= SHARE_GOAL,
                  "bold_bond_right_sign_within_20pct": (
                      t["bonds"] is not None and t["bonds"] * t["bonds_equilibrium"] > 0
                      and abs(t["bond_relative_error"]) <= BOND_GOAL)}
         out.append({"episode": episode, "initial_state": y0, "solver": eq["solver"], "price_source": source,
                     "tree_price_rel_error": tree_err, "bond_price_rel_error": bond_err,
+                    "traded_periods": {a: int(traded[a].sum()) for a in traded},
+                    "tree_price_rel_error_all_periods": tree_all, "bond_price_rel_error_all_periods": bond_all,
                     "tree_price_equilibrium": eq["tree_price"], "bond_price_equilibrium": eq["bond_price"],
                     "types": types, "bold_type": bold, "goals": goals})
     return {"run": str(run_dir), "evaluations": out}
 
 
+def _traded(npz, asset: str) -> np.ndarray:
+    """[T] bool: periods in which the asset traded (the market's volume; runs saved before it
+    was recorded: any sampled agent's trade)."""
+    if f"{asset}_volume" in npz.files:
+        return npz[f"{asset}_volume"] > 1e-12
+    return np.abs(npz[f"{asset}_trade"]).sum(axis=1) > 1e-12
+
+
+def _pct(value) -> str:
+    return "none" if value is None else f"{value:+.2%}"
+
+
 def _table(result: dict) -> str:
     lines = [f"run {result['run']}",
-             "| episode | y0 | tree P/p - 1 | bond Q/q - 1 | type | shares (eq., endowment) | bonds (eq.) | goals |",
+             "| episode | y0 | tree P/p - 1: traded (periods; all periods) | bond Q/q - 1: traded (periods; all) "
+             "| type | shares (eq., endowment) | bonds (eq.) | goals |",
              "|---:|---:|---:|---:|---|---|---|---|"]
     for e in result["evaluations"]:
         for i, (name, t) in enumerate(e["types"].items()):
             goals = ", ".join(k for k, v in e["goals"].items() if v) or "none met" if name == e["bold_type"] else ""
-            head = (f"| {e['episode']} | {e['initial_state']} | {e['tree_price_rel_error']:+.2%} | "
-                    f"{e['bond_price_rel_error']:+.2%} |" if i == 0 else "| | | | |")
+            n = e["traded_periods"]
+            head = (f"| {e['episode']} | {e['initial_state']} | {_pct(e['tree_price_rel_error'])} ({n['tree']}; "
+                    f"{_pct(e['tree_price_rel_error_all_periods'])}) | {_pct(e['bond_price_rel_error'])} ({n['bond']}; "
+                    f"{_pct(e['bond_price_rel_error_all_periods'])}) |" if i == 0 else "| | | | |")
             lines.append(f"{head} {name} | {t['shares']:.4f} ({t['shares_equilibrium']:.4f}, {t['endowment']:.4f}) | "
                          f"{t['bonds']:+.5f} ({t['bonds_equilibrium']:+.5f}) | {goals} |")
     return "\n".join(lines)

@@ -112,7 +112,8 @@ class EpisodeRecord:
         np.savez_compressed(path, agents=k, tree_price=self.tree_price[:, k], bond_price=self.bond_price[:, k],
                             shares=self.shares, bonds=self.bonds, tree_trade=self.tree_trade,
                             bond_trade=self.bond_trade, dividend=self.dividend,
-                            **({"tree_clearing_price": self.tree_clearing, "bond_clearing_price": self.bond_clearing}
+                            **({"tree_clearing_price": self.tree_clearing, "bond_clearing_price": self.bond_clearing,
+                                "tree_volume": self.tree_volume, "bond_volume": self.bond_volume}
                                if np.isfinite(self.tree_clearing).any() else {}), **extra)
 
 

@@ -317,3 +317,11 @@ def test_order_sizes_on_the_action_grid(tmp_path):
     assert abs(t["share_error"] - (t["shares"] - t["shares_equilibrium"])) < 1e-15
     expected = {0: 0.5226969344999948, 1: 0.515933328174538}[e["initial_state"]]   # lucas-abm solve
     assert abs(t["shares_equilibrium"] - expected) < 1e-9
+    # prices are scored over the periods that traded (the market's volume, saved with the
+    # episode); quotes-only periods are reported apart
+    npz = np.load(tmp_path / "run" / "episodes" / f"eval-{e['episode']:06d}.npz")
+    for asset in ("tree", "bond"):
+        traded = npz[f"{asset}_volume"] > 1e-12
+        assert e["traded_periods"][asset] == traded.sum()
+        assert (e[f"{asset}_price_rel_error"] is None) == (not traded.any())
+        assert np.isfinite(e[f"{asset}_price_rel_error_all_periods"])
