@@ -28,9 +28,9 @@ TINY = ["market.n_agents=4", "market.horizon=16", "replay.capacity=200", "replay
         "learner.hidden=[16,16]", "training.checkpoint_interval=2", "training.eval_interval=4"]
 
 
-def train_cmd(out, episodes, *extra):
+def train_cmd(out, episodes, *extra, config="configs/thesis_cpu.yaml"):
     sets = sum([["--set", s] for s in TINY + [f"training.episodes={episodes}"]], [])
-    return [sys.executable, "-m", "orchestrator.cli", "train", "--config", "configs/thesis_cpu.yaml",
+    return [sys.executable, "-m", "orchestrator.cli", "train", "--config", str(config),
             "--out", str(out), "--peer-timeout", "120", *sets, *extra]
 
 
@@ -159,12 +159,7 @@ def test_a_two_type_population_trains_in_the_multi_process_layout(tmp_path):
     for kind in raw["population"]:
         kind["count"] = 2
     config.write_text(yaml.safe_dump(raw))
-    sets = sum([["--set", s] for s in ["market.horizon=16", "replay.capacity=200", "replay.min_size=24",
-                                       "replay.rate_limiter_timeout_ms=5000", "learner.batch_size=8",
-                                       "learner.hidden=[16,16]", "training.checkpoint_interval=2",
-                                       "training.eval_interval=2", "training.episodes=4"]], [])
-    done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "train", "--config", str(config),
-                           "--out", str(out), "--peer-timeout", "120", *sets, "--actors", "1"],
+    done = subprocess.run(train_cmd(out, 4, "--actors", "1", config=config),
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert json.loads((out / "summary.json").read_text())["episodes"] == 4
