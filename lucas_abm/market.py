@@ -35,6 +35,7 @@ from lucas_abm.errors import ConfigError, check_choice, check_range
 from lucas_abm.heterogeneous import agent_arrays
 from lucas_abm.mechanisms.base import Mechanism, TradingRules, posted_prices
 from lucas_abm.mechanisms.orders import OrderMechanism, Orders
+from lucas_abm.mechanisms.schedules import Schedules
 from lucas_abm.utility import AgentUtility, CRRAUtility
 
 PRIVATE_OBSERVATIONS = ("shares", "bonds", "dividend", "income")
@@ -275,14 +276,20 @@ class LucasMarket:
     # ------------------------------------------------------------------ one period
     def step(self, tree_price: np.ndarray, bond_price: np.ndarray,
              tree_quantity: np.ndarray | None = None,
-             bond_quantity: np.ndarray | None = None) -> MarketStep:
+             bond_quantity: np.ndarray | None = None,
+             tree_slope: np.ndarray | None = None,
+             bond_slope: np.ndarray | None = None) -> MarketStep:
         """Trade one period (see the module docstring). Posted prices (both [N]), or, with
         ``tree_quantity`` and ``bond_quantity`` (signed, [N]), limit orders for an
-        :class:`~lucas_abm.mechanisms.orders.OrderMechanism` (the prices are the limits)."""
+        :class:`~lucas_abm.mechanisms.orders.OrderMechanism` (the prices are the limits), or,
+        with ``tree_slope`` and ``bond_slope`` ([N], >= 0), linear demand schedules for the
+        call auction (the prices are reservation values, the quantities unused;
+        :mod:`lucas_abm.mechanisms.schedules`)."""
         if self._needs_reset:
             raise RuntimeError("LucasMarket.step() called before reset() (or after the step "
                                "that reached the horizon); call reset() first")
-        orders = tree_quantity is not None or bond_quantity is not None
+        schedules = tree_slope is not None or bond_slope is not None
+        orders = schedules or tree_quantity is not None or bond_quantity is not None
         if self.backend == "numba" and not orders:
             return self._step_compiled(tree_price, bond_price)
         cfg = self.config
@@ -293,7 +300,14 @@ class LucasMarket:
         if endowment is not None:
             income = income + endowment
             self.agents.endowment.advance(self._rng)
-        if orders:
+        if schedules:
+            if not hasattr(self.mechanism, "execute_schedules"):
+                raise ConfigError("mechanism", "call-auction (or a mechanism with "
+                                  "execute_schedules) for demand schedules", self.mechanism.name)
+            done = self.mechanism.execute_schedules(
+                Schedules(tree_price, tree_slope, bond_price, bond_slope),
+                income, self.shares, self.bonds, self.rules)
+        elif orders:
             if not isinstance(self.mechanism, OrderMechanism):
                 raise ConfigError("mechanism", "an order mechanism (e.g. call-auction) for orders "
                                   "with quantities", self.mechanism.name)

@@ -236,6 +236,7 @@ class ActionGrid:
         if config.tree_positions is not None:
             self.tree_targets = np.tile(np.asarray(config.tree_positions, float), self.n_tree_prices)
             self.bond_targets = np.tile(np.asarray(config.bond_positions, float), self.n_bond_prices)
+        self.tree_slope, self.bond_slope = config.tree_schedule_slope, config.bond_schedule_slope
         self.tree_basis = rbf_basis(self.n_tree_prices, config.basis_spacing)
         self.bond_basis = rbf_basis(self.n_bond_prices, config.basis_spacing)
 
@@ -251,9 +252,15 @@ class ActionGrid:
         position = explore(position, n_pos, epsilon, config, rng)
         return (price * n_pos + position).astype(np.int32)
 
-    def orders(self, actions, shares: np.ndarray, initial_shares) -> tuple[np.ndarray, np.ndarray] | None:
-        """Signed order quantities (tree, bond) of the actions' targets; None without positions:
-        tree ``s0 (1 + tau) - s``, bond ``s0 beta_b`` (the new one-period bond position)."""
+    def orders(self, actions, shares: np.ndarray, initial_shares) -> tuple | None:
+        """The extra arguments of ``LucasMarket.step`` for the actions; None for posted prices.
+
+        Positions: signed quantities (tree, bond), tree ``s0 (1 + tau) - s``, bond
+        ``s0 beta_b`` (the new one-period bond position). Schedules: (None, None, tree slope,
+        bond slope), each ``a s0`` (the prices are the reservation values)."""
+        if self.tree_slope is not None:
+            s0 = np.broadcast_to(np.asarray(initial_shares, float), shares.shape)
+            return None, None, self.tree_slope * s0, self.bond_slope * s0
         if self.tree_targets is None:
             return None
         tree = initial_shares * (1.0 + self.tree_targets[actions["tree_action"]]) - shares

@@ -86,8 +86,9 @@ class DQNRule:
             bond = self.grid.explore("bond", bond, explore_rate, ex, rng)
         return {"tree_action": tree, "bond_action": bond}
 
-    def orders(self, actions: Mapping[str, np.ndarray], market) -> tuple[np.ndarray, np.ndarray] | None:
-        """Order quantities of agents [lo, hi) (actions.tree_positions), None for posted prices."""
+    def orders(self, actions: Mapping[str, np.ndarray], market) -> tuple | None:
+        """Orders of agents [lo, hi) (actions.tree_positions or schedule slopes; ActionGrid.orders),
+        None for posted prices."""
         s0 = (market.config.initial_shares if market.agents is None
               else market.agents.initial_shares[self.lo:self.hi])
         return self.grid.orders(actions, market.shares[self.lo:self.hi], s0)
@@ -153,10 +154,13 @@ class ShardedPolicy:
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     def orders(self, actions, market):
-        if not hasattr(self.rules[0], "orders") or getattr(self.rules[0].grid, "tree_targets", None) is None:
+        if not hasattr(self.rules[0], "orders"):
             return None
         parts = [r.orders({k: v[r.lo:r.hi] for k, v in actions.items()}, market) for r in self.rules]
-        return tuple(np.concatenate([p[i] for p in parts]) for i in range(2))
+        if parts[0] is None:
+            return None
+        return tuple(None if parts[0][i] is None else np.concatenate([p[i] for p in parts])
+                     for i in range(len(parts[0])))
 
     def prices(self, actions):
         return self.rules[0].prices(actions)

@@ -91,6 +91,13 @@ class ActionGridConfig:
     limit price) and beta_b for the bond (it orders ``s0_i beta_b`` bonds: bonds mature every
     period, so the order is the new position). Each asset's action index is then the pair
     (price, position), price-major (orchestrator.agents.ActionGrid); the replay is unchanged.
+
+    ``tree_schedule_slope`` / ``bond_schedule_slope`` (both or neither; call-auction; dqn;
+    not with positions) make each posted price a **reservation value** v of a linear demand
+    schedule instead: agent i orders ``a s0_i (1 - P / v)`` trees at price P (and rolls its
+    bond position over plus ``a s0_i (1 - Q / v)``), a price-taker's order
+    (lucas_abm.mechanisms.schedules). The slope a is per initial share and per unit of
+    relative price gap: a = 1 buys 1% of the endowment when the price is 1% below v.
     """
 
     tree_low: float = 0.40
@@ -102,6 +109,8 @@ class ActionGridConfig:
     basis_spacing: int = 4
     tree_positions: list | None = None    # targets tau: s = s0 (1 + tau); None: posted prices, one lot
     bond_positions: list | None = None    # targets beta_b: b = s0 beta_b
+    tree_schedule_slope: float | None = None  # schedules: a, trees per initial share per unit gap
+    bond_schedule_slope: float | None = None
 
     def __post_init__(self) -> None:
         for asset, low in (("tree", -1.0), ("bond", None)):
@@ -115,6 +124,18 @@ class ActionGridConfig:
         if (self.tree_positions is None) != (self.bond_positions is None):
             raise ConfigError("actions.bond_positions" if self.bond_positions is None else "actions.tree_positions",
                               "given together with the other asset's positions (order sizes for both)", None)
+        for asset in ("tree", "bond"):
+            key = f"{asset}_schedule_slope"
+            if getattr(self, key) is not None:
+                setattr(self, key, check_range(f"actions.{key}", getattr(self, key), 0.0, None))
+        if (self.tree_schedule_slope is None) != (self.bond_schedule_slope is None):
+            raise ConfigError("actions.bond_schedule_slope" if self.bond_schedule_slope is None
+                              else "actions.tree_schedule_slope",
+                              "given together with the other asset's schedule slope", None)
+        if self.tree_schedule_slope is not None and self.tree_positions is not None:
+            raise ConfigError("actions.tree_schedule_slope", "absent when actions.tree_positions "
+                              "is given (schedules or target positions, not both)",
+                              self.tree_schedule_slope)
         for asset in ("tree", "bond"):
             low = check_range(f"actions.{asset}_low", getattr(self, f"{asset}_low"), 0.0, None)
             high = check_range(f"actions.{asset}_high", getattr(self, f"{asset}_high"), low, None)
@@ -307,6 +328,12 @@ class TrainConfig:
             if not isinstance(mechanism, OrderMechanism) or self.learner.algorithm != "dqn":
                 raise ConfigError("actions.tree_positions", "absent unless economy.mechanism takes orders "
                                   "(call-auction) and learner.algorithm is dqn", a.tree_positions)
+        if a.tree_schedule_slope is not None:
+            mechanism = build_mechanism(self.economy.mechanism, self.economy.mechanism_params)
+            if not hasattr(mechanism, "execute_schedules") or self.learner.algorithm != "dqn":
+                raise ConfigError("actions.tree_schedule_slope", "absent unless economy.mechanism "
+                                  "clears schedules (call-auction) and learner.algorithm is dqn",
+                                  a.tree_schedule_slope)
 
     @property
     def groups(self) -> int:
@@ -326,7 +353,8 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         if d["population"] is None:   # identical-agent configs are saved as before
             del d["population"]
-        for key in ("tree_positions", "bond_positions"):   # posted prices: saved as before
+        for key in ("tree_positions", "bond_positions", "tree_schedule_slope",
+                    "bond_schedule_slope"):   # posted prices: saved as before
             if d["actions"][key] is None:
                 del d["actions"][key]
         return d

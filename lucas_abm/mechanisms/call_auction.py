@@ -35,13 +35,17 @@ each bin's lower edge and S at its upper edge, hence bounds on V in every bin; o
 orders in the bins whose upper bound reaches the best lower bound (the bins around the
 crossing, an interval) are sorted, O(k log k) with k ~ N / bins. The result is exactly that
 of a full sort (the bins only prune prices that cannot maximise V).
+
+**Demand schedules** (:meth:`CallAuction.execute_schedules`): price-taking traders' linear
+schedules, cleared where they sum to zero (:mod:`lucas_abm.mechanisms.schedules`).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from lucas_abm.mechanisms.base import Proposal
+from lucas_abm.mechanisms.base import Proposal, Settlement, TradingRules
 from lucas_abm.mechanisms.orders import Fills, OrderMechanism
+from lucas_abm.mechanisms.schedules import Schedules, execute_schedules
 
 GRID_BINS = 4096
 
@@ -65,6 +69,11 @@ class CallAuction(OrderMechanism):
         fraction = np.where(quantity > 0, buy_fill, sell_fill)
         fraction *= executes
         return Fills(quantity * fraction, price, price)
+
+    def execute_schedules(self, schedules: Schedules, income: np.ndarray, shares: np.ndarray,
+                          bonds: np.ndarray, rules: TradingRules) -> Settlement:
+        """Clear linear demand schedules at the uniform price where they sum to zero."""
+        return execute_schedules(schedules, income, shares, bonds, rules)
 
     def clearing_price(self, posted: np.ndarray) -> tuple[float, int]:
         """Return ``(P, j)`` for sorted valid prices: clearing price and number of sellers.

@@ -1,0 +1,189 @@
+"""Linear demand schedules in the call auction (lucas_abm/mechanisms/schedules.py): the
+clearing price against its closed form and a bisection, the budget caps, the invariants of
+docs/model.md section 2 for any population and any schedules (garbage included), and the
+config keys that give DQN agents schedules (actions.*_schedule_slope)."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from lucas_abm.errors import ConfigError
+from lucas_abm.market import invariant_violation
+from lucas_abm.mechanisms.base import TradingRules
+from lucas_abm.mechanisms.schedules import Schedules, clear_schedule, execute_schedules
+from tests.test_hetero_market import GARBAGE, make_market, populations
+
+RULES = TradingRules(tree_lot=0.5, bond_lot=0.25, borrowing_limit=0.1, max_price=10.0)
+
+
+def bisection(value, base, slope, lo, hi, low=1e-9, high=1e6, iterations=200) -> float:
+    """Root of the (non-increasing) excess demand by bisection on log P: independent of the
+    kink bookkeeping of clear_schedule."""
+    def excess(p):
+        return np.clip(base + slope * (1.0 - p / value), lo, hi).sum()
+    a, b = np.log(low), np.log(high)
+    for _ in range(iterations):
+        m = 0.5 * (a + b)
+        a, b = (m, b) if excess(np.exp(m)) > 0 else (a, m)
+    return float(np.exp(0.5 * (a + b)))
+
+
+def test_unclipped_price_is_the_slope_weighted_harmonic_mean():
+    """sum_k a_k (1 - P / v_k) = 0  =>  P = sum a_k / sum (a_k / v_k)."""
+    rng = np.random.default_rng(0)
+    v, a = rng.uniform(0.5, 1.5, 40), rng.uniform(0.1, 2.0, 40)
+    n = v.size
+    p, z = clear_schedule(v, np.zeros(n), a, np.full(n, -1e9), np.full(n, np.inf))
+    assert p == pytest.approx(a.sum() / (a / v).sum(), rel=1e-14)
+    np.testing.assert_allclose(z, a * (1 - p / v), rtol=1e-12, atol=1e-15)
+    assert abs(z.sum()) < 1e-14
+    # equal reservation values: P = v, nobody trades
+    p, z = clear_schedule(np.full(5, 0.8), np.zeros(5), np.ones(5), -np.ones(5), np.full(5, np.inf))
+    assert p == pytest.approx(0.8, rel=1e-15) and np.abs(z).max() < 1e-15
+
+
+def test_two_agents_by_hand_with_a_short_sale_clip():
+    """Buyer v = 1.2, a = 1; seller v = 0.8, a = 1 holding 0.05 shares. Unclipped P = 0.96
+    and the seller would sell 0.2; clipped at its 0.05, the buyer's 1 - P/1.2 = 0.05 gives
+    P = 1.14."""
+    v, a = np.array([1.2, 0.8]), np.ones(2)
+    p, z = clear_schedule(v, np.zeros(2), a, np.array([-10.0, -10.0]), np.full(2, np.inf))
+    assert p == pytest.approx(2 / (1 / 1.2 + 1 / 0.8), rel=1e-15) == pytest.approx(0.96)
+    p, z = clear_schedule(v, np.zeros(2), a, np.array([-10.0, -0.05]), np.full(2, np.inf))
+    assert p == pytest.approx(1.14, rel=1e-14)
+    np.testing.assert_allclose(z, [0.05, -0.05], rtol=1e-12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(n=st.integers(1, 25), seed=st.integers(0, 10_000))
+def test_clearing_equals_a_bisection(n, seed):
+    rng = np.random.default_rng(seed)
+    v = rng.uniform(0.5, 1.5, n)
+    a = rng.uniform(0.0, 2.0, n) * (rng.random(n) < 0.8)
+    base = rng.normal(0.0, 0.1, n)
+    lo = -rng.uniform(0.0, 0.2, n)
+    hi = np.where(rng.random(n) < 0.5, np.inf, rng.uniform(0.0, 0.2, n))
+    p, z = clear_schedule(v, base, a, lo, hi)
+
+    def excess(price):
+        return np.clip(base + a * (1.0 - price / v), lo, hi).sum()
+    if np.isnan(p):   # no root: excess demand keeps one sign over all positive prices
+        assert not a.any() or excess(1e-9) < 0 or excess(1e9) > 0
+        assert not z.any()
+        return
+    assert abs(z.sum()) <= 1e-12
+    np.testing.assert_allclose(z, np.clip(base + a * (1 - p / v), lo, hi), atol=1e-15)
+    root = bisection(v, base, a, lo, hi)
+    if abs(excess(root * (1 - 1e-6))) > 1e-9 and abs(excess(root * (1 + 1e-6))) > 1e-9:
+        assert p == pytest.approx(root, rel=1e-8)   # a unique root (Z strictly falls there)
+
+
+def test_budget_caps_an_agent_that_cannot_pay():
+    """Agent 0 values the tree at 2, the others at 1 (a = 1). Unclipped, P = 4 / 3.5 and it
+    buys 1 - P/2 = 3/7 share for 0.49, more than its income 0.1: its purchase is capped at the
+    0.1 / P = 0.0875 share that 0.1 paid for at that price, and the market clears again,
+    where the other three sell 0.0875 / 3 each: 1 - P' = -0.0875 / 3. The lower price leaves
+    it spending less than its income (caps are quantities and only tighten). Flagged."""
+    n = 4
+    income = np.array([0.1, 1.0, 1.0, 1.0])
+    shares = np.ones(n)
+    s = Schedules(np.array([2.0, 1.0, 1.0, 1.0]), np.ones(n), np.ones(n), np.zeros(n))
+    out = execute_schedules(s, income, shares, np.zeros(n), RULES)
+    spent = out.tree_cash + out.bond_cash
+    p = 1 + 0.0875 / 3
+    assert out.tree_clearing_price == pytest.approx(p, rel=1e-12)
+    assert out.tree_trade[0] == pytest.approx(0.0875, rel=1e-12)
+    assert spent[0] == pytest.approx(0.0875 * p, rel=1e-12) and spent[0] <= 0.1
+    assert abs(out.tree_trade.sum()) < 1e-14
+    assert out.infeasible_tree.tolist() == [True, False, False, False]
+    p = out.tree_clearing_price
+    np.testing.assert_allclose(out.tree_trade[1:], 1 - p, rtol=1e-12)    # sellers on their line
+    # bonds: slope 0 everywhere and no maturing positions: no bond market
+    assert np.isnan(out.bond_clearing_price) and not out.bond_trade.any()
+
+
+def test_bond_schedule_rolls_the_position_over_at_its_reservation_value():
+    """Borrower (b = -0.05) and lender (b = +0.05) both post v = 0.9: the bond clears at 0.9
+    and each rolls its position over, paying / receiving 0.9 x 0.05 again."""
+    n = 2
+    s = Schedules(np.ones(n), np.zeros(n), np.full(n, 0.9), np.ones(n))
+    out = execute_schedules(s, np.ones(n), np.ones(n), np.array([-0.05, 0.05]), RULES)
+    assert out.bond_clearing_price == pytest.approx(0.9, rel=1e-14)
+    np.testing.assert_allclose(out.bond_trade, [-0.05, 0.05], rtol=1e-12)
+    np.testing.assert_allclose(out.bond_cash, [-0.045, 0.045], rtol=1e-12)
+
+
+slope = st.one_of(st.floats(0.0, 3.0), st.sampled_from([np.nan, np.inf, -1.0]))
+price = st.one_of(st.floats(0.01, 6.0), st.sampled_from(GARBAGE))
+
+
+@settings(max_examples=60, deadline=None)
+@given(pop=populations(), data=st.data())
+def test_invariants_hold_for_any_population_and_any_schedules(pop, data):
+    market = make_market(pop, "call-auction")
+    market.reset()
+    n = pop.n_agents
+    for _ in range(data.draw(st.integers(1, 3))):
+        v = np.array(data.draw(st.lists(price, min_size=2 * n, max_size=2 * n))).reshape(2, n)
+        a = np.array(data.draw(st.lists(slope, min_size=2 * n, max_size=2 * n))).reshape(2, n)
+        out = market.step(v[0], v[1], tree_slope=a[0], bond_slope=a[1])
+        scale = max(1.0, float(np.abs(out.consumption).max()), float(np.abs(market.bonds).max()))
+        assert invariant_violation(market, out) <= 1e-12 * scale
+        assert np.all(market.shares >= -1e-12 * scale)
+        assert np.all(market.bonds >= -market.rules.borrowing_limits - 1e-12)
+        assert np.all(np.isfinite(out.consumption)) and not np.any(np.isnan(out.reward))
+        bad = ~(np.isfinite(v) & (v > 0) & (v <= 10)).all(axis=0) | ~(np.isfinite(a) & (a >= 0)).all(axis=0)
+        assert np.all(out.invalid[bad])
+
+
+def test_schedule_slopes_in_the_config_and_a_short_training_run(tmp_path):
+    """actions.tree_schedule_slope / bond_schedule_slope: the grid is the price grid, the
+    order arguments are (None, None, a s0, a s0); refused without the call auction, with
+    positions, or one without the other. Two short episodes train on the call auction."""
+    from orchestrator.agents import ActionGrid
+    from orchestrator.config import config_from_dict
+    from orchestrator.driver import Trainer
+    from tests.test_population_training import GAMMAS, MARKOV, raw
+
+    r = raw(GAMMAS)
+    r["economy"] = dict(MARKOV)
+    r["actions"] = {"tree_low": 0.5, "tree_high": 1.5, "bond_low": 0.8, "bond_high": 1.2,
+                    "tree_schedule_slope": 0.5, "bond_schedule_slope": 2.0}
+    cfg = config_from_dict(r)
+    grid = ActionGrid(cfg.actions)
+    assert grid.n_tree == 101 and grid.tree_targets is None
+    actions = {"tree_action": np.array([35, 1]), "bond_action": np.array([0, 4])}
+    tq, bq, ta, ba = grid.orders(actions, np.array([1.0, 1.2]), np.array([1.0, 2.0]))
+    assert tq is None and bq is None
+    np.testing.assert_allclose(ta, [0.5, 1.0]), np.testing.assert_allclose(ba, [2.0, 4.0])
+    assert "tree_schedule_slope" in cfg.to_dict()["actions"]
+    with pytest.raises(ConfigError, match="actions.tree_schedule_slope: must be absent unless"):
+        config_from_dict(dict(r, economy=dict(MARKOV, mechanism="pairwise")))
+    bad = copy.deepcopy(r)
+    del bad["actions"]["bond_schedule_slope"]
+    with pytest.raises(ConfigError, match="actions.bond_schedule_slope: must be given together"):
+        config_from_dict(bad)
+    bad = copy.deepcopy(r)
+    bad["actions"].update(tree_positions=[0.0], bond_positions=[0.0])
+    with pytest.raises(ConfigError, match="actions.tree_schedule_slope: must be absent when"):
+        config_from_dict(bad)
+    bad = copy.deepcopy(r)
+    bad["actions"]["tree_schedule_slope"] = -1.0
+    with pytest.raises(ConfigError, match="actions.tree_schedule_slope"):
+        config_from_dict(bad)
+    cfg.training.episodes = 2
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    try:
+        s = trainer.run()
+    finally:
+        trainer.close()
+    assert s["episodes"] == 2 and np.isfinite(s["tree_price"])
+    npz = np.load(tmp_path / "run" / "episodes" / "eval-000002.npz")
+    # a tree schedule buys below its reservation value and sells above it, so the clearing
+    # price of a period with trade lies between the lowest and highest posted value: on the grid
+    traded = npz["tree_volume"] > 0
+    assert traded.any()
+    assert np.all((npz["tree_clearing_price"][traded] >= 0.5) & (npz["tree_clearing_price"][traded] <= 1.5))
