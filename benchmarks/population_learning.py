@@ -1,7 +1,7 @@
 """How far a trained population is from its exact heterogeneous equilibrium (docs/heterogeneity.md,
 "Learning on populations", acceptance B).
 
-    python benchmarks/population_learning.py RUN [--last K] [--json]
+    python benchmarks/population_learning.py RUN [--last K] [--since E] [--json]
 
 For each of the run's last K greedy evaluations (evaluation.jsonl, episodes/eval-*.npz), the
 equilibrium is solved for the episode's own initial dividend state (the market draws y_0; the
@@ -18,6 +18,9 @@ saved config.yaml, the same seed, so the same theta_k). Printed per evaluation:
   the equilibrium ``s_k``, ``b_k`` (and the endowment theta_k);
 * the goals for the least risk-averse type ("bold"): prices within 3%, its tree share within
   0.01 of s_k, its bond position of the sign of b_k and within 20% of it.
+
+``--since E`` adds a summary of every evaluation from episode E on: how many met each goal,
+how many met all three, and the ranges of the bold type's holdings and the price errors.
 
 A market that stays at the endowment has a share error of |theta_k - s_k| and a bond error of
 100%: prices alone do not identify the equilibrium (docs/heterogeneity.md, Negishi facts).
@@ -174,11 +177,44 @@ def seeds_table(cell: Path, logs: Path | None = None) -> str:
     return "\n".join(lines)
 
 
+def summary(result: dict, since: int) -> dict:
+    """Goals met and ranges over the evaluations from episode ``since`` on."""
+    evals = [e for e in result["evaluations"] if e["episode"] >= since]
+    if not evals:
+        return {"since": since, "evaluations": 0}
+    bold = [e["types"][e["bold_type"]] for e in evals]
+    met = {goal: sum(bool(e["goals"][goal]) for e in evals) for goal in evals[0]["goals"]}
+    met["all"] = sum(all(e["goals"].values()) for e in evals)
+
+    def span(values):
+        values = [v for v in values if v is not None]
+        return [min(values), max(values)] if values else None
+    return {"since": since, "evaluations": len(evals), "goals_met": met,
+            "bold_shares": span([t["shares"] for t in bold]),
+            "bold_share_error": span([t["share_error"] for t in bold]),
+            "bold_bonds": span([t["bonds"] for t in bold]),
+            "tree_price_rel_error": span([e["tree_price_rel_error"] for e in evals]),
+            "bond_price_rel_error": span([e["bond_price_rel_error"] for e in evals])}
+
+
+def _summary_text(s: dict) -> str:
+    if not s["evaluations"]:
+        return f"no evaluation from episode {s['since']} on"
+    met = ", ".join(f"{k} {v}" for k, v in s["goals_met"].items())
+    r = lambda key, fmt: "none" if s[key] is None else " to ".join(format(v, fmt) for v in s[key])
+    return (f"from episode {s['since']}: {s['evaluations']} evaluations; goals met: {met}\n"
+            f"bold shares {r('bold_shares', '.4f')} (minus equilibrium {r('bold_share_error', '+.4f')}), "
+            f"bonds {r('bold_bonds', '+.4f')}; tree P/p - 1 {r('tree_price_rel_error', '+.2%')}, "
+            f"bond Q/q - 1 {r('bond_price_rel_error', '+.2%')}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir", type=Path, help="a population run's directory (lucas-abm train --out); "
                     "with --seeds, a directory of seed<S>/ runs")
     ap.add_argument("--last", type=int, default=1, help="the last K evaluations (default 1)")
+    ap.add_argument("--since", type=int, default=None, help="also summarise every evaluation from "
+                    "episode E on (goals met, ranges); implies all evaluations are measured")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ap.add_argument("--seeds", action="store_true", help="one row per seed<S>/ run under run_dir (acceptance A)")
     ap.add_argument("--logs", type=Path, default=None, help="with --seeds: a directory of pareto_seed<S>.err "
@@ -187,8 +223,14 @@ def main() -> None:
     if args.seeds:
         print(seeds_table(args.run_dir, args.logs))
         return
-    result = measure(args.run_dir, args.last)
-    print(json.dumps(result, indent=1) if args.json else _table(result))
+    if args.since is None:
+        result = measure(args.run_dir, args.last)
+        print(json.dumps(result, indent=1) if args.json else _table(result))
+        return
+    full = measure(args.run_dir, last=10**9)
+    result = dict(full, evaluations=full["evaluations"][-args.last:])
+    result["summary"] = summary(full, args.since)
+    print(json.dumps(result, indent=1) if args.json else _table(result) + "\n\n" + _summary_text(result["summary"]))
 
 
 if __name__ == "__main__":

@@ -187,3 +187,19 @@ def test_schedule_slopes_in_the_config_and_a_short_training_run(tmp_path):
     traded = npz["tree_volume"] > 0
     assert traded.any()
     assert np.all((npz["tree_clearing_price"][traded] >= 0.5) & (npz["tree_clearing_price"][traded] <= 1.5))
+    # benchmarks/population_learning.py --since: the goals counted over the evaluations
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "population_learning.py"
+    spec = importlib.util.spec_from_file_location("population_learning", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    full = module.measure(tmp_path / "run", last=10)
+    summary = module.summary(full, since=2)
+    assert summary["evaluations"] == 1 and full["evaluations"][-1]["episode"] == 2
+    goals = full["evaluations"][-1]["goals"]
+    assert summary["goals_met"] == {**{k: int(v) for k, v in goals.items()}, "all": int(all(goals.values()))}
+    bold = full["evaluations"][-1]["types"]["bold"]
+    assert summary["bold_shares"] == [bold["shares"], bold["shares"]]
+    assert module.summary(full, since=3) == {"since": 3, "evaluations": 0}
