@@ -32,10 +32,10 @@ fills are 0, every new bond position 0 (debts are repaid) and the reported price
 **Budget** (``hi_k``). Cash spent at the clearing prices, ``P z^tree_k + Q z^bond_k``, must
 not exceed income. The auction clears without upper bounds; an agent that overspends has its
 purchases capped at the quantities its income plus its sale proceeds pay for (both assets
-scaled by one factor), and both assets are cleared again. Caps only tighten, and
-:data:`BUDGET_PASSES` rounds suffice in practice; an agent still over budget after them is
-left with consumption below zero (the market scores it at the consumption floor) and, like
-every capped agent, is flagged infeasible.
+scaled by one factor), and both assets are cleared again, for at most :data:`BUDGET_PASSES`
+rounds (caps only tighten). An agent still over budget after them is left with consumption
+below zero (the market scores it at the consumption floor). Capped agents that buy are
+flagged infeasible.
 
 Every fill moves quantity between agents at one price, and the fills sum to zero up to
 round-off, so shares, bonds (zero in total) and consumption = income are conserved whatever
@@ -110,8 +110,10 @@ def clear_schedule(value: np.ndarray, base: np.ndarray, slope: np.ndarray, lo: n
         while last + 1 < kinks.size and z_kink[last + 1] == 0.0:
             last += 1
         price = 0.5 * (kinks[j] + kinks[last])
-    elif slopes[j] > 0.0:
-        price = levels[j] / slopes[j]
+    elif slopes[j] > 0.0:   # the root of level - s P, kept in its bracket against round-off
+        price = min(levels[j] / slopes[j], kinks[j])
+        if j > 0:
+            price = max(price, kinks[j - 1])
     else:                                              # piece 0 flat and already <= 0
         return none
     if not (np.isfinite(price) and price > 0.0):
