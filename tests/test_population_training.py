@@ -269,12 +269,37 @@ def test_report_draws_the_population_figure(tmp_path):
     assert "population.png" in written["report.md"].read_text()
 
 
+def population_learning():
+    """benchmarks/population_learning.py as a module."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "population_learning.py"
+    spec = importlib.util.spec_from_file_location("population_learning", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def train_two_episodes(cfg, run_dir) -> dict:
+    """Train ``cfg`` for two episodes into ``run_dir``; the summary, checked to be finite."""
+    from orchestrator.driver import Trainer
+
+    cfg.training.episodes = 2
+    trainer = Trainer(cfg, run_dir, progress=False)
+    try:
+        summary = trainer.run()
+    finally:
+        trainer.close()
+    assert summary["episodes"] == 2 and np.isfinite(summary["tree_price"])
+    return summary
+
+
 def test_order_sizes_on_the_action_grid(tmp_path):
     """actions.tree_positions / bond_positions: each asset's action is (limit price, target
     position), price-major; an agent orders s0 (1 + tau) - s shares and s0 beta_b bonds. The
     two-type Markov economy trains with them on the call auction (two short episodes)."""
     from orchestrator.agents import ActionGrid
-    from orchestrator.driver import Trainer
 
     r = raw(GAMMAS)
     r["economy"] = dict(MARKOV)
@@ -291,26 +316,14 @@ def test_order_sizes_on_the_action_grid(tmp_path):
     assert np.array_equal(grid.explore("tree", greedy, 0.0, cfg.exploration, np.random.default_rng(0)), greedy)
     with pytest.raises(ConfigError, match="actions.tree_positions: must be absent unless"):
         config_from_dict(dict(r, economy=dict(MARKOV, mechanism="pairwise")))
-    cfg.training.episodes = 2
-    trainer = Trainer(cfg, tmp_path / "run", progress=False)
-    try:
-        s = trainer.run()
-    finally:
-        trainer.close()
-    assert s["episodes"] == 2 and np.isfinite(s["tree_price"])
+    train_two_episodes(cfg, tmp_path / "run")
     # the call auction's clearing prices are recorded, and benchmarks/population_learning.py
     # measures the distance from the Negishi equilibrium of each evaluation's initial state
-    import importlib.util
     import json
-    from pathlib import Path
 
     row = json.loads((tmp_path / "run" / "evaluation.jsonl").read_text().splitlines()[-1])
     assert np.isfinite(row["tree_clearing_rel_error"]) or np.isnan(row["tree_clearing_rel_error"])
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "population_learning.py"
-    spec = importlib.util.spec_from_file_location("population_learning", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    e = module.measure(tmp_path / "run", last=1)["evaluations"][0]
+    e = population_learning().measure(tmp_path / "run", last=1)["evaluations"][0]
     assert e["bold_type"] == "bold" and e["solver"] == "negishi"
     t = e["types"]["bold"]
     assert abs(t["shares"] + e["types"]["cautious"]["shares"] - 1) < 1e-12

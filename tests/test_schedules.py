@@ -145,8 +145,8 @@ def test_schedule_slopes_in_the_config_and_a_short_training_run(tmp_path):
     positions, or one without the other. Two short episodes train on the call auction."""
     from orchestrator.agents import ActionGrid
     from orchestrator.config import config_from_dict
-    from orchestrator.driver import Trainer
-    from tests.test_population_training import GAMMAS, MARKOV, raw
+    from tests.test_population_training import (GAMMAS, MARKOV, population_learning, raw,
+                                              train_two_episodes)
 
     r = raw(GAMMAS)
     r["economy"] = dict(MARKOV)
@@ -174,13 +174,7 @@ def test_schedule_slopes_in_the_config_and_a_short_training_run(tmp_path):
     bad["actions"]["tree_schedule_slope"] = -1.0
     with pytest.raises(ConfigError, match="actions.tree_schedule_slope"):
         config_from_dict(bad)
-    cfg.training.episodes = 2
-    trainer = Trainer(cfg, tmp_path / "run", progress=False)
-    try:
-        s = trainer.run()
-    finally:
-        trainer.close()
-    assert s["episodes"] == 2 and np.isfinite(s["tree_price"])
+    train_two_episodes(cfg, tmp_path / "run")
     npz = np.load(tmp_path / "run" / "episodes" / "eval-000002.npz")
     # a tree schedule buys below its reservation value and sells above it, so the clearing
     # price of a period with trade lies between the lowest and highest posted value: on the grid
@@ -188,13 +182,7 @@ def test_schedule_slopes_in_the_config_and_a_short_training_run(tmp_path):
     assert traded.any()
     assert np.all((npz["tree_clearing_price"][traded] >= 0.5) & (npz["tree_clearing_price"][traded] <= 1.5))
     # benchmarks/population_learning.py --since: the goals counted over the evaluations
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "population_learning.py"
-    spec = importlib.util.spec_from_file_location("population_learning", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = population_learning()
     full = module.measure(tmp_path / "run", last=10)
     summary = module.summary(full, since=2)
     assert summary["evaluations"] == 1 and full["evaluations"][-1]["episode"] == 2

@@ -126,8 +126,8 @@ class OrderMechanism(Mechanism):
         bond = self._checked_fills(self.match(lb, xb_c, rng), lb, xb_c, n)
         tree_cash = _cash(tree)
         bond_cash = _cash(bond)
-        t_vol, t_mean = _volume(tree.quantity, tree_cash, rules.tree_lot)
-        b_vol, b_mean = _volume(bond.quantity, bond_cash, rules.bond_lot)
+        t_vol, t_mean = traded_volume(tree.quantity, tree_cash, rules.tree_lot)
+        b_vol, b_mean = traded_volume(bond.quantity, bond_cash, rules.bond_lot)
         return Settlement(tree.quantity, bond.quantity, tree_cash, bond_cash, t_vol, b_vol,
                           t_mean, b_mean, ~ok_t, ~ok_b, bad_t, bad_b,
                           tree.clearing_price, bond.clearing_price)
@@ -172,7 +172,7 @@ def _cash(fills: Fills) -> np.ndarray:
         return np.where(fills.quantity != 0, fills.quantity * fills.price, 0.0)
 
 
-def _volume(fill: np.ndarray, cash: np.ndarray, lot: float) -> tuple[float, float]:
+def traded_volume(fill: np.ndarray, cash: np.ndarray, lot: float) -> tuple[float, float]:
     """(lots bought, volume-weighted mean price; NaN without trade). Bought = sold, so each is
     half the absolute total (up to round-off)."""
     units = 0.5 * float(np.abs(fill).sum())

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lucas_abm.mechanisms.base import Settlement, TradingRules, posted_prices, valid_prices
+from lucas_abm.mechanisms.orders import traded_volume
 
 #: Rounds of re-clearing with budget caps (each round caps the agents still over budget).
 BUDGET_PASSES = 8
@@ -157,15 +158,8 @@ def execute_schedules(schedules: Schedules, income: np.ndarray, shares: np.ndarr
         hi_t = np.where(over, np.maximum(zt, 0.0) * scale, hi_t)
         hi_b = np.where(over, np.maximum(zb, 0.0) * scale, hi_b)
         capped |= over
-    t_vol, t_mean = _volume(zt, cash_t, rules.tree_lot)
-    b_vol, b_mean = _volume(zb, cash_b, rules.bond_lot)
+    t_vol, t_mean = traded_volume(zt, cash_t, rules.tree_lot)
+    b_vol, b_mean = traded_volume(zb, cash_b, rules.bond_lot)
     return Settlement(zt, zb, cash_t, cash_b, t_vol, b_vol, t_mean, b_mean, ~ok_t, ~ok_b,
                       capped & (zt > 0), capped & (zb > 0), p, q)
 
-
-def _volume(fill: np.ndarray, cash: np.ndarray, lot: float) -> tuple[float, float]:
-    """(lots bought, volume-weighted mean price; NaN without trade)."""
-    units = 0.5 * float(np.abs(fill).sum())
-    if units <= 0:
-        return 0.0, float("nan")
-    return units / lot, 0.5 * float(np.abs(cash).sum()) / units
