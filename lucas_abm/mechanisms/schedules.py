@@ -86,7 +86,7 @@ def clear_schedule(value: np.ndarray, base: np.ndarray, slope: np.ndarray, lo: n
     elastic = (slope > 0) & np.isfinite(lower_kink) & np.isfinite(upper_kink)
     if not elastic.any():
         return none
-    a = slope[elastic] / value[elastic]                # dz_k/dP = -a_k between the kinks
+    a = a_all[elastic]                                 # dz_k/dP = -a_k between the kinks
     c = base[elastic] + slope[elastic]                 # z_k = c_k - a_k P unclipped
     lo_e, hi_e = lo[elastic], hi[elastic]
     capped = np.isfinite(hi_e)
