@@ -25,7 +25,8 @@ from orchestrator.config import load_config
 from orchestrator.driver import Trainer, TrainingDiverged
 
 P_STAR = 0.95 / 0.05 * 0.01 * np.exp(1.5)
-SMALL = ["market.n_agents=20", "market.horizon=50", "training.episodes=120", "replay.capacity=500",
+EPISODES = 40      # greedy prices are within 5% of p* from the first evaluation (episode 10) on
+SMALL = ["market.n_agents=20", "market.horizon=50", f"training.episodes={EPISODES}", "replay.capacity=500",
          "replay.min_size=100", "training.checkpoint_interval=5", "actions.tree_step=0.02",
          "learner.update_every=1"]
 TREE_STEP = 0.02
@@ -67,13 +68,13 @@ def test_small_economy_learns_the_lucas_tree_price(uninterrupted):
     assert abs(initial / P_STAR - 1) > 0.2, "the untrained policy should start far from p*"
     assert summary["tree_price_star"] == pytest.approx(P_STAR, rel=1e-9)
     assert abs(summary["tree_price"] / P_STAR - 1) <= 0.05
-    assert summary["episodes"] == 120
+    assert summary["episodes"] == EPISODES
     saved = json.loads((out / "summary.json").read_text())
     assert saved["tree_price"] == summary["tree_price"]
     for name in ("metrics.csv", "metrics.jsonl", "evaluation.csv", "evaluation.jsonl"):
         assert (out / name).stat().st_size > 0
     assert any((out / "tensorboard").iterdir())
-    assert len(list((out / "episodes").glob("eval-*.npz"))) == 12
+    assert len(list((out / "episodes").glob("eval-*.npz"))) == EPISODES // 10
 
 
 def _rows(path):
@@ -89,7 +90,7 @@ def test_killed_run_resumes_and_matches_uninterrupted(uninterrupted, tmp_path):
     latest = out / "checkpoints" / "latest"
     deadline = time.time() + 240
     while time.time() < deadline:
-        if latest.exists() and latest.read_text().strip() >= "ckpt-000030":
+        if latest.exists() and latest.read_text().strip() >= "ckpt-000015":
             break
         time.sleep(0.2)
     time.sleep(0.7)  # let it run into the next episodes, past the checkpoint
@@ -102,10 +103,10 @@ def test_killed_run_resumes_and_matches_uninterrupted(uninterrupted, tmp_path):
                           timeout=300).returncode
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["episodes"] == ref["episodes"] == 120
+    assert summary["episodes"] == ref["episodes"] == EPISODES
     episodes = [r["episode"] for r in _rows(out / "metrics.jsonl")]
-    assert episodes == list(range(1, 121)), "every episode logged exactly once"
-    assert [r["episode"] for r in _rows(out / "evaluation.jsonl")] == list(range(10, 121, 10))
+    assert episodes == list(range(1, EPISODES + 1)), "every episode logged exactly once"
+    assert [r["episode"] for r in _rows(out / "evaluation.jsonl")] == list(range(10, EPISODES + 1, 10))
     assert abs(summary["tree_price"] - ref["tree_price"]) <= 2 * TREE_STEP + 1e-9
     assert abs(summary["tree_price"] / P_STAR - 1) <= 0.05
 
