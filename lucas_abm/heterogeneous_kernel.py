@@ -5,7 +5,7 @@ The same period as :meth:`lucas_abm.mechanisms.PairwiseMatching.propose` plus
 and non-tradable income (:mod:`lucas_abm.heterogeneous`), bit for bit, in three passes:
 
 1. the pairing: ``perm = rng.permutation(N)`` drawn by the compiled shuffle of
-   :mod:`lucas_abm.kernels` (NumPy's algorithm on the market's own PCG64 state: the same
+   :mod:`lucas_abm.pcg64_shuffle` (NumPy's algorithm on the market's own PCG64 state: the same
    pairing and the same generator state after it), then ``partner[perm[i]] = perm[N//2 + i]``
    and back (with N odd, ``perm[N - 1]`` is its own partner: equal prices, no trade);
 2. one pass over the agents writes each agent's record, one 64-byte row of a persistent
