@@ -65,7 +65,7 @@ def process_arguments(name: str, params: dict, field: str = "") -> dict:
     if name == "markov":
         for k in ("states", "transition"):
             if k not in params:
-                raise ConfigError(key(k), f"given for dividend 'markov' (required: states, transition)")
+                raise ConfigError(key(k), "given for dividend 'markov' (required: states, transition)")
         return {"states": params["states"], "transition": params["transition"]}
     if name == "mehra-prescott":
         out = {k: params[k] for k in ("mu", "delta", "phi") if k in params}

@@ -7,7 +7,6 @@ at the market horizon, which defaults to ``steps``: one episode).
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 

@@ -10,14 +10,13 @@ one, to 4 decimals; a run made with another config is not counted; a cell with n
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from benchmark_scripts import load_benchmark
 from orchestrator.config import load_config
 from orchestrator.episode import Economy
 from orchestrator.evaluator import summary
@@ -27,11 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def compare():
-    spec = importlib.util.spec_from_file_location("compare_learners", ROOT / "benchmarks" / "compare_learners.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["compare_learners"] = module     # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("compare_learners")
 
 
 def cell(compare, name: str):

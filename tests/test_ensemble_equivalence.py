@@ -224,15 +224,9 @@ def test_shared_mode_trains_one_network_per_group_on_its_agents_pooled_data(grou
 def test_benchmark_baseline_dqn_agent_minimises_the_same_loss_on_the_same_data():
     """The learner-throughput baseline (a TF-Agents DdqnAgent fed agent k's slice of the
     ensemble's windows) computes the n-step double-DQN Huber loss of that slice."""
-    import importlib.util
-    import sys
-    from pathlib import Path
+    from benchmark_scripts import load_benchmark
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "learner_throughput.py"
-    spec = importlib.util.spec_from_file_location("learner_throughput", path)
-    lt = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = lt                           # dataclasses look their module up here
-    spec.loader.exec_module(lt)
+    lt = load_benchmark("learner_throughput")
     cfg = lt.BenchmarkConfig(agents=(3,), batch=B, n_actions=K_TREE, n_step=N_STEP, discount=BETA)
     windows = lt.make_windows(cfg, 3, np.random.default_rng(10))
     agent = lt.make_dqn_agent(cfg, 0)

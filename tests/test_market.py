@@ -2,10 +2,8 @@
 checkpointing, each against a hand computation; and agreement with the Mesa baseline."""
 from __future__ import annotations
 
-import importlib.util
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +14,7 @@ from lucas_abm.market import LucasMarket, MarketConfig, invariant_violation
 from lucas_abm.mechanisms import PairwiseMatching, make_mechanism
 from lucas_abm.utility import CRRAUtility
 
+from benchmark_scripts import load_benchmark
 from per_agent_market import PerAgentMarket
 
 Y = ConstantDividend().ybar  # 0.0448169
@@ -275,11 +274,7 @@ def test_one_million_agents():
 
 
 def load_mesa_baseline():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "mesa_baseline.py"
-    spec = importlib.util.spec_from_file_location("mesa_baseline", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("mesa_baseline")
 
 
 def pairing_of_next_step(market: LucasMarket) -> tuple[np.ndarray, np.ndarray]:
@@ -375,27 +370,18 @@ def test_tree_sale_proceeds_cannot_pay_for_a_bond(backend):
     np.testing.assert_allclose(out.consumption, [0.001 + 0.0085, 0.02 - 0.0085], rtol=1e-13)
 
 
-def load_benchmark():
-    root = Path(__file__).resolve().parents[1] / "benchmarks"
-    import sys
-    sys.path.insert(0, str(root))  # market_step imports mesa_baseline as a sibling script
-    try:
-        spec = importlib.util.spec_from_file_location("market_step", root / "market_step.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(root))
-    return module
+def load_market_step():
+    return load_benchmark("market_step")   # imports mesa_baseline as a sibling script
 
 
 def test_benchmark_scaling_exponent_recovers_a_power_law():
-    bench = load_benchmark()
+    bench = load_market_step()
     rows = [{"n_agents": n, "seconds_per_step": 3e-8 * n ** 1.1} for n in (1200, 1e4, 1e5, 1e6)]
     assert bench.scaling_exponent(rows) == pytest.approx(1.1, abs=1e-12)
 
 
 def test_benchmark_times_real_trading_steps_and_reports_the_time_per_step():
-    bench = load_benchmark()
+    bench = load_market_step()
     # The timed markets trade: posted prices uniform on +-20% around (p*, q*) are distinct and
     # affordable (income 0.0448 > 1.2 (p* + q*) x 0.01), so each of the N/2 pairs trades a lot
     # of each asset, and the two backends end with the same holdings.

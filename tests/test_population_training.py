@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from benchmark_scripts import load_benchmark
 from lucas_abm.errors import ConfigError
 from orchestrator.config import config_from_dict
 
@@ -271,14 +272,7 @@ def test_report_draws_the_population_figure(tmp_path):
 
 def population_learning():
     """benchmarks/population_learning.py as a module."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "population_learning.py"
-    spec = importlib.util.spec_from_file_location("population_learning", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("population_learning")
 
 
 def train_two_episodes(cfg, run_dir) -> dict:

@@ -14,14 +14,13 @@ Checked against independent computations:
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from benchmark_scripts import load_benchmark
 from orchestrator.config import ActionGridConfig
 from orchestrator.learners.actions import PriceBox, gaussian_exploration
 from orchestrator.learners.ensemble import EnsembleMLP
@@ -228,13 +227,8 @@ def test_shared_mode_trains_one_learner_per_group_on_its_agents_pooled_data():
     assert shared.actor.kernels[0].shape[0] == groups and shared.critic.kernels[0].shape[:2] == (2, groups)
 
 
-def load_benchmark():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "ac_throughput.py"
-    spec = importlib.util.spec_from_file_location("ac_throughput", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module                     # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
+def load_ac_throughput():
+    return load_benchmark("ac_throughput")
 
 
 def test_ensemble_update_equals_n_separate_tf_agents_td3_agents():
@@ -242,7 +236,7 @@ def test_ensemble_update_equals_n_separate_tf_agents_td3_agents():
     weights and data, end two updates with the ensemble's weights. (Zero target-policy noise,
     since each side draws its own; actor and targets every step, as TF-Agents phases its
     target updates one step after its actor updates.)"""
-    ac = load_benchmark()
+    ac = load_ac_throughput()
     n_agents = 2
     cfg = ac.BenchmarkConfig(agents=(n_agents,), batch=B, policy_delay=1, target_noise=0.0)
     hp = cfg.hyperparameters
