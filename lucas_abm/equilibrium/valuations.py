@@ -1,0 +1,71 @@
+"""A type's own valuations of the tree and the bond at given holdings (docs/heterogeneity.md,
+"How precisely holdings pin down valuations").
+
+A CRRA type (``gamma``, ``beta``, beliefs = the chain's transition P) that keeps ``shares``
+trees and rolls over ``bonds`` bonds for ever, at bond prices q(y), consumes per period
+(in the units of its holdings; per unit of tree supply for a type's totals)
+
+    c(y) = shares y + bonds (1 - q(y))                                    (stationary budget)
+
+and values one more tree (ex dividend) and one more bond at its marginal rates of
+substitution, mu(y) = c(y)^(-gamma):
+
+    (I - beta P)(mu V) = mu y,   v_tree(y) = V(y) - y                    (tree, ex dividend)
+    v_bond(y) = beta sum_y' P(y, y') mu(y') / mu(y)                      (bond)
+
+At a type's equilibrium portfolio (:func:`lucas_abm.equilibrium.negishi.solve_negishi`)
+these are the equilibrium prices p(y), q(y), for every type: they are its Euler equations,
+computed here from the portfolio's consumption rather than from the sharing rule. Away from
+it they say how far the type's valuations move when its holdings stray, so how precisely a
+learner's valuations must be resolved (in price ticks) for its holdings to settle within a
+band: :func:`valuation_sensitivity`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from lucas_abm.errors import ConfigError
+
+
+def own_valuations(states, transition, beta: float, gamma: float, shares: float, bonds: float,
+                   bond_prices) -> tuple[np.ndarray, np.ndarray]:
+    """(v_tree, v_bond), arrays over states, of a type that keeps ``shares`` and ``bonds``
+    for ever at ``bond_prices`` q(y) (module docstring). Raises ConfigError if the
+    stationary consumption c(y) is not positive in every state."""
+    y = np.asarray(states, float)
+    p_mat = np.asarray(transition, float)
+    q = np.asarray(bond_prices, float)
+    c = shares * y + bonds * (1.0 - q)
+    if not np.all(np.isfinite(c)) or np.any(c <= 0):
+        raise ConfigError("holdings", "a portfolio whose stationary consumption "
+                          "shares*y + bonds*(1 - q(y)) is positive in every state",
+                          {"shares": shares, "bonds": bonds, "consumption": c.tolist()})
+    mu = c ** (-float(gamma))
+    cum = np.linalg.solve(np.eye(y.size) - beta * p_mat, mu * y) / mu
+    return cum - y, beta * (p_mat @ mu) / mu
+
+
+def valuation_sensitivity(equilibrium, d_share: float = 0.01) -> dict[str, np.ndarray]:
+    """How each type's own valuations move when its tree holding strays from the equilibrium
+    portfolio by ``d_share`` (per unit of supply), bonds unchanged: central differences
+
+        d log v / d s ~ [log v(s_k + d) - log v(s_k - d)] / 2,   per ``d_share`` of shares,
+
+    returned as ``tree[k, y]`` and ``bond[k, y]`` (relative changes, e.g. 0.005 = 0.5%),
+    and the equilibrium valuations ``tree_value[k, y]``, ``bond_value[k, y]`` (equal to p(y),
+    q(y) for every k). ``equilibrium`` is a :class:`~lucas_abm.equilibrium.negishi.NegishiEquilibrium`.
+    """
+    eq = equilibrium
+    d = float(d_share)
+    if not np.isfinite(d) or d <= 0:
+        raise ConfigError("d_share", "a positive finite share of the tree supply", d_share)
+    k_types = eq.gammas.size
+    out = {name: np.empty((k_types, eq.states.size)) for name in ("tree", "bond", "tree_value", "bond_value")}
+    for k in range(k_types):     # a handful of types, each a 2x2 solve: not a hot path
+        value = lambda s: own_valuations(eq.states, eq.transition, eq.beta, eq.gammas[k], s,  # noqa: E731
+                                         eq.bonds[k], eq.bond_prices)
+        (up_t, up_b), (dn_t, dn_b), (at_t, at_b) = value(eq.shares[k] + d), value(eq.shares[k] - d), value(eq.shares[k])
+        out["tree"][k] = 0.5 * (np.log(up_t) - np.log(dn_t))
+        out["bond"][k] = 0.5 * (np.log(up_b) - np.log(dn_b))
+        out["tree_value"][k], out["bond_value"][k] = at_t, at_b
+    return out
