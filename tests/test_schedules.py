@@ -191,3 +191,21 @@ def test_schedule_slopes_in_the_config_and_a_short_training_run(tmp_path):
     bold = full["evaluations"][-1]["types"]["bold"]
     assert summary["bold_shares"] == [bold["shares"], bold["shares"]]
     assert module.summary(full, since=3) == {"since": 3, "evaluations": 0}
+    by_state = full["evaluations"][-1]["tree_price_rel_error_by_state"]
+    assert len(by_state) == 2 and goals["prices_within_3pct"] == (module._worst_state(full["evaluations"][-1]) is not None
+                                                                 and module._worst_state(full["evaluations"][-1]) <= 0.03)
+    # benchmarks/valuation_probe.py: the trained networks' values against the types' own
+    # valuations at the equilibrium portfolio moved by delta (the theory is p(y), q(y) at delta 0)
+    from benchmark_scripts import load_benchmark
+    from lucas_abm.equilibrium.negishi import solve_negishi
+
+    probe = load_benchmark("valuation_probe").probe(tmp_path / "run", offsets=(-0.02, 0.0, 0.02))
+    assert len(probe["rows"]) == 2 * 3 * 2 and len(probe["fits"]) == 2 * 2
+    states, transition = MARKOV["dividend_params"]["states"], MARKOV["dividend_params"]["transition"]
+    for s in (0, 1):
+        eq = solve_negishi(states, transition, 0.95, [5.0, 1.0], [0.5, 0.5], initial_state=s)
+        at = [r for r in probe["rows"] if r["state"] == s and r["delta"] == 0.0]
+        np.testing.assert_allclose([r["tree_theory"] for r in at], eq.tree_prices[s], rtol=1e-9)
+        np.testing.assert_allclose([r["bond_theory"] for r in at], eq.bond_prices[s], rtol=1e-9)
+        for r in (r for r in probe["rows"] if r["state"] == s):   # medians of 4 grid points (step 0.01)
+            assert 0.5 <= r["tree_learned"] <= 1.5 and abs(r["tree_learned"] / 0.005 - round(r["tree_learned"] / 0.005)) < 1e-9
