@@ -48,6 +48,15 @@ def check_range(field: str, value: float, low: float | None = None, high: float 
     return v
 
 
+def check_int(field: str, value, low: int) -> int:
+    """Raise ConfigError unless ``value`` is an integer (not a bool) >= ``low``."""
+    import numpy as np
+
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ConfigError(field, f"an integer >= {low}", value)
+    return int(value)
+
+
 def check_choice(field: str, value: str, choices) -> str:
     """Raise ConfigError unless ``value`` is one of ``choices``."""
     choices = list(choices)

@@ -12,17 +12,16 @@ import copy
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import yaml
 
 from lucas_abm.dividend_params import dividend_from_params, process_arguments
-from lucas_abm.errors import ConfigError, check_choice, check_range
+from lucas_abm.errors import ConfigError, check_choice, check_int, check_range
 from lucas_abm.guards import check_lots, check_price_grid
 from lucas_abm.market import MarketConfig
 from lucas_abm.mechanisms import build_mechanism
 from lucas_abm.solver import EquilibriumPrices, solve_equilibrium
+from orchestrator.action_config import ActionGridConfig
 from replay.tables import ReplayConfig
 
 WEIGHT_SHARING = ("independent", "shared")
@@ -30,12 +29,6 @@ ALGORITHMS = ("dqn", "td3", "sac")      # orchestrator.algorithms.RULES
 REWARD_SHAPING = ("endowment", "autarky")
 ACTION_NOISE = ("gaussian", "epsilon-local")   # td3 acting noise (orchestrator.learners.rules)
 DIVIDENDS = ("constant", "iid-lognormal", "markov", "log-ar1")
-
-
-def _int(field_name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigError(field_name, f"an integer >= {low}", value)
-    return int(value)
 
 
 @dataclass
@@ -78,87 +71,6 @@ class EconomyConfig:
 
 
 @dataclass
-class ActionGridConfig:
-    """The discrete action set: posted tree prices x posted bond prices (uniform grids).
-
-    ``basis_spacing`` > 0 makes the advantage of each price a smooth function of the price:
-    A(x, p_k) = sum_m w_m(x) exp(-(k - c_m)^2 / (2 s^2)) with Gaussian bumps centred every
-    ``s`` grid points; 0 gives one free output per price (plain DQN head).
-
-    ``tree_positions`` / ``bond_positions`` (both or neither; an order mechanism such as
-    call-auction; dqn) add a discrete **order size** to each asset's action: a target position
-    per initial share, tau for the tree (agent i orders ``s0_i (1 + tau) - s_i`` shares at its
-    limit price) and beta_b for the bond (it orders ``s0_i beta_b`` bonds: bonds mature every
-    period, so the order is the new position). Each asset's action index is then the pair
-    (price, position), price-major (orchestrator.agents.ActionGrid); the replay is unchanged.
-
-    ``tree_schedule_slope`` / ``bond_schedule_slope`` (both or neither; call-auction; dqn;
-    not with positions) make each posted price a **reservation value** v of a linear demand
-    schedule instead: agent i orders ``a s0_i (1 - P / v)`` trees at price P (and rolls its
-    bond position over plus ``a s0_i (1 - Q / v)``), a price-taker's order
-    (lucas_abm.mechanisms.schedules). The slope a is per initial share and per unit of
-    relative price gap: a = 1 buys 1% of the endowment when the price is 1% below v.
-    """
-
-    tree_low: float = 0.40
-    tree_high: float = 2.00
-    tree_step: float = 0.01
-    bond_low: float = 0.80
-    bond_high: float = 1.10
-    bond_step: float = 0.005
-    basis_spacing: int = 4
-    tree_positions: list | None = None    # targets tau: s = s0 (1 + tau); None: posted prices, one lot
-    bond_positions: list | None = None    # targets beta_b: b = s0 beta_b
-    tree_schedule_slope: float | None = None  # schedules: a, trees per initial share per unit gap
-    bond_schedule_slope: float | None = None
-
-    def __post_init__(self) -> None:
-        for asset, low in (("tree", -1.0), ("bond", None)):
-            values = getattr(self, f"{asset}_positions")
-            if values is not None:
-                if not isinstance(values, (list, tuple)) or not values:
-                    raise ConfigError(f"actions.{asset}_positions", "a non-empty list of target positions "
-                                      "per initial share", values)
-                setattr(self, f"{asset}_positions", [check_range(f"actions.{asset}_positions", v, low, None,
-                                                                 low_open=False) for v in values])
-        if (self.tree_positions is None) != (self.bond_positions is None):
-            raise ConfigError("actions.bond_positions" if self.bond_positions is None else "actions.tree_positions",
-                              "given together with the other asset's positions (order sizes for both)", None)
-        for asset in ("tree", "bond"):
-            key = f"{asset}_schedule_slope"
-            if getattr(self, key) is not None:
-                setattr(self, key, check_range(f"actions.{key}", getattr(self, key), 0.0, None))
-        if (self.tree_schedule_slope is None) != (self.bond_schedule_slope is None):
-            raise ConfigError("actions.bond_schedule_slope" if self.bond_schedule_slope is None
-                              else "actions.tree_schedule_slope",
-                              "given together with the other asset's schedule slope", None)
-        if self.tree_schedule_slope is not None and self.tree_positions is not None:
-            raise ConfigError("actions.tree_schedule_slope", "absent when actions.tree_positions "
-                              "is given (schedules or target positions, not both)",
-                              self.tree_schedule_slope)
-        for asset in ("tree", "bond"):
-            low = check_range(f"actions.{asset}_low", getattr(self, f"{asset}_low"), 0.0, None)
-            high = check_range(f"actions.{asset}_high", getattr(self, f"{asset}_high"), low, None)
-            step = check_range(f"actions.{asset}_step", getattr(self, f"{asset}_step"), 0.0, high - low,
-                               high_open=False)
-            setattr(self, f"{asset}_low", low)
-            setattr(self, f"{asset}_high", high)
-            setattr(self, f"{asset}_step", step)
-        self.basis_spacing = _int("actions.basis_spacing", self.basis_spacing, 0)
-
-    def tree_prices(self) -> np.ndarray:
-        return _grid(self.tree_low, self.tree_high, self.tree_step)
-
-    def bond_prices(self) -> np.ndarray:
-        return _grid(self.bond_low, self.bond_high, self.bond_step)
-
-
-def _grid(low: float, high: float, step: float) -> np.ndarray:
-    n = int(np.floor((high - low) / step + 1e-9)) + 1
-    return np.round(low + step * np.arange(n), 10)
-
-
-@dataclass
 class LearnerConfig:
     """Per-agent learners (thesis: Q-networks 4 x 50 ReLU, Adam 1e-3).
 
@@ -192,25 +104,25 @@ class LearnerConfig:
     def __post_init__(self) -> None:
         check_choice("learner.algorithm", self.algorithm, ALGORITHMS)
         check_choice("learner.weight_sharing", self.weight_sharing, WEIGHT_SHARING)
-        self.agent_types = _int("learner.agent_types", self.agent_types, 1)
+        self.agent_types = check_int("learner.agent_types", self.agent_types, 1)
         if not isinstance(self.hidden, (list, tuple)) or not self.hidden:
             raise ConfigError("learner.hidden", "a non-empty list of layer widths", self.hidden)
-        self.hidden = [_int("learner.hidden", h, 1) for h in self.hidden]
+        self.hidden = [check_int("learner.hidden", h, 1) for h in self.hidden]
         self.learning_rate = check_range("learner.learning_rate", self.learning_rate, 0.0, 1.0)
         if self.final_learning_rate is not None:
             self.final_learning_rate = check_range("learner.final_learning_rate", self.final_learning_rate,
                                                    0.0, self.learning_rate, high_open=False)
-        self.n_step = _int("learner.n_step", self.n_step, 1)
-        self.batch_size = _int("learner.batch_size", self.batch_size, 1)
+        self.n_step = check_int("learner.n_step", self.n_step, 1)
+        self.batch_size = check_int("learner.batch_size", self.batch_size, 1)
         self.target_update_tau = check_range("learner.target_update_tau", self.target_update_tau, 0.0, 1.0,
                                              high_open=False)
         self.huber_delta = check_range("learner.huber_delta", self.huber_delta, 0.0, None)
-        self.update_every = _int("learner.update_every", self.update_every, 1)
+        self.update_every = check_int("learner.update_every", self.update_every, 1)
         check_choice("learner.reward_shaping", self.reward_shaping, REWARD_SHAPING)
         self.reward_scale = check_range("learner.reward_scale", self.reward_scale, 0.0, None)
         if self.reward_clip is not None:
             self.reward_clip = check_range("learner.reward_clip", self.reward_clip, 0.0, None)
-        self.policy_delay = _int("learner.policy_delay", self.policy_delay, 1)
+        self.policy_delay = check_int("learner.policy_delay", self.policy_delay, 1)
         self.target_noise = check_range("learner.target_noise", self.target_noise, 0.0, None, low_open=False)
         self.target_noise_clip = check_range("learner.target_noise_clip", self.target_noise_clip, 0.0, None,
                                              low_open=False)
@@ -268,13 +180,13 @@ class TrainingConfig:
     stop_after_converged_evals: int = 0   # stop once converged for this many evaluations in a row (0: never)
 
     def __post_init__(self) -> None:
-        self.episodes = _int("training.episodes", self.episodes, 1)
-        self.eval_interval = _int("training.eval_interval", self.eval_interval, 1)
-        self.checkpoint_interval = _int("training.checkpoint_interval", self.checkpoint_interval, 1)
-        self.seed = _int("training.seed", self.seed, 0)
+        self.episodes = check_int("training.episodes", self.episodes, 1)
+        self.eval_interval = check_int("training.eval_interval", self.eval_interval, 1)
+        self.checkpoint_interval = check_int("training.checkpoint_interval", self.checkpoint_interval, 1)
+        self.seed = check_int("training.seed", self.seed, 0)
         for name in ("tree_tolerance", "bond_tolerance", "volume_tolerance", "tracking_tolerance"):
             setattr(self, name, check_range(f"training.{name}", getattr(self, name), 0.0, None))
-        self.stop_after_converged_evals = _int("training.stop_after_converged_evals",
+        self.stop_after_converged_evals = check_int("training.stop_after_converged_evals",
                                                self.stop_after_converged_evals, 0)
 
 
