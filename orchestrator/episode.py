@@ -141,4 +141,35 @@ def episode_metrics(record: EpisodeRecord, economy: Economy) -> tuple[dict, np.n
     for asset, clearing, star in (("tree", record.tree_clearing, tree_star), ("bond", record.bond_clearing, bond_star)):
         if np.isfinite(clearing).any():   # an order mechanism's clearing prices against p(y_t), q(y_t)
             row[f"{asset}_clearing_rel_error"] = float(np.nanmedian(clearing / star - 1.0))
+    row.update(state_price_errors(record, economy, tree_star, bond_star))
     return row, tree_star, bond_star
+
+
+def state_price_errors(record: EpisodeRecord, economy: Economy, tree_star: np.ndarray,
+                       bond_star: np.ndarray) -> dict:
+    """A finite Markov chain's price errors state by state (empty for other dividends).
+
+    For each state y and asset: ``{asset}_price_rel_error[y=Y]``, the median over the periods
+    in state y of ``median_k p_k,t / p(y) - 1`` (posted prices), and for an order mechanism
+    ``{asset}_clearing_rel_error[y=Y]``, the median of ``P_t / p(y) - 1`` over the periods in
+    state y in which the asset traded (without trade the auction's price moves nothing).
+    None where the episode has no such period. The pooled medians above are the error of the
+    most frequent state and can hide another's (docs/heterogeneity.md)."""
+    econ = economy.config.economy
+    if econ.dividend != "markov":
+        return {}
+    states = np.asarray(econ.dividend_params["states"], float)
+    state = np.argmin(np.abs(record.dividend[:, None] - states[None, :]), axis=1)
+    row = {}
+    for asset, posted, star, clearing, volume in (
+            ("tree", record.tree_price, tree_star, record.tree_clearing, record.tree_volume),
+            ("bond", record.bond_price, bond_star, record.bond_clearing, record.bond_volume)):
+        for s, y in enumerate(states):
+            here = state == s
+            row[f"{asset}_price_rel_error[y={y:g}]"] = (
+                float(np.median(np.median(posted[here], axis=1) / star[here] - 1.0)) if here.any() else None)
+            if np.isfinite(clearing).any():
+                traded = here & (volume > 1e-12) & np.isfinite(clearing)
+                row[f"{asset}_clearing_rel_error[y={y:g}]"] = (
+                    float(np.median(clearing[traded] / star[traded] - 1.0)) if traded.any() else None)
+    return row

@@ -8,7 +8,9 @@ Across training, at every greedy evaluation (evaluation.jsonl):
 * the median posted (or clearing) tree and bond prices relative to the equilibrium,
   ``tree_price_rel_error``, ``bond_price_rel_error`` (for a Negishi population on a Markov chain
   the evaluator's targets are the solver's p(y), q(y); for identical preferences p*, q*),
-  against the convergence tolerances;
+  against the convergence tolerances; on a Markov chain one line per dividend state
+  (``tree_clearing_rel_error[y=...]`` over the traded periods for an order mechanism, else
+  ``tree_price_rel_error[y=...]``), since a pooled median is the most frequent state's error;
 * the mean relative distance of each agent's holdings from its equilibrium holdings,
   ``share_error`` = mean_i |s_i - s_i*| / s0_i and ``bond_error`` (per initial share).
 
@@ -31,6 +33,17 @@ CAPTION = "Holdings by type and prices against the heterogeneous equilibrium, ac
 def read_population_json(run_dir: Path) -> dict | None:
     path = Path(run_dir) / "population.json"
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _state_columns(rows: list[dict], asset: str) -> list[tuple[str, str]]:
+    """(column, legend label) of the per-state price errors (orchestrator.episode.state_price_errors),
+    clearing prices where the mechanism has them, else the median posted price; [] if none."""
+    keys = list(rows[-1]) if rows else []
+    for kind, what in (("clearing", "traded clearing"), ("price", "median posted")):
+        found = [k for k in keys if k.startswith(f"{asset}_{kind}_rel_error[y=")]
+        if found:
+            return [(k, f"{asset}, {k[k.index('[') + 1:-1]}: {what} / equilibrium - 1") for k in found]
+    return []
 
 
 def plot_population(run: RunData, population: dict, path: Path) -> Path:
@@ -59,8 +72,13 @@ def plot_population(run: RunData, population: dict, path: Path) -> Path:
     ax = axes[1, 0]
     tol = run.tolerances
     for asset, color, style in (("tree", "tab:green", "o-"), ("bond", "tab:purple", "s--")):
-        ax.plot(episode, _column(ev, f"{asset}_price_rel_error"), style, color=color, ms=3,
-                label=f"median {asset} price / equilibrium - 1")
+        by_state = _state_columns(ev, asset)
+        if by_state:   # a Markov chain: one line per state (a pooled median hides a state's error)
+            for (key, label), alpha in zip(by_state, np.linspace(1.0, 0.45, len(by_state))):
+                ax.plot(episode, _column(ev, key), style, color=color, ms=3, alpha=alpha, label=label)
+        else:
+            ax.plot(episode, _column(ev, f"{asset}_price_rel_error"), style, color=color, ms=3,
+                    label=f"median {asset} price / equilibrium - 1")
         t = tol[f"{asset}_tolerance"]
         ax.axhspan(-t, t, color=color, alpha=0.08, label=f"{asset} tolerance ±{t:.0%}")
     ax.axhline(0.0, color="k", lw=0.8)

@@ -194,14 +194,33 @@ def test_schedule_slopes_in_the_config_and_a_short_training_run(tmp_path):
     by_state = full["evaluations"][-1]["tree_price_rel_error_by_state"]
     assert len(by_state) == 2 and goals["prices_within_3pct"] == (module._worst_state(full["evaluations"][-1]) is not None
                                                                  and module._worst_state(full["evaluations"][-1]) <= 0.03)
+    # the evaluator's price errors state by state (orchestrator.episode.state_price_errors),
+    # recomputed from the saved episode: clearing prices over each state's traded periods
+    import json
+
+    from lucas_abm.equilibrium.negishi import solve_negishi
+
+    row = [json.loads(line) for line in (tmp_path / "run" / "evaluation.jsonl").read_text().splitlines()][-1]
+    states = MARKOV["dividend_params"]["states"]
+    eq = solve_negishi(states, MARKOV["dividend_params"]["transition"], 0.95, [5.0, 1.0], [0.5, 0.5])
+    for k, y in enumerate(states):
+        here = np.isclose(npz["dividend"], y)
+        for asset, star in (("tree", eq.tree_prices[k]), ("bond", eq.bond_prices[k])):
+            traded_here = here & (npz[f"{asset}_volume"] > 1e-12)
+            expected = np.median(npz[f"{asset}_clearing_price"][traded_here] / star - 1) if traded_here.any() else None
+            assert row[f"{asset}_clearing_rel_error[y={y:g}]"] == pytest.approx(expected, rel=1e-6, abs=1e-9)
+            assert (row[f"{asset}_price_rel_error[y={y:g}]"] is None) == (not here.any())
+    from orchestrator.report import ReportRequest, make_report
+
+    written = make_report(ReportRequest(run_dir=tmp_path / "run"))   # one price line per state
+    assert written["population.png"].stat().st_size > 10_000
     # benchmarks/valuation_probe.py: the trained networks' values against the types' own
     # valuations at the equilibrium portfolio moved by delta (the theory is p(y), q(y) at delta 0)
     from benchmark_scripts import load_benchmark
-    from lucas_abm.equilibrium.negishi import solve_negishi
 
     probe = load_benchmark("valuation_probe").probe(tmp_path / "run", offsets=(-0.02, 0.0, 0.02))
     assert len(probe["rows"]) == 2 * 3 * 2 and len(probe["fits"]) == 2 * 2
-    states, transition = MARKOV["dividend_params"]["states"], MARKOV["dividend_params"]["transition"]
+    transition = MARKOV["dividend_params"]["transition"]
     for s in (0, 1):
         eq = solve_negishi(states, transition, 0.95, [5.0, 1.0], [0.5, 0.5], initial_state=s)
         at = [r for r in probe["rows"] if r["state"] == s and r["delta"] == 0.0]
