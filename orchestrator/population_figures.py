@@ -35,6 +35,34 @@ def read_population_json(run_dir: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def with_state_errors(run: RunData, equilibrium: dict) -> list[dict]:
+    """The evaluation rows; for a run saved before the evaluator recorded per-state errors,
+    each row gets its clearing errors state by state recomputed from its saved episode, as
+    orchestrator.episode.state_price_errors computes them (clearing prices, volumes and
+    dividends are market-wide in the .npz; posted prices are saved for sampled agents only,
+    so the posted-price errors are not recomputed)."""
+    rows = run.evaluations
+    if (not rows or "dividend" not in equilibrium or len(equilibrium["dividend"]) < 2
+            or any(k.startswith("tree_clearing_rel_error[y=") for k in rows[-1])):
+        return rows
+    states = np.asarray(equilibrium["dividend"], float)
+    out = []
+    for row in rows:
+        extra = {}
+        path = run.episode_files.get(int(row["episode"]))
+        npz = np.load(path) if path is not None else None
+        if npz is not None and "tree_clearing_price" in npz.files and "tree_volume" in npz.files:
+            state = np.argmin(np.abs(npz["dividend"][:, None] - states[None, :]), axis=1)
+            for asset in ("tree", "bond"):
+                clearing, volume = npz[f"{asset}_clearing_price"], npz[f"{asset}_volume"]
+                for s, (y, star) in enumerate(zip(states, equilibrium[f"{asset}_price"])):
+                    traded = (state == s) & (volume > 1e-12) & np.isfinite(clearing)
+                    extra[f"{asset}_clearing_rel_error[y={y:g}]"] = (
+                        float(np.median(clearing[traded] / star - 1.0)) if traded.any() else None)
+        out.append({**row, **extra})
+    return out
+
+
 def _state_columns(rows: list[dict], asset: str) -> list[tuple[str, str]]:
     """(column, legend label) of the per-state price errors (orchestrator.episode.state_price_errors),
     clearing prices where the mechanism has them, else the median posted price; [] if none."""
@@ -49,9 +77,9 @@ def _state_columns(rows: list[dict], asset: str) -> list[tuple[str, str]]:
 def plot_population(run: RunData, population: dict, path: Path) -> Path:
     """The four panels above; types in population.json's order, one colour each."""
     plt = _pyplot()
-    ev = run.evaluations
-    episode = _column(ev, "episode")
     eq = population.get("equilibrium") or {}
+    ev = with_state_errors(run, eq)
+    episode = _column(ev, "episode")
     names = [t["name"] for t in population["types"]]
     colors = [plt.get_cmap("tab10")(i % 10) for i in range(len(names))]
     fig, axes = plt.subplots(2, 2, figsize=(13, 7.5), sharex=True, constrained_layout=True)

@@ -210,6 +210,18 @@ def test_schedule_slopes_in_the_config_and_a_short_training_run(tmp_path):
             expected = np.median(npz[f"{asset}_clearing_price"][traded_here] / star - 1) if traded_here.any() else None
             assert row[f"{asset}_clearing_rel_error[y={y:g}]"] == pytest.approx(expected, rel=1e-6, abs=1e-9)
             assert (row[f"{asset}_price_rel_error[y={y:g}]"] is None) == (not here.any())
+    # runs saved before the per-state columns: the report recomputes them from the episodes
+    import dataclasses
+
+    from orchestrator.population_figures import read_population_json, with_state_errors
+    from orchestrator.run_data import load_run
+
+    run = load_run(tmp_path / "run")
+    old = dataclasses.replace(run, evaluations=[{k: v for k, v in r.items() if "[y=" not in k}
+                                                for r in run.evaluations])
+    redone = with_state_errors(old, read_population_json(tmp_path / "run")["equilibrium"])[-1]
+    for key in (k for k in row if "_clearing_rel_error[y=" in k):
+        assert redone[key] == pytest.approx(row[key], rel=1e-12, abs=1e-15)
     from orchestrator.report import ReportRequest, make_report
 
     written = make_report(ReportRequest(run_dir=tmp_path / "run"))   # one price line per state
