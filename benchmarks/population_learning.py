@@ -43,6 +43,7 @@ PRICE_GOAL, SHARE_GOAL, BOND_GOAL = 0.03, 0.01, 0.20
 def measure(run_dir: Path, last: int = 1) -> dict:
     from lucas_abm.equilibrium.dispatch import solve_population
     from orchestrator.config import config_from_dict
+    from orchestrator.state_errors import errors_by_state, state_index
 
     config = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
     population, econ = config.population_types, config.economy
@@ -62,9 +63,9 @@ def measure(run_dir: Path, last: int = 1) -> dict:
         episode = int(row["episode"])
         npz = np.load(run_dir / "episodes" / f"eval-{episode:06d}.npz")
         dividend = npz["dividend"]
-        y0 = int(np.argmin(np.abs(np.asarray(states, float) - dividend[0])))
+        index = state_index(dividend, states)
+        y0 = int(index[0])
         eq = solve_population(population, states, transition, beta=econ.beta, gamma=econ.gamma, initial_state=y0)
-        index = np.array([int(np.argmin(np.abs(np.asarray(states, float) - y))) for y in dividend])
         p_star, q_star = np.asarray(eq["tree_price"])[index], np.asarray(eq["bond_price"])[index]
         if "tree_clearing_price" in npz.files:
             tree, bond, source = npz["tree_clearing_price"], npz["bond_clearing_price"], "clearing"
@@ -78,8 +79,9 @@ def measure(run_dir: Path, last: int = 1) -> dict:
         tree_err, bond_err = (float(np.nanmedian(errors[a][traded[a]])) if traded[a].any() else None
                               for a in ("tree", "bond"))
         # the same medians state by state: a pooled median is the most frequent state's error
-        by_state = {a: [_median_or_none(errors[a][traded[a] & (index == k)]) if (index == k).any() else "unvisited"
-                        for k in range(len(states))] for a in ("tree", "bond")}
+        prices, stars = {"tree": tree, "bond": bond}, {"tree": p_star, "bond": q_star}
+        by_state = {a: [e if (index == k).any() else "unvisited" for k, e in enumerate(errors_by_state(
+            prices[a], stars[a], index, len(states), traded[a] & np.isfinite(prices[a])))] for a in ("tree", "bond")}
         types = {}
         for n in names:
             s_eq, b_eq = eq["holdings"][n]["shares"][0], eq["holdings"][n]["bonds"][0]
@@ -103,10 +105,6 @@ def measure(run_dir: Path, last: int = 1) -> dict:
                     "tree_price_equilibrium": eq["tree_price"], "bond_price_equilibrium": eq["bond_price"],
                     "types": types, "bold_type": bold, "goals": goals})
     return {"run": str(run_dir), "evaluations": out}
-
-
-def _median_or_none(values: np.ndarray) -> float | None:
-    return float(np.nanmedian(values)) if values.size else None
 
 
 def _traded(npz, asset: str) -> np.ndarray:

@@ -15,6 +15,7 @@ from lucas_abm.utility import CRRAUtility
 from orchestrator.config import TrainConfig
 from orchestrator.population import draw as draw_population
 from orchestrator.population import equilibrium as population_equilibrium
+from orchestrator.state_errors import errors_by_state, state_index
 
 SAMPLED_AGENTS = 10      # agents whose trajectories are stored for the report (thesis figs 8-11)
 EVAL_SEED_OFFSET = 1_000_003
@@ -158,18 +159,16 @@ def state_price_errors(record: EpisodeRecord, economy: Economy, tree_star: np.nd
     econ = economy.config.economy
     if econ.dividend != "markov":
         return {}
-    states = np.asarray(econ.dividend_params["states"], float)
-    state = np.argmin(np.abs(record.dividend[:, None] - states[None, :]), axis=1)
+    states = econ.dividend_params["states"]
+    state, n = state_index(record.dividend, states), len(states)
     row = {}
     for asset, posted, star, clearing, volume in (
             ("tree", record.tree_price, tree_star, record.tree_clearing, record.tree_volume),
             ("bond", record.bond_price, bond_star, record.bond_clearing, record.bond_volume)):
-        for s, y in enumerate(states):
-            here = state == s
-            row[f"{asset}_price_rel_error[y={y:g}]"] = (
-                float(np.median(np.median(posted[here], axis=1) / star[here] - 1.0)) if here.any() else None)
-            if np.isfinite(clearing).any():
-                traded = here & (volume > 1e-12) & np.isfinite(clearing)
-                row[f"{asset}_clearing_rel_error[y={y:g}]"] = (
-                    float(np.median(clearing[traded] / star[traded] - 1.0)) if traded.any() else None)
+        posted_errors = errors_by_state(np.median(posted, axis=1), star, state, n)
+        row.update({f"{asset}_price_rel_error[y={y:g}]": e for y, e in zip(states, posted_errors)})
+        if np.isfinite(clearing).any():
+            traded = (volume > 1e-12) & np.isfinite(clearing)
+            clearing_errors = errors_by_state(clearing, star, state, n, traded)
+            row.update({f"{asset}_clearing_rel_error[y={y:g}]": e for y, e in zip(states, clearing_errors)})
     return row

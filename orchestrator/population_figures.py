@@ -25,6 +25,7 @@ import numpy as np
 
 from orchestrator.figures import _column, _pyplot
 from orchestrator.run_data import RunData
+from orchestrator.state_errors import errors_by_state, state_index
 
 FIGURE = "population.png"
 CAPTION = "Holdings by type and prices against the heterogeneous equilibrium, across training"
@@ -45,20 +46,19 @@ def with_state_errors(run: RunData, equilibrium: dict) -> list[dict]:
     if (not rows or "dividend" not in equilibrium or len(equilibrium["dividend"]) < 2
             or any(k.startswith("tree_clearing_rel_error[y=") for k in rows[-1])):
         return rows
-    states = np.asarray(equilibrium["dividend"], float)
+    states = equilibrium["dividend"]
     out = []
     for row in rows:
         extra = {}
         path = run.episode_files.get(int(row["episode"]))
         npz = np.load(path) if path is not None else None
         if npz is not None and "tree_clearing_price" in npz.files and "tree_volume" in npz.files:
-            state = np.argmin(np.abs(npz["dividend"][:, None] - states[None, :]), axis=1)
+            state = state_index(npz["dividend"], states)
             for asset in ("tree", "bond"):
                 clearing, volume = npz[f"{asset}_clearing_price"], npz[f"{asset}_volume"]
-                for s, (y, star) in enumerate(zip(states, equilibrium[f"{asset}_price"])):
-                    traded = (state == s) & (volume > 1e-12) & np.isfinite(clearing)
-                    extra[f"{asset}_clearing_rel_error[y={y:g}]"] = (
-                        float(np.median(clearing[traded] / star - 1.0)) if traded.any() else None)
+                star = np.asarray(equilibrium[f"{asset}_price"], float)[state]
+                errors = errors_by_state(clearing, star, state, len(states), (volume > 1e-12) & np.isfinite(clearing))
+                extra.update({f"{asset}_clearing_rel_error[y={y:g}]": e for y, e in zip(states, errors)})
         out.append({**row, **extra})
     return out
 

@@ -229,6 +229,7 @@ def test_schedule_slopes_in_the_config_and_a_short_training_run(tmp_path):
     # benchmarks/valuation_probe.py: the trained networks' values against the types' own
     # valuations at the equilibrium portfolio moved by delta (the theory is p(y), q(y) at delta 0)
     from benchmark_scripts import load_benchmark
+    from lucas_abm.equilibrium.valuations import valuation_sensitivity
 
     probe = load_benchmark("valuation_probe").probe(tmp_path / "run", offsets=(-0.02, 0.0, 0.02))
     assert len(probe["rows"]) == 2 * 3 * 2 and len(probe["fits"]) == 2 * 2
@@ -238,5 +239,11 @@ def test_schedule_slopes_in_the_config_and_a_short_training_run(tmp_path):
         at = [r for r in probe["rows"] if r["state"] == s and r["delta"] == 0.0]
         np.testing.assert_allclose([r["tree_theory"] for r in at], eq.tree_prices[s], rtol=1e-9)
         np.testing.assert_allclose([r["bond_theory"] for r in at], eq.bond_prices[s], rtol=1e-9)
+        # three symmetric offsets: the fitted theory slope is the central difference with d = 0.02
+        sens = valuation_sensitivity(eq, 0.02)
+        for k, name in enumerate(("cautious", "bold")):
+            fit = next(f for f in probe["fits"] if f["state"] == s and f["type"] == name)
+            assert fit["tree_theory_per_0.01"] == pytest.approx(sens["tree"][k, s] / 2, rel=1e-9)
+            assert fit["bond_theory_per_0.01"] == pytest.approx(sens["bond"][k, s] / 2, rel=1e-9)
         for r in (r for r in probe["rows"] if r["state"] == s):   # medians of 4 grid points (step 0.01)
             assert 0.5 <= r["tree_learned"] <= 1.5 and abs(r["tree_learned"] / 0.005 - round(r["tree_learned"] / 0.005)) < 1e-9
