@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lucas_abm.errors import ConfigError, check_choice, check_range
+from lucas_abm.errors import ConfigError, check_choice, check_int, check_range
 from lucas_abm.mechanisms.base import TradingRules
 
 PRIVATE_OBSERVATIONS = ("shares", "bonds", "dividend", "income")
@@ -52,12 +52,8 @@ class MarketConfig:
     backend: str = "auto"               # auto | numpy | numba: see LucasMarket (never changes a result)
 
     def __post_init__(self) -> None:
-        for name in ("n_agents", "horizon"):
-            value = getattr(self, name)
-            low = 2 if name == "n_agents" else 1
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ConfigError(name, f"an integer >= {low}", value)
-            setattr(self, name, int(value))
+        self.n_agents = check_int("n_agents", self.n_agents, 2)
+        self.horizon = check_int("horizon", self.horizon, 1)
         for name in ("tree_lot", "bond_lot", "max_price", "consumption_floor"):
             setattr(self, name, check_range(name, getattr(self, name), 0.0, None))
         for name in ("borrowing_limit", "initial_shares", "invalid_price_penalty",
