@@ -19,13 +19,24 @@ from lucas_abm.frictions.config import MarketConfig
 DTYPE = tf.float32
 
 
+def _layer_seed() -> int:
+    """An initializer seed drawn from TensorFlow's global stream, so that a solver seeded with
+    ``tf.random.set_seed`` (``build_model``, ``DeepBsde``) builds the same networks whatever
+    ran before it: Keras' unseeded initializers draw from Python's ``random`` instead, which
+    ``tf.random.set_seed`` does not reset."""
+    return int(tf.random.uniform([], 0, 2**31 - 1, dtype=tf.int64))
+
+
 def mlp(widths: tuple[int, ...], out_dim: int, activation: str = "tanh",
         out_scale: float = 1e-2, name: str | None = None) -> tf.keras.Sequential:
-    """Dense layers ``widths`` then a linear output initialised small (``out_scale``)."""
-    layers = [tf.keras.layers.Dense(w, activation=activation, dtype=DTYPE) for w in widths]
+    """Dense layers ``widths`` (Glorot-uniform) then a linear output initialised small
+    (normal, std ``out_scale``); every initializer is seeded (:func:`_layer_seed`)."""
+    layers = [tf.keras.layers.Dense(w, activation=activation, dtype=DTYPE,
+                                    kernel_initializer=tf.keras.initializers.GlorotUniform(_layer_seed()))
+              for w in widths]
     layers.append(tf.keras.layers.Dense(
         out_dim, dtype=DTYPE,
-        kernel_initializer=tf.keras.initializers.RandomNormal(stddev=out_scale),
+        kernel_initializer=tf.keras.initializers.RandomNormal(stddev=out_scale, seed=_layer_seed()),
         bias_initializer="zeros"))
     return tf.keras.Sequential(layers, name=name)
 
