@@ -68,7 +68,7 @@ from tf_agents.trajectories import time_step as ts  # noqa: E402
 from tf_agents.trajectories import trajectory  # noqa: E402
 from tf_agents.utils import common  # noqa: E402
 
-from learner_throughput import interleaved, machine_info  # noqa: E402
+from _timing import interleaved, machine_info  # noqa: E402
 from lucas_abm.errors import ConfigError, check_range  # noqa: E402
 from orchestrator.learners.sac import EnsembleSAC, SACHyperparameters  # noqa: E402
 from orchestrator.learners.td3 import EnsembleTD3, TD3Hyperparameters  # noqa: E402

@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -55,14 +54,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tensorflow as tf  # noqa: E402
-import tf_agents  # noqa: E402
-from tf_agents.agents.dqn import dqn_agent  # noqa: E402
-from tf_agents.networks import q_network  # noqa: E402
-from tf_agents.specs import tensor_spec  # noqa: E402
-from tf_agents.trajectories import time_step as ts  # noqa: E402
-from tf_agents.trajectories import trajectory  # noqa: E402
-from tf_agents.utils import common  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # the helpers beside this script
+
+from _tf_agents_baseline import agent_trajectory, make_dqn_agent, separate_step  # noqa: E402
+from _timing import interleaved, machine_info  # noqa: E402
 from lucas_abm.errors import ConfigError, check_range  # noqa: E402
 from orchestrator.dqn import DQNHyperparameters, EnsembleDQN  # noqa: E402
 
@@ -140,38 +136,6 @@ def make_windows(cfg: BenchmarkConfig, n_agents: int, rng: np.random.Generator) 
         reward=tf.constant(np.log(consumption), tf.float32))
 
 
-def agent_trajectory(windows: Windows, k: int) -> trajectory.Trajectory:
-    """Agent k's windows as a TF-Agents ``Trajectory`` of shape [B, n+1]: every step MID with
-    discount 1 (no episode boundary inside a window: the time limit is a truncation), the
-    reward and action of the last step are padding that n-step DQN ignores."""
-    obs = windows.observation[:, :, k, :]
-    b = obs.shape[0]
-    pad = tf.zeros([b, 1], tf.int32)
-    action = tf.concat([windows.tree_action[:, :, k], pad], axis=1)
-    reward = tf.concat([windows.reward[:, :, k], tf.zeros([b, 1])], axis=1)
-    steps = obs.shape[1]
-    mid = tf.fill([b, steps], ts.StepType.MID)
-    return trajectory.Trajectory(step_type=mid, observation=obs, action=action, policy_info=(),
-                                 next_step_type=mid, reward=reward, discount=tf.ones([b, steps]))
-
-
-def make_dqn_agent(cfg: BenchmarkConfig, index: int) -> dqn_agent.DdqnAgent:
-    """One TF-Agents double-DQN agent: QNetwork 4 x 50 ReLU, Adam 1e-3, n-step, Polyak 0.01."""
-    hp = cfg.hyperparameters
-    observation_spec = tensor_spec.TensorSpec([cfg.observation_dim], tf.float32)
-    action_spec = tensor_spec.BoundedTensorSpec([], tf.int32, 0, cfg.n_actions - 1)
-    net = q_network.QNetwork(observation_spec, action_spec, fc_layer_params=tuple(hp.hidden))
-    agent = dqn_agent.DdqnAgent(
-        ts.time_step_spec(observation_spec), action_spec, q_network=net,
-        optimizer=tf.keras.optimizers.Adam(learning_rate=hp.learning_rate),
-        n_step_update=hp.n_step, gamma=hp.discount, target_update_tau=hp.target_update_tau,
-        target_update_period=1, td_errors_loss_fn=common.element_wise_huber_loss,
-        train_step_counter=tf.Variable(0, dtype=tf.int64), name=f"agent_{index}")
-    agent.initialize()
-    agent.train = common.function(agent.train)
-    return agent
-
-
 def project_bases(n_prices: int, spacing: int) -> np.ndarray:
     """Gaussian bumps phi_m(k) = exp(-(k - c_m)^2 / (2 s^2)), centres c_m every s grid points; [M, K]."""
     centres = np.arange(0, n_prices - 1 + spacing, spacing)
@@ -205,70 +169,6 @@ def ensemble_step(ensemble: EnsembleDQN, data: Sequence[Windows]) -> Callable[[i
         loss, _, _ = ensemble.train_step(*data[i % len(data)])
         loss.numpy()  # wait for the result (asynchronous on a GPU)
     return step
-
-
-def separate_step(agents: Sequence[dqn_agent.DdqnAgent],
-                  experience: Sequence[Sequence[trajectory.Trajectory]]) -> Callable[[int], None]:
-    """One training step of N separate agents: a Python loop of N ``agent.train`` calls."""
-    def step(i: int) -> None:
-        batch = experience[i % len(experience)]
-        info = None
-        for agent, traj in zip(agents, batch):
-            info = agent.train(traj)
-        info.loss.numpy()
-    return step
-
-
-def interleaved(methods: dict[str, Callable[[int], None]], cfg: BenchmarkConfig,
-                after_warmup: Callable[[], None] = lambda: None
-                ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Warm every method up, then time them in alternation, one training step of each in
-    turn (so that load from other processes hits all alike). Returns, for every method, the
-    mean wall-clock seconds per step of each of ``cfg.repeats`` blocks of ``cfg.steps``
-    steps, and the same in CPU seconds of this process (all its threads): the work done,
-    which other processes' load does not inflate."""
-    for step in methods.values():
-        for i in range(cfg.warmup + 1):   # the first call traces
-            step(i)
-    after_warmup()
-    wall: dict[str, list[float]] = {name: [] for name in methods}
-    cpu: dict[str, list[float]] = {name: [] for name in methods}
-    for rep in range(cfg.repeats):
-        spent = dict.fromkeys(methods, 0.0)
-        spent_cpu = dict.fromkeys(methods, 0.0)
-        for i in range(cfg.steps):
-            for name, step in methods.items():
-                start, start_cpu = time.perf_counter(), time.process_time()
-                step(rep * cfg.steps + i)
-                spent[name] += time.perf_counter() - start
-                spent_cpu[name] += time.process_time() - start_cpu
-        for name in methods:
-            wall[name].append(spent[name] / cfg.steps)
-            cpu[name].append(spent_cpu[name] / cfg.steps)
-    return wall, cpu
-
-
-def machine_info() -> dict:
-    cpu_model = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu_model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")),
-                             cpu_model)
-    except OSError:
-        pass
-    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
-    return {
-        "cpu_model": cpu_model,
-        "cpu_cores": os.cpu_count(),
-        "cores_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "gpus": gpus,
-        "device": "GPU:0" if gpus else "CPU",
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "tf_agents": tf_agents.__version__,
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-    }
 
 
 def run(cfg: BenchmarkConfig, log: Callable[[str], None] = print) -> dict:
