@@ -14,11 +14,19 @@ processes (``python -m orchestrator.cli ROLE ...``), records their pids in
 last checkpoint, a killed server restores its last checkpoint; exit code 2, bad input, and 3,
 diverged, stop the run instead) and, when learner 0 exits with the summary written, waits
 for the evaluator and stops the rest.
+
+CPU time. The launcher adds up the user + system CPU seconds of its children (restarted ones
+included: ``getrusage(RUSAGE_CHILDREN)`` counts every child it has waited for) and keeps the
+running total over launches in ``OUT/cpu.json``, so a resumed run adds to it. A finished run
+writes the total into ``summary.json`` as ``cpu_seconds``, the key the one-process trainer
+writes (its own process time). The CPU of a launcher that is killed with SIGKILL, and of its
+children since it started, is not counted.
 """
 from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -84,7 +92,27 @@ class Launcher:
         os.replace(tmp, self.out / "processes.json")
 
     def run(self, timeout_s: float | None = None) -> int:
-        """Start everything and supervise until learner 0 finishes; 0 on success."""
+        """Start everything and supervise until learner 0 finishes; 0 on success. Records the
+        children's CPU seconds (module docstring)."""
+        cpu_before, code = children_cpu_seconds(), None
+        try:
+            code = self._supervise(timeout_s)
+        finally:   # a SIGTERMed launcher records its children too (they are stopped by then)
+            self._record_cpu(children_cpu_seconds() - cpu_before, finished=code == 0)
+        return code
+
+    def _record_cpu(self, seconds: float, finished: bool) -> None:
+        """Add this launch's children's CPU seconds to ``OUT/cpu.json`` and, for a finished run,
+        to ``summary.json`` (both replaced atomically)."""
+        path = self.out / "cpu.json"
+        before = json.loads(path.read_text()) if path.is_file() else {"cpu_seconds": 0.0, "launches": 0}
+        total = before["cpu_seconds"] + seconds
+        _write_json(path, {"cpu_seconds": total, "launches": before["launches"] + 1})
+        summary = self.out / "summary.json"
+        if finished and summary.is_file():
+            _write_json(summary, {**json.loads(summary.read_text()), "cpu_seconds": total})
+
+    def _supervise(self, timeout_s: float | None) -> int:
         started = time.monotonic()
         signal.signal(signal.SIGTERM, _terminate)   # a stopped launcher stops its children
         for child in self.children.values():
@@ -148,6 +176,18 @@ class Launcher:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+
+
+def children_cpu_seconds() -> float:
+    """User + system CPU seconds of every child this process has waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
 
 
 def _terminate(signum, frame):

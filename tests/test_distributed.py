@@ -93,6 +93,12 @@ def test_killed_actor_learner_and_server_recover_and_count_each_episode_once(tmp
     assert "experience (0 of" not in server_starts[1], "the restarted server restored its checkpoint"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["episodes"] == episodes and summary["updates"] > 0
+    # the CPU seconds of every process, the killed and restarted ones included: at least a
+    # second, and at most every core busy for the run's wall time (+60 s: the processes start
+    # before the learner's clock does)
+    cpu = json.loads((out / "cpu.json").read_text())
+    assert cpu["launches"] == 1 and summary["cpu_seconds"] == cpu["cpu_seconds"]
+    assert 1.0 < summary["cpu_seconds"] <= (os.cpu_count() or 1) * summary["wall_seconds"] + 60
     assert read_rows(out / "evaluation.jsonl")[-1]["episode"] == episodes
 
     # --resume: another config value is refused, naming the key; more episodes extend the run
