@@ -25,6 +25,21 @@ period without a trade then pays exactly 0, and a trade pays its autarky surplus
 lot bought at P: log(1 - P delta_s / e) + beta/(1-beta) log(1 + delta_s / s) (the no-trade
 band's condition): the +-1 reward unit swing of paying now for dividends later, which the
 network would otherwise have to cancel through the value of the next state, is gone.
+Markov autarky shaping (``learner.reward_shaping: autarky-markov``; a finite Markov chain
+dividend only). The holding term above values the trees at the current dividend forever,
+which on a chain misstates how their value depends on the state. This potential takes the
+chain's own expectation instead:
+
+    Phi(s, b, y_j) = u(s y_j + b) - u(s_0 y_j) + sum_k H_jk (u(s y_k) - u(s_0 y_k)),
+    H = beta P (I - beta P)^(-1),
+
+the utility of consuming this period's income and then the dividends of s forever, over the
+endowment's (H_jk is the discounted expected number of future periods in state k, from j).
+With a constant dividend it is the autarky potential. Its marginal value of a share,
+d Phi/ds / u'(c), is the type's autarky valuation of the tree in every state
+(docs/heterogeneity.md, "How precisely holdings pin down valuations"), so the network is left
+to learn only how trading changes it.
+
 ``learner.reward_scale`` multiplies r~ (a positive factor changes no policy): with shaping, what
 a learner must tell apart is a trade's surplus, about 0.005 reward units per tick of mispricing.
 
@@ -76,6 +91,8 @@ class Features:
     beta: float = 0.95
     consumption_floor: float = 1e-6
     characteristics: np.ndarray | None = None   # [N, k] constant columns appended (characteristics())
+    chain_states: np.ndarray | None = None      # autarky-markov: the dividend levels y_k, [K]
+    hold_weights: np.ndarray | None = None      # autarky-markov: H = beta P (I - beta P)^(-1), [K, K]
 
     @classmethod
     def build(cls, config: TrainConfig, market: LucasMarket, dividend: DividendProcess) -> "Features":
@@ -112,11 +129,16 @@ class Features:
             scale = np.stack([np.broadcast_to(per[k][1], (n,)) for k in names], axis=1)
             value_of_lot = utility.marginal(c_ref) * c_ref * mc.tree_lot / (1 - config.economy.beta)
         extra_names, extra = characteristics(config, market.agents)
+        states = hold = None
+        if config.learner.reward_shaping == "autarky-markov":   # TrainConfig checked: a Markov chain
+            states, P, beta = np.asarray(dividend.states, float), dividend.transition_matrix, config.economy.beta
+            hold = beta * P @ np.linalg.inv(np.eye(len(states)) - beta * P)
         return cls(names + extra_names, offset, scale, logs, utility, s0,
                    config.learner.reward_scale / value_of_lot,
                    shaping=config.learner.reward_shaping, reward_clip=config.learner.reward_clip,
                    market=market, beta=config.economy.beta,
-                   consumption_floor=mc.consumption_floor, characteristics=extra)
+                   consumption_floor=mc.consumption_floor, characteristics=extra,
+                   chain_states=states, hold_weights=hold)
 
     def observation(self, raw: np.ndarray) -> np.ndarray:
         """[N, D] market observation -> [N, D] float32 network input.
@@ -146,7 +168,7 @@ class Features:
         ``step`` must be the market's latest step (autarky shaping reads the holdings and the
         dividend the market holds after it)."""
         reward = step.reward - self._endowment_utility(step.dividend)
-        if self.shaping == "autarky":
+        if self.shaping in ("autarky", "autarky-markov"):
             reward = reward + self.shaping_term(step)
         reward = reward * self.reward_scale
         if self.reward_clip is not None:
@@ -154,12 +176,33 @@ class Features:
         return reward.astype(np.float32)
 
     def potential(self, shares: np.ndarray, bonds: np.ndarray, dividend: float) -> np.ndarray:
-        """Phi(s, b, y) = u(s y + b) - u(s_0 y) + beta/(1-beta) (u(s y) - u(s_0 y))."""
+        """Phi(s, b, y): the utility of consuming the income ``s y + b`` now and then holding s
+        (module docstring), over the endowment's; [N] float64."""
+        return self._potential(shares * dividend + bonds, shares, dividend)
+
+    def _potential(self, income: np.ndarray, shares: np.ndarray, y: float) -> np.ndarray:
         u, floor = self.utility, self.consumption_floor
-        endowment = self._endowment_utility(dividend)
-        income = u(np.maximum(shares * dividend + bonds, floor)) - endowment
-        holding = u(np.maximum(shares * dividend, floor)) - endowment
-        return income + self.beta / (1.0 - self.beta) * holding
+        endowment = self._endowment_utility(y)
+        now = u(np.maximum(income, floor)) - endowment
+        if self.shaping == "autarky-markov":
+            return now + self._hold_forever(shares, y)
+        holding = u(np.maximum(shares * y, floor)) - endowment
+        return now + self.beta / (1.0 - self.beta) * holding
+
+    def _hold_forever(self, shares: np.ndarray, y: float) -> np.ndarray:
+        """sum_k H_jk (u(s y_k) - u(s_0 y_k)) at y = y_j: the discounted expected utility of the
+        dividends of s from next period on, over the endowment's; [N]."""
+        j = int(self.dividend_index(y))
+        levels = self.chain_states[None, :]
+        s = np.asarray(shares, float).reshape(-1, 1)
+        s0 = np.asarray(self.initial_shares, float).reshape(-1, 1)
+        gain = (self.utility(np.maximum(s * levels, self.consumption_floor))
+                - self.utility(s0 * levels))                      # [N, K] (rows: agents)
+        return gain @ self.hold_weights[j]
+
+    def dividend_index(self, y: float) -> int:
+        """k with chain_states[k] == y (the market's dividend is one of the chain's levels)."""
+        return int(np.argmin(np.abs(self.chain_states - y)))
 
     def shaping_term(self, step: MarketStep) -> np.ndarray:
         """beta Phi(x_{t+1}) - Phi(x_t) in utility units, [N] float64.
@@ -168,12 +211,7 @@ class Features:
         s_t y_t + b_t = income e_t, both float64."""
         m = self.market
         shares_before = m.shares - step.tree_trade
-        u, floor = self.utility, self.consumption_floor
-        y = step.dividend
-        endowment = self._endowment_utility(y)
-        before = (u(np.maximum(step.income, floor)) - endowment
-                  + self.beta / (1.0 - self.beta)
-                  * (u(np.maximum(shares_before * y, floor)) - endowment))
+        before = self._potential(step.income, shares_before, step.dividend)
         return self.beta * self.potential(m.shares, m.bonds, m.dividend) - before
 
 

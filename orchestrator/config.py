@@ -26,7 +26,7 @@ from replay.tables import ReplayConfig
 
 WEIGHT_SHARING = ("independent", "shared")
 ALGORITHMS = ("dqn", "td3", "sac")      # orchestrator.algorithms.RULES
-REWARD_SHAPING = ("endowment", "autarky")
+REWARD_SHAPING = ("endowment", "autarky", "autarky-markov")
 ACTION_NOISE = ("gaussian", "epsilon-local")   # td3 acting noise (orchestrator.learners.rules)
 DIVIDENDS = ("constant", "iid-lognormal", "markov", "log-ar1")
 
@@ -90,7 +90,7 @@ class LearnerConfig:
     target_update_tau: float = 0.01
     huber_delta: float = 1.0
     update_every: int = 2                 # market steps per gradient step
-    reward_shaping: str = "endowment"     # endowment | autarky (orchestrator/agents.py, Features)
+    reward_shaping: str = "endowment"     # endowment | autarky | autarky-markov (orchestrator/agents.py)
     reward_scale: float = 1.0             # multiplies the learners' reward r~ (its unit is R / this)
     reward_clip: float | None = None      # clip the scaled reward to [-c, c] (None: no clip; Features)
     policy_delay: int = 2                 # td3: critic updates per actor and target update
@@ -221,6 +221,10 @@ class TrainConfig:
         elif self.learner.weight_sharing == "shared" and self.market.n_agents % self.learner.agent_types:
             raise ConfigError("learner.agent_types", f"a divisor of market.n_agents ({self.market.n_agents})",
                               self.learner.agent_types)
+        if self.learner.reward_shaping == "autarky-markov" and self.economy.dividend != "markov":
+            raise ConfigError("learner.reward_shaping", "endowment or autarky unless economy.dividend is "
+                              f"markov (autarky-markov takes the chain's expectation; dividend: "
+                              f"{self.economy.dividend})", self.learner.reward_shaping)
         if self.replay.capacity < self.learner.batch_size:
             raise ConfigError("replay.capacity", f">= learner.batch_size ({self.learner.batch_size})",
                               self.replay.capacity)
