@@ -7,12 +7,15 @@
 - Without bonds CRRA valuations do not depend on the number of trees held (homotheticity),
   so every sensitivity is 0; the equilibrium of configs/population_two_types_cpu.yaml has the
   sensitivities docs/heterogeneity.md tabulates.
+- The tree price's elasticity to errors in the one-period discount factor matches finite
+  differences, is 1/(1 - beta) for a constant dividend, and in the acceptance-B economy has
+  the values docs/heterogeneity.md tabulates ("Why the tree is harder than the bond").
 """
 import numpy as np
 import pytest
 
 from lucas_abm.equilibrium.negishi import solve_negishi
-from lucas_abm.equilibrium.valuations import own_valuations, valuation_sensitivity
+from lucas_abm.equilibrium.valuations import own_valuations, tree_price_sdf_elasticity, valuation_sensitivity
 from lucas_abm.errors import ConfigError
 
 STATES, TRANSITION, BETA = [0.04, 0.05], [[0.8, 0.2], [0.3, 0.7]], 0.95
@@ -59,3 +62,29 @@ def test_bad_holdings_and_steps_are_refused():
     eq = solve_negishi(STATES, TRANSITION, BETA, [5.0, 1.0], [0.5, 0.5])
     with pytest.raises(ConfigError, match="d_share"):
         valuation_sensitivity(eq, 0.0)
+
+
+def tree_price(states, transition, sdf, errors=(0.0, 0.0)):
+    m = np.asarray(transition) * np.asarray(sdf) * (1.0 + np.asarray(errors))[:, None]
+    return np.linalg.solve(np.eye(len(states)) - m, m @ np.asarray(states))
+
+
+def test_tree_price_sdf_elasticity_against_finite_differences_and_the_perpetuity():
+    eq = solve_negishi(STATES, TRANSITION, BETA, [5.0, 1.0], [0.5, 0.5])
+    e = tree_price_sdf_elasticity(eq.states, eq.transition, eq.sdf)
+    h = 1e-6
+    for k in range(2):
+        up, down = np.zeros(2), np.zeros(2)
+        up[k], down[k] = h, -h
+        numeric = (np.log(tree_price(STATES, TRANSITION, eq.sdf, up))
+                   - np.log(tree_price(STATES, TRANSITION, eq.sdf, down))) / (2 * h)
+        np.testing.assert_allclose(e[:, k], numeric, rtol=1e-6)
+    # acceptance B (docs/heterogeneity.md): a 1% error in the discount factor out of the high
+    # state (the bond price there 1% off) moves the tree price 9% in the high state and 7% in
+    # the low; the same error out of every state moves it ~20%, the tree's duration
+    np.testing.assert_allclose(e, [[12.76, 7.19], [10.93, 9.14]], atol=0.01)
+    np.testing.assert_allclose(e.sum(axis=1), 1 / (1 - BETA), rtol=0.005)   # duration ~ 20 periods
+    # a constant dividend: the perpetuity, p = beta/(1 - beta) y, elasticity 1/(1 - beta)
+    np.testing.assert_allclose(tree_price_sdf_elasticity([0.05], [[1.0]], [[BETA]]), [[1 / (1 - BETA)]], rtol=1e-12)
+    with pytest.raises(ConfigError, match="sdf"):
+        tree_price_sdf_elasticity([0.05], [[1.0]], [[1.01]])

@@ -18,7 +18,8 @@ these are the equilibrium prices p(y), q(y), for every type: they are its Euler 
 computed here from the portfolio's consumption rather than from the sharing rule. Away from
 it they say how far the type's valuations move when its holdings stray, so how precisely a
 learner's valuations must be resolved (in price ticks) for its holdings to settle within a
-band: :func:`valuation_sensitivity`.
+band: :func:`valuation_sensitivity`. And how far the tree price moves when the one-period
+discount factor is misjudged: :func:`tree_price_sdf_elasticity`.
 """
 from __future__ import annotations
 
@@ -69,3 +70,27 @@ def valuation_sensitivity(equilibrium, d_share: float = 0.01) -> dict[str, np.nd
         out["bond"][k] = 0.5 * (np.log(up_b) - np.log(dn_b))
         out["tree_value"][k], out["bond_value"][k] = at_t, at_b
     return out
+
+
+def tree_price_sdf_elasticity(states, transition, sdf) -> np.ndarray:
+    """How the tree price answers an error in the one-period discount factor (docs/heterogeneity.md,
+    "Why the tree is harder than the bond").
+
+    With M_jk = P_jk m(y_j, y_k) the tree price solves p = M (y + p), so p = (I - M)^(-1) M y,
+    and the bond price is q = M 1. Scale the discount factor out of state k by (1 + e_k) (a
+    valuer whose one-period rate, hence its bond price q(y_k), is off by e_k). Then
+    dp = (I - M)^(-1) dM (y + p) with (dM (y + p))_j = delta_jk p_j, so
+
+        E_jk = d log p(y_j) / d e_k = [(I - M)^(-1)]_jk p(y_k) / p(y_j).
+
+    The row sums are the tree's duration in periods: with a constant dividend, 1 / (1 - beta).
+    ``sdf[j, k]`` = m(y_j, y_k) (e.g. ``NegishiEquilibrium.sdf``). Returns E, [K, K].
+    """
+    y = np.asarray(states, float)
+    m = np.asarray(transition, float) * np.asarray(sdf, float)
+    resolvent = np.linalg.inv(np.eye(y.size) - m)
+    p = resolvent @ m @ y
+    if not np.all(np.isfinite(p)) or np.any(p <= 0):
+        raise ConfigError("sdf", "a discount factor under which the tree price is finite and positive "
+                          "(spectral radius of P m below 1)", p.tolist())
+    return resolvent * p[None, :] / p[:, None]
