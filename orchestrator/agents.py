@@ -25,6 +25,7 @@ period without a trade then pays exactly 0, and a trade pays its autarky surplus
 lot bought at P: log(1 - P delta_s / e) + beta/(1-beta) log(1 + delta_s / s) (the no-trade
 band's condition): the +-1 reward unit swing of paying now for dividends later, which the
 network would otherwise have to cancel through the value of the next state, is gone.
+
 Markov autarky shaping (``learner.reward_shaping: autarky-markov``; a finite Markov chain
 dividend only). The holding term above values the trees at the current dividend forever,
 which on a chain misstates how their value depends on the state. This potential takes the
@@ -38,7 +39,9 @@ endowment's (H_jk is the discounted expected number of future periods in state k
 With a constant dividend it is the autarky potential. Its marginal value of a share,
 d Phi/ds / u'(c), is the type's autarky valuation of the tree in every state
 (docs/heterogeneity.md, "How precisely holdings pin down valuations"), so the network is left
-to learn only how trading changes it.
+to learn only how trading changes it. Measured on the two-type economy it does not help: from
+the endowment those valuations are far from the equilibrium's (docs/heterogeneity.md,
+"Further routes").
 
 ``learner.reward_scale`` multiplies r~ (a positive factor changes no policy): with shaping, what
 a learner must tell apart is a trade's surplus, about 0.005 reward units per tick of mispricing.
