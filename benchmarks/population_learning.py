@@ -23,7 +23,9 @@ saved config.yaml, the same seed, so the same theta_k). Printed per evaluation:
   sign of b_k and within 20% of it.
 
 ``--since E`` adds a summary of every evaluation from episode E on: how many met each goal,
-how many met all three, and the ranges of the bold type's holdings and the price errors.
+how many met all three, and the ranges of the bold type's holdings and the price errors, and
+of the tree's learned price-dividend ratio state by state (the traded median P / y, which is
+``(1 + error) p(y) / y``) against the equilibrium's p(y) / y.
 
 A market that stays at the endowment has a share error of |theta_k - s_k| and a bond error of
 100%: prices alone do not identify the equilibrium (docs/heterogeneity.md, Negishi facts).
@@ -82,6 +84,11 @@ def measure(run_dir: Path, last: int = 1) -> dict:
         prices, stars = {"tree": tree, "bond": bond}, {"tree": p_star, "bond": q_star}
         by_state = {a: [e if (index == k).any() else "unvisited" for k, e in enumerate(errors_by_state(
             prices[a], stars[a], index, len(states), traded[a] & np.isfinite(prices[a])))] for a in ("tree", "bond")}
+        # the tree's price-dividend ratio by state, learned (the traded median) and in equilibrium:
+        # P/y = (1 + error) p(y)/y, since the median commutes with a positive scale
+        pd_equilibrium = [float(eq["tree_price"][k]) / states[k] for k in range(len(states))]
+        pd_learned = [None if e in ("unvisited", None) else (1.0 + e) * pd_equilibrium[k]
+                      for k, e in enumerate(by_state["tree"])]
         types = {}
         for n in names:
             s_eq, b_eq = eq["holdings"][n]["shares"][0], eq["holdings"][n]["bonds"][0]
@@ -103,6 +110,8 @@ def measure(run_dir: Path, last: int = 1) -> dict:
                     "tree_price_rel_error_by_state": by_state["tree"], "bond_price_rel_error_by_state": by_state["bond"],
                     "tree_price_rel_error_all_periods": tree_all, "bond_price_rel_error_all_periods": bond_all,
                     "tree_price_equilibrium": eq["tree_price"], "bond_price_equilibrium": eq["bond_price"],
+                    "price_dividend_ratio_by_state": pd_learned,
+                    "price_dividend_ratio_equilibrium": pd_equilibrium,
                     "types": types, "bold_type": bold, "goals": goals})
     return {"run": str(run_dir), "evaluations": out}
 
@@ -217,7 +226,10 @@ def summary(result: dict, since: int) -> dict:
             "bold_bonds": span([t["bonds"] for t in bold]),
             "tree_price_rel_error": span([e["tree_price_rel_error"] for e in evals]),
             "bond_price_rel_error": span([e["bond_price_rel_error"] for e in evals]),
-            "worst_state_price_error": span([_worst_state(e) for e in evals])}
+            "worst_state_price_error": span([_worst_state(e) for e in evals]),
+            "price_dividend_ratio_by_state": [span([e["price_dividend_ratio_by_state"][k] for e in evals])
+                                              for k in range(len(evals[0]["price_dividend_ratio_by_state"]))],
+            "price_dividend_ratio_equilibrium": evals[-1]["price_dividend_ratio_equilibrium"]}
 
 
 def _summary_text(s: dict) -> str:
@@ -229,7 +241,11 @@ def _summary_text(s: dict) -> str:
             f"bold shares {r('bold_shares', '.4f')} (minus equilibrium {r('bold_share_error', '+.4f')}), "
             f"bonds {r('bold_bonds', '+.4f')}; tree P/p - 1 {r('tree_price_rel_error', '+.2%')}, "
             f"bond Q/q - 1 {r('bond_price_rel_error', '+.2%')} (pooled); worst state |error| "
-            f"{r('worst_state_price_error', '.2%')}")
+            f"{r('worst_state_price_error', '.2%')}\n"
+            "tree price-dividend ratio by state: learned "
+            + " / ".join("none" if v is None else " to ".join(f"{x:.1f}" for x in v)
+                         for v in s["price_dividend_ratio_by_state"])
+            + "; equilibrium " + " / ".join(f"{x:.1f}" for x in s["price_dividend_ratio_equilibrium"]))
 
 
 def main() -> None:

@@ -192,6 +192,14 @@ def test_schedule_slopes_in_the_config_and_a_short_training_run(tmp_path):
     assert summary["bold_shares"] == [bold["shares"], bold["shares"]]
     assert module.summary(full, since=3) == {"since": 3, "evaluations": 0}
     by_state = full["evaluations"][-1]["tree_price_rel_error_by_state"]
+    # the price-dividend ratio by state: (1 + error) p(y) / y, and the equilibrium's 18.0 / 20.7
+    last = full["evaluations"][-1]
+    assert last["price_dividend_ratio_equilibrium"] == pytest.approx([0.7215034 / 0.04, 1.0332504 / 0.05], rel=1e-6)
+    for k, e in enumerate(by_state):
+        if e not in ("unvisited", None):
+            assert last["price_dividend_ratio_by_state"][k] == pytest.approx(
+                (1 + e) * last["price_dividend_ratio_equilibrium"][k], rel=1e-12)
+    assert "tree price-dividend ratio by state: learned" in module._summary_text(summary)
     assert len(by_state) == 2 and goals["prices_within_3pct"] == (module._worst_state(full["evaluations"][-1]) is not None
                                                                  and module._worst_state(full["evaluations"][-1]) <= 0.03)
     # the evaluator's price errors state by state (orchestrator.episode.state_price_errors),
