@@ -21,6 +21,7 @@ import os
 import time
 from pathlib import Path
 
+from orchestrator.atomic import write_json
 from orchestrator.checkpoint import CheckpointManager
 from orchestrator.config import TrainConfig
 from orchestrator.evaluator import converged_long_enough, summary
@@ -88,9 +89,7 @@ class Coordinator:
         agent_steps = n * T * (self.episode + len(evaluations))
         result = summary(self.config, self.economy, evaluations, episodes=self.episode,
                          wall_seconds=self.wall_seconds, agent_steps=agent_steps, updates=updates, **extra)
-        tmp = self.out / ".summary.json.tmp"
-        tmp.write_text(json.dumps(result, indent=2))
-        os.replace(tmp, self.out / "summary.json")
+        write_json(self.out / "summary.json", result)
         return result
 
 

@@ -25,7 +25,6 @@ children since it started, is not counted.
 from __future__ import annotations
 
 import json
-import os
 import resource
 import signal
 import subprocess
@@ -35,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import portpicker
+
+from orchestrator.atomic import write_json
 
 
 @dataclass
@@ -86,10 +87,8 @@ class Launcher:
         self.max_restarts = max_restarts
 
     def _record(self) -> None:
-        pids = {role: c.proc.pid for role, c in self.children.items() if c.proc is not None}
-        tmp = self.out / ".processes.json.tmp"
-        tmp.write_text(json.dumps(pids, indent=2))
-        os.replace(tmp, self.out / "processes.json")
+        write_json(self.out / "processes.json",
+                   {role: c.proc.pid for role, c in self.children.items() if c.proc is not None})
 
     def run(self, timeout_s: float | None = None) -> int:
         """Start everything and supervise until learner 0 finishes; 0 on success. Records the
@@ -107,10 +106,10 @@ class Launcher:
         path = self.out / "cpu.json"
         before = json.loads(path.read_text()) if path.is_file() else {"cpu_seconds": 0.0, "launches": 0}
         total = before["cpu_seconds"] + seconds
-        _write_json(path, {"cpu_seconds": total, "launches": before["launches"] + 1})
+        write_json(path, {"cpu_seconds": total, "launches": before["launches"] + 1})
         summary = self.out / "summary.json"
         if finished and summary.is_file():
-            _write_json(summary, {**json.loads(summary.read_text()), "cpu_seconds": total})
+            write_json(summary, {**json.loads(summary.read_text()), "cpu_seconds": total})
 
     def _supervise(self, timeout_s: float | None) -> int:
         started = time.monotonic()
@@ -182,12 +181,6 @@ def children_cpu_seconds() -> float:
     """User + system CPU seconds of every child this process has waited for."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
 
 
 def _terminate(signum, frame):

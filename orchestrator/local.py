@@ -15,7 +15,6 @@ draw the same batches: results agree up to that sampling, not bit for bit.
 """
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from tqdm.auto import tqdm
 from lucas_abm.errors import ConfigError
 from orchestrator.actor import MarketActor
 from orchestrator.algorithms import make_algorithm
+from orchestrator.atomic import write_json
 from orchestrator.checkpoint import CheckpointManager
 from orchestrator.config import TrainConfig
 from orchestrator.episode import Economy, sampled_agents
@@ -225,7 +225,7 @@ class LocalTrainer:
             bar.close()
         result = self.summary()
         if self.episode >= tc.episodes or converged_long_enough(self.evaluations, self.config):
-            (self.out / "summary.json").write_text(json.dumps(result, indent=2))
+            write_json(self.out / "summary.json", result)
         return result
 
     def summary(self) -> dict:
