@@ -6,24 +6,22 @@ which other processes' load does not inflate, with the 1-minute load average at 
 """
 from __future__ import annotations
 
-import json
 import os
-import resource
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the repository, for orchestrator
+
+from orchestrator import atomic  # noqa: E402
+from orchestrator.launch import children_cpu_seconds  # noqa: E402  (user + system CPU of waited-for children)
 
 
 def load_average() -> float:
     """The 1-minute load average (number of runnable processes, averaged)."""
     return os.getloadavg()[0]
-
-
-def children_cpu_seconds() -> float:
-    """User + system CPU seconds of all waited-for children of this process so far."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def timed_process(command: Sequence[str], log_path: Path, poll: Callable[[], None] | None = None,
@@ -49,7 +47,6 @@ def timed_process(command: Sequence[str], log_path: Path, poll: Callable[[], Non
 
 
 def write_json(path: Path, data: dict) -> None:
+    """``data`` to ``path`` (its folder made if needed), replaced atomically (orchestrator/atomic.py)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+    atomic.write_json(path, data)

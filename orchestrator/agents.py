@@ -94,8 +94,9 @@ class Features:
     beta: float = 0.95
     consumption_floor: float = 1e-6
     characteristics: np.ndarray | None = None   # [N, k] constant columns appended (characteristics())
-    chain_states: np.ndarray | None = None      # autarky-markov: the dividend levels y_k, [K]
+    chain: DividendProcess | None = None        # autarky-markov: the Markov chain dividend
     hold_weights: np.ndarray | None = None      # autarky-markov: H = beta P (I - beta P)^(-1), [K, K]
+    endowment_levels_utility: np.ndarray | None = None   # autarky-markov: u(s_0 y_k), [N or 1, K]
 
     @classmethod
     def build(cls, config: TrainConfig, market: LucasMarket, dividend: DividendProcess) -> "Features":
@@ -132,16 +133,18 @@ class Features:
             scale = np.stack([np.broadcast_to(per[k][1], (n,)) for k in names], axis=1)
             value_of_lot = utility.marginal(c_ref) * c_ref * mc.tree_lot / (1 - config.economy.beta)
         extra_names, extra = characteristics(config, market.agents)
-        states = hold = None
+        chain = hold = endowment_levels = None
         if config.learner.reward_shaping == "autarky-markov":   # TrainConfig checked: a Markov chain
-            states, P, beta = np.asarray(dividend.states, float), dividend.transition_matrix, config.economy.beta
-            hold = beta * P @ np.linalg.inv(np.eye(len(states)) - beta * P)
+            chain, P, beta = dividend, dividend.transition_matrix, config.economy.beta
+            hold = beta * P @ np.linalg.inv(np.eye(len(P)) - beta * P)
+            levels = np.asarray(chain.states, float)[None, :]
+            endowment_levels = utility(np.asarray(s0, float).reshape(-1, 1) * levels)
         return cls(names + extra_names, offset, scale, logs, utility, s0,
                    config.learner.reward_scale / value_of_lot,
                    shaping=config.learner.reward_shaping, reward_clip=config.learner.reward_clip,
                    market=market, beta=config.economy.beta,
                    consumption_floor=mc.consumption_floor, characteristics=extra,
-                   chain_states=states, hold_weights=hold)
+                   chain=chain, hold_weights=hold, endowment_levels_utility=endowment_levels)
 
     def observation(self, raw: np.ndarray) -> np.ndarray:
         """[N, D] market observation -> [N, D] float32 network input.
@@ -195,17 +198,12 @@ class Features:
     def _hold_forever(self, shares: np.ndarray, y: float) -> np.ndarray:
         """sum_k H_jk (u(s y_k) - u(s_0 y_k)) at y = y_j: the discounted expected utility of the
         dividends of s from next period on, over the endowment's; [N]."""
-        j = int(self.dividend_index(y))
-        levels = self.chain_states[None, :]
+        j = int(self.chain.state_index(y))
+        levels = np.asarray(self.chain.states, float)[None, :]
         s = np.asarray(shares, float).reshape(-1, 1)
-        s0 = np.asarray(self.initial_shares, float).reshape(-1, 1)
         gain = (self.utility(np.maximum(s * levels, self.consumption_floor))
-                - self.utility(s0 * levels))                      # [N, K] (rows: agents)
+                - self.endowment_levels_utility)                 # [N, K] (rows: agents)
         return gain @ self.hold_weights[j]
-
-    def dividend_index(self, y: float) -> int:
-        """k with chain_states[k] == y (the market's dividend is one of the chain's levels)."""
-        return int(np.argmin(np.abs(self.chain_states - y)))
 
     def shaping_term(self, step: MarketStep) -> np.ndarray:
         """beta Phi(x_{t+1}) - Phi(x_t) in utility units, [N] float64.
