@@ -2,7 +2,7 @@
 
 One training episode (all agents at once; ``policy`` is one batched forward pass)::
 
-    x_0 = market.reset(seed_e)
+    x_0 = market.reset(seed_e)                      # exploring starts: holdings spread (starts.py)
     for t in 0..T-1:
         a_t = policy(x_t, explore)                  # e.g. epsilon-greedy on the price grid
         r_t, x_{t+1} = market.step(prices(a_t))
@@ -25,6 +25,7 @@ import numpy as np
 from orchestrator.agents import Features, market_orders
 from orchestrator.config import TrainConfig
 from orchestrator.episode import Economy, EpisodeRecord, episode_metrics, episode_seed, exploration_rng
+from orchestrator.starts import exploring_start
 
 
 class MarketActor:
@@ -54,7 +55,10 @@ class MarketActor:
                     after_step: Callable[["MarketActor"], None] | None = None) -> tuple[dict, EpisodeRecord]:
         """Play this actor's episode number ``episode``; return its metrics and record."""
         cfg = self.config
-        obs = self.market.reset(seed=episode_seed(cfg.training.seed, episode, self.actor_id))
+        seed = episode_seed(cfg.training.seed, episode, self.actor_id)
+        obs = self.market.reset(seed=seed)
+        started = exploring_start(self.market, cfg.exploration, seed)   # None: from the endowment
+        obs = obs if started is None else started
         record = EpisodeRecord(self.market, self.sampled)
         start = time.perf_counter()
         for _ in range(cfg.market.horizon):

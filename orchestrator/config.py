@@ -144,6 +144,11 @@ class ExplorationConfig:
     decision is: just above or below the going price), otherwise it draws a uniform grid price.
     Epsilon decays linearly from ``epsilon_start`` to ``epsilon_end`` over the first
     ``decay_fraction`` of the training episodes. Evaluation episodes are greedy.
+
+    Exploring starts (``start_tree_spread``, ``start_bond_spread``; default 0, off): each
+    training episode starts every agent from holdings spread around its endowment, so that the
+    learners see how their values depend on their own holdings (orchestrator/starts.py).
+    Evaluation episodes start from the endowment.
     """
 
     epsilon_start: float = 1.0
@@ -151,6 +156,8 @@ class ExplorationConfig:
     decay_fraction: float = 0.5
     local_fraction: float = 0.8
     local_width: float = 3.0
+    start_tree_spread: float = 0.0   # s_i = s0_i (1 + sigma_s (z_i - zbar)), z ~ U[-1, 1]
+    start_bond_spread: float = 0.0   # b_i = sigma_b L_i (z'_i - zbar'), L_i the borrowing limit
 
     def __post_init__(self) -> None:
         for name in ("epsilon_start", "epsilon_end", "local_fraction"):
@@ -159,6 +166,9 @@ class ExplorationConfig:
         self.decay_fraction = check_range("exploration.decay_fraction", self.decay_fraction, 0.0, 1.0,
                                           high_open=False)
         self.local_width = check_range("exploration.local_width", self.local_width, 0.0, None)
+        for name in ("start_tree_spread", "start_bond_spread"):   # |z - zbar| <= 2: feasible up to 0.5
+            setattr(self, name, check_range(f"exploration.{name}", getattr(self, name), 0.0, 0.5,
+                                            low_open=False, high_open=False))
 
     def epsilon(self, episode: int, episodes: int) -> float:
         frac = min(1.0, episode / max(1.0, self.decay_fraction * episodes))
