@@ -89,6 +89,11 @@ def measure(run_dir: Path, last: int = 1) -> dict:
         pd_equilibrium = [float(eq["tree_price"][k]) / states[k] for k in range(len(states))]
         pd_learned = [None if e in ("unvisited", None) else (1.0 + e) * pd_equilibrium[k]
                       for k, e in enumerate(by_state["tree"])]
+        # the bond prices a buy-and-hold valuer rolls over at: the learned traded medians
+        # (the equilibrium's in a state without bond trade)
+        q_rolled = [float(eq["bond_price"][k]) * (1.0 if e in ("unvisited", None) else 1.0 + e)
+                    for k, e in enumerate(by_state["bond"])]
+        gammas = dict(zip(names, population.gammas(econ.gamma)))
         types = {}
         for n in names:
             s_eq, b_eq = eq["holdings"][n]["shares"][0], eq["holdings"][n]["bonds"][0]
@@ -96,7 +101,9 @@ def measure(run_dir: Path, last: int = 1) -> dict:
             types[n] = {"shares": s, "shares_equilibrium": s_eq, "endowment": eq["endowment"][n],
                         "share_error": None if s is None else s - s_eq,
                         "bonds": b, "bonds_equilibrium": b_eq,
-                        "bond_relative_error": None if b is None or b_eq == 0 else b / b_eq - 1.0}
+                        "bond_relative_error": None if b is None or b_eq == 0 else b / b_eq - 1.0,
+                        **held_valuation_errors(states, transition, econ.beta, gammas[n], s, b, q_rolled,
+                                                eq["tree_price"], eq["bond_price"])}
         t = types[bold]
         visited = [e for a in ("tree", "bond") for e in by_state[a] if e != "unvisited"]
         goals = {"prices_within_3pct": all(e is not None and abs(e) <= PRICE_GOAL for e in visited),
@@ -114,6 +121,27 @@ def measure(run_dir: Path, last: int = 1) -> dict:
                     "price_dividend_ratio_equilibrium": pd_equilibrium,
                     "types": types, "bold_type": bold, "goals": goals})
     return {"run": str(run_dir), "evaluations": out}
+
+
+def held_valuation_errors(states, transition, beta, gamma, shares, bonds, bond_prices, p_star, q_star) -> dict:
+    """A type's own valuations at the holdings the learners ended with, relative to p(y), q(y):
+    ``v_tree(y) / p(y) - 1`` and ``v_bond(y) / q(y) - 1`` of a trader who keeps ``shares`` and
+    ``bonds`` for ever, rolling the bonds over at ``bond_prices``
+    (:func:`lucas_abm.equilibrium.valuations.own_valuations`). At the equilibrium portfolio they
+    are 0; away from it they are what a correct valuer holding the learned allocation would pay.
+    None where the holdings are missing, gamma is 0 or the stationary consumption is not positive."""
+    from lucas_abm.equilibrium.valuations import own_valuations
+    from lucas_abm.errors import ConfigError
+
+    none = {"held_tree_value_error_by_state": None, "held_bond_value_error_by_state": None}
+    if shares is None or bonds is None or gamma <= 0:
+        return none
+    try:
+        v_tree, v_bond = own_valuations(states, transition, beta, gamma, shares, bonds, bond_prices)
+    except ConfigError:
+        return none
+    return {"held_tree_value_error_by_state": (v_tree / np.asarray(p_star) - 1.0).tolist(),
+            "held_bond_value_error_by_state": (v_bond / np.asarray(q_star) - 1.0).tolist()}
 
 
 def _traded(npz, asset: str) -> np.ndarray:
@@ -229,7 +257,28 @@ def summary(result: dict, since: int) -> dict:
             "worst_state_price_error": span([_worst_state(e) for e in evals]),
             "price_dividend_ratio_by_state": [span([e["price_dividend_ratio_by_state"][k] for e in evals])
                                               for k in range(len(evals[0]["price_dividend_ratio_by_state"]))],
-            "price_dividend_ratio_equilibrium": evals[-1]["price_dividend_ratio_equilibrium"]}
+            "price_dividend_ratio_equilibrium": evals[-1]["price_dividend_ratio_equilibrium"],
+            "mean_error_by_state": _mean_errors(evals)}
+
+
+def _mean_errors(evals: list) -> dict:
+    """Means over evaluations, state by state, of the learned traded price errors and of each
+    type's own valuations at its learned holdings (held_valuation_errors); None where no
+    evaluation has one."""
+    def mean(rows):
+        k = len(rows[0]) if rows else 0
+        out = []
+        for j in range(k):
+            v = [r[j] for r in rows if r[j] not in ("unvisited", None)]
+            out.append(float(np.mean(v)) if v else None)
+        return out
+    result = {f"learned_{a}": mean([e[f"{a}_price_rel_error_by_state"] for e in evals]) for a in ("tree", "bond")}
+    for n in evals[0]["types"]:
+        for a in ("tree", "bond"):
+            rows = [e["types"][n][f"held_{a}_value_error_by_state"] for e in evals]
+            rows = [r for r in rows if r is not None]
+            result[f"held_{a}[{n}]"] = mean(rows) if rows else None
+    return result
 
 
 def _summary_text(s: dict) -> str:
@@ -245,7 +294,10 @@ def _summary_text(s: dict) -> str:
             "tree price-dividend ratio by state: learned "
             + " / ".join("none" if v is None else " to ".join(f"{x:.1f}" for x in v)
                          for v in s["price_dividend_ratio_by_state"])
-            + "; equilibrium " + " / ".join(f"{x:.1f}" for x in s["price_dividend_ratio_equilibrium"]))
+            + "; equilibrium " + " / ".join(f"{x:.1f}" for x in s["price_dividend_ratio_equilibrium"])
+            + "\nmean error by state (learned prices; each type's buy-and-hold valuations at its learned "
+            "holdings): " + "; ".join(f"{k} {_by_state(['unvisited' if x is None else x for x in v])}"
+                                       for k, v in s["mean_error_by_state"].items() if v is not None))
 
 
 def main() -> None:

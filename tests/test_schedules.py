@@ -255,3 +255,28 @@ def test_schedule_slopes_in_the_config_and_a_short_training_run(tmp_path):
             assert fit["bond_theory_per_0.01"] == pytest.approx(sens["bond"][k, s] / 2, rel=1e-9)
         for r in (r for r in probe["rows"] if r["state"] == s):   # medians of 4 grid points (step 0.01)
             assert 0.5 <= r["tree_learned"] <= 1.5 and abs(r["tree_learned"] / 0.005 - round(r["tree_learned"] / 0.005)) < 1e-9
+
+
+def test_held_valuations_at_the_learned_holdings():
+    """benchmarks/population_learning.py's held_valuation_errors: 0 at each type's Negishi
+    portfolio (its Euler equations), and for log utility holding trees only the closed form
+    v_tree = beta / (1 - beta) y, v_bond(y) = beta E[y / y'] (c proportional to y)."""
+    from lucas_abm.equilibrium.negishi import solve_negishi
+    from tests.test_population_training import population_learning
+
+    module = population_learning()
+    states, transition = [0.04, 0.05], [[0.8, 0.2], [0.3, 0.7]]
+    eq = solve_negishi(states, transition, beta=0.95, gammas=[5.0, 1.0], endowments=[0.5, 0.5])
+    for k, gamma in enumerate([5.0, 1.0]):
+        e = module.held_valuation_errors(states, transition, 0.95, gamma, eq.shares[k], eq.bonds[k],
+                                         eq.bond_prices, eq.tree_prices, eq.bond_prices)
+        np.testing.assert_allclose(e["held_tree_value_error_by_state"], 0.0, atol=1e-9)
+        np.testing.assert_allclose(e["held_bond_value_error_by_state"], 0.0, atol=1e-9)
+    p, q = np.array([0.7, 1.0]), np.array([0.9, 1.0])
+    e = module.held_valuation_errors(states, transition, 0.95, 1.0, 0.3, 0.0, q, p, q)
+    y = np.array(states)
+    expected_bond = 0.95 * np.array(transition) @ (1.0 / y) * y
+    np.testing.assert_allclose(e["held_tree_value_error_by_state"], 19.0 * y / p - 1.0, rtol=1e-12)
+    np.testing.assert_allclose(e["held_bond_value_error_by_state"], expected_bond / q - 1.0, rtol=1e-12)
+    assert module.held_valuation_errors(states, transition, 0.95, 0.0, 0.3, 0.0, q, p, q) == {
+        "held_tree_value_error_by_state": None, "held_bond_value_error_by_state": None}
