@@ -77,6 +77,21 @@ def dividend_moments(dividend: DividendProcess, seed: int = 12345, draws: int = 
     return float(path.mean()), float(logs.mean()), float(logs.std())
 
 
+def dividend_state_levels(config: TrainConfig) -> tuple[int, list[float]]:
+    """(column, levels): where the dividend sits in the learners' observation and the value
+    it takes there in each state of a finite Markov chain, (log y_k - mean log y) / sd log y
+    (the scaling of :meth:`Features.build`); the gate of ``learner.state_networks``."""
+    from lucas_abm.dividends import make_dividend
+    from lucas_abm.market_config import PRIVATE_OBSERVATIONS
+
+    econ = config.economy
+    dividend = make_dividend(econ.dividend, **econ.dividend_params)
+    _, mean_log_y, sd_log_y = dividend_moments(dividend)
+    scale = sd_log_y if sd_log_y > 1e-12 else 1.0
+    levels = [(float(np.log(y)) - mean_log_y) / scale for y in dividend.states]
+    return PRIVATE_OBSERVATIONS.index("dividend"), levels
+
+
 @dataclass
 class Features:
     """Maps market observations and rewards to the learners' scaled inputs and rewards."""

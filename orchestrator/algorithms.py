@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from lucas_abm.errors import ConfigError
-from orchestrator.agents import ActionGrid
+from orchestrator.agents import ActionGrid, dividend_state_levels
 from orchestrator.config import TrainConfig
 from orchestrator.dqn import DQNHyperparameters, EnsembleDQN
 from orchestrator.population import group_index
@@ -69,10 +69,11 @@ class DQNRule:
             np.random.SeedSequence([config.training.seed, shard]).generate_state(1)[0] % 2**31)
         # a population's types may have unequal counts: the agents' groups (orchestrator/population.py)
         index = None if config.population_types is None else group_index(config)[self.lo:self.hi]
+        gate = dividend_state_levels(config) if lc.state_networks else None   # a network per dividend state
         self.dqn = EnsembleDQN(n, groups, observation_dim, self.grid.n_tree, self.grid.n_bond, hp,
                                seed=seed, tree_basis=self.grid.tree_basis, bond_basis=self.grid.bond_basis,
                                group_index=index, tree_positions=self.grid.n_tree_positions,
-                               bond_positions=self.grid.n_bond_positions)
+                               bond_positions=self.grid.n_bond_positions, state_gate=gate)
         self.sliced = (self.lo, self.hi) != (0, config.market.n_agents)
 
     # ---- acting -------------------------------------------------------------------------

@@ -100,6 +100,7 @@ class LearnerConfig:
     exploration_floor_ticks: float = 0.0  # td3: acting noise of each price at least this many ticks
     action_noise: str = "gaussian"        # td3: gaussian (published) | epsilon-local (the Q-learners')
     holdings_unit_lots: float = 10.0      # observation unit of holdings and income, in lots
+    state_networks: bool = False          # dqn, Markov chain: one network per dividend state (networks.py)
 
     def __post_init__(self) -> None:
         check_choice("learner.algorithm", self.algorithm, ALGORITHMS)
@@ -133,6 +134,12 @@ class LearnerConfig:
         check_choice("learner.action_noise", self.action_noise, ACTION_NOISE)
         self.holdings_unit_lots = check_range("learner.holdings_unit_lots", self.holdings_unit_lots,
                                               0.0, None)
+        if not isinstance(self.state_networks, bool):
+            raise ConfigError("learner.state_networks", "true or false", self.state_networks)
+        self.state_networks = bool(self.state_networks)
+        if self.state_networks and self.algorithm != "dqn":
+            raise ConfigError("learner.state_networks", f"false unless learner.algorithm is dqn "
+                              f"(algorithm: {self.algorithm})", self.state_networks)
 
 
 @dataclass
@@ -235,6 +242,10 @@ class TrainConfig:
             raise ConfigError("learner.reward_shaping", "endowment or autarky unless economy.dividend is "
                               f"markov (autarky-markov takes the chain's expectation; dividend: "
                               f"{self.economy.dividend})", self.learner.reward_shaping)
+        if self.learner.state_networks and self.economy.dividend != "markov":
+            raise ConfigError("learner.state_networks", "false unless economy.dividend is markov (one "
+                              f"network per state of a finite chain; dividend: {self.economy.dividend})",
+                              self.learner.state_networks)
         if self.replay.capacity < self.learner.batch_size:
             raise ConfigError("replay.capacity", f">= learner.batch_size ({self.learner.batch_size})",
                               self.replay.capacity)

@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from orchestrator.networks import EnsembleQNetwork
+from orchestrator.networks import EnsembleQNetwork, StateGatedQNetwork
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,15 @@ class EnsembleDQN:
     empty slots padded with zeros and masked out of the loss, which stays the sum over groups
     of each group's mean over its own agents' samples. Contiguous equal blocks (or no
     ``group_index``) take the plain layout, unchanged.
+
+    ``state_gate = (column, levels)`` gives every group one network per dividend state
+    (:class:`~orchestrator.networks.StateGatedQNetwork`, ``learner.state_networks``).
     """
 
     def __init__(self, n_agents: int, groups: int, input_dim: int, n_tree: int, n_bond: int,
                  hp: DQNHyperparameters, seed: int = 0, tree_basis=None, bond_basis=None,
-                 group_index=None, tree_positions: int = 1, bond_positions: int = 1):
+                 group_index=None, tree_positions: int = 1, bond_positions: int = 1,
+                 state_gate: tuple[int, Sequence[float]] | None = None):
         self.n_agents, self.groups = n_agents, groups
         self.padded = group_index is not None and not (
             n_agents % groups == 0 and np.array_equal(group_index, np.repeat(np.arange(groups), n_agents // groups)))
@@ -69,8 +73,13 @@ class EnsembleDQN:
         net = dict(groups=groups, input_dim=input_dim, n_tree=n_tree, n_bond=n_bond, hidden=hp.hidden,
                    seed=seed, tree_basis=tree_basis, bond_basis=bond_basis,
                    tree_positions=tree_positions, bond_positions=bond_positions)
-        self.online = EnsembleQNetwork(name="online", **net)
-        self.target = EnsembleQNetwork(name="target", **net)
+        if state_gate is None:
+            network = EnsembleQNetwork
+        else:   # one network per dividend state (learner.state_networks): (column, levels)
+            network = StateGatedQNetwork
+            net.update(gate_column=state_gate[0], gate_levels=state_gate[1])
+        self.online = network(name="online", **net)
+        self.target = network(name="target", **net)
         self.target.copy_from(self.online)
         lr = hp.learning_rate
         if hp.final_learning_rate is not None and hp.final_learning_rate != hp.learning_rate:

@@ -115,6 +115,49 @@ class EnsembleQNetwork(tf.Module):
             mine.assign(tau * theirs + (1.0 - tau) * mine)
 
 
+class StateGatedQNetwork(EnsembleQNetwork):
+    """One EnsembleQNetwork per state of a finite dividend chain, chosen by the observation.
+
+    ``learner.state_networks``: every weight group g gets K networks, one per dividend state
+    y_k; a sample is scored by the network of the state it is in:
+
+        Q_g(x, a) = Q_{g, k(x)}(x, a),   k(x) = argmin_k |x_d - l_k|,
+
+    with x_d the observation's dividend column (``gate_column``) and l_k the value that
+    column takes in state k (``gate_levels``, orchestrator.agents.dividend_state_levels).
+    No weight is shared between states, so nothing the network learns about one state's
+    values generalises to the other's: the state-dependence of prices is not smoothed by the
+    function approximation. The K networks are K * G groups of the parent (state-major,
+    group ``k * G + g``), evaluated in one batched pass and gated; the cost is K times the
+    plain ensemble's.
+    """
+
+    def __init__(self, groups: int, *args, gate_column: int, gate_levels: Sequence[float], **kwargs):
+        self.n_states = len(gate_levels)
+        super().__init__(groups * self.n_states, *args, **kwargs)
+        self.state_groups = int(groups)
+        self.gate_column = int(gate_column)
+        self.gate_levels = tf.constant(np.asarray(gate_levels, np.float32))
+
+    def state_of(self, observation: tf.Tensor) -> tf.Tensor:
+        """[G, B] int32: the dividend state k(x) of each sample."""
+        x = observation[..., self.gate_column]
+        return tf.argmin(tf.abs(x[..., None] - self.gate_levels), axis=-1, output_type=tf.int32)
+
+    def __call__(self, observation: tf.Tensor) -> QValues:
+        """observation [G, B, input_dim] -> QValues [G, B] of each sample's own state network."""
+        k = self.n_states
+        tiled = tf.tile(observation, [k, 1, 1])                          # [K * G, B, D], state-major
+        out = super().__call__(tiled)
+        gate = tf.one_hot(self.state_of(observation), k, axis=0)         # [K, G, B]
+
+        def select(t: tf.Tensor) -> tf.Tensor:
+            t = tf.reshape(t, tf.concat([[k, self.state_groups], tf.shape(t)[1:]], 0))
+            g = tf.reshape(gate, tf.concat([tf.shape(gate), tf.ones([tf.rank(t) - 3], tf.int32)], 0))
+            return tf.reduce_sum(g * t, axis=0)
+        return QValues(select(out.value), select(out.tree_advantage), select(out.bond_advantage))
+
+
 def _expand(coefficients: tf.Tensor, basis: tf.Tensor, n_positions: int) -> tf.Tensor:
     """Advantages on the (price, position) grid from basis coefficients, price-major:
 
