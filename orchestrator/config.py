@@ -329,20 +329,39 @@ def config_from_dict(raw: dict) -> TrainConfig:
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
-    """Apply ``section.key=value`` strings (value parsed as YAML) to a raw config dict."""
+    """Apply ``section.key=value`` strings (value parsed as YAML) to a raw config dict.
+
+    ``population.I.key=value`` sets a key of the population's type number I (from 0), e.g.
+    ``--set population.0.gamma=2``: the population section is a list of types."""
     raw = copy.deepcopy(raw or {})
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError("--set", "section.key=value", item)
         key, value = item.split("=", 1)
         parts = key.strip().split(".")
+        if parts[0] == "population":
+            _set_population_key(raw, parts, yaml.safe_load(value), item)
+            continue
         if len(parts) < 2 or parts[0] not in SECTIONS:
-            raise ConfigError("--set", "section.key=value with section one of " + ", ".join(SECTIONS), item)
+            raise ConfigError("--set", "section.key=value with section one of " + ", ".join(SECTIONS)
+                              + ", or population.I.key=value", item)
         node = raw.setdefault(parts[0], {})
         for part in parts[1:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = yaml.safe_load(value)
     return raw
+
+
+def _set_population_key(raw: dict, parts: list[str], value, item: str) -> None:
+    """``population.I.key=value``: type I of the config's population list gets key = value."""
+    types = raw.get("population")
+    if not isinstance(types, list) or not types:
+        raise ConfigError("--set", "population.I.key=value only for a config with a population: list", item)
+    if len(parts) != 3 or not parts[1].isdigit() or int(parts[1]) >= len(types):
+        raise ConfigError("--set", f"population.I.key=value with I in [0, {len(types) - 1}]", item)
+    if not isinstance(types[int(parts[1])], dict):
+        raise ConfigError("--set", "population.I.key=value where type I is a mapping of keys", item)
+    types[int(parts[1])][parts[2]] = value
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None, seed: int | None = None) -> TrainConfig:

@@ -105,3 +105,22 @@ def test_train_cli_bad_input_exits_2_before_work(tmp_path, capsys):
     assert err.strip().count("\n") == 0 and "learner.learning_rate: must be" in err
     assert not out.exists()
     assert main(["train", "--config", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_set_population_keys():
+    """--set population.I.key=value sets a key of type I; bad indices and configs without a
+    population are refused with the field named."""
+    from orchestrator.config import load_config
+
+    path = "configs/population_two_types_schedules_cpu.yaml"
+    cfg = load_config(path, ["population.0.gamma=2", "population.1.gamma=2.0"])
+    assert list(cfg.population_types.gammas(cfg.economy.gamma)) == [2.0, 2.0]
+    assert [t["gamma"] for t in cfg.to_dict()["population"]] == [2.0, 2.0]
+    with pytest.raises(ConfigError, match=r"--set: must be population.I.key=value with I in \[0, 1\]"):
+        load_config(path, ["population.2.gamma=2"])
+    with pytest.raises(ConfigError, match="--set: must be population.I.key=value with I"):
+        load_config(path, ["population.gamma=2"])
+    with pytest.raises(ConfigError, match="only for a config with a population"):
+        load_config("configs/thesis_cpu.yaml", ["population.0.gamma=2"])
+    with pytest.raises(ConfigError, match=r"population\[0\].gamma: must be in \[0, inf\)"):
+        load_config(path, ["population.0.gamma=-1"])

@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="continue the run in DIR from its latest checkpoint (same config required)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value, e.g. --set learner.weight_sharing=shared "
-                        "--set training.episodes=200 (repeatable; VALUE parsed as YAML)")
+                        "--set training.episodes=200, or a population type's key, --set population.0.gamma=2 "
+                        "(repeatable; VALUE parsed as YAML)")
     p.add_argument("--no-progress", action="store_true", help="hide the tqdm progress bar")
     p.add_argument("--stop-after", type=int, default=None, metavar="EPISODES",
                    help="end this invocation after this many episodes (a checkpoint is written); "
