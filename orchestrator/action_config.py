@@ -29,8 +29,9 @@ class ActionGridConfig:
     period, so the order is the new position). Each asset's action index is then the pair
     (price, position), price-major (orchestrator.agents.ActionGrid); the replay is unchanged.
 
-    ``tree_schedule_slope`` / ``bond_schedule_slope`` (both or neither; call-auction; dqn;
-    not with positions) make each posted price a **reservation value** v of a linear demand
+    ``tree_schedule_slope`` / ``bond_schedule_slope`` (both or neither; call-auction; any
+    learner.algorithm: a Q-learner's grid price or an actor-critic's continuous price is the
+    reservation value; not with positions) make each posted price a **reservation value** v of a linear demand
     schedule instead: agent i orders ``a s0_i (1 - P / v)`` trees at price P (and rolls its
     bond position over plus ``a s0_i (1 - Q / v)``), a price-taker's order
     (lucas_abm.mechanisms.schedules). The slope a is per initial share and per unit of

@@ -267,10 +267,9 @@ class TrainConfig:
                                   "(call-auction) and learner.algorithm is dqn", a.tree_positions)
         if a.tree_schedule_slope is not None:
             mechanism = build_mechanism(self.economy.mechanism, self.economy.mechanism_params)
-            if not hasattr(mechanism, "execute_schedules") or self.learner.algorithm != "dqn":
+            if not hasattr(mechanism, "execute_schedules"):
                 raise ConfigError("actions.tree_schedule_slope", "absent unless economy.mechanism "
-                                  "clears schedules (call-auction) and learner.algorithm is dqn",
-                                  a.tree_schedule_slope)
+                                  "clears schedules (call-auction)", a.tree_schedule_slope)
 
     @property
     def groups(self) -> int:

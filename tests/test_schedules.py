@@ -1,7 +1,8 @@
 """Linear demand schedules in the call auction (lucas_abm/mechanisms/schedules.py): the
 clearing price against its closed form and a bisection, the budget caps, the invariants of
 docs/model.md section 2 for any population and any schedules (garbage included), and the
-config keys that give DQN agents schedules (actions.*_schedule_slope)."""
+config keys that give learning agents schedules (actions.*_schedule_slope), for the
+Q-learners' grid prices and the actor-critics' continuous ones."""
 from __future__ import annotations
 
 import copy
@@ -255,6 +256,49 @@ def test_schedule_slopes_in_the_config_and_a_short_training_run(tmp_path):
             assert fit["bond_theory_per_0.01"] == pytest.approx(sens["bond"][k, s] / 2, rel=1e-9)
         for r in (r for r in probe["rows"] if r["state"] == s):   # medians of 4 grid points (step 0.01)
             assert 0.5 <= r["tree_learned"] <= 1.5 and abs(r["tree_learned"] / 0.005 - round(r["tree_learned"] / 0.005)) < 1e-9
+
+
+@pytest.mark.parametrize("algorithm", ["td3", "sac"])
+def test_actor_critics_post_continuous_reservation_values(tmp_path, algorithm):
+    """learner.algorithm td3 / sac with schedules: each agent's continuous price is the
+    reservation value of its schedule, so one period's tree price is the slope-weighted
+    harmonic mean sum a_i s0_i / sum (a_i s0_i / v_i) of the actors' values (no budget or
+    short-sale cap binds from the endowment at these small slopes: the largest purchase,
+    0.02 s0 (1 - 0.5 / 1.5) at about 1, costs under half a period's dividend 0.04 s0) and each agent buys
+    a s0_i (1 - P / v_i). Two short episodes train and evaluate."""
+    from orchestrator.agents import Features, market_orders
+    from orchestrator.algorithms import make_algorithm
+    from orchestrator.config import config_from_dict
+    from orchestrator.episode import Economy
+    from tests.test_population_training import GAMMAS, MARKOV, raw, train_two_episodes
+
+    r = raw(GAMMAS, algorithm=algorithm)
+    r["economy"] = dict(MARKOV)
+    r["actions"] = {"tree_low": 0.5, "tree_high": 1.5, "bond_low": 0.8, "bond_high": 1.2,
+                    "tree_schedule_slope": 0.02, "bond_schedule_slope": 0.05}
+    cfg = config_from_dict(r)
+    economy = Economy(cfg)
+    market = economy.market()
+    features = Features.build(cfg, market, economy.dividend)
+    rule = make_algorithm(cfg, economy.observation_dim)
+    obs = market.reset(seed=3)
+    actions = rule.policy(features.observation(obs), 1.0, np.random.default_rng(1))   # spread values
+    v_tree, v_bond = rule.prices(actions)
+    orders = market_orders(rule, actions, market)
+    s0 = market.agents.initial_shares
+    assert orders[0] is None and orders[1] is None
+    np.testing.assert_allclose(orders[2], 0.02 * s0, rtol=1e-15)
+    np.testing.assert_allclose(orders[3], 0.05 * s0, rtol=1e-15)
+    assert np.ptp(v_tree) > 0.05      # continuous values, spread by the exploration noise
+    step = market.step(v_tree, v_bond, *orders)
+    a = 0.02 * s0
+    price = a.sum() / (a / v_tree).sum()
+    assert step.tree_clearing_price == pytest.approx(price, rel=1e-12)
+    np.testing.assert_allclose(step.tree_trade, a * (1 - price / v_tree), rtol=1e-9, atol=1e-15)
+    train_two_episodes(cfg, tmp_path / "run")
+    npz = np.load(tmp_path / "run" / "episodes" / "eval-000002.npz")
+    traded = npz["tree_volume"] > 0
+    assert np.all((npz["tree_clearing_price"][traded] >= 0.5) & (npz["tree_clearing_price"][traded] <= 1.5))
 
 
 def test_held_valuations_at_the_learned_holdings():

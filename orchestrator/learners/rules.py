@@ -21,6 +21,11 @@ TD3 explores as the Q-learners do instead (``explore`` is epsilon; local moves o
 ``exploration.local_width`` ticks: actions.epsilon_local_exploration); SAC samples its own policy whenever ``explore > 0``.
 ``explore = 0`` is the deterministic policy (mu(x), or tanh of the Gaussian's mean).
 
+Schedules. With ``actions.tree_schedule_slope`` / ``bond_schedule_slope`` (the call auction)
+each continuous price is a reservation value v and ``orders`` gives the market the slopes
+``a s0_i`` of the demand schedules ``a s0_i (1 - P / v)``: a continuous v has no tick, so an
+agent's order moves with its value by any amount, not in steps of one grid price.
+
 Hyperparameters from ``config.learner``: ``hidden``, ``n_step``, ``learning_rate`` (actor and
 critics; SAC's temperature too), ``final_learning_rate`` (both decay linearly to it),
 ``target_update_tau``, ``huber_delta``, ``weight_sharing`` / ``agent_types``; the rest are the
@@ -90,6 +95,19 @@ class ActorCriticRule:
         a = self.learner.greedy(x) if explore <= 0 else self._explore(x, explore, rng)
         a = np.asarray(a, np.float32)
         return {"tree_action": a[:, 0].copy(), "bond_action": a[:, 1].copy()}
+
+    def orders(self, actions: Mapping[str, np.ndarray], market) -> tuple | None:
+        """With ``actions.*_schedule_slope``: (None, None, a_tree s0_i, a_bond s0_i) for agents
+        [lo, hi), so that each continuous price is the reservation value v of the linear demand
+        schedule ``a s0_i (1 - P / v)`` (lucas_abm.mechanisms.schedules); None (posted prices)
+        otherwise. The same arguments as a Q-learner's (orchestrator.agents.ActionGrid.orders)."""
+        a = self.config.actions
+        if a.tree_schedule_slope is None:
+            return None
+        s0 = (market.config.initial_shares if market.agents is None
+              else market.agents.initial_shares[self.lo:self.hi])
+        s0 = np.broadcast_to(np.asarray(s0, float), (self.hi - self.lo,))
+        return None, None, a.tree_schedule_slope * s0, a.bond_schedule_slope * s0
 
     def prices(self, actions: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """p_j = low_j + (a_j + 1)/2 (high_j - low_j) (orchestrator.learners.actions.PriceBox)."""
