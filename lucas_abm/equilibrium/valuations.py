@@ -46,6 +46,28 @@ def own_valuations(states, transition, beta: float, gamma: float, shares: float,
     return cum - y, beta * (p_mat @ mu) / mu
 
 
+def agents_valuations(states, transition, beta: float, gammas, shares, bonds,
+                      bond_prices) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`own_valuations` of N agents at once: ``gammas``, ``shares``, ``bonds`` are [N]
+    (agent i keeps its own ``shares[i]``, ``bonds[i]``); returns (v_tree, v_bond), each [N, S].
+    Rows whose stationary consumption is not positive in every state are NaN (no error), so
+    one agent far out of the money does not stop a market of them.
+
+    One inverse of ``I - beta P`` serves every agent: ``mu V = (mu y) (I - beta P)^(-T)`` row
+    by row."""
+    y = np.asarray(states, float)
+    p_mat = np.asarray(transition, float)
+    q = np.asarray(bond_prices, float)
+    c = np.asarray(shares, float)[:, None] * y + np.asarray(bonds, float)[:, None] * (1.0 - q)
+    ok = np.all(np.isfinite(c) & (c > 0), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        mu = np.where(ok[:, None], np.abs(c), 1.0) ** (-np.asarray(gammas, float)[:, None])
+        cum = (mu * y) @ np.linalg.inv(np.eye(y.size) - beta * p_mat).T / mu
+        v_tree, v_bond = cum - y, beta * (mu @ p_mat.T) / mu
+    v_tree[~ok], v_bond[~ok] = np.nan, np.nan
+    return v_tree, v_bond
+
+
 def valuation_sensitivity(equilibrium, d_share: float = 0.01) -> dict[str, np.ndarray]:
     """How each type's own valuations move when its tree holding strays from the equilibrium
     portfolio by ``d_share`` (per unit of supply), bonds unchanged: central differences

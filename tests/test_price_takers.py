@@ -1,0 +1,143 @@
+"""Price-takers with correct valuations (lucas_abm/price_takers.py) in acceptance B's market:
+the vectorised valuations against the scalar ones, the Negishi portfolio as a rest point of
+the schedules market, every other Pareto-efficient allocation as one too (a continuum of rest
+points, so the trading path picks the allocation), and where a market of them goes from the
+endowment (docs/heterogeneity.md, "What correct price-takers reach")."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from lucas_abm.equilibrium.negishi import solve_negishi
+from lucas_abm.equilibrium.valuations import agents_valuations, own_valuations
+from lucas_abm.price_takers import PriceTakers
+from orchestrator.agents import market_orders
+
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "population_two_types_schedules_cpu.yaml"
+STATES, TRANSITION, BETA = np.array([0.04, 0.05]), np.array([[0.8, 0.2], [0.3, 0.7]]), 0.95
+
+
+def economy_and_market(slope: float = 0.1, horizon: int = 100):
+    from orchestrator.config import config_from_dict
+    from orchestrator.episode import Economy
+
+    raw = yaml.safe_load(CONFIG.read_text())
+    raw["actions"].update(tree_schedule_slope=slope, bond_schedule_slope=slope)
+    raw["market"]["horizon"] = horizon
+    economy = Economy(config_from_dict(raw))
+    return economy, economy.market()
+
+
+def traders(economy, market, slope: float = 0.1, bond_prices=None) -> PriceTakers:
+    eq = economy.population_equilibrium
+    q = eq["bond_price"] if bond_prices is None else bond_prices
+    return PriceTakers(market, STATES, TRANSITION, BETA, q, slope, slope)
+
+
+def per_agent(negishi, market) -> tuple[np.ndarray, np.ndarray]:
+    """Each agent's equal part of its type's Negishi portfolio (types' totals per unit of supply)."""
+    k = market.agents.type_index
+    count = np.bincount(k)[k]
+    return (negishi.shares[k] * market.total_shares / count, negishi.bonds[k] * market.total_shares / count)
+
+
+def play(market, policy, periods: int):
+    """(clearing prices [T, 2], dividend index [T]) of ``periods`` steps."""
+    prices, states = [], []
+    for _ in range(periods):
+        actions = policy.policy(None, 0.0, None)
+        step = market.step(*policy.prices(actions), *market_orders(policy, actions, market))
+        prices.append((step.tree_clearing_price, step.bond_clearing_price))
+        states.append(int(np.abs(STATES - step.dividend).argmin()))
+    return np.array(prices), np.array(states)
+
+
+def test_agents_valuations_are_each_agents_own():
+    """Row i of agents_valuations is own_valuations of agent i (to 1e-12); a row whose
+    stationary consumption is not positive is NaN, not an error."""
+    rng = np.random.default_rng(0)
+    n = 7
+    gammas, shares = rng.uniform(0.5, 6.0, n), rng.uniform(0.3, 1.5, n)
+    bonds, q = rng.uniform(-0.02, 0.02, n), [0.89, 1.07]
+    tree, bond = agents_valuations(STATES, TRANSITION, BETA, gammas, shares, bonds, q)
+    for i in range(n):
+        t, b = own_valuations(STATES, TRANSITION, BETA, gammas[i], shares[i], bonds[i], q)
+        np.testing.assert_allclose(tree[i], t, rtol=1e-12)
+        np.testing.assert_allclose(bond[i], b, rtol=1e-12)
+    tree, bond = agents_valuations(STATES, TRANSITION, BETA, [2.0, 2.0], [0.0, 1.0], [-0.1, 0.0], q)
+    assert np.isnan(tree[0]).all() and np.isnan(bond[0]).all() and np.isfinite(tree[1]).all()
+
+
+def test_the_negishi_portfolio_is_a_rest_point():
+    """Every agent at its equilibrium portfolio values the assets at p(y), q(y) (to 1e-12),
+    so the schedules clear there and nobody trades: 40 periods on the call auction move no
+    holding by more than 1e-12 and every clearing price is p(y_t), q(y_t) to 1e-9."""
+    economy, market = economy_and_market()
+    eq = economy.population_equilibrium
+    market.reset(seed=4)
+    agents = market.agents
+    negishi = solve_negishi(STATES, TRANSITION, BETA, [5.0, 1.0], economy.population.endowments)
+    shares, bonds = per_agent(negishi, market)
+    market.shares, market.bonds = shares.copy(), bonds.copy()
+    policy = traders(economy, market)
+    v_tree, v_bond = policy.values()
+    j = int(np.abs(STATES - market.dividend).argmin())
+    np.testing.assert_allclose(v_tree, eq["tree_price"][j], rtol=1e-12)
+    np.testing.assert_allclose(v_bond, eq["bond_price"][j], rtol=1e-12)
+    prices, states = play(market, policy, 40)
+    assert len(set(states)) == 2
+    np.testing.assert_allclose(prices[:, 0], np.asarray(eq["tree_price"])[states], rtol=1e-9)
+    np.testing.assert_allclose(prices[:, 1], np.asarray(eq["bond_price"])[states], rtol=1e-9)
+    assert np.abs(market.shares - shares).max() < 1e-12 and np.abs(market.bonds - bonds).max() < 1e-12
+
+
+def test_every_efficient_allocation_is_a_rest_point():
+    """The equilibrium from another wealth split (the bold type endowed with 0.55 of the
+    trees, not 0.5) is Pareto efficient too. Price-takers placed at its portfolio, rolling
+    bonds at its q(y), do not trade either, and the market clears at its prices, not at
+    acceptance B's: the schedules market has a continuum of rest points (one per wealth
+    split). The bold type's share differs by 0.05 where prices differ by 1.3% at most."""
+    economy, market = economy_and_market()
+    eq = economy.population_equilibrium
+    market.reset(seed=4)
+    other = solve_negishi(STATES, TRANSITION, BETA, [5.0, 1.0], [0.45, 0.55])
+    shares, bonds = per_agent(other, market)
+    assert bonds.min() > -0.035          # inside the borrowing limit
+    market.shares, market.bonds = shares.copy(), bonds.copy()
+    policy = traders(economy, market, bond_prices=other.bond_prices)
+    prices, states = play(market, policy, 40)
+    assert len(set(states)) == 2
+    np.testing.assert_allclose(prices[:, 0], other.tree_prices[states], rtol=1e-9)
+    np.testing.assert_allclose(prices[:, 1], other.bond_prices[states], rtol=1e-9)
+    assert np.abs(market.shares - shares).max() < 1e-12 and np.abs(market.bonds - bonds).max() < 1e-12
+    assert other.shares[1] - eq["holdings"]["bold"]["shares"][0] == pytest.approx(0.0495, abs=0.0005)
+    assert np.abs(other.tree_prices / np.asarray(eq["tree_price"]) - 1).max() == pytest.approx(0.013, abs=0.001)
+
+
+def test_from_the_endowment_the_market_ends_efficient_but_off_the_walrasian_split():
+    """Price-takers with slope 0.1 from the endowment (one path, 1,000 periods): tree supply
+    and zero net bonds hold (1e-12); the two types' marginal rates of substitution
+    mu(y_1) / mu(y_0) end equal to 1e-4 (an efficient allocation: trade has stopped), but the
+    bold type holds 0.629 of the trees, not the Walrasian 0.523: trading at prices other than
+    p(y), q(y) on the way moved wealth between the types."""
+    economy, market = economy_and_market(0.1, horizon=1000)
+    market.reset(seed=7)
+    policy = traders(economy, market, 0.1)
+    play(market, policy, 1000)
+    agents = market.agents
+    assert market.shares.sum() == pytest.approx(market.total_shares, rel=1e-12)
+    assert abs(market.bonds.sum()) < 1e-12
+    q = np.asarray(economy.population_equilibrium["bond_price"])
+    mrs = []
+    for k in range(2):
+        mine = agents.type_index == k
+        s, b = market.shares[mine].mean(), market.bonds[mine].mean()
+        c = s * STATES + b * (1 - q)
+        mrs.append((c[1] / c[0]) ** -agents.gammas[mine][0])
+    assert mrs[0] == pytest.approx(mrs[1], rel=1e-4)
+    bold_share = market.shares[agents.type_index == 1].sum() / market.total_shares
+    assert bold_share == pytest.approx(0.6288, abs=0.001)
+    assert economy.population_equilibrium["holdings"]["bold"]["shares"][0] == pytest.approx(0.5227, abs=1e-4)
