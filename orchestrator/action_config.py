@@ -30,8 +30,8 @@ class ActionGridConfig:
     (price, position), price-major (orchestrator.agents.ActionGrid); the replay is unchanged.
 
     ``tree_schedule_slope`` / ``bond_schedule_slope`` (both or neither; call-auction; any
-    learner.algorithm: a Q-learner's grid price or an actor-critic's continuous price is the
-    reservation value; not with positions) make each posted price a **reservation value** v of a linear demand
+    learner.algorithm; not with positions) make each posted price, a Q-learner's grid price
+    or an actor-critic's continuous one, a **reservation value** v of a linear demand
     schedule instead: agent i orders ``a s0_i (1 - P / v)`` trees at price P (and rolls its
     bond position over plus ``a s0_i (1 - Q / v)``), a price-taker's order
     (lucas_abm.mechanisms.schedules). The slope a is per initial share and per unit of
