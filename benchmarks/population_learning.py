@@ -18,6 +18,9 @@ saved config.yaml, the same seed, so the same theta_k). Printed per evaluation:
   pooled, they are the most frequent state's error and can hide a large one in the other;
 * holdings: each type's tree shares and bonds per unit of supply at the episode's end against
   the equilibrium ``s_k``, ``b_k`` (and the endowment theta_k);
+* the risk-sharing gap of the types' holdings at T, ``max_y max_k m_k(y) / min_k m_k(y) - 1``
+  (:func:`lucas_abm.equilibrium.valuations.risk_sharing_gap`): 0 on every Pareto-efficient
+  allocation, whichever wealth split the trading path led to, 1.44 at acceptance B's endowment;
 * the goals for the least risk-averse type ("bold"): prices within 3% (both assets, the traded
   median in every visited state), its tree share within 0.01 of s_k, its bond position of the
   sign of b_k and within 20% of it.
@@ -44,6 +47,7 @@ PRICE_GOAL, SHARE_GOAL, BOND_GOAL = 0.03, 0.01, 0.20
 
 def measure(run_dir: Path, last: int = 1) -> dict:
     from lucas_abm.equilibrium.dispatch import solve_population
+    from lucas_abm.equilibrium.valuations import risk_sharing_gap
     from orchestrator.config import config_from_dict
     from orchestrator.state_errors import errors_by_state, state_index
 
@@ -104,6 +108,11 @@ def measure(run_dir: Path, last: int = 1) -> dict:
                         "bond_relative_error": None if b is None or b_eq == 0 else b / b_eq - 1.0,
                         **held_valuation_errors(states, transition, econ.beta, gammas[n], s, b, q_rolled,
                                                 eq["tree_price"], eq["bond_price"])}
+        # 0 on every efficient allocation (the rest points of correct price-takers), 1.44 at
+        # acceptance B's endowment: how much risk the learned holdings share, at q(y)
+        sharing = (None if any(types[n]["shares"] is None or types[n]["bonds"] is None for n in names)
+                   else risk_sharing_gap(states, [gammas[n] for n in names], [types[n]["shares"] for n in names],
+                                         [types[n]["bonds"] for n in names], eq["bond_price"]))
         t = types[bold]
         visited = [e for a in ("tree", "bond") for e in by_state[a] if e != "unvisited"]
         goals = {"prices_within_3pct": all(e is not None and abs(e) <= PRICE_GOAL for e in visited),
@@ -119,7 +128,8 @@ def measure(run_dir: Path, last: int = 1) -> dict:
                     "tree_price_equilibrium": eq["tree_price"], "bond_price_equilibrium": eq["bond_price"],
                     "price_dividend_ratio_by_state": pd_learned,
                     "price_dividend_ratio_equilibrium": pd_equilibrium,
-                    "types": types, "bold_type": bold, "goals": goals})
+                    "types": types, "bold_type": bold, "goals": goals,
+                    "risk_sharing_gap": None if sharing is None or not np.isfinite(sharing) else sharing})
     return {"run": str(run_dir), "evaluations": out}
 
 
@@ -150,6 +160,10 @@ def _traded(npz, asset: str) -> np.ndarray:
     if f"{asset}_volume" in npz.files:
         return npz[f"{asset}_volume"] > 1e-12
     return np.abs(npz[f"{asset}_trade"]).sum(axis=1) > 1e-12
+
+
+def _pct1(value) -> str:
+    return "none" if value is None else f"{value:.1%}"
 
 
 def _pct(value) -> str:
@@ -255,10 +269,17 @@ def summary(result: dict, since: int) -> dict:
             "tree_price_rel_error": span([e["tree_price_rel_error"] for e in evals]),
             "bond_price_rel_error": span([e["bond_price_rel_error"] for e in evals]),
             "worst_state_price_error": span([_worst_state(e) for e in evals]),
+            "risk_sharing_gap": span([e.get("risk_sharing_gap") for e in evals]),
+            "risk_sharing_gap_median": _median([e.get("risk_sharing_gap") for e in evals]),
             "price_dividend_ratio_by_state": [span([e["price_dividend_ratio_by_state"][k] for e in evals])
                                               for k in range(len(evals[0]["price_dividend_ratio_by_state"]))],
             "price_dividend_ratio_equilibrium": evals[-1]["price_dividend_ratio_equilibrium"],
             "mean_error_by_state": _mean_errors(evals)}
+
+
+def _median(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.median(values)) if values else None
 
 
 def _mean_errors(evals: list) -> dict:
@@ -290,7 +311,8 @@ def _summary_text(s: dict) -> str:
             f"bold shares {r('bold_shares', '.4f')} (minus equilibrium {r('bold_share_error', '+.4f')}), "
             f"bonds {r('bold_bonds', '+.4f')}; tree P/p - 1 {r('tree_price_rel_error', '+.2%')}, "
             f"bond Q/q - 1 {r('bond_price_rel_error', '+.2%')} (pooled); worst state |error| "
-            f"{r('worst_state_price_error', '.2%')}\n"
+            f"{r('worst_state_price_error', '.2%')}; risk-sharing gap {r('risk_sharing_gap', '.1%')}, "
+            f"median {_pct1(s['risk_sharing_gap_median'])} (0 if efficient)\n"
             "tree price-dividend ratio by state: learned "
             + " / ".join("none" if v is None else " to ".join(f"{x:.1f}" for x in v)
                          for v in s["price_dividend_ratio_by_state"])

@@ -141,3 +141,28 @@ def test_from_the_endowment_the_market_ends_efficient_but_off_the_walrasian_spli
     bold_share = market.shares[agents.type_index == 1].sum() / market.total_shares
     assert bold_share == pytest.approx(0.6288, abs=0.001)
     assert economy.population_equilibrium["holdings"]["bold"]["shares"][0] == pytest.approx(0.5227, abs=1e-4)
+
+
+def test_the_benchmark_scores_price_takers_as_a_learned_run(tmp_path):
+    """benchmarks/price_takers.py writes a run directory that population_learning.py reads:
+    two paths of slope 0.1, each evaluation's holdings per unit of supply summing to 1 and 0,
+    and its risk-sharing gap that of those holdings at the bond prices of the equilibrium
+    valued in the path's first state (to 1e-12)."""
+    import json
+
+    from lucas_abm.equilibrium.valuations import risk_sharing_gap
+    from tests.benchmark_scripts import load_benchmark
+
+    module = load_benchmark("price_takers")
+    run = module.play(CONFIG, tmp_path / "a0.1", 0.1, paths=2, progress=False)
+    scored = module.score(run)
+    assert scored["paths"] == 2 and set(scored["goals_met"]) >= {"prices_within_3pct", "all"}
+    evals = load_benchmark("population_learning").measure(run, last=10)["evaluations"]
+    rows = [json.loads(line) for line in (run / "evaluation.jsonl").read_text().splitlines()]
+    for e, row in zip(evals, rows):
+        q = e["bond_price_equilibrium"]       # the equilibrium valued in the path's first state
+        shares = [row["shares[cautious]"], row["shares[bold]"]]
+        bonds = [row["bonds[cautious]"], row["bonds[bold]"]]
+        assert sum(shares) == pytest.approx(1.0, abs=1e-12) and abs(sum(bonds)) < 1e-12
+        assert e["risk_sharing_gap"] == pytest.approx(risk_sharing_gap(STATES, [5.0, 1.0], shares, bonds, q),
+                                                      rel=1e-12)

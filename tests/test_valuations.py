@@ -88,3 +88,19 @@ def test_tree_price_sdf_elasticity_against_finite_differences_and_the_perpetuity
     np.testing.assert_allclose(tree_price_sdf_elasticity([0.05], [[1.0]], [[BETA]]), [[1 / (1 - BETA)]], rtol=1e-12)
     with pytest.raises(ConfigError, match="sdf"):
         tree_price_sdf_elasticity([0.05], [[1.0]], [[1.01]])
+
+
+@pytest.mark.parametrize("gammas,endowments", [([5.0, 1.0], [0.5, 0.5]), ([5.0, 1.0], [0.45, 0.55]),
+                                               ([2.0, 0.5, 8.0], [0.2, 0.5, 0.3])])
+def test_risk_sharing_gap_is_zero_on_every_efficient_allocation(gammas, endowments):
+    """Any Negishi portfolio (any wealth split) shares risk efficiently: gap 0 (to 1e-12).
+    Acceptance B's endowment (no bonds, consumption proportional to y for both types) has
+    m = 0.8^gamma: gap 0.8 / 0.8^5 - 1 = 1.44140625; holding the bond moves it."""
+    from lucas_abm.equilibrium.valuations import risk_sharing_gap
+
+    eq = solve_negishi(STATES, TRANSITION, BETA, gammas, endowments)
+    assert abs(risk_sharing_gap(STATES, gammas, eq.shares, eq.bonds, eq.bond_prices)) < 1e-12
+    q = [0.8917893079665716, 1.0758831045211585]
+    assert risk_sharing_gap(STATES, [5.0, 1.0], [0.5, 0.5], [0.0, 0.0], q) == pytest.approx(0.8 / 0.8**5 - 1, rel=1e-12)
+    assert 0 < risk_sharing_gap(STATES, [5.0, 1.0], [0.48, 0.52], [0.01, -0.01], q) < 0.8 / 0.8**5 - 1
+    assert np.isnan(risk_sharing_gap(STATES, [5.0, 1.0], [0.0, 1.0], [-0.1, 0.1], q))

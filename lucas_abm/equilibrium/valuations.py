@@ -68,6 +68,27 @@ def agents_valuations(states, transition, beta: float, gammas, shares, bonds,
     return v_tree, v_bond
 
 
+def risk_sharing_gap(states, gammas, shares, bonds, bond_prices) -> float:
+    """How far K types' holdings are from sharing risk efficiently: with each type k keeping
+    ``shares[k]`` and rolling ``bonds[k]`` over at q(y), its marginal rates of substitution are
+    ``m_k(y) = mu_k(y) / mu_k(y_0)``, ``mu_k = c_k^(-gamma_k)``, ``c_k(y) = s_k y + b_k (1 - q(y))``,
+    and the gap is
+
+        max_y [max_k m_k(y) / min_k m_k(y)] - 1.
+
+    It is 0 exactly on the Pareto-efficient allocations (equal marginal rates, so equal
+    valuations of every asset: the rest points of a market of price-takers, the Negishi
+    portfolio among them) and positive elsewhere; NaN if some type's consumption is not
+    positive. At acceptance B's endowment it is 0.8 / 0.32768 - 1 = 1.44."""
+    y = np.asarray(states, float)
+    c = (np.asarray(shares, float)[:, None] * y
+         + np.asarray(bonds, float)[:, None] * (1.0 - np.asarray(bond_prices, float)))
+    if not np.all(np.isfinite(c) & (c > 0)):
+        return float("nan")
+    m = (c / c[:, :1]) ** (-np.asarray(gammas, float)[:, None])
+    return float((m.max(axis=0) / m.min(axis=0)).max() - 1.0)
+
+
 def valuation_sensitivity(equilibrium, d_share: float = 0.01) -> dict[str, np.ndarray]:
     """How each type's own valuations move when its tree holding strays from the equilibrium
     portfolio by ``d_share`` (per unit of supply), bonds unchanged: central differences
