@@ -46,6 +46,8 @@ def play(config_path: Path, out: Path, slope: float, paths: int, horizon: int | 
     from orchestrator.evaluator import GreedyEvaluator
 
     raw = yaml.safe_load(Path(config_path).read_text())
+    for key in ("tree_positions", "bond_positions"):   # schedules replace order sizes
+        raw["actions"].pop(key, None)
     raw["actions"].update(tree_schedule_slope=float(slope), bond_schedule_slope=float(slope))
     if horizon is not None:
         raw["market"]["horizon"] = int(horizon)
@@ -128,10 +130,15 @@ def main() -> None:
         raise SystemExit(f"--paths: an integer >= 1, got {args.paths}")
     if args.horizon is not None and args.horizon < 1:
         raise SystemExit(f"--horizon: an integer >= 1, got {args.horizon}")
+    from lucas_abm.errors import ConfigError
+
     rows = []
     for a in slopes:
-        run = play(args.config, args.out / f"a{a:g}{'-grid' if args.grid else ''}", a, args.paths,
-                   args.horizon, args.grid)
+        try:
+            run = play(args.config, args.out / f"a{a:g}{'-grid' if args.grid else ''}", a, args.paths,
+                       args.horizon, args.grid)
+        except ConfigError as error:   # the config's own one-line error, before any path is played
+            raise SystemExit(f"{args.config}: {error}")
         horizon = yaml.safe_load((run / "config.yaml").read_text())["market"]["horizon"]
         rows.append(dict(score(run), slope=a, grid=args.grid, horizon=horizon))
     print(json.dumps(rows, indent=1) if args.json else table(rows))
