@@ -162,19 +162,15 @@ def _traded(npz, asset: str) -> np.ndarray:
     return np.abs(npz[f"{asset}_trade"]).sum(axis=1) > 1e-12
 
 
-def _pct1(value) -> str:
-    return "none" if value is None else f"{value:.1%}"
-
-
-def _pct(value) -> str:
-    return "none" if value is None else f"{value:+.2%}"
+def _pct(value, fmt: str = "+.2%") -> str:
+    return "none" if value is None else format(value, fmt)
 
 
 def _by_state(errors: list) -> str:
     return " / ".join("-" if e == "unvisited" else _pct(e) for e in errors)
 
 
-def _worst_state(e: dict) -> float | None:
+def worst_state(e: dict) -> float | None:
     """The largest |traded median error| over both assets and the visited states (None: a
     visited state without trade)."""
     values = [v for a in ("tree", "bond") for v in e[f"{a}_price_rel_error_by_state"] if v != "unvisited"]
@@ -268,7 +264,7 @@ def summary(result: dict, since: int) -> dict:
             "bold_bonds": span([t["bonds"] for t in bold]),
             "tree_price_rel_error": span([e["tree_price_rel_error"] for e in evals]),
             "bond_price_rel_error": span([e["bond_price_rel_error"] for e in evals]),
-            "worst_state_price_error": span([_worst_state(e) for e in evals]),
+            "worst_state_price_error": span([worst_state(e) for e in evals]),
             "risk_sharing_gap": span([e.get("risk_sharing_gap") for e in evals]),
             "risk_sharing_gap_median": _median([e.get("risk_sharing_gap") for e in evals]),
             "price_dividend_ratio_by_state": [span([e["price_dividend_ratio_by_state"][k] for e in evals])
@@ -312,7 +308,7 @@ def _summary_text(s: dict) -> str:
             f"bonds {r('bold_bonds', '+.4f')}; tree P/p - 1 {r('tree_price_rel_error', '+.2%')}, "
             f"bond Q/q - 1 {r('bond_price_rel_error', '+.2%')} (pooled); worst state |error| "
             f"{r('worst_state_price_error', '.2%')}; risk-sharing gap {r('risk_sharing_gap', '.1%')}, "
-            f"median {_pct1(s['risk_sharing_gap_median'])} (0 if efficient)\n"
+            f"median {_pct(s['risk_sharing_gap_median'], '.1%')} (0 if efficient)\n"
             "tree price-dividend ratio by state: learned "
             + " / ".join("none" if v is None else " to ".join(f"{x:.1f}" for x in v)
                          for v in s["price_dividend_ratio_by_state"])

@@ -83,7 +83,7 @@ def score(run_dir: Path) -> dict:
     bold = evals[-1]["bold_type"]
     shares = np.array([e["types"][bold]["shares"] for e in evals])
     bonds = np.array([e["types"][bold]["bonds"] for e in evals])
-    worst = np.array([np.nan if w is None else w for w in (pl._worst_state(e) for e in evals)])
+    worst = np.array([np.nan if w is None else w for w in (pl.worst_state(e) for e in evals)])
 
     def spread(x):
         return {"median": float(np.nanmedian(x)), "min": float(np.nanmin(x)), "max": float(np.nanmax(x))}

@@ -34,6 +34,7 @@ import numpy as np
 
 from lucas_abm.equilibrium.valuations import agents_valuations
 from lucas_abm.errors import ConfigError
+from lucas_abm.mechanisms.schedules import schedule_arguments
 
 
 class PriceTakers:
@@ -85,8 +86,7 @@ class PriceTakers:
 
     def orders(self, actions: Mapping[str, np.ndarray], market) -> tuple:
         """(None, None, a_tree s0_i, a_bond s0_i): schedules, as a learner's (ActionGrid.orders)."""
-        s0 = market.agents.initial_shares
-        return None, None, self.tree_slope * s0, self.bond_slope * s0
+        return schedule_arguments(self.tree_slope, self.bond_slope, market.agents.initial_shares)
 
 
 def _nearest(grid: np.ndarray, value: np.ndarray) -> np.ndarray:

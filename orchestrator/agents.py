@@ -66,6 +66,7 @@ import numpy as np
 
 from lucas_abm.dividends import DividendProcess
 from lucas_abm.market import LucasMarket, MarketStep
+from lucas_abm.mechanisms.schedules import schedule_arguments
 from lucas_abm.utility import CRRAUtility
 from orchestrator.config import ActionGridConfig, ExplorationConfig, TrainConfig
 
@@ -313,8 +314,8 @@ class ActionGrid:
         ``s0 beta_b`` (the new one-period bond position). Schedules: (None, None, tree slope,
         bond slope), each ``a s0`` (the prices are the reservation values)."""
         if self.tree_slope is not None:
-            s0 = np.broadcast_to(np.asarray(initial_shares, float), shares.shape)
-            return None, None, self.tree_slope * s0, self.bond_slope * s0
+            return schedule_arguments(self.tree_slope, self.bond_slope,
+                                      np.broadcast_to(np.asarray(initial_shares, float), shares.shape))
         if self.tree_targets is None:
             return None
         tree = initial_shares * (1.0 + self.tree_targets[actions["tree_action"]]) - shares
@@ -328,6 +329,12 @@ class ActionGrid:
     @property
     def n_bond(self) -> int:
         return len(self.bond_prices)
+
+
+def shard_initial_shares(market, lo: int, hi: int):
+    """Initial shares s0_i of agents [lo, hi): the market's scalar for identical agents, the
+    population's [hi - lo] array otherwise."""
+    return market.config.initial_shares if market.agents is None else market.agents.initial_shares[lo:hi]
 
 
 def market_orders(policy, actions, market) -> tuple:

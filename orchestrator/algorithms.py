@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from lucas_abm.errors import ConfigError
-from orchestrator.agents import ActionGrid, dividend_state_levels
+from orchestrator.agents import ActionGrid, dividend_state_levels, shard_initial_shares
 from orchestrator.config import TrainConfig
 from orchestrator.dqn import DQNHyperparameters, EnsembleDQN
 from orchestrator.population import group_index
@@ -90,9 +90,8 @@ class DQNRule:
     def orders(self, actions: Mapping[str, np.ndarray], market) -> tuple | None:
         """Orders of agents [lo, hi) (actions.tree_positions or schedule slopes; ActionGrid.orders),
         None for posted prices."""
-        s0 = (market.config.initial_shares if market.agents is None
-              else market.agents.initial_shares[self.lo:self.hi])
-        return self.grid.orders(actions, market.shares[self.lo:self.hi], s0)
+        return self.grid.orders(actions, market.shares[self.lo:self.hi],
+                                shard_initial_shares(market, self.lo, self.hi))
 
     def prices(self, actions: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         return self.grid.tree_prices[actions["tree_action"]], self.grid.bond_prices[actions["bond_action"]]

@@ -201,8 +201,8 @@ def test_schedule_slopes_in_the_config_and_a_short_training_run(tmp_path):
             assert last["price_dividend_ratio_by_state"][k] == pytest.approx(
                 (1 + e) * last["price_dividend_ratio_equilibrium"][k], rel=1e-12)
     assert "tree price-dividend ratio by state: learned" in module._summary_text(summary)
-    assert len(by_state) == 2 and goals["prices_within_3pct"] == (module._worst_state(full["evaluations"][-1]) is not None
-                                                                 and module._worst_state(full["evaluations"][-1]) <= 0.03)
+    assert len(by_state) == 2 and goals["prices_within_3pct"] == (module.worst_state(full["evaluations"][-1]) is not None
+                                                                 and module.worst_state(full["evaluations"][-1]) <= 0.03)
     # the evaluator's price errors state by state (orchestrator.episode.state_price_errors),
     # recomputed from the saved episode: clearing prices over each state's traded periods
     import json

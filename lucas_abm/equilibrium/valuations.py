@@ -28,22 +28,26 @@ import numpy as np
 from lucas_abm.errors import ConfigError
 
 
+def stationary_consumption(states, shares, bonds, bond_prices) -> np.ndarray:
+    """``c(y) = s y + b (1 - q(y))`` for K holdings at once: ``shares``, ``bonds`` [K] ->
+    [K, S], the consumption of a holder who keeps ``s`` trees and rolls ``b`` bonds over at q(y)."""
+    y = np.asarray(states, float)
+    return (np.asarray(shares, float).reshape(-1, 1) * y
+            + np.asarray(bonds, float).reshape(-1, 1) * (1.0 - np.asarray(bond_prices, float)))
+
+
 def own_valuations(states, transition, beta: float, gamma: float, shares: float, bonds: float,
                    bond_prices) -> tuple[np.ndarray, np.ndarray]:
     """(v_tree, v_bond), arrays over states, of a type that keeps ``shares`` and ``bonds``
-    for ever at ``bond_prices`` q(y) (module docstring). Raises ConfigError if the
-    stationary consumption c(y) is not positive in every state."""
-    y = np.asarray(states, float)
-    p_mat = np.asarray(transition, float)
-    q = np.asarray(bond_prices, float)
-    c = shares * y + bonds * (1.0 - q)
+    for ever at ``bond_prices`` q(y) (module docstring): one row of :func:`agents_valuations`.
+    Raises ConfigError if the stationary consumption c(y) is not positive in every state."""
+    c = stationary_consumption(states, shares, bonds, bond_prices)[0]
     if not np.all(np.isfinite(c)) or np.any(c <= 0):
         raise ConfigError("holdings", "a portfolio whose stationary consumption "
                           "shares*y + bonds*(1 - q(y)) is positive in every state",
                           {"shares": shares, "bonds": bonds, "consumption": c.tolist()})
-    mu = c ** (-float(gamma))
-    cum = np.linalg.solve(np.eye(y.size) - beta * p_mat, mu * y) / mu
-    return cum - y, beta * (p_mat @ mu) / mu
+    v_tree, v_bond = agents_valuations(states, transition, beta, [gamma], [shares], [bonds], bond_prices)
+    return v_tree[0], v_bond[0]
 
 
 def agents_valuations(states, transition, beta: float, gammas, shares, bonds,
@@ -57,11 +61,10 @@ def agents_valuations(states, transition, beta: float, gammas, shares, bonds,
     by row."""
     y = np.asarray(states, float)
     p_mat = np.asarray(transition, float)
-    q = np.asarray(bond_prices, float)
-    c = np.asarray(shares, float)[:, None] * y + np.asarray(bonds, float)[:, None] * (1.0 - q)
+    c = stationary_consumption(y, shares, bonds, bond_prices)
     ok = np.all(np.isfinite(c) & (c > 0), axis=1)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        mu = np.where(ok[:, None], np.abs(c), 1.0) ** (-np.asarray(gammas, float)[:, None])
+        mu = np.where(ok[:, None], c, 1.0) ** (-np.asarray(gammas, float)[:, None])
         cum = (mu * y) @ np.linalg.inv(np.eye(y.size) - beta * p_mat).T / mu
         v_tree, v_bond = cum - y, beta * (mu @ p_mat.T) / mu
     v_tree[~ok], v_bond[~ok] = np.nan, np.nan
@@ -80,9 +83,7 @@ def risk_sharing_gap(states, gammas, shares, bonds, bond_prices) -> float:
     valuations of every asset: the rest points of a market of price-takers, the Negishi
     portfolio among them) and positive elsewhere; NaN if some type's consumption is not
     positive. At acceptance B's endowment it is 0.8 / 0.32768 - 1 = 1.44."""
-    y = np.asarray(states, float)
-    c = (np.asarray(shares, float)[:, None] * y
-         + np.asarray(bonds, float)[:, None] * (1.0 - np.asarray(bond_prices, float)))
+    c = stationary_consumption(states, shares, bonds, bond_prices)
     if not np.all(np.isfinite(c) & (c > 0)):
         return float("nan")
     m = (c / c[:, :1]) ** (-np.asarray(gammas, float)[:, None])

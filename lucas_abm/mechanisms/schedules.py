@@ -68,6 +68,16 @@ class Schedules:
     bond_slope: np.ndarray
 
 
+def schedule_arguments(tree_slope: float, bond_slope: float, initial_shares) -> tuple:
+    """The extra arguments of ``LucasMarket.step`` for schedules of slopes ``a`` per initial
+    share: ``(None, None, a_tree s0_i, a_bond s0_i)`` (no quantities; the posted prices are the
+    reservation values). Every schedule trader builds them here: the Q-learners' grid
+    (orchestrator.agents.ActionGrid), the actor-critics (orchestrator.learners.rules) and the
+    correct price-takers (lucas_abm.price_takers)."""
+    s0 = np.asarray(initial_shares, float)
+    return None, None, tree_slope * s0, bond_slope * s0
+
+
 def clear_schedule(value: np.ndarray, base: np.ndarray, slope: np.ndarray, lo: np.ndarray,
                    hi: np.ndarray) -> tuple[float, np.ndarray]:
     """The price P > 0 with ``sum_k clip(base_k + slope_k (1 - P / value_k), lo_k, hi_k) = 0``

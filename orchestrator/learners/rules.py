@@ -40,6 +40,8 @@ from typing import Any, Mapping
 import numpy as np
 import tensorflow as tf
 
+from lucas_abm.mechanisms.schedules import schedule_arguments
+from orchestrator.agents import shard_initial_shares
 from orchestrator.config import TrainConfig
 from orchestrator.learners.actions import PriceBox, epsilon_local_exploration
 from orchestrator.learners.sac import EnsembleSAC, SACHyperparameters
@@ -104,10 +106,9 @@ class ActorCriticRule:
         a = self.config.actions
         if a.tree_schedule_slope is None:
             return None
-        s0 = (market.config.initial_shares if market.agents is None
-              else market.agents.initial_shares[self.lo:self.hi])
-        s0 = np.broadcast_to(np.asarray(s0, float), (self.hi - self.lo,))
-        return None, None, a.tree_schedule_slope * s0, a.bond_schedule_slope * s0
+        s0 = np.broadcast_to(np.asarray(shard_initial_shares(market, self.lo, self.hi), float),
+                             (self.hi - self.lo,))
+        return schedule_arguments(a.tree_schedule_slope, a.bond_schedule_slope, s0)
 
     def prices(self, actions: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """p_j = low_j + (a_j + 1)/2 (high_j - low_j) (orchestrator.learners.actions.PriceBox)."""
