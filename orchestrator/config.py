@@ -265,6 +265,11 @@ class TrainConfig:
             if not isinstance(mechanism, OrderMechanism) or self.learner.algorithm != "dqn":
                 raise ConfigError("actions.tree_positions", "absent unless economy.mechanism takes orders "
                                   "(call-auction) and learner.algorithm is dqn", a.tree_positions)
+        if getattr(build_mechanism(self.economy.mechanism, self.economy.mechanism_params),
+                   "tree_settlement", "cash") != "cash" and a.tree_schedule_slope is None:
+            raise ConfigError("economy.mechanism_params.tree_settlement", "'cash' unless the actions are "
+                              "demand schedules (actions.tree_schedule_slope)",
+                              self.economy.mechanism_params["tree_settlement"])
         if a.tree_schedule_slope is not None:
             mechanism = build_mechanism(self.economy.mechanism, self.economy.mechanism_params)
             if not hasattr(mechanism, "execute_schedules"):

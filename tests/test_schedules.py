@@ -14,7 +14,8 @@ from hypothesis import given, settings, strategies as st
 from lucas_abm.errors import ConfigError
 from lucas_abm.market import invariant_violation
 from lucas_abm.mechanisms.base import TradingRules
-from lucas_abm.mechanisms.schedules import Schedules, clear_schedule, execute_schedules
+from lucas_abm.mechanisms import CallAuction
+from lucas_abm.mechanisms.schedules import Schedules, clear_schedule, execute_schedules, finance_with_bonds
 from tests.test_hetero_market import GARBAGE, make_market, populations
 
 RULES = TradingRules(tree_lot=0.5, bond_lot=0.25, borrowing_limit=0.1, max_price=10.0)
@@ -121,10 +122,60 @@ slope = st.one_of(st.floats(0.0, 3.0), st.sampled_from([np.nan, np.inf, -1.0]))
 price = st.one_of(st.floats(0.01, 6.0), st.sampled_from(GARBAGE))
 
 
+def test_trees_paid_with_bonds_by_hand():
+    """Agents 0 and 1 value the tree at 1.2 and 0.8 (a = 1, income 1, no bonds, limit 0.1).
+    P = 0.96: agent 0 buys 0.2 trees for 0.192. With bonds at Q = 0.9 (both post 0.9, a = 1,
+    so no bond trade of their own) it pays with 0.192 / 0.9 = 0.21333 bonds... more than its
+    limit of 0.1 allows: 0.1 bonds (0.09 of cash) are issued and 0.102 is paid in cash. The
+    seller takes the 0.1 bonds and 0.102 in cash. Consumption moves by the cash part only."""
+    n = 2
+    s = Schedules(np.array([1.2, 0.8]), np.ones(n), np.full(n, 0.9), np.ones(n))
+    cash = execute_schedules(s, np.ones(n), np.ones(n), np.zeros(n), RULES)
+    paid = execute_schedules(s, np.ones(n), np.ones(n), np.zeros(n), RULES, tree_settlement="bonds")
+    for out in (cash, paid):
+        assert out.tree_clearing_price == pytest.approx(0.96, rel=1e-14)
+        assert out.bond_clearing_price == pytest.approx(0.9, rel=1e-14)
+        np.testing.assert_allclose(out.tree_trade, [0.2, -0.2], rtol=1e-12)
+    assert not cash.bond_trade.any()
+    np.testing.assert_allclose(paid.bond_trade, [-0.1, 0.1], rtol=1e-12)        # at the limit
+    spent = paid.tree_cash + paid.bond_cash
+    np.testing.assert_allclose(spent, [0.192 - 0.09, -0.192 + 0.09], rtol=1e-12)
+    assert not paid.infeasible_tree.any() and not paid.infeasible_bond.any()
+
+
+def test_finance_with_bonds_spreads_the_bonds_over_sellers_by_proceeds():
+    """Two buyers (0.3 and 0.1 trees at P = 2) and two sellers (0.1 and 0.3) at Q = 0.8.
+    Buyer 0 has room for 0.5 bonds (0.4 of cash), less than its 0.6: it issues 0.5 bonds.
+    Buyer 1 has room to spare: it issues 0.2 / 0.8 = 0.25. The 0.75 bonds go to the sellers
+    1 : 3, as their proceeds. Positions still sum to zero; nobody is past its limit."""
+    fill = np.array([0.3, 0.1, -0.1, -0.3])
+    position = np.array([0.0, 0.2, 0.1, 0.0])
+    limits = np.array([0.5, 1.0, 1.0, 1.0])
+    out = finance_with_bonds(fill, position, 2.0, 0.8, limits)
+    np.testing.assert_allclose(out - position, [-0.5, -0.25, 0.1875, 0.5625], rtol=1e-12)
+    assert out.sum() == pytest.approx(position.sum(), abs=1e-15) and np.all(out >= -limits)
+    # no sellers (or no buyers) to take bonds: nothing changes
+    np.testing.assert_array_equal(finance_with_bonds(np.zeros(4), position, 2.0, 0.8, limits), position)
+
+
+def test_tree_settlement_is_checked():
+    """An unknown settlement is refused by name; 'bonds' refuses posted prices and limit
+    orders (it settles schedules only), before anything trades."""
+    with pytest.raises(ConfigError, match="tree_settlement"):
+        CallAuction(tree_settlement="gold")
+    with pytest.raises(ConfigError, match="tree_settlement"):
+        execute_schedules(Schedules(*np.ones((4, 2))), np.ones(2), np.ones(2), np.zeros(2), RULES, "gold")
+    auction = CallAuction(tree_settlement="bonds")
+    assert repr(auction) == "CallAuction(tree_settlement='bonds')"
+    with pytest.raises(ConfigError, match="mechanism_params.tree_settlement"):
+        auction.execute(np.ones(2), np.ones(2), np.ones(2), np.ones(2), RULES, np.random.default_rng(0))
+
+
 @settings(max_examples=60, deadline=None)
-@given(pop=populations(), data=st.data())
-def test_invariants_hold_for_any_population_and_any_schedules(pop, data):
+@given(pop=populations(), settlement=st.sampled_from(["cash", "bonds"]), data=st.data())
+def test_invariants_hold_for_any_population_and_any_schedules(pop, settlement, data):
     market = make_market(pop, "call-auction")
+    market.mechanism = CallAuction(tree_settlement=settlement)
     market.reset()
     n = pop.n_agents
     for _ in range(data.draw(st.integers(1, 3))):
@@ -175,6 +226,17 @@ def test_schedule_slopes_in_the_config_and_a_short_training_run(tmp_path):
     bad["actions"]["tree_schedule_slope"] = -1.0
     with pytest.raises(ConfigError, match="actions.tree_schedule_slope"):
         config_from_dict(bad)
+    # trees paid with bonds: schedules only, and a known settlement
+    paid = dict(MARKOV, mechanism_params={"tree_settlement": "bonds"})
+    assert config_from_dict(dict(r, economy=paid)).economy.mechanism_params == {"tree_settlement": "bonds"}
+    bad = copy.deepcopy(r)
+    bad["economy"] = paid
+    for key in ("tree_schedule_slope", "bond_schedule_slope"):
+        del bad["actions"][key]
+    with pytest.raises(ConfigError, match="economy.mechanism_params.tree_settlement: must be 'cash' unless"):
+        config_from_dict(bad)
+    with pytest.raises(ConfigError, match="economy.mechanism_params.tree_settlement"):
+        config_from_dict(dict(r, economy=dict(MARKOV, mechanism_params={"tree_settlement": "ious"})))
     train_two_episodes(cfg, tmp_path / "run")
     npz = np.load(tmp_path / "run" / "episodes" / "eval-000002.npz")
     # a tree schedule buys below its reservation value and sells above it, so the clearing

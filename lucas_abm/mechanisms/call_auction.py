@@ -37,7 +37,11 @@ crossing, an interval) are sorted, O(k log k) with k ~ N / bins. The result is e
 of a full sort (the bins only prune prices that cannot maximise V).
 
 **Demand schedules** (:meth:`CallAuction.execute_schedules`): price-taking traders' linear
-schedules, cleared where they sum to zero (:mod:`lucas_abm.mechanisms.schedules`).
+schedules, cleared where they sum to zero (:mod:`lucas_abm.mechanisms.schedules`). The
+constructor's ``tree_settlement`` says how schedule traders pay for trees: ``"cash"`` (out
+of this period's income, the default) or ``"bonds"`` (on margin, at the bond's clearing
+price; config ``economy.mechanism_params: {tree_settlement: bonds}``). Posted prices and limit
+orders settle in cash.
 """
 from __future__ import annotations
 
@@ -45,7 +49,8 @@ import numpy as np
 
 from lucas_abm.mechanisms.base import Proposal, Settlement, TradingRules
 from lucas_abm.mechanisms.orders import Fills, OrderMechanism
-from lucas_abm.mechanisms.schedules import Schedules, execute_schedules
+from lucas_abm.errors import ConfigError
+from lucas_abm.mechanisms.schedules import TREE_SETTLEMENTS, Schedules, execute_schedules
 
 GRID_BINS = 4096
 
@@ -57,6 +62,28 @@ class CallAuction(OrderMechanism):
     name = "call-auction"
     verified_proposals = True  # library class: the tests hold it to the Proposal contract
     verified_fills = True      # and to the Fills contract
+
+    def __init__(self, tree_settlement: str = "cash"):
+        if tree_settlement not in TREE_SETTLEMENTS:
+            raise ConfigError("tree_settlement", "'cash' (trees paid out of income) or 'bonds' "
+                              "(paid with bonds; demand schedules only)", tree_settlement)
+        self.tree_settlement = tree_settlement
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(tree_settlement={self.tree_settlement!r})"
+
+    def _cash_only(self) -> None:
+        if self.tree_settlement != "cash":
+            raise ConfigError("mechanism_params.tree_settlement", "'cash' for posted prices and limit "
+                              "orders ('bonds' settles demand schedules only)", self.tree_settlement)
+
+    def execute(self, tree_price, bond_price, income, shares, rules, rng) -> Settlement:
+        self._cash_only()
+        return super().execute(tree_price, bond_price, income, shares, rules, rng)
+
+    def execute_orders(self, orders, income, shares, rules, rng) -> Settlement:
+        self._cash_only()
+        return super().execute_orders(orders, income, shares, rules, rng)
 
     def match(self, limit: np.ndarray, quantity: np.ndarray,
               rng: np.random.Generator) -> Fills:
@@ -72,8 +99,9 @@ class CallAuction(OrderMechanism):
 
     def execute_schedules(self, schedules: Schedules, income: np.ndarray, shares: np.ndarray,
                           bonds: np.ndarray, rules: TradingRules) -> Settlement:
-        """Clear linear demand schedules at the uniform price where they sum to zero."""
-        return execute_schedules(schedules, income, shares, bonds, rules)
+        """Clear linear demand schedules at the uniform price where they sum to zero; trees
+        settle as ``self.tree_settlement`` says."""
+        return execute_schedules(schedules, income, shares, bonds, rules, self.tree_settlement)
 
     def clearing_price(self, posted: np.ndarray) -> tuple[float, int]:
         """Return ``(P, j)`` for sorted valid prices: clearing price and number of sellers.

@@ -37,6 +37,22 @@ rounds (caps only tighten). An agent still over budget after them is left with c
 below zero (the market scores it at the consumption floor). Capped agents that buy are
 flagged infeasible.
 
+**Tree settlement** (``tree_settlement``). ``"cash"`` (the default): tree purchases are paid
+out of this period's income, so a buyer consumes less now. ``"bonds"``: trees are paid for
+with bonds at the bond's clearing price Q, as a purchase on margin. A buyer of z trees issues
+``P z / Q`` more bonds than its bond schedule asks for (up to its borrowing limit: whatever
+its remaining capacity ``(b_k + L_k) Q`` does not cover is paid in cash), and the sellers
+take the bonds issued, each in proportion to its sale proceeds, and the rest in cash:
+
+    financed_k = min(P z_k, (b_k + L_k) Q)  (buyers),   F = sum_k financed_k,
+    b_k <- b_k + [-financed_k + F (P |z_k| / sum_j P |z_j|) 1{z_k < 0}] / Q.
+
+Cash paid for trees is unchanged (``P z_k``); the bond cash ``Q b_k`` absorbs the financing,
+so a fully financed purchase leaves consumption as it was. This is the rebalancing of the
+complete-markets equilibrium, which trades trees for bonds with almost no change in
+consumption (docs/heterogeneity.md, "Trees paid for with bonds"). Without a bond price
+(Q NaN) or a tree trade, settlement is in cash.
+
 Every fill moves quantity between agents at one price, and the fills sum to zero up to
 round-off, so shares, bonds (zero in total) and consumption = income are conserved whatever
 the reservation values (NaN/inf: refused, flagged invalid, slope 0 and base 0).
@@ -47,6 +63,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lucas_abm.errors import ConfigError
 from lucas_abm.mechanisms.base import Settlement, TradingRules, posted_prices, valid_prices
 from lucas_abm.mechanisms.orders import traded_volume
 
@@ -54,6 +71,8 @@ from lucas_abm.mechanisms.orders import traded_volume
 BUDGET_PASSES = 8
 #: Relative slack before spending counts as over income.
 BUDGET_RTOL = 1e-9
+#: How a tree purchase is paid (module docstring, "Tree settlement").
+TREE_SETTLEMENTS = ("cash", "bonds")
 
 
 @dataclass(frozen=True)
@@ -134,9 +153,27 @@ def clear_schedule(value: np.ndarray, base: np.ndarray, slope: np.ndarray, lo: n
     return float(price), z
 
 
+def finance_with_bonds(tree_fill: np.ndarray, bond_position: np.ndarray, tree_price: float,
+                       bond_price: float, limits: np.ndarray) -> np.ndarray:
+    """The bond positions after trees are paid for with bonds (module docstring, "Tree
+    settlement"): buyers issue ``financed_k / Q`` bonds, ``financed_k = min(P z_k, (b_k + L_k) Q)``,
+    sellers take them in proportion to their proceeds. Positions sum as before (to zero)."""
+    proceeds = np.maximum(-tree_fill, 0.0) * tree_price
+    capacity = np.maximum(bond_position + limits, 0.0) * bond_price
+    financed = np.minimum(np.maximum(tree_fill, 0.0) * tree_price, capacity)
+    total, sold = float(financed.sum()), float(proceeds.sum())
+    if total <= 0.0 or sold <= 0.0:
+        return bond_position
+    return bond_position + (proceeds * (total / sold) - financed) / bond_price
+
+
 def execute_schedules(schedules: Schedules, income: np.ndarray, shares: np.ndarray,
-                      bonds: np.ndarray, rules: TradingRules) -> Settlement:
-    """Refuse invalid schedules, clear both assets, cap over-budget agents, settle."""
+                      bonds: np.ndarray, rules: TradingRules,
+                      tree_settlement: str = "cash") -> Settlement:
+    """Refuse invalid schedules, clear both assets, cap over-budget agents, settle (trees paid
+    in cash or, with ``tree_settlement="bonds"``, in bonds: :func:`finance_with_bonds`)."""
+    if tree_settlement not in TREE_SETTLEMENTS:
+        raise ConfigError("tree_settlement", " or ".join(map(repr, TREE_SETTLEMENTS)), tree_settlement)
     n = income.shape[0]
     vt = posted_prices("tree_price", schedules.tree_value, n)
     vb = posted_prices("bond_price", schedules.bond_value, n)
@@ -157,6 +194,8 @@ def execute_schedules(schedules: Schedules, income: np.ndarray, shares: np.ndarr
     for _ in range(BUDGET_PASSES):
         p, zt = clear_schedule(vt, base_t, at, lo_t, hi_t)
         q, zb = clear_schedule(vb, base_b, ab, lo_b, hi_b)
+        if tree_settlement == "bonds" and np.isfinite(p) and np.isfinite(q):
+            zb = finance_with_bonds(zt, zb, p, q, limits)
         cash_t = zt * p if np.isfinite(p) else np.zeros(n)
         cash_b = zb * q if np.isfinite(q) else np.zeros(n)
         over = cash_t + cash_b > income + BUDGET_RTOL * np.abs(income)
