@@ -23,7 +23,7 @@ DEFAULT_ALPHA: float = 0.9
 PARAMETERS: dict[str, tuple[str, ...]] = {
     "constant": ("ybar",),
     "iid-lognormal": ("ybar", "mu", "sigma"),
-    "markov": ("states", "transition"),
+    "markov": ("states", "transition", "initial_state"),
     "log-ar1": ("ybar", "mu", "sigma", "alpha"),
     "mehra-prescott": ("ybar", "mu", "delta", "phi"),
 }
@@ -39,7 +39,8 @@ def process_arguments(name: str, params: dict, field: str = "") -> dict:
       dividend: ``mu = log(ybar) - sigma^2/2`` so that E[y] = ybar (default ybar: the thesis');
     - ``log-ar1``: ``alpha`` (default 0.9), ``sigma`` (default 0.1) and either ``mu`` or
       ``ybar``, the stationary mean: ``mu = (1 - alpha)(log(ybar) - sigma^2 / (2 (1 - alpha^2)))``;
-    - ``markov``: ``states`` and ``transition`` (required);
+    - ``markov``: ``states`` and ``transition`` (required), ``initial_state`` (the index of
+      the state every episode starts in; default a draw from the stationary law);
     - ``mehra-prescott``: ``mu``, ``delta``, ``phi`` (Mehra-Prescott defaults) and ``ybar``,
       the initial level ``y0`` (default 1).
 
@@ -66,7 +67,10 @@ def process_arguments(name: str, params: dict, field: str = "") -> dict:
         for k in ("states", "transition"):
             if k not in params:
                 raise ConfigError(key(k), "given for dividend 'markov' (required: states, transition)")
-        return {"states": params["states"], "transition": params["transition"]}
+        out = {"states": params["states"], "transition": params["transition"]}
+        if params.get("initial_state") is not None:
+            out["initial_state"] = params["initial_state"]
+        return out
     if name == "mehra-prescott":
         out = {k: params[k] for k in ("mu", "delta", "phi") if k in params}
         if "ybar" in params:

@@ -142,12 +142,15 @@ class MarkovChainDividend(DividendProcess):
     """A finite Markov chain on positive, distinct dividend levels ``states``.
 
     ``transition[i][j] = P(y_{t+1} = states[j] | y_t = states[i])``; rows sum to 1.
-    ``initial`` draws from the stationary distribution.
+    ``initial`` draws from the stationary distribution, or, with ``initial_state`` (an index
+    into ``states``), returns that state (every episode starts there, as the complete-markets
+    equilibrium of docs/heterogeneity.md is valued from a given initial state).
     """
 
     name: ClassVar[str] = "markov"
     states: tuple
     transition: tuple
+    initial_state: int | None = None
     _cumulative: np.ndarray = field(init=False, repr=False, compare=False)
     _index: dict = field(init=False, repr=False, compare=False)
     _stationary: np.ndarray = field(init=False, repr=False, compare=False)
@@ -164,6 +167,12 @@ class MarkovChainDividend(DividendProcess):
         if len(set(states)) != len(states):
             raise ConfigError("states", "distinct numbers", list(states))
         p = validate_transition(self.transition, len(states))
+        if self.initial_state is not None:
+            i = self.initial_state
+            if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)) or not 0 <= i < len(states):
+                raise ConfigError("initial_state", f"a state index in [0, {len(states) - 1}] "
+                                  "(0 = the first state), or absent for a stationary draw", i)
+            _set(self, "initial_state", int(i))
         _set(self, "states", states)
         _set(self, "transition", tuple(tuple(row) for row in p.tolist()))
         cum = np.cumsum(p, axis=1)
@@ -194,6 +203,8 @@ class MarkovChainDividend(DividendProcess):
         return idx
 
     def initial(self, rng: np.random.Generator) -> float:
+        if self.initial_state is not None:
+            return self.states[self.initial_state]
         i = int(np.searchsorted(np.cumsum(self._stationary), rng.random(), side="right"))
         return self.states[min(i, self.n_states - 1)]
 

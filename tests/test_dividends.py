@@ -59,6 +59,30 @@ def test_markov_chain_transition_frequencies_and_stationary_law():
     np.testing.assert_allclose(np.bincount(d.state_index(first), minlength=3) / 3000, pi, atol=0.03)
 
 
+def test_markov_initial_state_fixes_the_first_dividend():
+    """``initial_state`` starts every path in that state, whatever the seed, and the path
+    then follows the chain; the config key reaches it through dividend_params; absent, the
+    first dividend is still the stationary draw (the same stream as before the option)."""
+    from lucas_abm.dividend_params import dividend_from_params
+
+    p = ((0.8, 0.2), (0.3, 0.7))
+    fixed = MarkovChainDividend((0.04, 0.05), p, initial_state=1)
+    assert {fixed.initial(rng(s)) for s in range(200)} == {0.05}
+    idx = fixed.state_index(fixed.sample_path(20_000, rng(3)))
+    assert idx[0] == 1 and np.mean(idx[1:][idx[:-1] == 1] == 1) == pytest.approx(0.7, abs=0.02)
+    built = dividend_from_params("markov", {"states": [0.04, 0.05], "transition": p, "initial_state": 0})
+    assert built.initial(rng(0)) == 0.04
+    free = MarkovChainDividend((0.04, 0.05), p)
+    assert [free.initial(rng(s)) for s in range(50)] == [
+        (0.04, 0.05)[int(rng(s).random() >= free.stationary_distribution[0])] for s in range(50)]
+    for bad in (2, -1, 0.5, True, "0"):
+        with pytest.raises(ConfigError, match="initial_state"):
+            MarkovChainDividend((0.04, 0.05), p, initial_state=bad)
+    with pytest.raises(ConfigError, match="economy.dividend_params.initial_state"):
+        dividend_from_params("markov", {"states": [1.0, 2.0], "transition": p, "initial_state": 5},
+                             field="economy.dividend_params")
+
+
 def test_markov_state_index_rejects_levels_off_the_chain():
     d = MarkovChainDividend((1.0, 2.0), ((0.5, 0.5), (0.5, 0.5)))
     assert d.state_index([2.0, 1.0]).tolist() == [1, 0]

@@ -141,7 +141,8 @@ def run(args) -> int:
     dividend, beta, gamma, numerics, at, ybar = build_problem(args)
     eq = solve_equilibrium(dividend, beta, gamma, **numerics)
     result = {"dividend_process": dividend.name, "beta": beta, "gamma": gamma}
-    result.update({k: v for k, v in vars(dividend).items() if not k.startswith("_") and k != "y0"})
+    result.update({k: v for k, v in vars(dividend).items()
+                   if not k.startswith("_") and k not in ("y0", "initial_state")})
     if isinstance(eq, GrowthEquilibrium):
         result.update({
             "dividend": ybar,
