@@ -65,13 +65,17 @@ def measure(run_dir: Path, last: int = 1) -> dict:
     names = list(population.names)
     bold = names[int(np.argmin(population.gammas(econ.gamma)))]
     out = []
+    solved: dict[int, dict] = {}      # the equilibrium valued in each initial state, solved once
     for row in rows[-last:]:
         episode = int(row["episode"])
         npz = np.load(run_dir / "episodes" / f"eval-{episode:06d}.npz")
         dividend = npz["dividend"]
         index = state_index(dividend, states)
         y0 = int(index[0])
-        eq = solve_population(population, states, transition, beta=econ.beta, gamma=econ.gamma, initial_state=y0)
+        if y0 not in solved:
+            solved[y0] = solve_population(population, states, transition, beta=econ.beta, gamma=econ.gamma,
+                                          initial_state=y0)
+        eq = solved[y0]
         p_star, q_star = np.asarray(eq["tree_price"])[index], np.asarray(eq["bond_price"])[index]
         if "tree_clearing_price" in npz.files:
             tree, bond, source = npz["tree_clearing_price"], npz["bond_clearing_price"], "clearing"
