@@ -37,9 +37,14 @@ CONFIG = Path(__file__).resolve().parents[1] / "configs" / "population_two_types
 
 
 def play(config_path: Path, out: Path, slope: float, paths: int, horizon: int | None = None,
-         grid: bool = False, progress: bool = True) -> Path:
+         grid: bool = False, progress: bool = True, tree_settlement: str | None = None,
+         bond_slope: float | None = None, initial_state: int | None = None) -> Path:
     """Play ``paths`` evaluation episodes of correct price-takers with schedule slope ``slope``
-    into the run directory ``out`` (created; an existing evaluation.jsonl is replaced)."""
+    into the run directory ``out`` (created; an existing evaluation.jsonl is replaced).
+    ``tree_settlement`` (``cash`` or ``bonds``) overrides the call auction's; ``bond_slope``
+    (default ``slope``) is the bond schedules' slope; ``initial_state`` the chain state every
+    path starts in (default the config's)."""
+    bond_slope = slope if bond_slope is None else float(bond_slope)
     from lucas_abm.price_takers import PriceTakers
     from orchestrator.config import config_from_dict
     from orchestrator.episode import Economy, sampled_agents
@@ -48,9 +53,13 @@ def play(config_path: Path, out: Path, slope: float, paths: int, horizon: int | 
     raw = yaml.safe_load(Path(config_path).read_text())
     for key in ("tree_positions", "bond_positions"):   # schedules replace order sizes
         raw["actions"].pop(key, None)
-    raw["actions"].update(tree_schedule_slope=float(slope), bond_schedule_slope=float(slope))
+    raw["actions"].update(tree_schedule_slope=float(slope), bond_schedule_slope=bond_slope)
     if horizon is not None:
         raw["market"]["horizon"] = int(horizon)
+    if initial_state is not None:
+        raw["economy"]["dividend_params"]["initial_state"] = int(initial_state)
+    if tree_settlement is not None:
+        raw["economy"].setdefault("mechanism_params", {})["tree_settlement"] = tree_settlement
     config = config_from_dict(raw)
     econ = config.economy
     if econ.dividend != "markov":
@@ -64,7 +73,7 @@ def play(config_path: Path, out: Path, slope: float, paths: int, horizon: int | 
     grids = (config.actions.tree_prices(), config.actions.bond_prices()) if grid else None
     evaluator.policy = PriceTakers(evaluator.market, econ.dividend_params["states"],
                                    econ.dividend_params["transition"], econ.beta, eq["bond_price"],
-                                   slope, slope, grid=grids)
+                                   slope, bond_slope, grid=grids)
     rows = []
     for episode in tqdm(range(1, paths + 1), desc=f"price-takers a={slope}", disable=not progress):
         rows.append(evaluator.evaluate(episode))
@@ -95,11 +104,12 @@ def score(run_dir: Path) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| slope a | grid | T | paths | prices, every state | share | bond | all | bold share at T, median [range] (eq.) | bold bonds at T, median [range] (eq.) | worst state, median [range] |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|"]
+    lines = ["| tree slope | bond slope | trees paid in | first state | grid | T | paths | prices, every state | share | bond | all | bold share at T, median [range] (eq.) | bold bonds at T, median [range] (eq.) | worst state, median [range] |",
+             "|---:|---:|---|---|---|---:|---:|---:|---:|---:|---:|---|---|---|"]
     for r in rows:
         g, s, b, w = r["goals_met"], r["bold_shares"], r["bold_bonds"], r["worst_state_error"]
-        lines.append(f"| {r['slope']} | {'yes' if r['grid'] else 'no'} | {r['horizon']} | {r['paths']} | "
+        lines.append(f"| {r['slope']} | {r['bond_slope']} | {r['tree_settlement']} | {r['initial_state']} | "
+                     f"{'yes' if r['grid'] else 'no'} | {r['horizon']} | {r['paths']} | "
                      f"{g['prices_within_3pct']} | {g['bold_share_within_0.01']} | "
                      f"{g['bold_bond_right_sign_within_20pct']} | {g['all']} | "
                      f"{s['median']:.3f} [{s['min']:.3f}, {s['max']:.3f}] ({r['bold_share_equilibrium']:.3f}) | "
@@ -115,9 +125,17 @@ def main() -> None:
                     "Markov dividend and the call auction (default: acceptance B's schedules config)")
     ap.add_argument("--slopes", default="0.05,0.1,0.15,0.25",
                     help="comma-separated schedule slopes a, both assets (default 0.05,0.1,0.15,0.25)")
+    ap.add_argument("--bond-slope", type=float, default=None,
+                    help="the bond schedules' slope (default: each tree slope of --slopes)")
     ap.add_argument("--paths", type=int, default=40, help="episodes (dividend paths) per slope (default 40)")
     ap.add_argument("--horizon", type=int, default=None, help="periods per episode (default: the config's, 100)")
     ap.add_argument("--grid", action="store_true", help="round every value to the learners' price grid")
+    ap.add_argument("--tree-settlement", choices=("cash", "bonds"), default=None,
+                    help="how trees are paid for: cash (out of income) or bonds (on margin; "
+                    "docs/heterogeneity.md, 'Trees paid for with bonds'); default: the config's")
+    ap.add_argument("--initial-state", type=int, default=None,
+                    help="index of the chain state every path starts in (default: the config's "
+                    "economy.dividend_params.initial_state, else a stationary draw)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = ap.parse_args()
     try:
@@ -126,6 +144,8 @@ def main() -> None:
         raise SystemExit(f"--slopes: comma-separated numbers > 0, got {args.slopes!r}")
     if any(not np.isfinite(a) or a <= 0 for a in slopes):
         raise SystemExit(f"--slopes: numbers > 0, got {args.slopes!r}")
+    if args.bond_slope is not None and not (np.isfinite(args.bond_slope) and args.bond_slope > 0):
+        raise SystemExit(f"--bond-slope: a number > 0, got {args.bond_slope!r}")
     if args.paths < 1:
         raise SystemExit(f"--paths: an integer >= 1, got {args.paths}")
     if args.horizon is not None and args.horizon < 1:
@@ -135,12 +155,19 @@ def main() -> None:
     rows = []
     for a in slopes:
         try:
-            run = play(args.config, args.out / f"a{a:g}{'-grid' if args.grid else ''}", a, args.paths,
-                       args.horizon, args.grid)
+            name = f"a{a:g}{'' if args.bond_slope is None else f'-b{args.bond_slope:g}'}{'' if args.initial_state is None else f'-y{args.initial_state}'}{'-grid' if args.grid else ''}{'-' + args.tree_settlement if args.tree_settlement else ''}"
+            run = play(args.config, args.out / name, a, args.paths, args.horizon, args.grid,
+                       tree_settlement=args.tree_settlement, bond_slope=args.bond_slope,
+                       initial_state=args.initial_state)
         except ConfigError as error:   # the config's own one-line error, before any path is played
             raise SystemExit(f"{args.config}: {error}")
-        horizon = yaml.safe_load((run / "config.yaml").read_text())["market"]["horizon"]
-        rows.append(dict(score(run), slope=a, grid=args.grid, horizon=horizon))
+        played = yaml.safe_load((run / "config.yaml").read_text())
+        econ = played["economy"]
+        first = econ["dividend_params"].get("initial_state")
+        rows.append(dict(score(run), slope=a, bond_slope=played["actions"]["bond_schedule_slope"],
+                         grid=args.grid, horizon=played["market"]["horizon"],
+                         tree_settlement=(econ.get("mechanism_params") or {}).get("tree_settlement", "cash"),
+                         initial_state="stationary draw" if first is None else first))
     print(json.dumps(rows, indent=1) if args.json else table(rows))
 
 
