@@ -155,7 +155,10 @@ def main() -> None:
     rows = []
     for a in slopes:
         try:
-            name = f"a{a:g}{'' if args.bond_slope is None else f'-b{args.bond_slope:g}'}{'' if args.initial_state is None else f'-y{args.initial_state}'}{'-grid' if args.grid else ''}{'-' + args.tree_settlement if args.tree_settlement else ''}"
+            name = f"a{a:g}"                       # e.g. a0.25-b0.05-y0-grid-bonds
+            name += "" if args.bond_slope is None else f"-b{args.bond_slope:g}"
+            name += "" if args.initial_state is None else f"-y{args.initial_state}"
+            name += ("-grid" if args.grid else "") + (f"-{args.tree_settlement}" if args.tree_settlement else "")
             run = play(args.config, args.out / name, a, args.paths, args.horizon, args.grid,
                        tree_settlement=args.tree_settlement, bond_slope=args.bond_slope,
                        initial_state=args.initial_state)

@@ -41,15 +41,15 @@ schedules, cleared where they sum to zero (:mod:`lucas_abm.mechanisms.schedules`
 constructor's ``tree_settlement`` says how schedule traders pay for trees: ``"cash"`` (out
 of this period's income, the default) or ``"bonds"`` (on margin, at the bond's clearing
 price; config ``economy.mechanism_params: {tree_settlement: bonds}``). Posted prices and limit
-orders settle in cash.
+orders always settle in cash, and ``"bonds"`` refuses them.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from lucas_abm.errors import ConfigError
 from lucas_abm.mechanisms.base import Proposal, Settlement, TradingRules
 from lucas_abm.mechanisms.orders import Fills, OrderMechanism
-from lucas_abm.errors import ConfigError
 from lucas_abm.mechanisms.schedules import TREE_SETTLEMENTS, Schedules, execute_schedules
 
 GRID_BINS = 4096
