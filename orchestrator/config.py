@@ -258,23 +258,20 @@ class TrainConfig:
         check_price_grid(prices, {"tree": (a.tree_low, a.tree_high), "bond": (a.bond_low, a.bond_high)},
                          m.max_price)
         check_lots(prices, m.tree_lot, m.bond_lot, m.initial_shares, m.borrowing_limit)
+        mechanism = build_mechanism(self.economy.mechanism, self.economy.mechanism_params)
         if a.tree_positions is not None:
             from lucas_abm.mechanisms.orders import OrderMechanism
 
-            mechanism = build_mechanism(self.economy.mechanism, self.economy.mechanism_params)
             if not isinstance(mechanism, OrderMechanism) or self.learner.algorithm != "dqn":
                 raise ConfigError("actions.tree_positions", "absent unless economy.mechanism takes orders "
                                   "(call-auction) and learner.algorithm is dqn", a.tree_positions)
-        if getattr(build_mechanism(self.economy.mechanism, self.economy.mechanism_params),
-                   "tree_settlement", "cash") != "cash" and a.tree_schedule_slope is None:
+        if getattr(mechanism, "tree_settlement", "cash") != "cash" and a.tree_schedule_slope is None:
             raise ConfigError("economy.mechanism_params.tree_settlement", "'cash' unless the actions are "
                               "demand schedules (actions.tree_schedule_slope)",
                               self.economy.mechanism_params["tree_settlement"])
-        if a.tree_schedule_slope is not None:
-            mechanism = build_mechanism(self.economy.mechanism, self.economy.mechanism_params)
-            if not hasattr(mechanism, "execute_schedules"):
-                raise ConfigError("actions.tree_schedule_slope", "absent unless economy.mechanism "
-                                  "clears schedules (call-auction)", a.tree_schedule_slope)
+        if a.tree_schedule_slope is not None and not hasattr(mechanism, "execute_schedules"):
+            raise ConfigError("actions.tree_schedule_slope", "absent unless economy.mechanism "
+                              "clears schedules (call-auction)", a.tree_schedule_slope)
 
     @property
     def groups(self) -> int:
