@@ -21,7 +21,7 @@ The identical-agent configs have no ``population:`` and never reach this module.
 from __future__ import annotations
 
 import csv
-import json
+import io
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ import numpy as np
 
 from lucas_abm.errors import ConfigError
 from lucas_abm.population import Population, PopulationArrays, parse_population
+from orchestrator import atomic
 
 POPULATION_CSV = "population.csv"
 POPULATION_JSON = "population.json"
@@ -96,14 +97,15 @@ def write_population(out: str | Path, config, arrays: PopulationArrays) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     groups = group_index(config)
-    with open(out / POPULATION_CSV, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["agent", "type", "group", "size", "initial_shares", "initial_bonds", "gamma",
-                    "beta", "borrowing_limit"])
-        for i in range(arrays.n_agents):
-            w.writerow([i, arrays.names[arrays.type_index[i]], int(groups[i]), repr(float(arrays.size[i])),
-                        repr(float(arrays.initial_shares[i])), 0.0, repr(float(arrays.gamma[i])),
-                        repr(float(arrays.beta[i])), repr(float(arrays.borrowing_limit[i]))])
+    table = io.StringIO(newline="")
+    w = csv.writer(table)
+    w.writerow(["agent", "type", "group", "size", "initial_shares", "initial_bonds", "gamma",
+                "beta", "borrowing_limit"])
+    for i in range(arrays.n_agents):
+        w.writerow([i, arrays.names[arrays.type_index[i]], int(groups[i]), repr(float(arrays.size[i])),
+                    repr(float(arrays.initial_shares[i])), 0.0, repr(float(arrays.gamma[i])),
+                    repr(float(arrays.beta[i])), repr(float(arrays.borrowing_limit[i]))])
+    atomic.write_text(out / POPULATION_CSV, table.getvalue())   # a killed run never leaves half a file
     types = config.population_types.types
     doc = {"seed": config.population_types.seed, "n_agents": arrays.n_agents,
            "types": [{"name": t.name, "count": t.count,
@@ -117,7 +119,7 @@ def write_population(out: str | Path, config, arrays: PopulationArrays) -> Path:
            "columns": "population.csv: agent, type, group (weight group), size S_i, initial_shares "
                       "s0_i = N S_i / sum S, initial_bonds, gamma, beta, borrowing_limit (bonds owed, "
                       "already times s0_i)"}
-    (out / POPULATION_JSON).write_text(json.dumps(doc, indent=2))
+    atomic.write_json(out / POPULATION_JSON, doc)
     return out / POPULATION_CSV
 
 

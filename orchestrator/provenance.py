@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lucas_abm import __version__
+from orchestrator import atomic
 
 FILE_NAME = "provenance.json"
 #: Distributions whose versions are recorded (absent ones are recorded as None).
@@ -84,5 +85,5 @@ def write_provenance(out_dir: str | Path, config: dict[str, Any],
         if isinstance(earlier, dict):
             previous = earlier.pop("previous", [])
             record["previous"] = previous + [earlier]
-    path.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    atomic.write_text(path, json.dumps(record, indent=2, default=str) + "\n")   # never half a file
     return path

@@ -63,6 +63,8 @@ def test_train_resume_and_report_record_what_made_them(tmp_path, monkeypatch, ca
     resumed = _record(out)
     _check_common(resumed, again)
     assert [r["command"] for r in resumed["previous"]] == [first]   # the first invocation kept
+    # replaced in one step (orchestrator.atomic): no temporary file is left beside it
+    assert not list(out.glob(".*.tmp"))
 
     report = ["lucas-abm", "report", str(out)]
     assert _cli(monkeypatch, report) == 0
