@@ -75,7 +75,17 @@ def _state_columns(rows: list[dict], asset: str) -> list[tuple[str, str]]:
 
 
 def plot_population(run: RunData, population: dict, path: Path) -> Path:
-    """The four panels above; types in population.json's order, one colour each."""
+    """Save :func:`population_figure` to ``path``."""
+    plt = _pyplot()
+    fig = population_figure(run, population)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def population_figure(run: RunData, population: dict):
+    """The four panels above (a matplotlib Figure; axes row-major); types in population.json's
+    order, one colour each."""
     plt = _pyplot()
     eq = population.get("equilibrium") or {}
     ev = with_state_errors(run, eq)
@@ -126,9 +136,7 @@ def plot_population(run: RunData, population: dict, path: Path) -> Path:
         a.legend(fontsize=7, loc="best", frameon=False)
     for a in axes[1]:
         a.set_xlabel("training episode")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def _fmt(values) -> str:

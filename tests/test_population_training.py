@@ -268,6 +268,28 @@ def test_report_draws_the_population_figure(tmp_path):
     written = make_report(ReportRequest(run_dir=tmp_path / "run"))
     assert written["population.png"].stat().st_size > 10_000
     assert "population.png" in written["report.md"].read_text()
+    # what the figure draws: each type's learned holdings (the evaluations' columns) against
+    # its endowment, and the agents' distance from their equilibrium holdings
+    import matplotlib.pyplot as plt
+
+    from orchestrator.population_figures import population_figure, read_population_json
+    from orchestrator.run_data import load_run
+
+    population = read_population_json(tmp_path / "run")
+    fig = population_figure(load_run(tmp_path / "run"), population)
+    shares, bonds, prices, distance = fig.axes[:4]
+    episodes = [r["episode"] for r in rows]
+    for k, t in enumerate(population["types"]):
+        learned = {line.get_label(): line for line in shares.get_lines()}[f"{t['name']} (learned)"]
+        assert list(learned.get_xdata()) == episodes
+        assert np.allclose(learned.get_ydata(), [r[f"shares[{t['name']}]"] for r in rows], rtol=0, atol=1e-15)
+        endowment = {line.get_label(): line for line in shares.get_lines()}[f"{t['name']}: endowment {t['endowment']:.4g}"]
+        assert np.allclose(endowment.get_ydata(), t["endowment"])
+    assert {line.get_label() for line in bonds.get_lines()} >= {"small (learned)", "pareto (learned)"}
+    share_error = [line for line in distance.get_lines() if line.get_label().startswith("mean |s_i")][0]
+    assert np.allclose(share_error.get_ydata(), [r["share_error"] for r in rows], rtol=0, atol=1e-15)
+    assert prices.get_ylabel() == "relative error" and "training episode" == prices.get_xlabel()
+    plt.close(fig)
 
 
 def population_learning():
