@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lucas_abm.errors import ConfigError, check_int, check_range
+from lucas_abm.errors import ConfigError, check_choice, check_int, check_range
+
+PRICE_BASES = ("rbf", "quadratic")
 
 
 @dataclass
@@ -21,6 +23,19 @@ class ActionGridConfig:
     ``basis_spacing`` > 0 makes the advantage of each price a smooth function of the price:
     A(x, p_k) = sum_m w_m(x) exp(-(k - c_m)^2 / (2 s^2)) with Gaussian bumps centred every
     ``s`` grid points; 0 gives one free output per price (plain DQN head).
+
+    ``price_basis: quadratic`` (instead of the default ``rbf``; basis_spacing is then unused;
+    not with positions) makes it a concave parabola in the price, the quadratic advantage of
+    normalized advantage functions (Gu et al. 2016):
+
+        A(x, p_k) = w_1(x) u_k - softplus(w_2(x)) u_k^2 = -kappa(x) (u_k - c(x))^2 + const,
+        u_k = 2 k / (K - 1) - 1 in [-1, 1],  kappa = softplus(w_2),  c = w_1 / (2 kappa),
+
+    so the greedy price is the grid price nearest the vertex c(x), and every sampled price,
+    near or far, informs the two numbers (c, kappa) instead of the few basis weights near it.
+    This is the shape of a price-taker's surplus near its reservation value: a schedule's
+    gain is second order in the gap between the posted and the correct value
+    (docs/heterogeneity.md, "Quadratic advantages").
 
     ``tree_positions`` / ``bond_positions`` (both or neither; an order mechanism such as
     call-auction; dqn) add a discrete **order size** to each asset's action: a target position
@@ -45,6 +60,7 @@ class ActionGridConfig:
     bond_high: float = 1.10
     bond_step: float = 0.005
     basis_spacing: int = 4
+    price_basis: str = "rbf"              # rbf (Gaussian bumps) | quadratic (a concave parabola)
     tree_positions: list | None = None    # targets tau: s = s0 (1 + tau); None: posted prices, one lot
     bond_positions: list | None = None    # targets beta_b: b = s0 beta_b
     tree_schedule_slope: float | None = None  # schedules: a, trees per initial share per unit gap
@@ -83,6 +99,10 @@ class ActionGridConfig:
             setattr(self, f"{asset}_high", high)
             setattr(self, f"{asset}_step", step)
         self.basis_spacing = check_int("actions.basis_spacing", self.basis_spacing, 0)
+        check_choice("actions.price_basis", self.price_basis, PRICE_BASES)
+        if self.price_basis == "quadratic" and self.tree_positions is not None:
+            raise ConfigError("actions.price_basis", "rbf when actions.tree_positions is given (a "
+                              "quadratic advantage is over prices alone)", self.price_basis)
 
     def tree_prices(self) -> np.ndarray:
         return _grid(self.tree_low, self.tree_high, self.tree_step)

@@ -272,6 +272,14 @@ def rbf_basis(n_prices: int, spacing: int) -> np.ndarray | None:
     return np.exp(-0.5 * ((k[None, :] - centres[:, None]) / spacing) ** 2).astype(np.float32)
 
 
+def quadratic_basis(n_prices: int) -> np.ndarray:
+    """[u_k, -u_k^2] over the grid, u_k = 2 k / (K - 1) - 1: [2, n_prices]. The network makes the
+    second coefficient positive (EnsembleQNetwork ``concave``), so the advantage is a concave
+    parabola in the price (ActionGridConfig, ``price_basis: quadratic``)."""
+    u = np.linspace(-1.0, 1.0, n_prices) if n_prices > 1 else np.zeros(1)
+    return np.stack([u, -u ** 2]).astype(np.float32)
+
+
 class ActionGrid:
     """Index <-> posted price for both assets; with positions (ActionGridConfig), index <->
     (limit price, target position), price-major: ``index = price_index * n_positions + j``.
@@ -292,8 +300,12 @@ class ActionGrid:
             self.tree_targets = np.tile(np.asarray(config.tree_positions, float), self.n_tree_prices)
             self.bond_targets = np.tile(np.asarray(config.bond_positions, float), self.n_bond_prices)
         self.tree_slope, self.bond_slope = config.tree_schedule_slope, config.bond_schedule_slope
-        self.tree_basis = rbf_basis(self.n_tree_prices, config.basis_spacing)
-        self.bond_basis = rbf_basis(self.n_bond_prices, config.basis_spacing)
+        self.concave = config.price_basis == "quadratic"
+        if self.concave:
+            self.tree_basis, self.bond_basis = quadratic_basis(self.n_tree_prices), quadratic_basis(self.n_bond_prices)
+        else:
+            self.tree_basis = rbf_basis(self.n_tree_prices, config.basis_spacing)
+            self.bond_basis = rbf_basis(self.n_bond_prices, config.basis_spacing)
 
     def explore(self, asset: str, greedy: np.ndarray, epsilon: float, config: ExplorationConfig,
                 rng: np.random.Generator) -> np.ndarray:

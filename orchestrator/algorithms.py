@@ -73,7 +73,8 @@ class DQNRule:
         self.dqn = EnsembleDQN(n, groups, observation_dim, self.grid.n_tree, self.grid.n_bond, hp,
                                seed=seed, tree_basis=self.grid.tree_basis, bond_basis=self.grid.bond_basis,
                                group_index=index, tree_positions=self.grid.n_tree_positions,
-                               bond_positions=self.grid.n_bond_positions, state_gate=gate)
+                               bond_positions=self.grid.n_bond_positions, state_gate=gate,
+                               concave=self.grid.concave)
         self.sliced = (self.lo, self.hi) != (0, config.market.n_agents)
 
     # ---- acting -------------------------------------------------------------------------

@@ -295,6 +295,8 @@ class TrainConfig:
                     "bond_schedule_slope"):   # posted prices: saved as before
             if d["actions"][key] is None:
                 del d["actions"][key]
+        if d["actions"]["price_basis"] == "rbf":   # the default: saved as before
+            del d["actions"]["price_basis"]
         return d
 
 

@@ -59,7 +59,7 @@ class EnsembleDQN:
     def __init__(self, n_agents: int, groups: int, input_dim: int, n_tree: int, n_bond: int,
                  hp: DQNHyperparameters, seed: int = 0, tree_basis=None, bond_basis=None,
                  group_index=None, tree_positions: int = 1, bond_positions: int = 1,
-                 state_gate: tuple[int, Sequence[float]] | None = None):
+                 state_gate: tuple[int, Sequence[float]] | None = None, concave: bool = False):
         self.n_agents, self.groups = n_agents, groups
         self.padded = group_index is not None and not (
             n_agents % groups == 0 and np.array_equal(group_index, np.repeat(np.arange(groups), n_agents // groups)))
@@ -72,7 +72,7 @@ class EnsembleDQN:
         self.hp = hp
         net = dict(groups=groups, input_dim=input_dim, n_tree=n_tree, n_bond=n_bond, hidden=hp.hidden,
                    seed=seed, tree_basis=tree_basis, bond_basis=bond_basis,
-                   tree_positions=tree_positions, bond_positions=bond_positions)
+                   tree_positions=tree_positions, bond_positions=bond_positions, concave=concave)
         if state_gate is None:
             network = EnsembleQNetwork
         else:   # one network per dividend state (learner.state_networks): (column, levels)

@@ -59,13 +59,19 @@ class EnsembleQNetwork(tf.Module):
       tree_basis, bond_basis: optional fixed price bases [K_basis, K_prices] (see __call__).
       tree_positions, bond_positions: order sizes per price (ActionGrid); the action index is
         price-major, ``price * n_positions + position``, so ``n_tree = K_prices * tree_positions``.
+      concave: the bases are quadratic, ``[u, -u^2]`` (orchestrator.agents.quadratic_basis), and
+        the second coefficient goes through softplus, so each advantage is a concave parabola
+        in the price, ``w_1 u - softplus(w_2) u^2`` (``actions.price_basis: quadratic``).
     """
 
     def __init__(self, groups: int, input_dim: int, n_tree: int, n_bond: int,
                  hidden: Sequence[int] = (50, 50, 50, 50), seed: int = 0, name: str = "q",
                  tree_basis: np.ndarray | None = None, bond_basis: np.ndarray | None = None,
-                 tree_positions: int = 1, bond_positions: int = 1):
+                 tree_positions: int = 1, bond_positions: int = 1, concave: bool = False):
         super().__init__(name=name)
+        if concave and (tree_basis is None or bond_basis is None or tree_positions != 1 or bond_positions != 1):
+            raise ValueError("concave advantages need quadratic bases over prices alone")
+        self.concave = bool(concave)
         self.groups, self.input_dim = int(groups), int(input_dim)
         self.n_tree, self.n_bond = int(n_tree), int(n_bond)
         self.tree_positions, self.bond_positions = int(tree_positions), int(bond_positions)
@@ -99,6 +105,9 @@ class EnsembleQNetwork(tf.Module):
         out = tf.matmul(h, self.head_kernel) + self.head_bias
         tree = out[..., 1:1 + self.n_tree_out]
         bond = out[..., 1 + self.n_tree_out:]
+        if self.concave:   # [w_1, w_2] -> [w_1, softplus(w_2)]: a concave parabola in the price
+            tree = tf.concat([tree[..., :1], tf.nn.softplus(tree[..., 1:])], -1)
+            bond = tf.concat([bond[..., :1], tf.nn.softplus(bond[..., 1:])], -1)
         if self.tree_basis is not None:
             tree = _expand(tree, self.tree_basis, self.tree_positions)
         if self.bond_basis is not None:

@@ -1,5 +1,6 @@
 """EnsembleDQN's construction: the seed fixes the initial weights (default 0), the online and
-target networks start equal, and each asset's Q head uses its own action basis."""
+target networks start equal, each asset's Q head uses its own action basis, and the quadratic
+basis (actions.price_basis) is a concave parabola with its vertex at the greedy price."""
 from __future__ import annotations
 
 import numpy as np
@@ -58,3 +59,56 @@ def test_learning_rate_decays_linearly_to_its_final_value():
         assert float(schedule(k)) == pytest.approx(want, rel=1e-6)
     constant = EnsembleDQN(2, 2, 3, 5, 5, DQNHyperparameters(discount=0.95, hidden=(6,)))
     assert constant.optimizer.get_config()["learning_rate"] == pytest.approx(1e-3, rel=1e-6)
+
+
+def test_quadratic_advantage_is_a_concave_parabola_with_its_vertex_at_the_greedy_price():
+    """``actions.price_basis: quadratic``: A(u_k) = w_1 u_k - softplus(w_2) u_k^2 on the grid
+    u_k in [-1, 1], so the greedy index is the grid point nearest the vertex
+    c = w_1 / (2 softplus(w_2)) (an end point when c is outside), computed here by hand."""
+    from orchestrator.agents import quadratic_basis
+
+    n_tree, n_bond = 201, 161
+    dqn = EnsembleDQN(3, 3, 2, n_tree, n_bond, HP, tree_basis=quadratic_basis(n_tree),
+                      bond_basis=quadratic_basis(n_bond), concave=True)
+    net = dqn.online
+    assert net.head_kernel.shape[-1] == 1 + 2 + 2          # V, (w_1, w_2) per asset
+    # heads set by hand: zero kernel, the bias gives each group its own (w_1, w_2) per asset
+    w = np.array([[0.3, -0.2, 0.1, 0.4],                   # tree vertex inside, bond inside
+                  [5.0, 0.0, -3.0, 1.0],                   # tree vertex beyond +1, bond below -1
+                  [-0.01, -4.0, 0.0, 2.0]], np.float32)    # flat-ish tree, bond at the centre
+    net.head_kernel.assign(tf.zeros_like(net.head_kernel))
+    net.head_bias.assign(np.concatenate([np.zeros((3, 1, 1), np.float32), w[:, None, :]], -1))
+    q = net(tf.zeros([3, 1, 2]))
+    softplus = lambda z: np.log1p(np.exp(z))
+    for asset, k, (a, b) in (("tree", n_tree, (0, 1)), ("bond", n_bond, (2, 3))):
+        u = np.linspace(-1, 1, k)
+        advantage = getattr(q, f"{asset}_advantage").numpy()[:, 0, :]
+        for g in range(3):
+            kappa = softplus(w[g, b])
+            expected = w[g, a] * u - kappa * u ** 2
+            assert np.allclose(advantage[g], expected, rtol=0, atol=1e-5)
+            assert np.all(np.diff(advantage[g], 2) <= 1e-6)            # concave
+            vertex = np.clip(w[g, a] / (2 * kappa), -1, 1)
+            assert int(np.argmax(advantage[g])) == int(np.argmin(np.abs(u - vertex)))
+    with pytest.raises(ValueError, match="quadratic bases"):
+        EnsembleDQN(3, 3, 2, n_tree, n_bond, HP, concave=True)
+
+
+def test_price_basis_is_checked_and_saved_only_when_quadratic():
+    """One-line errors for an unknown basis and for a quadratic one with order sizes; the
+    default (rbf) is not written to config.yaml, so earlier runs' configs are unchanged."""
+    from pathlib import Path
+
+    import yaml
+
+    from lucas_abm.errors import ConfigError
+    from orchestrator.config import ActionGridConfig, config_from_dict
+
+    with pytest.raises(ConfigError, match=r"actions.price_basis: must be one of rbf, quadratic, got 'cubic'"):
+        ActionGridConfig(price_basis="cubic")
+    with pytest.raises(ConfigError, match=r"actions.price_basis: must be rbf when actions.tree_positions"):
+        ActionGridConfig(price_basis="quadratic", tree_positions=[0.0], bond_positions=[0.0])
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs/thesis_cpu.yaml").read_text())
+    assert "price_basis" not in config_from_dict(raw).to_dict()["actions"]     # saved as before
+    raw["actions"]["price_basis"] = "quadratic"
+    assert config_from_dict(raw).to_dict()["actions"]["price_basis"] == "quadratic"

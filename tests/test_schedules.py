@@ -386,3 +386,22 @@ def test_held_valuations_at_the_learned_holdings():
     np.testing.assert_allclose(e["held_bond_value_error_by_state"], expected_bond / q - 1.0, rtol=1e-12)
     assert module.held_valuation_errors(states, transition, 0.95, 0.0, 0.3, 0.0, q, p, q) == {
         "held_tree_value_error_by_state": None, "held_bond_value_error_by_state": None}
+
+
+def test_quadratic_price_basis_trains_on_schedules(tmp_path):
+    """actions.price_basis: quadratic with a network per dividend state: two short episodes
+    train, and the run's config.yaml keeps the basis (a resumed run rebuilds the same heads)."""
+    import yaml
+
+    from orchestrator.config import config_from_dict
+    from tests.test_population_training import GAMMAS, MARKOV, raw, train_two_episodes
+
+    r = raw(GAMMAS)
+    r["economy"] = dict(MARKOV)
+    r["actions"] = {"tree_low": 0.5, "tree_high": 1.5, "bond_low": 0.8, "bond_high": 1.2,
+                    "tree_schedule_slope": 0.25, "bond_schedule_slope": 0.05, "price_basis": "quadratic"}
+    r.setdefault("learner", {})["state_networks"] = True
+    cfg = config_from_dict(r)
+    train_two_episodes(cfg, tmp_path / "run")
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["actions"]["price_basis"] == "quadratic" and saved["learner"]["state_networks"] is True
