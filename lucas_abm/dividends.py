@@ -119,6 +119,13 @@ def stationary_distribution(transition: np.ndarray) -> np.ndarray:
     return pi / pi.sum()
 
 
+def nearest_state(y, states) -> np.ndarray:
+    """Index of the chain state nearest each dividend level (same shape as ``y``): exact for
+    levels that are states, as simulated and saved dividends are."""
+    y = np.asarray(y, dtype=float)
+    return np.abs(y[..., None] - np.asarray(states, dtype=float)).argmin(axis=-1)
+
+
 def validate_transition(transition, n: int, field_name: str = "transition") -> np.ndarray:
     """An n x n row-stochastic matrix, or ConfigError naming ``field_name``."""
     try:
@@ -197,7 +204,7 @@ class MarkovChainDividend(DividendProcess):
         """Index of each dividend level in ``states`` (ValueError if a level is not a state)."""
         y = np.asarray(y, dtype=float)
         s = np.asarray(self.states)
-        idx = np.abs(y[..., None] - s).argmin(axis=-1)
+        idx = nearest_state(y, s)
         if not np.allclose(s[idx], y, rtol=1e-9, atol=0.0):
             raise ValueError(f"dividend {y.tolist()} is not a state of the chain {list(self.states)}")
         return idx

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from lucas_abm.dividends import nearest_state
+
 
 def state_index(dividend, states) -> np.ndarray:
     """[T] index of the chain state nearest each dividend y_t (saved dividends are the states'
-    floats, so nearest is exact)."""
-    y = np.asarray(dividend, float)
-    return np.argmin(np.abs(y[:, None] - np.asarray(states, float)[None, :]), axis=1)
+    floats, so nearest is exact; lucas_abm.dividends.nearest_state)."""
+    return nearest_state(np.asarray(dividend, float).reshape(-1), states)
 
 
 def errors_by_state(price: np.ndarray, star: np.ndarray, state: np.ndarray, n_states: int,
