@@ -28,8 +28,8 @@ class ActionGridConfig:
     not with positions) makes it a concave parabola in the price, the quadratic advantage of
     normalized advantage functions (Gu et al. 2016):
 
-        A(x, p_k) = w_1(x) u_k - softplus(w_2(x)) u_k^2 = -kappa(x) (u_k - c(x))^2 + const,
-        u_k = 2 k / (K - 1) - 1 in [-1, 1],  kappa = softplus(w_2),  c = w_1 / (2 kappa),
+        A(x, p_k) = -kappa(x) (u_k - c(x))^2 + const,    u_k = 2 k / (K - 1) - 1 in [-1, 1],
+        c = tanh(r_1(x)),  kappa = softplus(r_2(x))  (two outputs per asset),
 
     so the greedy price is the grid price nearest the vertex c(x), and every sampled price,
     near or far, informs the two numbers (c, kappa) instead of the few basis weights near it.

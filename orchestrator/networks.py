@@ -60,8 +60,9 @@ class EnsembleQNetwork(tf.Module):
       tree_positions, bond_positions: order sizes per price (ActionGrid); the action index is
         price-major, ``price * n_positions + position``, so ``n_tree = K_prices * tree_positions``.
       concave: the bases are quadratic, ``[u, -u^2]`` (orchestrator.agents.quadratic_basis), and
-        the second coefficient goes through softplus, so each advantage is a concave parabola
-        in the price, ``w_1 u - softplus(w_2) u^2`` (``actions.price_basis: quadratic``).
+        each asset's two head outputs (r_1, r_2) are a vertex c = tanh(r_1) in [-1, 1] and a
+        curvature kappa = softplus(r_2) > 0, so each advantage is the concave parabola
+        ``-kappa (u - c)^2`` up to a constant (``actions.price_basis: quadratic``).
     """
 
     def __init__(self, groups: int, input_dim: int, n_tree: int, n_bond: int,
@@ -105,9 +106,8 @@ class EnsembleQNetwork(tf.Module):
         out = tf.matmul(h, self.head_kernel) + self.head_bias
         tree = out[..., 1:1 + self.n_tree_out]
         bond = out[..., 1 + self.n_tree_out:]
-        if self.concave:   # [w_1, w_2] -> [w_1, softplus(w_2)]: a concave parabola in the price
-            tree = tf.concat([tree[..., :1], tf.nn.softplus(tree[..., 1:])], -1)
-            bond = tf.concat([bond[..., :1], tf.nn.softplus(bond[..., 1:])], -1)
+        if self.concave:   # -kappa (u - c)^2 on the basis [u, -u^2]: w = [2 kappa c, kappa]
+            tree, bond = _parabola(tree), _parabola(bond)
         if self.tree_basis is not None:
             tree = _expand(tree, self.tree_basis, self.tree_positions)
         if self.bond_basis is not None:
@@ -165,6 +165,16 @@ class StateGatedQNetwork(EnsembleQNetwork):
             g = tf.reshape(gate, tf.concat([tf.shape(gate), tf.ones([tf.rank(t) - 3], tf.int32)], 0))
             return tf.reduce_sum(g * t, axis=0)
         return QValues(select(out.value), select(out.tree_advantage), select(out.bond_advantage))
+
+
+def _parabola(raw: tf.Tensor) -> tf.Tensor:
+    """Head outputs (r_1, r_2) -> coefficients (2 kappa c, kappa) of the basis [u, -u^2], with
+    c = tanh(r_1) and kappa = softplus(r_2): w_1 u - w_2 u^2 = -kappa (u - c)^2 + kappa c^2,
+    and the constant cancels in the dueling mean. The vertex is an output of its own, as in
+    normalized advantage functions (Gu et al. 2016), so a flat parabola (kappa -> 0) leaves it
+    where it is instead of sending w_1 / (2 w_2) to an end of the grid."""
+    centre, kappa = tf.tanh(raw[..., :1]), tf.nn.softplus(raw[..., 1:])
+    return tf.concat([2.0 * kappa * centre, kappa], -1)
 
 
 def _expand(coefficients: tf.Tensor, basis: tf.Tensor, n_positions: int) -> tf.Tensor:

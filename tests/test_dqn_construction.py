@@ -62,34 +62,34 @@ def test_learning_rate_decays_linearly_to_its_final_value():
 
 
 def test_quadratic_advantage_is_a_concave_parabola_with_its_vertex_at_the_greedy_price():
-    """``actions.price_basis: quadratic``: A(u_k) = w_1 u_k - softplus(w_2) u_k^2 on the grid
-    u_k in [-1, 1], so the greedy index is the grid point nearest the vertex
-    c = w_1 / (2 softplus(w_2)) (an end point when c is outside), computed here by hand."""
+    """``actions.price_basis: quadratic``: each asset's two head outputs (r_1, r_2) give
+    A(u_k) = -kappa (u_k - c)^2 + const on the grid u_k in [-1, 1], c = tanh(r_1),
+    kappa = softplus(r_2); the greedy index is the grid point nearest c. Checked against a
+    hand computation, up to the constant (the dueling mean removes it)."""
     from orchestrator.agents import quadratic_basis
 
     n_tree, n_bond = 201, 161
     dqn = EnsembleDQN(3, 3, 2, n_tree, n_bond, HP, tree_basis=quadratic_basis(n_tree),
                       bond_basis=quadratic_basis(n_bond), concave=True)
     net = dqn.online
-    assert net.head_kernel.shape[-1] == 1 + 2 + 2          # V, (w_1, w_2) per asset
-    # heads set by hand: zero kernel, the bias gives each group its own (w_1, w_2) per asset
-    w = np.array([[0.3, -0.2, 0.1, 0.4],                   # tree vertex inside, bond inside
-                  [5.0, 0.0, -3.0, 1.0],                   # tree vertex beyond +1, bond below -1
-                  [-0.01, -4.0, 0.0, 2.0]], np.float32)    # flat-ish tree, bond at the centre
+    assert net.head_kernel.shape[-1] == 1 + 2 + 2          # V, (r_1, r_2) per asset
+    # heads set by hand: zero kernel, the bias gives each group its own (r_1, r_2) per asset
+    r = np.array([[0.3, -0.2, 0.1, 0.4],
+                  [5.0, 0.0, -3.0, 1.0],                   # vertices near the ends of the grids
+                  [-0.01, -4.0, 0.0, 2.0]], np.float32)    # a nearly flat tree parabola
     net.head_kernel.assign(tf.zeros_like(net.head_kernel))
-    net.head_bias.assign(np.concatenate([np.zeros((3, 1, 1), np.float32), w[:, None, :]], -1))
+    net.head_bias.assign(np.concatenate([np.zeros((3, 1, 1), np.float32), r[:, None, :]], -1))
     q = net(tf.zeros([3, 1, 2]))
-    softplus = lambda z: np.log1p(np.exp(z))
-    for asset, k, (a, b) in (("tree", n_tree, (0, 1)), ("bond", n_bond, (2, 3))):
+    tree, bond = (t.numpy().reshape(3, -1) for t in q.greedy())
+    for asset, k, (a, b), greedy in (("tree", n_tree, (0, 1), tree), ("bond", n_bond, (2, 3), bond)):
         u = np.linspace(-1, 1, k)
         advantage = getattr(q, f"{asset}_advantage").numpy()[:, 0, :]
         for g in range(3):
-            kappa = softplus(w[g, b])
-            expected = w[g, a] * u - kappa * u ** 2
-            assert np.allclose(advantage[g], expected, rtol=0, atol=1e-5)
+            kappa, vertex = np.log1p(np.exp(r[g, b])), np.tanh(r[g, a])
+            expected = -kappa * (u - vertex) ** 2
+            assert np.allclose(advantage[g] - advantage[g].mean(), expected - expected.mean(), rtol=0, atol=1e-5)
             assert np.all(np.diff(advantage[g], 2) <= 1e-6)            # concave
-            vertex = np.clip(w[g, a] / (2 * kappa), -1, 1)
-            assert int(np.argmax(advantage[g])) == int(np.argmin(np.abs(u - vertex)))
+            assert int(greedy[g, 0]) == int(np.argmin(np.abs(u - vertex)))
     with pytest.raises(ValueError, match="quadratic bases"):
         EnsembleDQN(3, 3, 2, n_tree, n_bond, HP, concave=True)
 
