@@ -2,6 +2,7 @@
 (docs/heterogeneity.md, "How precisely holdings pin down valuations")
 
     python benchmarks/valuation_probe.py RUN [--offsets -0.04 -0.02 0 0.02 0.04] [--json]
+    python benchmarks/valuation_probe.py RUN --landscape [--json]   # the advantage over the grid
 
 For a two-type (or K-type) Negishi run with price-valued actions (reservation values or limit
 prices), the run's latest checkpoint is loaded and its greedy policy asked, in each dividend
@@ -31,10 +32,8 @@ import numpy as np
 import yaml
 
 
-def probe(run_dir: Path, offsets=(-0.04, -0.02, 0.0, 0.02, 0.04)) -> dict:
-    from lucas_abm.equilibrium.negishi import agent_portfolios, solve_negishi
-    from lucas_abm.equilibrium.valuations import own_valuations
-    from orchestrator.agents import Features
+def _restore(run_dir: Path):
+    """(config, economy, algorithm, checkpoint name) of a DQN population run on a Markov chain."""
     from orchestrator.algorithms import make_algorithm
     from orchestrator.checkpoint import CheckpointManager
     from orchestrator.config import config_from_dict
@@ -51,6 +50,66 @@ def probe(run_dir: Path, offsets=(-0.04, -0.02, 0.0, 0.02, 0.04)) -> dict:
     economy = Economy(config)
     algorithm = make_algorithm(config, economy.observation_dim)
     ckpts.restore(latest, algorithm.checkpoint_objects())
+    return config, economy, algorithm, latest.name
+
+
+def landscape(run_dir: Path, points: int = 11) -> dict:
+    """What the trained Q-networks think of every price on the grid at the equilibrium
+    portfolio: per dividend state, type and asset, the type's advantage A(x, p_k) - max_k A
+    (reward units: ``learner.reward_scale`` x utility over the reward unit; averaged over the
+    type's agents, which share one network unless weights are independent) at ``points``
+    evenly spaced grid prices and at the equilibrium price p(y) or q(y), and the greedy price
+    (the median over the type's agents, as ``probe`` reports it).
+    A learner can only place its value as precisely as these differences stand out of the
+    noise of its returns; far from p(y) they show the costs of large trades."""
+    import tensorflow as tf
+
+    from lucas_abm.equilibrium.negishi import agent_portfolios, solve_negishi
+    from orchestrator.agents import Features
+
+    config, economy, algorithm, name = _restore(run_dir)
+    econ, population = config.economy, config.population_types
+    market = economy.market()
+    features = Features.build(config, market, economy.dividend)
+    states = np.asarray(econ.dividend_params["states"], float)
+    transition = np.asarray(econ.dividend_params["transition"], float)
+    gammas = np.asarray(population.gammas(econ.gamma), float)
+    agents = market.agents
+    theta = np.bincount(agents.type_index, agents.initial_shares, minlength=len(population.names))
+    theta = theta / theta.sum()
+    dqn, grid = algorithm.dqn, algorithm.grid
+    market.reset(seed=0)
+    rows = []
+    for s, y in enumerate(states):
+        eq = solve_negishi(states, transition, econ.beta, gammas, theta, initial_state=s)
+        per_s, per_b = agent_portfolios(eq.shares, eq.bonds, eq.endowments, agents.type_index, agents.initial_shares)
+        market.shares, market.bonds, market.dividend = per_s, per_b, float(y)
+        x = features.observation(market.observation())
+        q = dqn.online(dqn.to_groups(tf.convert_to_tensor(x[None], tf.float32)))
+        for asset, prices, star in (("tree", grid.tree_prices, eq.tree_prices[s]),
+                                    ("bond", grid.bond_prices, eq.bond_prices[s])):
+            advantage = getattr(q, f"{asset}_advantage").numpy()          # [groups, agents of the group, K]
+            slots = dqn._agent_slot.numpy() if dqn.padded else np.arange(agents.type_index.size)
+            per_agent = advantage.reshape(-1, advantage.shape[-1])[slots]  # [N, K] (EnsembleDQN.to_groups' layout)
+            per_agent = per_agent - per_agent.max(axis=1, keepdims=True)
+            at = np.linspace(0, len(prices) - 1, points).round().astype(int)
+            for k, type_name in enumerate(population.names):
+                mine = per_agent[agents.type_index == k]   # identical rows when the type shares a network
+                a = mine.mean(axis=0)
+                rows.append({"state": s, "dividend": float(y), "type": type_name, "asset": asset,
+                             "equilibrium": float(star), "greedy": float(np.median(prices[mine.argmax(axis=1)])),
+                             "at_equilibrium": float(np.interp(star, prices, a)),
+                             "prices": prices[at].tolist(), "advantage": a[at].tolist()})
+    return {"run": str(run_dir), "checkpoint": name, "reward_scale": config.learner.reward_scale, "rows": rows}
+
+
+def probe(run_dir: Path, offsets=(-0.04, -0.02, 0.0, 0.02, 0.04)) -> dict:
+    from lucas_abm.equilibrium.negishi import agent_portfolios, solve_negishi
+    from lucas_abm.equilibrium.valuations import own_valuations
+    from orchestrator.agents import Features
+
+    config, economy, algorithm, name = _restore(run_dir)
+    econ, population = config.economy, config.population_types
     market = economy.market()
     features = Features.build(config, market, economy.dividend)
     grid = algorithm.grid
@@ -96,7 +155,7 @@ def probe(run_dir: Path, offsets=(-0.04, -0.02, 0.0, 0.02, 0.04)) -> dict:
             fit["tree_error_ticks"] = (at["tree_learned"] - at["tree_theory"]) / config.actions.tree_step
             fit["bond_error_ticks"] = (at["bond_learned"] - at["bond_theory"]) / config.actions.bond_step
             fits.append(fit)
-    return {"run": str(run_dir), "checkpoint": latest.name, "tree_tick": config.actions.tree_step,
+    return {"run": str(run_dir), "checkpoint": name, "tree_tick": config.actions.tree_step,
             "bond_tick": config.actions.bond_step, "rows": rows, "fits": fits}
 
 
@@ -106,8 +165,24 @@ def main(argv=None) -> None:
     parser.add_argument("run", type=Path, help="a training run directory (config.yaml, checkpoints/)")
     parser.add_argument("--offsets", type=float, nargs="+", default=[-0.04, -0.02, 0.0, 0.02, 0.04],
                         help="changes of the bold type's tree share, per unit of supply")
+    parser.add_argument("--landscape", action="store_true",
+                        help="print instead each type's advantage over the whole price grid at the "
+                        "equilibrium portfolio (relative to its maximum, in reward units)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
+    if args.landscape:
+        out = landscape(args.run)
+        if args.json:
+            print(json.dumps(out, indent=2))
+            return
+        print(f"{out['run']} ({out['checkpoint']}); A(p) - max A in reward units (reward_scale {out['reward_scale']})")
+        print("| y | type | asset | equilibrium | greedy | A at equilibrium | A over the grid (price: A) |")
+        print("|---|---|---|---:|---:|---:|---|")
+        for r in out["rows"]:
+            profile = " ".join(f"{p:.3g}: {a:+.2f}" for p, a in zip(r["prices"], r["advantage"]))
+            print(f"| {r['dividend']:g} | {r['type']} | {r['asset']} | {r['equilibrium']:.4f} | "
+                  f"{r['greedy']:.4f} | {r['at_equilibrium']:+.2f} | {profile} |")
+        return
     out = probe(args.run, tuple(args.offsets))
     if args.json:
         print(json.dumps(out, indent=2))

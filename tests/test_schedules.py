@@ -318,6 +318,14 @@ def test_schedule_slopes_in_the_config_and_a_short_training_run(tmp_path):
             assert fit["bond_theory_per_0.01"] == pytest.approx(sens["bond"][k, s] / 2, rel=1e-9)
         for r in (r for r in probe["rows"] if r["state"] == s):   # medians of 4 grid points (step 0.01)
             assert 0.5 <= r["tree_learned"] <= 1.5 and abs(r["tree_learned"] / 0.005 - round(r["tree_learned"] / 0.005)) < 1e-9
+    # --landscape: the raw advantages over the grid at the equilibrium portfolio; their argmax
+    # is what the greedy policy posts there (the probe's rows at delta 0, through policy())
+    land = load_benchmark("valuation_probe").landscape(tmp_path / "run", points=5)
+    assert len(land["rows"]) == 2 * 2 * 2
+    for r in land["rows"]:
+        assert max(r["advantage"]) <= 1e-12 and r["at_equilibrium"] <= 1e-12 and len(r["prices"]) == 5
+        at = next(p for p in probe["rows"] if p["state"] == r["state"] and p["type"] == r["type"] and p["delta"] == 0.0)
+        assert r["greedy"] == pytest.approx(at[f"{r['asset']}_learned"], abs=1e-12)
 
 
 @pytest.mark.parametrize("algorithm", ["td3", "sac"])
