@@ -170,23 +170,26 @@ def main(argv=None) -> None:
                         "equilibrium portfolio (relative to its maximum, in reward units)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
-    if args.landscape:
-        out = landscape(args.run)
-        if args.json:
-            print(json.dumps(out, indent=2))
-            return
-        print(f"{out['run']} ({out['checkpoint']}); A(p) - max A in reward units (reward_scale {out['reward_scale']})")
-        print("| y | type | asset | equilibrium | greedy | A at equilibrium | A over the grid (price: A) |")
-        print("|---|---|---|---:|---:|---:|---|")
-        for r in out["rows"]:
-            profile = " ".join(f"{p:.3g}: {a:+.2f}" for p, a in zip(r["prices"], r["advantage"]))
-            print(f"| {r['dividend']:g} | {r['type']} | {r['asset']} | {r['equilibrium']:.4f} | "
-                  f"{r['greedy']:.4f} | {r['at_equilibrium']:+.2f} | {profile} |")
-        return
-    out = probe(args.run, tuple(args.offsets))
+    out = landscape(args.run) if args.landscape else probe(args.run, tuple(args.offsets))
     if args.json:
         print(json.dumps(out, indent=2))
-        return
+    elif args.landscape:
+        print_landscape(out)
+    else:
+        print_probe(out)
+
+
+def print_landscape(out: dict) -> None:
+    print(f"{out['run']} ({out['checkpoint']}); A(p) - max A in reward units (reward_scale {out['reward_scale']})")
+    print("| y | type | asset | equilibrium | greedy | A at equilibrium | A over the grid (price: A) |")
+    print("|---|---|---|---:|---:|---:|---|")
+    for r in out["rows"]:
+        profile = " ".join(f"{p:.3g}: {a:+.2f}" for p, a in zip(r["prices"], r["advantage"]))
+        print(f"| {r['dividend']:g} | {r['type']} | {r['asset']} | {r['equilibrium']:.4f} | "
+              f"{r['greedy']:.4f} | {r['at_equilibrium']:+.2f} | {profile} |")
+
+
+def print_probe(out: dict) -> None:
     print(f"{out['run']} ({out['checkpoint']}); ticks {out['tree_tick']} / {out['bond_tick']}")
     print("| y | bold share change | type | tree learned | tree theory | bond learned | bond theory |")
     print("|---|---:|---|---:|---:|---:|---:|")
