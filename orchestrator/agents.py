@@ -273,9 +273,10 @@ def rbf_basis(n_prices: int, spacing: int) -> np.ndarray | None:
 
 
 def quadratic_basis(n_prices: int) -> np.ndarray:
-    """[u_k, -u_k^2] over the grid, u_k = 2 k / (K - 1) - 1: [2, n_prices]. The network makes the
-    second coefficient positive (EnsembleQNetwork ``concave``), so the advantage is a concave
-    parabola in the price (ActionGridConfig, ``price_basis: quadratic``)."""
+    """[u_k, -u_k^2] over the grid, u_k = 2 k / (K - 1) - 1: [2, n_prices]. The network gives the
+    coefficients as (2 kappa c, kappa) from a vertex c and a curvature kappa > 0
+    (EnsembleQNetwork ``concave``), so the advantage is a concave parabola in the price
+    (ActionGridConfig, ``price_basis: quadratic``)."""
     u = np.linspace(-1.0, 1.0, n_prices) if n_prices > 1 else np.zeros(1)
     return np.stack([u, -u ** 2]).astype(np.float32)
 

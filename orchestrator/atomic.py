@@ -11,11 +11,12 @@ from pathlib import Path
 
 
 def write_text(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text``; on any error the old file is left as it was."""
+    """Replace ``path`` by ``text`` (UTF-8, line endings as given); on any error the old file
+    is left as it was."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8", newline="")
         os.replace(tmp, path)
     finally:
         if tmp.exists():   # the write failed before the rename
