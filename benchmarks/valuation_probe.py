@@ -27,13 +27,17 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import yaml
 
 
-def _restore(run_dir: Path):
-    """(config, economy, algorithm, checkpoint name) of a DQN population run on a Markov chain."""
+def _restore(run_dir: Path) -> SimpleNamespace:
+    """Everything both probes need from a DQN population run on a Markov chain: its config, the
+    restored algorithm and checkpoint name, a fresh market (reset) with its Features, the
+    chain (states, transition), each type's gamma and endowment share theta_k, and the names."""
+    from orchestrator.agents import Features
     from orchestrator.algorithms import make_algorithm
     from orchestrator.checkpoint import CheckpointManager
     from orchestrator.config import config_from_dict
@@ -50,7 +54,17 @@ def _restore(run_dir: Path):
     economy = Economy(config)
     algorithm = make_algorithm(config, economy.observation_dim)
     ckpts.restore(latest, algorithm.checkpoint_objects())
-    return config, economy, algorithm, latest.name
+    market = economy.market()
+    names = list(population.names)
+    agents = market.agents
+    theta = np.bincount(agents.type_index, agents.initial_shares, minlength=len(names))
+    market.reset(seed=0)
+    return SimpleNamespace(config=config, algorithm=algorithm, checkpoint=latest.name, market=market,
+                           features=Features.build(config, market, economy.dividend), agents=agents,
+                           states=np.asarray(econ.dividend_params["states"], float),
+                           transition=np.asarray(econ.dividend_params["transition"], float),
+                           gammas=np.asarray(population.gammas(econ.gamma), float), names=names,
+                           theta=theta / theta.sum())
 
 
 def landscape(run_dir: Path, points: int = 11) -> dict:
@@ -65,20 +79,12 @@ def landscape(run_dir: Path, points: int = 11) -> dict:
     import tensorflow as tf
 
     from lucas_abm.equilibrium.negishi import agent_portfolios, solve_negishi
-    from orchestrator.agents import Features
 
-    config, economy, algorithm, name = _restore(run_dir)
-    econ, population = config.economy, config.population_types
-    market = economy.market()
-    features = Features.build(config, market, economy.dividend)
-    states = np.asarray(econ.dividend_params["states"], float)
-    transition = np.asarray(econ.dividend_params["transition"], float)
-    gammas = np.asarray(population.gammas(econ.gamma), float)
-    agents = market.agents
-    theta = np.bincount(agents.type_index, agents.initial_shares, minlength=len(population.names))
-    theta = theta / theta.sum()
-    dqn, grid = algorithm.dqn, algorithm.grid
-    market.reset(seed=0)
+    run = _restore(run_dir)
+    config, market, features, agents = run.config, run.market, run.features, run.agents
+    states, transition, gammas, theta = run.states, run.transition, run.gammas, run.theta
+    econ = config.economy
+    dqn, grid = run.algorithm.dqn, run.algorithm.grid
     rows = []
     for s, y in enumerate(states):
         eq = solve_negishi(states, transition, econ.beta, gammas, theta, initial_state=s)
@@ -93,36 +99,26 @@ def landscape(run_dir: Path, points: int = 11) -> dict:
             per_agent = advantage.reshape(-1, advantage.shape[-1])[slots]  # [N, K] (EnsembleDQN.to_groups' layout)
             per_agent = per_agent - per_agent.max(axis=1, keepdims=True)
             at = np.linspace(0, len(prices) - 1, points).round().astype(int)
-            for k, type_name in enumerate(population.names):
+            for k, type_name in enumerate(run.names):
                 mine = per_agent[agents.type_index == k]   # identical rows when the type shares a network
                 a = mine.mean(axis=0)
                 rows.append({"state": s, "dividend": float(y), "type": type_name, "asset": asset,
                              "equilibrium": float(star), "greedy": float(np.median(prices[mine.argmax(axis=1)])),
                              "at_equilibrium": float(np.interp(star, prices, a)),
                              "prices": prices[at].tolist(), "advantage": a[at].tolist()})
-    return {"run": str(run_dir), "checkpoint": name, "reward_scale": config.learner.reward_scale, "rows": rows}
+    return {"run": str(run_dir), "checkpoint": run.checkpoint, "reward_scale": config.learner.reward_scale, "rows": rows}
 
 
 def probe(run_dir: Path, offsets=(-0.04, -0.02, 0.0, 0.02, 0.04)) -> dict:
     from lucas_abm.equilibrium.negishi import agent_portfolios, solve_negishi
     from lucas_abm.equilibrium.valuations import own_valuations
-    from orchestrator.agents import Features
 
-    config, economy, algorithm, name = _restore(run_dir)
-    econ, population = config.economy, config.population_types
-    market = economy.market()
-    features = Features.build(config, market, economy.dividend)
-    grid = algorithm.grid
-    states = np.asarray(econ.dividend_params["states"], float)
-    transition = np.asarray(econ.dividend_params["transition"], float)
-    gammas = np.asarray(population.gammas(econ.gamma), float)
-    names = list(population.names)
-    agents = market.agents
-    theta = np.bincount(agents.type_index, agents.initial_shares, minlength=len(names))
-    theta = theta / theta.sum()
+    run = _restore(run_dir)
+    config, market, features, agents, algorithm = run.config, run.market, run.features, run.agents, run.algorithm
+    states, transition, gammas, theta, names = run.states, run.transition, run.gammas, run.theta, run.names
+    econ, grid = config.economy, algorithm.grid
     bold = int(np.argmin(gammas))
     others = np.arange(len(names)) != bold
-    market.reset(seed=0)
     rows, fits = [], []
     for s, y in enumerate(states):
         eq = solve_negishi(states, transition, econ.beta, gammas, theta, initial_state=s)
@@ -155,7 +151,7 @@ def probe(run_dir: Path, offsets=(-0.04, -0.02, 0.0, 0.02, 0.04)) -> dict:
             fit["tree_error_ticks"] = (at["tree_learned"] - at["tree_theory"]) / config.actions.tree_step
             fit["bond_error_ticks"] = (at["bond_learned"] - at["bond_theory"]) / config.actions.bond_step
             fits.append(fit)
-    return {"run": str(run_dir), "checkpoint": name, "tree_tick": config.actions.tree_step,
+    return {"run": str(run_dir), "checkpoint": run.checkpoint, "tree_tick": config.actions.tree_step,
             "bond_tick": config.actions.bond_step, "rows": rows, "fits": fits}
 
 

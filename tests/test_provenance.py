@@ -63,8 +63,21 @@ def test_train_resume_and_report_record_what_made_them(tmp_path, monkeypatch, ca
     resumed = _record(out)
     _check_common(resumed, again)
     assert [r["command"] for r in resumed["previous"]] == [first]   # the first invocation kept
-    # replaced in one step (orchestrator.atomic): no temporary file is left beside it
-    assert not list(out.glob(".*.tmp"))
+    # replaced in one step (orchestrator.atomic): a write that fails before the rename leaves
+    # the record as it was, and no temporary beside it
+    from orchestrator import atomic
+    from orchestrator.provenance import write_provenance
+
+    before = (out / "provenance.json").read_text()
+
+    def fail(*_):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(atomic.os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_provenance(out, {"market": {}}, ["lucas-abm", "train"])
+    monkeypatch.undo()
+    assert (out / "provenance.json").read_text() == before and not list(out.glob(".*.tmp"))
 
     report = ["lucas-abm", "report", str(out)]
     assert _cli(monkeypatch, report) == 0
