@@ -123,13 +123,14 @@ RULES = {"dqn": DQNRule}   # every rule has the same five members (and its actio
 def _register_actor_critics() -> None:
     """td3 and sac (orchestrator.learners.rules); imported here, after DQNRule, since that module
     imports this one lazily."""
+    from orchestrator.learners.adaptive import AdaptiveRule
     from orchestrator.learners.rules import RULES as actor_critics
 
-    RULES.update(actor_critics)
+    RULES.update(actor_critics, adaptive=AdaptiveRule)
 
 
 def make_algorithm(config: TrainConfig, observation_dim: int, shards: int = 1, shard: int = 0):
-    """The learning rule named by ``learner.algorithm``: dqn (default), td3 or sac.
+    """The learning rule named by ``learner.algorithm``: dqn (default), td3, sac or adaptive.
 
     Roles call only ``policy``, ``prices``, ``train_step``, ``variables`` and
     ``checkpoint_objects``; a rule with these (e.g. an adapter of

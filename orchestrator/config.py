@@ -25,7 +25,7 @@ from orchestrator.action_config import ActionGridConfig
 from replay.tables import ReplayConfig
 
 WEIGHT_SHARING = ("independent", "shared")
-ALGORITHMS = ("dqn", "td3", "sac")      # orchestrator.algorithms.RULES
+ALGORITHMS = ("dqn", "td3", "sac", "adaptive")      # orchestrator.algorithms.RULES
 REWARD_SHAPING = ("endowment", "autarky", "autarky-markov")
 ACTION_NOISE = ("gaussian", "epsilon-local")   # td3 acting noise (orchestrator.learners.rules)
 DIVIDENDS = ("constant", "iid-lognormal", "markov", "log-ar1")
@@ -75,11 +75,12 @@ class LearnerConfig:
     """Per-agent learners (thesis: Q-networks 4 x 50 ReLU, Adam 1e-3).
 
     ``algorithm``: dqn (n-step double DQN on the price grid, the thesis), td3 or sac (actor
-    and twin critics, continuous prices; orchestrator.learners). The last six keys are TD3's
+    and twin critics, continuous prices; orchestrator.learners), or adaptive (valuers who
+    learn the dividend law and bond prices; orchestrator.learners.adaptive). The last six keys are TD3's
     (orchestrator.learners.td3.TD3Hyperparameters); the other rules ignore them.
     """
 
-    algorithm: str = "dqn"                # dqn | td3 | sac
+    algorithm: str = "dqn"                # dqn | td3 | sac | adaptive
     weight_sharing: str = "independent"   # independent: one network per agent; shared: per type
     agent_types: int = 1                  # shared mode: number of types (contiguous equal blocks)
     hidden: list = field(default_factory=lambda: [50, 50, 50, 50])
@@ -265,6 +266,10 @@ class TrainConfig:
             if not isinstance(mechanism, OrderMechanism) or self.learner.algorithm != "dqn":
                 raise ConfigError("actions.tree_positions", "absent unless economy.mechanism takes orders "
                                   "(call-auction) and learner.algorithm is dqn", a.tree_positions)
+        if self.learner.algorithm == "adaptive":
+            from orchestrator.learners.adaptive import check_adaptive
+
+            check_adaptive(self)
         if getattr(mechanism, "tree_settlement", "cash") != "cash" and a.tree_schedule_slope is None:
             raise ConfigError("economy.mechanism_params.tree_settlement", "'cash' unless the actions are "
                               "demand schedules (actions.tree_schedule_slope)",

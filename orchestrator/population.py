@@ -64,7 +64,7 @@ def parse_training_population(raw: Any, economy, market, learner, training) -> P
             raise ConfigError("learner.agent_types", f"1 (left out) or {len(population.types)} with a "
                               "population (shared weights: one network per type)", learner.agent_types)
         counts = {t.count for t in population.types}
-        if len(counts) > 1 and learner.algorithm != "dqn":
+        if len(counts) > 1 and learner.algorithm in ("td3", "sac"):
             raise ConfigError("learner.weight_sharing", "independent for td3/sac with types of "
                               "unequal counts (dqn supports both)", learner.weight_sharing)
     return population

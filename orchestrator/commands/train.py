@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train", help="train per-agent deep RL learners (DQN, TD3 or SAC) on the Lucas-tree market",
         description="Train N agents' networks (one batched ensemble; learner.algorithm: dqn, td3 "
-                    "or sac) on the market, with "
+                    "or sac; or adaptive: valuers who estimate the dividend law and bond prices, "
+                    "no networks) on the market, with "
                     "Reverb replay, greedy evaluations, checkpoints and TensorBoard logs. Writes "
                     "DIR/summary.json, DIR/metrics.csv|jsonl (training episodes), "
                     "DIR/evaluation.csv|jsonl, DIR/episodes/*.npz (sampled agents), "
