@@ -53,6 +53,12 @@ class EnsembleLearner:
             raise NonFiniteUpdate(metrics, self.updates)
         return metrics
 
+    def episode_metrics(self) -> dict[str, float]:
+        """What the rule reports once per training episode beside the loss (a rule's optional
+        ``episode_metrics()``; the adaptive valuers' estimates), {} for the network rules."""
+        report = getattr(self.algorithm, "episode_metrics", None)
+        return dict(report()) if report is not None else {}
+
     def publish(self, **meta: int) -> None:
         """Weights out, with ``version`` = updates so far and the caller's metadata."""
         if self.publisher is not None:

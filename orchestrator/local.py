@@ -151,6 +151,7 @@ class LocalTrainer:
         row.update({"loss": float(sum(self._losses) / len(self._losses)) if self._losses else None,
                     "td_error": float(sum(self._tds) / len(self._tds)) if self._tds else None,
                     "updates": self.updates, **speeds})
+        row.update(self.learner.episode_metrics())
         return row
 
     def evaluate(self) -> dict:

@@ -310,7 +310,8 @@ def run_learner(config: TrainConfig, out: Path, address: str, shard: int = 0, sh
         last_inserts = inserts
         if coordinator is not None:
             if coordinator.poll({"updates": learner.updates,
-                                 "loss": float(np.mean(losses)) if losses else None}):
+                                 "loss": float(np.mean(losses)) if losses else None,
+                                 **learner.episode_metrics()}):
                 losses = []
             episodes = coordinator.episode
             if coordinator.done():

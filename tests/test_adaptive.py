@@ -137,7 +137,8 @@ def test_adaptive_valuers_reach_acceptance_b_and_resume(tmp_path):
     (benchmarks/population_learning.py's scoring; on some dividend paths the bold type sells
     its trees, as correct price-takers do on some), the median bold share is within 0.01 of
     the equilibrium's and the median debt within 20%, and the estimates are close to the
-    truth. A run resumed from its episode-4 checkpoint restores the estimates exactly."""
+    truth, as metrics.jsonl reports them. A run resumed from its episode-4 checkpoint restores
+    the estimates exactly."""
     from benchmark_scripts import load_benchmark
     from orchestrator.driver import Trainer
 
@@ -158,6 +159,12 @@ def test_adaptive_valuers_reach_acceptance_b_and_resume(tmp_path):
         p_hat, q_hat = trainer.algorithm.estimates()
     finally:
         trainer.close()
+    import json
+
+    last = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["episode"] == 20
+    assert [last[f"p_hat[{a}->{b}]"] for a in ("0.04", "0.05") for b in ("0.04", "0.05")] == p_hat.ravel().tolist()
+    assert [last["q_hat[y=0.04]"], last["q_hat[y=0.05]"]] == q_hat.tolist()
     transition = np.asarray(config.economy.dividend_params["transition"])
     assert np.abs(p_hat - transition).max() < 0.06
     eq = trainer.economy.population_equilibrium

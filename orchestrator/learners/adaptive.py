@@ -192,6 +192,14 @@ class AdaptiveRule:
                 "max_weight": float(max(np.abs(p_hat).max(), np.abs(q_hat).max())),
                 "transitions": float(self.transition_counts.numpy().sum())}
 
+    def episode_metrics(self) -> dict[str, float]:
+        """The estimates, for metrics.csv and TensorBoard: ``p_hat[y->y']`` and ``q_hat[y=...]``."""
+        p_hat, q_hat = self.estimates()
+        labels = [f"{y:g}" for y in self.states]
+        out = {f"p_hat[{a}->{b}]": float(p_hat[j, l]) for j, a in enumerate(labels) for l, b in enumerate(labels)}
+        out.update({f"q_hat[y={a}]": float(q_hat[j]) for j, a in enumerate(labels)})
+        return out
+
     @property
     def variables(self) -> list:
         """The estimates' sufficient statistics: all an actor or the evaluator needs to act."""
