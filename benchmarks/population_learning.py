@@ -21,7 +21,8 @@ saved config.yaml, the same seed, so the same theta_k). Printed per evaluation:
 * the risk-sharing gap of the types' holdings at T, ``max_y max_k m_k(y) / min_k m_k(y) - 1``
   (:func:`lucas_abm.equilibrium.valuations.risk_sharing_gap`): 0 on every Pareto-efficient
   allocation, whichever wealth split the trading path led to, 1.44 at acceptance B's endowment;
-* the goals for the least risk-averse type ("bold"): prices within 3% (both assets, the traded
+* the goals for the least risk-averse type ("bold"; the first type when all gammas are equal,
+  and the printout then names it): prices within 3% (both assets, the traded
   median in every visited state), its tree share within 0.01 of s_k, its bond position of the
   sign of b_k and within 20% of it.
 
@@ -63,7 +64,9 @@ def measure(run_dir: Path, last: int = 1) -> dict:
         raise SystemExit(f"{run_dir}: the exact solvers take constant or Markov dividends, not {econ.dividend}")
     rows = [json.loads(line) for line in (run_dir / "evaluation.jsonl").read_text().splitlines() if line.strip()]
     names = list(population.names)
-    bold = names[int(np.argmin(population.gammas(econ.gamma)))]
+    gammas_by_type = np.asarray(population.gammas(econ.gamma), float)
+    bold = names[int(np.argmin(gammas_by_type))]         # np.argmin: the first of equal gammas
+    bold_label = "bold" if np.ptp(gammas_by_type) > 0 else f"{bold} (equal gammas: the first type)"
     out = []
     solved: dict[int, dict] = {}      # the equilibrium valued in each initial state, solved once
     for row in rows[-last:]:
@@ -132,7 +135,7 @@ def measure(run_dir: Path, last: int = 1) -> dict:
                     "tree_price_equilibrium": eq["tree_price"], "bond_price_equilibrium": eq["bond_price"],
                     "price_dividend_ratio_by_state": pd_learned,
                     "price_dividend_ratio_equilibrium": pd_equilibrium,
-                    "types": types, "bold_type": bold, "goals": goals,
+                    "types": types, "bold_type": bold, "bold_label": bold_label, "goals": goals,
                     "risk_sharing_gap": None if sharing is None or not np.isfinite(sharing) else sharing})
     return {"run": str(run_dir), "evaluations": out}
 
@@ -263,6 +266,7 @@ def summary(result: dict, since: int) -> dict:
         values = [v for v in values if v is not None]
         return [min(values), max(values)] if values else None
     return {"since": since, "evaluations": len(evals), "goals_met": met,
+            "bold_label": evals[-1].get("bold_label", "bold"),
             "bold_shares": span([t["shares"] for t in bold]),
             "bold_share_error": span([t["share_error"] for t in bold]),
             "bold_bonds": span([t["bonds"] for t in bold]),
@@ -308,7 +312,8 @@ def _summary_text(s: dict) -> str:
     met = ", ".join(f"{k} {v}" for k, v in s["goals_met"].items())
     r = lambda key, fmt: "none" if s[key] is None else " to ".join(format(v, fmt) for v in s[key])
     return (f"from episode {s['since']}: {s['evaluations']} evaluations; goals met: {met}\n"
-            f"bold shares {r('bold_shares', '.4f')} (minus equilibrium {r('bold_share_error', '+.4f')}), "
+            f"{s.get('bold_label', 'bold')} shares {r('bold_shares', '.4f')} "
+            f"(minus equilibrium {r('bold_share_error', '+.4f')}), "
             f"bonds {r('bold_bonds', '+.4f')}; tree P/p - 1 {r('tree_price_rel_error', '+.2%')}, "
             f"bond Q/q - 1 {r('bond_price_rel_error', '+.2%')} (pooled); worst state |error| "
             f"{r('worst_state_price_error', '.2%')}; risk-sharing gap {r('risk_sharing_gap', '.1%')}, "

@@ -191,3 +191,26 @@ def test_adaptive_refusal_comes_before_tensorflow():
     assert done.returncode == 0, done.stderr
     err = done.stderr.strip()
     assert err.count("\n") == 0 and err.startswith("lucas-abm: error: market.public_information:"), err
+
+
+def test_equal_gammas_do_not_trade(tmp_path):
+    """Both types gamma 5: equal gammas give the representative agent's equilibrium, no trade
+    for any sizes (docs/heterogeneity.md, Negishi facts). Adaptive valuers with equal
+    holdings and gammas post equal values, so nothing trades and the evaluation ends at the
+    endowment; population_learning names the type its goals read, the first."""
+    from benchmark_scripts import load_benchmark
+    from orchestrator.driver import Trainer
+
+    raw = raw_config(episodes=2)
+    raw["population"][1]["gamma"] = 5.0
+    trainer = Trainer(config_from_dict(raw), tmp_path / "run", progress=False)
+    try:
+        trainer.run()
+    finally:
+        trainer.close()
+    e = load_benchmark("population_learning").measure(tmp_path / "run", last=1)["evaluations"][0]
+    assert e["bold_type"] == "cautious" and e["bold_label"] == "cautious (equal gammas: the first type)"
+    for name in ("cautious", "bold"):
+        t = e["types"][name]
+        assert abs(t["shares"] - 0.5) < 1e-12 and abs(t["bonds"]) < 1e-12
+        assert abs(t["shares_equilibrium"] - 0.5) < 1e-9 and abs(t["bonds_equilibrium"]) < 1e-9

@@ -340,7 +340,7 @@ def test_order_sizes_on_the_action_grid(tmp_path):
     row = json.loads((tmp_path / "run" / "evaluation.jsonl").read_text().splitlines()[-1])
     assert np.isfinite(row["tree_clearing_rel_error"]) or np.isnan(row["tree_clearing_rel_error"])
     e = population_learning().measure(tmp_path / "run", last=1)["evaluations"][0]
-    assert e["bold_type"] == "bold" and e["solver"] == "negishi"
+    assert e["bold_type"] == "bold" and e["bold_label"] == "bold" and e["solver"] == "negishi"
     t = e["types"]["bold"]
     assert abs(t["shares"] + e["types"]["cautious"]["shares"] - 1) < 1e-12
     assert abs(t["share_error"] - (t["shares"] - t["shares_equilibrium"])) < 1e-15
