@@ -95,8 +95,7 @@ def landscape(run_dir: Path, points: int = 11) -> dict:
         for asset, prices, star in (("tree", grid.tree_prices, eq.tree_prices[s]),
                                     ("bond", grid.bond_prices, eq.bond_prices[s])):
             advantage = getattr(q, f"{asset}_advantage").numpy()          # [groups, agents of the group, K]
-            slots = dqn._agent_slot.numpy() if dqn.padded else np.arange(agents.type_index.size)
-            per_agent = advantage.reshape(-1, advantage.shape[-1])[slots]  # [N, K] (EnsembleDQN.to_groups' layout)
+            per_agent = advantage.reshape(-1, advantage.shape[-1])[dqn.agent_slots]   # [N, K]
             per_agent = per_agent - per_agent.max(axis=1, keepdims=True)
             at = np.linspace(0, len(prices) - 1, points).round().astype(int)
             for k, type_name in enumerate(run.names):

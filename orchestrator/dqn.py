@@ -124,6 +124,12 @@ class EnsembleDQN:
         tree, bond = self._greedy(tf.convert_to_tensor(observation, tf.float32))
         return tree.numpy(), bond.numpy()
 
+    @property
+    def agent_slots(self) -> np.ndarray:
+        """[N] the row of each agent in the flattened [groups * agents_per_group] layout of
+        :meth:`to_groups` (with unequal groups, the padded layout; otherwise agent i's own row)."""
+        return self._agent_slot.numpy() if self.padded else np.arange(self.n_agents)
+
     @tf.function(jit_compile=False)
     def _greedy(self, observation):
         if self.padded:
