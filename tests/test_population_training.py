@@ -132,6 +132,32 @@ def test_run_directory_records_the_seeded_draw(tmp_path):
     np.testing.assert_allclose([float(r["borrowing_limit"]) for r in rows], 0.01 * s0, rtol=1e-14)
 
 
+def test_population_files_are_replaced_in_one_step(tmp_path, monkeypatch):
+    """RUN/population.csv and population.json go through orchestrator.atomic: a write that
+    fails before its rename (another seed's draw, the disk full) leaves both files as they
+    were, and no temporary beside them."""
+    from orchestrator import atomic
+    from orchestrator.episode import draw_population
+    from orchestrator.population import write_population
+
+    cfg = config_from_dict(raw(TWO_TYPES, weight_sharing="shared"))
+    write_population(tmp_path, cfg, draw_population(cfg))
+    before = {name: (tmp_path / name).read_bytes() for name in ("population.csv", "population.json")}
+    other = config_from_dict(dict(raw(TWO_TYPES, weight_sharing="shared"),
+                                  training=dict(BASE["training"], seed=4)))
+    assert draw_population(other).size.tolist() != draw_population(cfg).size.tolist()
+
+    def fail(*_):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(atomic.os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_population(tmp_path, other, draw_population(other))
+    monkeypatch.undo()
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["population.csv", "population.json"]
+
+
 def test_unequal_types_share_one_network_each():
     """Types of 3 and 5 agents, shared weights: two networks; each agent acts with its type's
     network, and the loss is the sum over types of each type's mean Huber loss."""
