@@ -10,7 +10,7 @@ b_i bonds, posts the values of keeping those holdings for ever (the correct pric
 values, :mod:`lucas_abm.price_takers`, docs/heterogeneity.md):
 
     c_i(y) = s_i y + b_i (1 - q_hat(y)),   mu_i(y) = c_i(y)^(-gamma_i),
-    v_tree_i = [(I - beta P_hat)^(-1) (mu_i y)](y_j) / mu_i(y_j) - y_j,
+    v_tree_i = V_i(y_j) - y_j,   V_i = (I - beta P_hat)^(-1) (mu_i y) / mu_i (state by state),
     v_bond_i = beta sum_k P_hat_jk mu_i(y_k) / mu_i(y_j),
 
 as the reservation values of its demand schedules (``actions.tree_schedule_slope``,
