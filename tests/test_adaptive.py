@@ -116,7 +116,13 @@ def test_estimates_are_the_posterior_means_of_the_windows():
     assert nearest_state(states, states).tolist() == [0, 1]
 
 
+def _identical_agents(raw: dict) -> None:
+    del raw["population"]
+    raw["market"]["n_agents"] = 100
+
+
 @pytest.mark.parametrize("change, field", [
+    (_identical_agents, "population"),
     (lambda r: r["economy"].update(dividend="constant", dividend_params={"ybar": 0.045}), "economy.dividend"),
     (lambda r: (r["actions"].pop("tree_schedule_slope"), r["actions"].pop("bond_schedule_slope"),
                 r["economy"].pop("mechanism_params")), "actions.tree_schedule_slope"),

@@ -62,8 +62,8 @@ def check_adaptive(config: TrainConfig) -> None:
     """What the adaptive valuers need, refused in one line naming the field before any work."""
     econ, pop = config.economy, config.population_types
     if pop is None:
-        raise ConfigError("population", "a population: section (adaptive valuers value holdings with "
-                          "each type's own gamma and beta)", None)
+        raise ConfigError("population", "a population: section with learner.algorithm adaptive "
+                          "(its valuers value holdings with their own type's gamma)", None)
     if econ.dividend != "markov":
         raise ConfigError("economy.dividend", "markov with learner.algorithm adaptive (the learners "
                           "estimate the chain's transition law)", econ.dividend)
