@@ -266,7 +266,7 @@ def summary(result: dict, since: int) -> dict:
         values = [v for v in values if v is not None]
         return [min(values), max(values)] if values else None
     return {"since": since, "evaluations": len(evals), "goals_met": met,
-            "bold_label": evals[-1].get("bold_label", "bold"),
+            "bold_label": evals[-1]["bold_label"],
             "bold_shares": span([t["shares"] for t in bold]),
             "bold_share_error": span([t["share_error"] for t in bold]),
             "bold_bonds": span([t["bonds"] for t in bold]),
@@ -312,7 +312,7 @@ def _summary_text(s: dict) -> str:
     met = ", ".join(f"{k} {v}" for k, v in s["goals_met"].items())
     r = lambda key, fmt: "none" if s[key] is None else " to ".join(format(v, fmt) for v in s[key])
     return (f"from episode {s['since']}: {s['evaluations']} evaluations; goals met: {met}\n"
-            f"{s.get('bold_label', 'bold')} shares {r('bold_shares', '.4f')} "
+            f"{s['bold_label']} shares {r('bold_shares', '.4f')} "
             f"(minus equilibrium {r('bold_share_error', '+.4f')}), "
             f"bonds {r('bold_bonds', '+.4f')}; tree P/p - 1 {r('tree_price_rel_error', '+.2%')}, "
             f"bond Q/q - 1 {r('bond_price_rel_error', '+.2%')} (pooled); worst state |error| "

@@ -22,10 +22,11 @@ from lucas_abm.market import MarketConfig
 from lucas_abm.mechanisms import build_mechanism
 from lucas_abm.solver import EquilibriumPrices, solve_equilibrium
 from orchestrator.action_config import ActionGridConfig
+from replay.signature import ACTION_DTYPES
 from replay.tables import ReplayConfig
 
 WEIGHT_SHARING = ("independent", "shared")
-ALGORITHMS = ("dqn", "td3", "sac", "adaptive")      # orchestrator.algorithms.RULES
+ALGORITHMS = tuple(ACTION_DTYPES)      # dqn, td3, sac, adaptive: orchestrator.algorithms.RULES
 REWARD_SHAPING = ("endowment", "autarky", "autarky-markov")
 ACTION_NOISE = ("gaussian", "epsilon-local")   # td3 acting noise (orchestrator.learners.rules)
 DIVIDENDS = ("constant", "iid-lognormal", "markov", "log-ar1")

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # TensorFlow is imported only when a signature is built (fast
     import tensorflow as tf
 
 FIELDS = ("observation", "tree_action", "bond_action", "reward")
-ACTION_DTYPES = {"dqn": "int32", "td3": "float32", "sac": "float32", "adaptive": "float32"}   # by learner.algorithm
+ACTION_DTYPES = {"dqn": "int32", "td3": "float32", "sac": "float32", "adaptive": "float32"}   # by learner.algorithm (its choices)
 
 
 def _check_int(field: str, value: Any, low: int) -> int:

@@ -51,7 +51,7 @@ from lucas_abm.dividends import nearest_state
 from lucas_abm.equilibrium.valuations import agents_valuations
 from lucas_abm.errors import ConfigError
 from lucas_abm.mechanisms.schedules import schedule_arguments
-from orchestrator.agents import Features
+from orchestrator.agents import Features, shard_initial_shares
 from orchestrator.config import TrainConfig
 
 PRIOR_WEIGHT = 1.0      # w: pseudo-observations of the prior, per state (transitions, bond price)
@@ -90,9 +90,7 @@ class AdaptiveRule:
         from orchestrator.algorithms import check_sharding, shard_bounds
         from orchestrator.episode import Economy
 
-        check_adaptive(config)
-        check_sharding(config, shards)
-        self.config = config
+        check_sharding(config, shards)        # check_adaptive ran when the TrainConfig was built
         self.lo, self.hi = shard_bounds(config.market.n_agents, shards, shard)
         self.sliced = (self.lo, self.hi) != (0, config.market.n_agents)
         economy = Economy(config)
@@ -117,7 +115,6 @@ class AdaptiveRule:
         a = config.actions
         self.box = ((a.tree_low, a.tree_high), (a.bond_low, a.bond_high))
         self.slopes = (a.tree_schedule_slope, a.bond_schedule_slope)
-        self._initial_shares = np.asarray(market.agents.initial_shares[rows], float)
 
     # ---- the estimates ------------------------------------------------------------------
     def estimates(self) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +155,7 @@ class AdaptiveRule:
 
     def orders(self, actions: Mapping[str, np.ndarray], market) -> tuple:
         """(None, None, a_tree s0_i, a_bond s0_i): linear demand schedules around the values."""
-        return schedule_arguments(self.slopes[0], self.slopes[1], self._initial_shares)
+        return schedule_arguments(self.slopes[0], self.slopes[1], shard_initial_shares(market, self.lo, self.hi))
 
     # ---- learning -----------------------------------------------------------------------
     def train_step(self, batch: Mapping[str, Any]) -> dict[str, float]:
