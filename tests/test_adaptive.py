@@ -138,13 +138,21 @@ def test_adaptive_configs_are_refused_in_one_line(change, field):
 
 
 def test_adaptive_valuers_reach_acceptance_b_and_resume(tmp_path):
-    """20 training episodes of the config (real Reverb, the call auction): of the six greedy
-    evaluations from episode 10, half or more meet all three goals of acceptance B
+    """40 training episodes of the config (real Reverb, the call auction): of the nine greedy
+    evaluations from episode 24, more than half meet all three goals of acceptance B
     (benchmarks/population_learning.py's scoring; on some dividend paths the bold type sells
     its trees, as correct price-takers do on some), the median bold share is within 0.01 of
     the equilibrium's and the median debt within 20%, and the estimates are close to the
     truth, as metrics.jsonl reports them. A run resumed from its episode-4 checkpoint restores
-    the estimates exactly."""
+    the estimates exactly.
+
+    The path is not reproducible to the bit: Reverb samples the windows with its own unseeded
+    generator (and TensorFlow's oneDNN kernels may round differently on another CPU), so the
+    margins are set from ten runs here (seeds 0-4, seed 0 six times): 6 to 8 of the 9
+    evaluations met all goals, the median bold share was within 0.0015 of the equilibrium's,
+    the median debt 5% to 13% short, q_hat within 1.2% of q(y) and P_hat within 0.03 of P.
+    (Twenty episodes, the earlier version of this test, left the debt 15-18% short, too near
+    the 20% goal: one CI run met all goals at only 2 of 6 evaluations.)"""
     from benchmark_scripts import load_benchmark
     from orchestrator.driver import Trainer
 
@@ -155,7 +163,7 @@ def test_adaptive_valuers_reach_acceptance_b_and_resume(tmp_path):
         saved = [v.numpy().copy() for v in trainer.algorithm.variables]
     finally:
         trainer.close()
-    config = config_from_dict(raw_config(episodes=20, checkpoint_interval=2))
+    config = config_from_dict(raw_config(episodes=40, checkpoint_interval=2))
     trainer = Trainer(config, tmp_path / "run", progress=False, resume=True)
     try:
         for restored, value in zip(trainer.algorithm.variables, saved):
@@ -168,17 +176,17 @@ def test_adaptive_valuers_reach_acceptance_b_and_resume(tmp_path):
     import json
 
     last = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
-    assert last["episode"] == 20
+    assert last["episode"] == 40
     assert [last[f"p_hat[{a}->{b}]"] for a in ("0.04", "0.05") for b in ("0.04", "0.05")] == p_hat.ravel().tolist()
     assert [last["q_hat[y=0.04]"], last["q_hat[y=0.05]"]] == q_hat.tolist()
     transition = np.asarray(config.economy.dividend_params["transition"])
-    assert np.abs(p_hat - transition).max() < 0.06
+    assert np.abs(p_hat - transition).max() < 0.05
     eq = trainer.economy.population_equilibrium
-    np.testing.assert_allclose(q_hat, eq["bond_price"], rtol=0.05)
-    evaluations = load_benchmark("population_learning").measure(tmp_path / "run", last=6)["evaluations"]
-    assert [e["episode"] for e in evaluations] == [10, 12, 14, 16, 18, 20]
+    np.testing.assert_allclose(q_hat, eq["bond_price"], rtol=0.03)
+    evaluations = load_benchmark("population_learning").measure(tmp_path / "run", last=9)["evaluations"]
+    assert [e["episode"] for e in evaluations] == list(range(24, 41, 2))
     met = [all(e["goals"].values()) for e in evaluations]
-    assert sum(met) >= 3, [e["goals"] for e in evaluations]
+    assert sum(met) >= 5, [e["goals"] for e in evaluations]
     bold = [e["types"]["bold"] for e in evaluations]
     assert abs(np.median([t["shares"] for t in bold]) - bold[0]["shares_equilibrium"]) <= 0.01
     assert abs(np.median([t["bonds"] for t in bold]) / bold[0]["bonds_equilibrium"] - 1) <= 0.2
