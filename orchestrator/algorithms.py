@@ -129,6 +129,14 @@ def _register_actor_critics() -> None:
     RULES.update(actor_critics, adaptive=AdaptiveRule)
 
 
+def registered_rules() -> dict[str, type]:
+    """Every learning rule by its ``learner.algorithm`` name (the replay signature's
+    ``ACTION_DTYPES`` keys; tests/test_config.py pins the two lists and the dtypes together)."""
+    if len(RULES) == 1:
+        _register_actor_critics()
+    return dict(RULES)
+
+
 def make_algorithm(config: TrainConfig, observation_dim: int, shards: int = 1, shard: int = 0):
     """The learning rule named by ``learner.algorithm``: dqn (default), td3, sac or adaptive.
 
@@ -138,11 +146,10 @@ def make_algorithm(config: TrainConfig, observation_dim: int, shards: int = 1, s
     ``orchestrator.learners.actions``, train_step = ``train``) runs in every role unchanged.
     """
     name = getattr(config.learner, "algorithm", "dqn")
-    if name not in RULES:
-        _register_actor_critics()
-    if name not in RULES:
-        raise ConfigError("learner.algorithm", "one of " + ", ".join(sorted(RULES)), name)
-    return RULES[name](config, observation_dim, shards, shard)
+    rules = registered_rules()
+    if name not in rules:
+        raise ConfigError("learner.algorithm", "one of " + ", ".join(sorted(rules)), name)
+    return rules[name](config, observation_dim, shards, shard)
 
 
 class ShardedPolicy:

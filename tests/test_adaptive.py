@@ -75,8 +75,6 @@ def test_estimates_are_the_posterior_means_of_the_windows():
     transitions, P_hat = (w B + C) / (w + n) with the uniform prior, q_hat the prior-weighted
     mean of the bond prices of the periods with a bond trade, in the state they were set in;
     on a path of 30,000 transitions P_hat is within 3 standard errors of the true P."""
-    from lucas_abm.dividends import nearest_state
-
     config, _, rule, features = rule_and_features(raw_config())
     states = np.asarray(config.economy.dividend_params["states"])
     transition = np.asarray(config.economy.dividend_params["transition"])
@@ -113,7 +111,6 @@ def test_estimates_are_the_posterior_means_of_the_windows():
     n_from = counts.sum(1) / n_step            # each transition is in n windows
     se = np.sqrt(transition * (1 - transition) / n_from[:, None])
     assert np.all(np.abs(p_hat - transition) <= 3 * se), (p_hat, transition, se)
-    assert nearest_state(states, states).tolist() == [0, 1]
 
 
 def _identical_agents(raw: dict) -> None:

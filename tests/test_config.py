@@ -18,6 +18,21 @@ def test_all_shipped_configs_validate():
         load_config(path)
 
 
+def test_every_algorithm_choice_has_a_rule_with_the_replay_dtype():
+    """learner.algorithm's choices (the replay signature's action dtypes) and the registry of
+    learning rules name the same algorithms, and each rule's actions have its signature's dtype."""
+    import numpy as np
+
+    from orchestrator.algorithms import registered_rules
+    from orchestrator.config import ALGORITHMS
+    from replay.signature import action_dtype
+
+    rules = registered_rules()
+    assert sorted(rules) == sorted(ALGORITHMS) == ["adaptive", "dqn", "sac", "td3"]
+    for name, rule in rules.items():
+        assert np.dtype(rule.action_dtype) == np.dtype(action_dtype(name)), name
+
+
 def test_thesis_scale_and_cpu_scale():
     thesis = load_config(Path("configs/thesis.yaml"))
     assert thesis.market.n_agents == 1200 and thesis.market.horizon == 300
