@@ -20,7 +20,7 @@ from lucas_abm.errors import ConfigError
 from orchestrator.agents import ActionGrid, dividend_state_levels, shard_initial_shares
 from orchestrator.config import TrainConfig
 from orchestrator.dqn import DQNHyperparameters, EnsembleDQN
-from orchestrator.population import group_index
+from orchestrator.population import shard_group_index
 
 
 def shard_bounds(n_agents: int, shards: int, shard: int) -> tuple[int, int]:
@@ -67,8 +67,7 @@ class DQNRule:
                                 huber_delta=lc.huber_delta, hidden=tuple(lc.hidden))
         seed = config.training.seed if shard == 0 else int(
             np.random.SeedSequence([config.training.seed, shard]).generate_state(1)[0] % 2**31)
-        # a population's types may have unequal counts: the agents' groups (orchestrator/population.py)
-        index = None if config.population_types is None else group_index(config)[self.lo:self.hi]
+        index = shard_group_index(config, self.lo, self.hi)   # a population's types: any counts
         gate = dividend_state_levels(config) if lc.state_networks else None   # a network per dividend state
         self.dqn = EnsembleDQN(n, groups, observation_dim, self.grid.n_tree, self.grid.n_bond, hp,
                                seed=seed, tree_basis=self.grid.tree_basis, bond_basis=self.grid.bond_basis,

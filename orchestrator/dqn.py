@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from orchestrator.learners.layout import GroupLayout
 from orchestrator.networks import EnsembleQNetwork, StateGatedQNetwork
 
 
@@ -50,7 +51,7 @@ class EnsembleDQN:
     types, unequal counts): agents are then gathered into ``[groups, max count]`` slots, the
     empty slots padded with zeros and masked out of the loss, which stays the sum over groups
     of each group's mean over its own agents' samples. Contiguous equal blocks (or no
-    ``group_index``) take the plain layout, unchanged.
+    ``group_index``) take the plain layout, unchanged (:mod:`orchestrator.learners.layout`).
 
     ``state_gate = (column, levels)`` gives every group one network per dividend state
     (:class:`~orchestrator.networks.StateGatedQNetwork`, ``learner.state_networks``).
@@ -61,14 +62,8 @@ class EnsembleDQN:
                  group_index=None, tree_positions: int = 1, bond_positions: int = 1,
                  state_gate: tuple[int, Sequence[float]] | None = None, concave: bool = False):
         self.n_agents, self.groups = n_agents, groups
-        self.padded = group_index is not None and not (
-            n_agents % groups == 0 and np.array_equal(group_index, np.repeat(np.arange(groups), n_agents // groups)))
-        if self.padded:
-            self._pad_layout(np.asarray(group_index, np.int64))
-        elif n_agents % groups:
-            raise ValueError(f"n_agents ({n_agents}) must be a multiple of groups ({groups})")
-        else:
-            self.per_group = n_agents // groups
+        self.layout = GroupLayout(n_agents, groups, group_index)     # slots [groups, per_group]
+        self.padded, self.per_group = self.layout.padded, self.layout.per_group
         self.hp = hp
         net = dict(groups=groups, input_dim=input_dim, n_tree=n_tree, n_bond=n_bond, hidden=hp.hidden,
                    seed=seed, tree_basis=tree_basis, bond_basis=bond_basis,
@@ -92,32 +87,6 @@ class EnsembleDQN:
         self._bootstrap = tf.constant(hp.discount ** hp.n_step, tf.float32)
         self._reward_discounts = tf.constant(hp.discount ** np.arange(hp.n_step), tf.float32)
 
-    def _pad_layout(self, group_index: np.ndarray) -> None:
-        """Slots [groups, per_group = max count]: slot_agent (N = the zero padding row), agent_slot, mask."""
-        n, g = self.n_agents, self.groups
-        if group_index.shape != (n,) or group_index.min() < 0 or group_index.max() >= g:
-            raise ValueError(f"group_index must be {n} ints in [0, {g})")
-        counts = np.bincount(group_index, minlength=g)
-        if counts.min() < 1:
-            raise ValueError("every group needs at least one agent")
-        self.per_group = int(counts.max())
-        order = np.argsort(group_index, kind="stable")
-        rank = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts)
-        agent_slot = np.empty(n, np.int64)
-        agent_slot[order] = group_index[order] * self.per_group + rank
-        slot_agent = np.full(g * self.per_group, n, np.int64)
-        slot_agent[agent_slot] = np.arange(n)
-        self._agent_slot = tf.constant(agent_slot, tf.int32)
-        self._slot_agent = tf.constant(slot_agent, tf.int32)
-        slot_group = np.arange(g * self.per_group) // self.per_group
-        weight = np.where(slot_agent < n, 1.0 / counts[slot_group], 0.0)   # 1 / the group's count; 0: padding
-        self._slot_weight = tf.constant(weight.reshape(g, 1, self.per_group), tf.float32)
-
-    def _padded(self, x: tf.Tensor) -> tf.Tensor:
-        """[B, N, ...] -> [B, groups * per_group, ...]: agents in their slots, zeros in the padding."""
-        x = tf.concat([x, tf.zeros_like(x[:, :1])], axis=1)
-        return tf.gather(x, self._slot_agent, axis=1)
-
     # ---- acting -------------------------------------------------------------------------
     def greedy(self, observation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """observation [N, D] (already normalised) -> greedy (tree index, bond index), each [N]."""
@@ -128,30 +97,17 @@ class EnsembleDQN:
     def agent_slots(self) -> np.ndarray:
         """[N] the row of each agent in the flattened [groups * agents_per_group] layout of
         :meth:`to_groups` (with unequal groups, the padded layout; otherwise agent i's own row)."""
-        return self._agent_slot.numpy() if self.padded else np.arange(self.n_agents)
+        return self.layout.agent_slots
 
     @tf.function(jit_compile=False)
     def _greedy(self, observation):
-        if self.padded:
-            observation = self._padded(observation[None])[0]
-        obs = tf.reshape(observation, [self.groups, self.per_group, -1])
-        tree, bond = self.online(obs).greedy()
-        tree, bond = tf.reshape(tree, [-1]), tf.reshape(bond, [-1])
-        if self.padded:
-            tree, bond = tf.gather(tree, self._agent_slot), tf.gather(bond, self._agent_slot)
-        return tree, bond
+        tree, bond = self.online(self.layout.by_group(observation)).greedy()
+        return self.layout.to_agents(tree), self.layout.to_agents(bond)
 
     # ---- learning -----------------------------------------------------------------------
     def to_groups(self, x: tf.Tensor) -> tf.Tensor:
         """[batch, N, ...] -> [groups, batch * agents_per_group, ...] (each agent's own samples)."""
-        if self.padded:
-            x = self._padded(x)
-        b = tf.shape(x)[0]
-        rest = tf.shape(x)[2:]
-        x = tf.reshape(x, tf.concat([[b, self.groups, self.per_group], rest], 0))
-        perm = tf.concat([[1, 0, 2], tf.range(3, tf.rank(x))], 0)
-        x = tf.transpose(x, perm)
-        return tf.reshape(x, tf.concat([[self.groups, b * self.per_group], rest], 0))
+        return self.layout.to_groups(x)
 
     @tf.function(jit_compile=False)
     def train_step(self, observation, tree_action, bond_action, reward):
@@ -176,16 +132,9 @@ class EnsembleDQN:
             abs_err = tf.abs(err)
             d = self.hp.huber_delta
             huber = tf.where(abs_err <= d, 0.5 * tf.square(err), d * (abs_err - 0.5 * d))
-            if self.padded:   # each group's mean over its own agents' samples; padding weighs 0
-                b = tf.shape(reward)[0]
-                weight = tf.broadcast_to(self._slot_weight, [self.groups, b, self.per_group])
-                weight = tf.reshape(weight, [self.groups, -1]) / tf.cast(b, tf.float32)
-                loss = tf.reduce_sum(weight * huber)
-                abs_err = tf.gather_nd(abs_err, tf.where(weight > 0))
-            else:
-                loss = tf.reduce_sum(tf.reduce_mean(huber, axis=1))              # sum over groups
+            loss = tf.reduce_sum(self.layout.group_means(huber))   # sum over groups of their means
         grads = tape.gradient(loss, self.online.weights)
         self.optimizer.apply_gradients(zip(grads, self.online.weights))
         self.target.copy_from(self.online, self.hp.target_update_tau)
         max_weight = tf.reduce_max([tf.reduce_max(tf.abs(w)) for w in self.online.weights])
-        return loss, tf.reduce_mean(abs_err), max_weight
+        return loss, self.layout.agents_mean(abs_err), max_weight

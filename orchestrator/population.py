@@ -63,10 +63,6 @@ def parse_training_population(raw: Any, economy, market, learner, training) -> P
         if learner.agent_types not in (1, len(population.types)):
             raise ConfigError("learner.agent_types", f"1 (left out) or {len(population.types)} with a "
                               "population (shared weights: one network per type)", learner.agent_types)
-        counts = {t.count for t in population.types}
-        if len(counts) > 1 and learner.algorithm in ("td3", "sac"):
-            raise ConfigError("learner.weight_sharing", "independent for td3/sac with types of "
-                              "unequal counts (dqn supports both)", learner.weight_sharing)
     return population
 
 
@@ -90,6 +86,16 @@ def group_index(config) -> np.ndarray:
         return np.repeat(np.arange(len(counts), dtype=np.int32), counts)
     k = config.learner.agent_types
     return np.repeat(np.arange(k, dtype=np.int32), n // k)
+
+
+def shard_group_index(config, lo: int, hi: int) -> np.ndarray | None:
+    """The weight groups of agents [lo, hi) (a shard), numbered from 0 within the shard; None
+    without a population (contiguous equal blocks). Shards own whole groups
+    (:func:`orchestrator.algorithms.check_sharding`), so the shard's groups are consecutive."""
+    if config.population_types is None:
+        return None
+    index = group_index(config)[lo:hi]
+    return index - index.min()
 
 
 def write_population(out: str | Path, config, arrays: PopulationArrays) -> Path:

@@ -94,7 +94,6 @@ def test_population_section_validated_before_any_work():
         (raw([{"name": "a", "count": 8, "size": {"pareto": {"zeta": 0}}}]), "population[0].size.pareto.zeta"),
         (raw([{"name": "a", "count": 8, "borrowing_limit": 0.0001}]), "population[0].borrowing_limit"),
         (raw(TWO_TYPES, weight_sharing="shared", agent_types=3), "learner.agent_types: must be 1"),
-        (raw(TWO_TYPES, weight_sharing="shared", algorithm="td3"), "learner.weight_sharing: must be independent"),
         (dict(raw(TWO_TYPES), market=dict(BASE["market"], n_agents=9)), "market.n_agents: must be the population"),
         (dict(raw(TWO_TYPES), market=dict(BASE["market"], n_agents=8, initial_shares=2.0)),
          "market.initial_shares"),
@@ -218,6 +217,48 @@ def q_of(net, ob):
 def _joint(q, g, b, i, j) -> float:
     t, bo = q.tree_advantage[g, b].numpy(), q.bond_advantage[g, b].numpy()
     return float(q.value[g, b]) + t[i] - t.mean() + bo[j] - bo.mean()
+
+
+@pytest.mark.parametrize("algorithm", ["dqn", "td3"])
+def test_shards_of_a_population_with_independent_weights(algorithm):
+    """--shards 2 with a population and independent weights: each shard's rule holds its four
+    agents' own networks, numbered from 0 within the shard (shard 1 used to be refused with
+    'group_index must be 4 ints in [0, 4)')."""
+    from orchestrator.algorithms import make_algorithm
+    from orchestrator.episode import Economy
+
+    cfg = config_from_dict(raw(TWO_TYPES, weight_sharing="independent", algorithm=algorithm))
+    dim = Economy(cfg).observation_dim
+    for shard in (0, 1):
+        rule = make_algorithm(cfg, dim, shards=2, shard=shard)
+        ensemble = rule.dqn if algorithm == "dqn" else rule.learner
+        assert (rule.lo, rule.hi) == (4 * shard, 4 * shard + 4)
+        assert ensemble.groups == 4 and not ensemble.layout.padded
+
+
+@pytest.mark.parametrize("algorithm", ["td3", "sac"])
+def test_actor_critics_train_unequal_types_with_one_network_each(tmp_path, algorithm):
+    """Types of 3 and 5 agents, shared weights, TD3 or SAC: a real run (Reverb, the driver)
+    trains two networks, one per type, in the padded layout (tests/test_layout.py pins its
+    numbers), and its updates are finite."""
+    from orchestrator.driver import Trainer
+
+    r = raw(TWO_TYPES, weight_sharing="shared", algorithm=algorithm)
+    r["replay"] = {"capacity": 1000, "min_size": 20}
+    cfg = config_from_dict(r)
+    cfg.training.episodes = 2
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    try:
+        trainer.run()
+        learner = trainer.algorithm.learner
+        assert learner.layout.padded and learner.layout.counts.tolist() == [3, 5]
+        assert learner.actor.members == (2,) and int(learner.updates.numpy()) > 0
+    finally:
+        trainer.close()
+    with open(tmp_path / "run" / "metrics.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    losses = [float(row["loss"]) for row in rows if row["loss"]]
+    assert losses and np.all(np.isfinite(losses)) and float(rows[-1]["updates"]) > 0
 
 
 def test_characteristics_enter_the_observation_of_shared_networks():

@@ -1,8 +1,10 @@
 """What every ensemble actor-critic shares: the agent layout, n-step returns, optimizers.
 
-Agents are laid out ``[groups, agents_per_group]`` (contiguous equal blocks): ``groups =
-n_agents`` gives every agent its own weights (the thesis' design), ``groups = n_types`` one
-weight set per agent type, as in :class:`orchestrator.dqn.EnsembleDQN`.
+Agents are laid out ``[groups, agents_per_group]`` (:mod:`orchestrator.learners.layout`):
+``groups = n_agents`` gives every agent its own weights (the thesis' design), ``groups =
+n_types`` one weight set per agent type, as in :class:`orchestrator.dqn.EnsembleDQN`; types of
+unequal counts (``group_index``) are padded to the largest, and every loss is the sum over
+groups of each group's mean over its own agents' samples (``group_means``).
 
 The driver-facing interface (the same for every algorithm here)::
 
@@ -19,17 +21,16 @@ from typing import Mapping
 import numpy as np
 import tensorflow as tf
 
-from orchestrator.learners.ensemble import to_groups
+from orchestrator.learners.layout import GroupLayout
 
 
 class EnsembleLearner:
     """Layout and n-step bookkeeping of a batched ensemble of per-agent learners."""
 
     def __init__(self, n_agents: int, groups: int, observation_dim: int, action_dim: int,
-                 discount: float, n_step: int):
-        if n_agents % groups:
-            raise ValueError(f"n_agents ({n_agents}) must be a multiple of groups ({groups})")
-        self.n_agents, self.groups, self.per_group = n_agents, groups, n_agents // groups
+                 discount: float, n_step: int, group_index=None):
+        self.layout = GroupLayout(n_agents, groups, group_index)
+        self.n_agents, self.groups, self.per_group = n_agents, groups, self.layout.per_group
         self.observation_dim, self.action_dim = observation_dim, action_dim
         self.n_step = n_step
         self._bootstrap = tf.constant(discount ** n_step, tf.float32)              # beta^n
@@ -38,11 +39,19 @@ class EnsembleLearner:
 
     def _groups(self, x: tf.Tensor) -> tf.Tensor:
         """[B, N, ...] -> [G, B * agents_per_group, ...]."""
-        return to_groups(x, self.groups, self.per_group)
+        return self.layout.to_groups(x)
 
     def _by_group(self, observation: tf.Tensor) -> tf.Tensor:
         """[N, D] -> [G, agents_per_group, D] (acting)."""
-        return tf.reshape(observation, [self.groups, self.per_group, -1])
+        return self.layout.by_group(observation)
+
+    def _to_agents(self, y: tf.Tensor) -> tf.Tensor:
+        """[G, agents_per_group, k] -> [N, k] (acting)."""
+        return self.layout.to_agents(y)
+
+    def _group_means(self, values: tf.Tensor) -> tf.Tensor:
+        """[G, B * agents_per_group] -> [G]: each group's mean over its own agents' samples."""
+        return self.layout.group_means(values)
 
     def _n_step_return(self, reward: tf.Tensor) -> tf.Tensor:
         """sum_{i<n} beta^i r_{t+i}: reward [B, n, N] -> [G, M]."""

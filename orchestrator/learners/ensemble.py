@@ -9,8 +9,8 @@ inputs ``[*members, batch, fan_in]`` evaluates all of them at once:
 ``members = (G,)`` is one network per weight group (an actor per agent, or per agent type in
 ``shared`` mode); ``members = (2, G)`` holds the twin critics of every group, so both critics
 of all agents are also one matmul per layer. As in :mod:`orchestrator.networks`, agents are
-laid out ``[groups, agents_per_group]`` (contiguous equal blocks; ``groups = n_agents`` for
-independent weights).
+laid out ``[groups, agents_per_group]`` (:mod:`orchestrator.learners.layout`; ``groups =
+n_agents`` for independent weights).
 
 Initialisation follows TF-Agents' ``ActorNetwork`` and ``CriticNetwork``: hidden kernels
 uniform in +-sqrt(1 / fan_in) (``VarianceScaling(1/3, 'fan_in', 'uniform')``), the output
@@ -22,19 +22,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
-
-
-def to_groups(x: tf.Tensor, groups: int, per_group: int) -> tf.Tensor:
-    """[batch, N, ...] -> [groups, batch * agents_per_group, ...]: each group's own samples.
-
-    Agent k belongs to group k // per_group; within a group the rows are ordered (batch, agent).
-    """
-    b = tf.shape(x)[0]
-    rest = tf.shape(x)[2:]
-    x = tf.reshape(x, tf.concat([[b, groups, per_group], rest], 0))
-    perm = tf.concat([[1, 0, 2], tf.range(3, tf.rank(x))], 0)
-    x = tf.transpose(x, perm)
-    return tf.reshape(x, tf.concat([[groups, b * per_group], rest], 0))
 
 
 class EnsembleMLP(tf.Module):

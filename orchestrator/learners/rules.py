@@ -46,6 +46,7 @@ from orchestrator.config import TrainConfig
 from orchestrator.learners.actions import PriceBox, epsilon_local_exploration
 from orchestrator.learners.sac import EnsembleSAC, SACHyperparameters
 from orchestrator.learners.td3 import EnsembleTD3, TD3Hyperparameters
+from orchestrator.population import shard_group_index
 
 
 def hyperparameters(cls, config: TrainConfig):
@@ -83,7 +84,9 @@ class ActorCriticRule:
         seed = config.training.seed if shard == 0 else int(
             np.random.SeedSequence([config.training.seed, shard]).generate_state(1)[0] % 2**31)
         self.hp = hyperparameters(self.hyperparameter_class, config)
-        self.learner = self.ensemble_class(n, groups, observation_dim, self.box.dim, self.hp, seed=seed)
+        index = shard_group_index(config, self.lo, self.hi)   # a population's types: any counts
+        self.learner = self.ensemble_class(n, groups, observation_dim, self.box.dim, self.hp, seed=seed,
+                                           group_index=index)
         self.sliced = (self.lo, self.hi) != (0, config.market.n_agents)
 
     # ---- acting -------------------------------------------------------------------------

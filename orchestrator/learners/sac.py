@@ -82,8 +82,8 @@ class EnsembleSAC(EnsembleLearner):
     """
 
     def __init__(self, n_agents: int, groups: int, observation_dim: int, action_dim: int,
-                 hp: SACHyperparameters, seed: int = 0):
-        super().__init__(n_agents, groups, observation_dim, action_dim, hp.discount, hp.n_step)
+                 hp: SACHyperparameters, seed: int = 0, group_index=None):
+        super().__init__(n_agents, groups, observation_dim, action_dim, hp.discount, hp.n_step, group_index)
         self.hp = hp
         self.target_entropy = float(-action_dim if hp.target_entropy is None else hp.target_entropy)
         seeds = np.random.SeedSequence(seed).generate_state(3)
@@ -109,7 +109,7 @@ class EnsembleSAC(EnsembleLearner):
     # ---- acting -------------------------------------------------------------------------
     @tf.function(jit_compile=False)
     def _mean_and_std(self, observation):
-        out = tf.reshape(self.actor(self._by_group(observation)), [-1, 2 * self.action_dim])
+        out = self._to_agents(self.actor(self._by_group(observation)))
         log_std = tf.clip_by_value(out[:, self.action_dim:], LOG_STD_MIN, LOG_STD_MAX)
         return out[:, :self.action_dim], tf.exp(log_std)
 
@@ -146,7 +146,7 @@ class EnsembleSAC(EnsembleLearner):
         # L_Q = sum_g mean_batch sum_j huber(y - Q_{g,j}(x_t, a_t))
         with tf.GradientTape() as tape:
             err = y - self.critic(twin_input(x_t, a_t))[..., 0]                     # [2, G, M]
-            critic_loss = tf.reduce_sum(tf.reduce_mean(tf.reduce_sum(huber(err, hp.huber_delta), 0), 1))
+            critic_loss = tf.reduce_sum(self._group_means(tf.reduce_sum(huber(err, hp.huber_delta), 0)))
         grads = tape.gradient(critic_loss, self.critic.weights)
         self.critic_optimizer.apply_gradients(zip(grads, self.critic.weights))
 
@@ -154,21 +154,21 @@ class EnsembleSAC(EnsembleLearner):
         with tf.GradientTape() as tape:
             a_new, logp = self.policy(x_t, self._groups(noise))
             q_new = tf.reduce_min(self.critic(twin_input(x_t, a_new))[..., 0], axis=0)
-            actor_loss = tf.reduce_sum(tf.reduce_mean(tf.stop_gradient(alpha) * logp - q_new, axis=1))
+            actor_loss = tf.reduce_sum(self._group_means(tf.stop_gradient(alpha) * logp - q_new))
         grads = tape.gradient(actor_loss, self.actor.weights)
         self.actor_optimizer.apply_gradients(zip(grads, self.actor.weights))
 
         # L_a = sum_g mean_batch [-log alpha_g (log pi(a~|x_t) + H)]
         with tf.GradientTape() as tape:
             entropy_gap = tf.stop_gradient(-logp - self.target_entropy)
-            alpha_loss = tf.reduce_sum(tf.reduce_mean(self.log_alpha[:, None] * entropy_gap, axis=1))
+            alpha_loss = tf.reduce_sum(self._group_means(self.log_alpha[:, None] * entropy_gap))
         grads = tape.gradient(alpha_loss, [self.log_alpha])
         self.alpha_optimizer.apply_gradients(zip(grads, [self.log_alpha]))
 
         # w' <- tau w + (1 - tau) w'
         self.target_critic.copy_from(self.critic, hp.target_update_tau)
         self.updates.assign_add(1)
-        return SACUpdateInfo(loss=critic_loss + actor_loss + alpha_loss, td_error=tf.reduce_mean(tf.abs(err)),
+        return SACUpdateInfo(loss=critic_loss + actor_loss + alpha_loss, td_error=self.layout.agents_mean(tf.abs(err)),
                              max_weight=max_abs_weight(self.actor, self.critic), critic_loss=critic_loss,
                              actor_loss=actor_loss, alpha_loss=alpha_loss,
                              alpha=tf.reduce_mean(tf.exp(self.log_alpha)))

@@ -78,13 +78,14 @@ class EnsembleTD3(EnsembleLearner):
     """Actors, twin critics, their targets, two Adams and the batched TD3 update.
 
     Agents are laid out ``[groups, agents_per_group]``: ``groups = n_agents`` for independent
-    weights, ``groups = n_types`` for weights shared within each type. Actor weights are
+    weights, ``groups = n_types`` for weights shared within each type (``group_index`` [N]: a
+    population's types, of any counts; :mod:`orchestrator.learners.layout`). Actor weights are
     ``[G, ...]``, critic weights ``[2, G, ...]`` (critic j of group g at ``[j, g]``).
     """
 
     def __init__(self, n_agents: int, groups: int, observation_dim: int, action_dim: int,
-                 hp: TD3Hyperparameters, seed: int = 0):
-        super().__init__(n_agents, groups, observation_dim, action_dim, hp.discount, hp.n_step)
+                 hp: TD3Hyperparameters, seed: int = 0, group_index=None):
+        super().__init__(n_agents, groups, observation_dim, action_dim, hp.discount, hp.n_step, group_index)
         self.hp = hp
         seeds = np.random.SeedSequence(seed).generate_state(3)
         actor = dict(members=(groups,), input_dim=observation_dim, output_dim=action_dim,
@@ -110,7 +111,7 @@ class EnsembleTD3(EnsembleLearner):
 
     @tf.function(jit_compile=False)
     def _greedy(self, observation):
-        return tf.reshape(tf.tanh(self.actor(self._by_group(observation))), [-1, self.action_dim])
+        return self._to_agents(tf.tanh(self.actor(self._by_group(observation))))
 
     def act(self, observation: np.ndarray, rng: np.random.Generator, scale: float | None = None) -> np.ndarray:
         """a = clip(mu(x) + sigma z, -1, 1) [N, k], z ~ N(0, I) from ``rng``; sigma = ``scale``
@@ -141,7 +142,7 @@ class EnsembleTD3(EnsembleLearner):
         with tf.GradientTape() as tape:
             q = self.critic(twin_input(x_t, a_t))[..., 0]                            # [2, G, M]
             err = y - q
-            critic_loss = tf.reduce_sum(tf.reduce_mean(tf.reduce_sum(huber(err, hp.huber_delta), 0), 1))
+            critic_loss = tf.reduce_sum(self._group_means(tf.reduce_sum(huber(err, hp.huber_delta), 0)))
         grads = tape.gradient(critic_loss, self.critic.weights)
         self.critic_optimizer.apply_gradients(zip(grads, self.critic.weights))
         self.updates.assign_add(1)
@@ -152,7 +153,7 @@ class EnsembleTD3(EnsembleLearner):
                 u = self.actor(x_t)
                 q1 = self.critic(tf.concat([x_t, tf.tanh(u)], -1), member=0)[..., 0]
                 penalty = hp.preactivation_penalty * tf.reduce_sum(tf.square(u), axis=-1)
-                actor_loss = tf.reduce_sum(tf.reduce_mean(penalty - q1, axis=1))
+                actor_loss = tf.reduce_sum(self._group_means(penalty - q1))
             actor_grads = actor_tape.gradient(actor_loss, self.actor.weights)
             self.actor_optimizer.apply_gradients(zip(actor_grads, self.actor.weights))
             # w' <- tau w + (1 - tau) w'
@@ -163,7 +164,7 @@ class EnsembleTD3(EnsembleLearner):
 
         actor_loss = tf.cond(self.updates % hp.policy_delay == 0, actor_and_targets,
                              lambda: tf.identity(self.last_actor_loss))
-        return UpdateInfo(loss=critic_loss + actor_loss, td_error=tf.reduce_mean(tf.abs(err)),
+        return UpdateInfo(loss=critic_loss + actor_loss, td_error=self.layout.agents_mean(tf.abs(err)),
                           max_weight=max_abs_weight(self.actor, self.critic),
                           critic_loss=critic_loss, actor_loss=actor_loss)
 
