@@ -1,5 +1,5 @@
 """What a market of correct price-takers reaches through the learners' demand schedules
-(docs/heterogeneity.md, "What correct price-takers reach"): the ceiling of acceptance B.
+(docs/acceptance_b.md, "What correct price-takers reach"): the ceiling of acceptance B.
 
     python benchmarks/price_takers.py --out runs/price_takers                # ~1-2 minutes
     python benchmarks/price_takers.py --out DIR --slopes 0.1 --grid --horizon 300 --json

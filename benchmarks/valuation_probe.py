@@ -1,5 +1,5 @@
 """Do a trained population's valuations respond to its holdings as the economics says?
-(docs/heterogeneity.md, "How precisely holdings pin down valuations")
+(docs/acceptance_b.md, "How precisely holdings pin down valuations")
 
     python benchmarks/valuation_probe.py RUN [--offsets -0.04 -0.02 0 0.02 0.04] [--json]
     python benchmarks/valuation_probe.py RUN --landscape [--json]   # the advantage over the grid

@@ -1,5 +1,5 @@
 """Price-takers with correct valuations: what a market of demand-schedule traders reaches when
-every trader's reservation values are right (docs/heterogeneity.md, "What correct
+every trader's reservation values are right (docs/acceptance_b.md, "What correct
 price-takers reach").
 
 The learners of acceptance B act through linear demand schedules

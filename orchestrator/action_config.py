@@ -35,7 +35,7 @@ class ActionGridConfig:
     near or far, informs the two numbers (c, kappa) instead of the few basis weights near it.
     This is the shape of a price-taker's surplus near its reservation value: a schedule's
     gain is second order in the gap between the posted and the correct value
-    (docs/heterogeneity.md, "Quadratic advantages").
+    (docs/acceptance_b.md, "Quadratic advantages").
 
     ``tree_positions`` / ``bond_positions`` (both or neither; an order mechanism such as
     call-auction; dqn) add a discrete **order size** to each asset's action: a target position

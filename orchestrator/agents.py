@@ -38,9 +38,9 @@ the utility of consuming this period's income and then the dividends of s foreve
 endowment's (H_jk is the discounted expected number of future periods in state k, from j).
 With a constant dividend it is the autarky potential. Its marginal value of a share,
 d Phi/ds / u'(c), is the type's autarky valuation of the tree in every state
-(docs/heterogeneity.md, "How precisely holdings pin down valuations"), so the network is left
+(docs/acceptance_b.md, "How precisely holdings pin down valuations"), so the network is left
 to learn only how trading changes it. Measured on the two-type economy it does not help: from
-the endowment those valuations are far from the equilibrium's (docs/heterogeneity.md,
+the endowment those valuations are far from the equilibrium's (docs/acceptance_b.md,
 "Further routes").
 
 ``learner.reward_scale`` multiplies r~ (a positive factor changes no policy): with shaping, what

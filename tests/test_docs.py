@@ -113,6 +113,36 @@ def test_the_model_is_documented_and_cited_by_its_path():
     assert not bare, "cite docs/model.md, not a bare model.md: " + ", ".join(bare)
 
 
+#: ``docs/x.md, "Section"``, ``docs/x.md ("Section"``, ``[x.md](x.md), "Section"``: a section cited by name.
+SECTION = re.compile(r'([\w/.-]+\.md)(?:`|\))?(?:,|\s)\s*\(?"([^"]{3,160})"')
+
+
+def section_names(path: Path) -> list[str]:
+    """The headings of a Markdown file and its bold paragraph labels (``**Episodes.**``)."""
+    text = path.read_text(encoding="utf-8")
+    names = re.findall(r"^#+\s+(.*)$", text, re.M) + re.findall(r"\*\*([^*\n]{3,120}?)\.?\*\*", text)
+    return [re.sub(r"\s+", " ", name.replace("`", "")).strip() for name in names]
+
+
+def test_every_cited_section_exists():
+    """A section cited by name (``docs/heterogeneity.md, "Adaptive valuers"``, also across a
+    line break or a comment's ``#``) begins a heading or a bold label of the file cited, so
+    moving a section to another file fails here until its citations follow it."""
+    missing = []
+    for source in repo_files():
+        if source == Path(__file__).resolve():
+            continue
+        text = source.read_text(encoding="utf-8", errors="replace")
+        flat = re.sub(r"[ \t]*\n[ \t]*(?:#+[ \t]*)?", " ", text)
+        for name, title in SECTION.findall(flat):
+            target = next((base / name for base in (ROOT, source.parent, ROOT / "docs")
+                           if (base / name).is_file()), None)
+            title = re.sub(r"\s+", " ", title.replace("`", "")).strip()
+            if target is not None and not any(s.startswith(title) for s in section_names(target)):
+                missing.append(f"{source.relative_to(ROOT)}: {name}, \"{title}\"")
+    assert not missing, "sections cited but not in the file cited:\n" + "\n".join(missing)
+
+
 def test_nothing_cites_outside_the_repository():
     # CI's own script (.ci/) may start the CI machine's Docker engine from ../shared; nothing a
     # user gets (docs, code, configs, docker/) may depend on it.

@@ -2,7 +2,7 @@
 the vectorised valuations against the scalar ones, the Negishi portfolio as a rest point of
 the schedules market, every other Pareto-efficient allocation as one too (a continuum of rest
 points, so the trading path picks the allocation), and where a market of them goes from the
-endowment (docs/heterogeneity.md, "What correct price-takers reach")."""
+endowment (docs/acceptance_b.md, "What correct price-takers reach")."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -169,7 +169,7 @@ def financed_path(settlement: str, seed: int, periods: int = 100):
 
 @pytest.mark.parametrize("seed", [0, 2, 3])
 def test_trees_paid_with_bonds_reach_the_walrasian_split(seed):
-    """With trees paid for with bonds (docs/heterogeneity.md, "Trees paid for with bonds"),
+    """With trees paid for with bonds (docs/acceptance_b.md, "Trees paid for with bonds"),
     price-takers from the endowment in the low state end, after 100 periods, within acceptance
     B's goals of the section-3 equilibrium (bold share 0.5227 within 0.01, bonds -0.0173
     within 20%) and clear at p(y), q(y) within 0.5%; on the same dividend paths, paying in

@@ -9,7 +9,7 @@
   sensitivities docs/heterogeneity.md tabulates.
 - The tree price's elasticity to errors in the one-period discount factor matches finite
   differences, is 1/(1 - beta) for a constant dividend, and in the acceptance-B economy has
-  the values docs/heterogeneity.md tabulates ("Why the tree is harder than the bond").
+  the values docs/acceptance_b.md tabulates ("Why the tree is harder than the bond").
 """
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""A type's own valuations of the tree and the bond at given holdings (docs/heterogeneity.md,
+"""A type's own valuations of the tree and the bond at given holdings (docs/acceptance_b.md,
 "How precisely holdings pin down valuations").
 
 A CRRA type (``gamma``, ``beta``, beliefs = the chain's transition P) that keeps ``shares``
@@ -117,7 +117,7 @@ def valuation_sensitivity(equilibrium, d_share: float = 0.01) -> dict[str, np.nd
 
 
 def tree_price_sdf_elasticity(states, transition, sdf) -> np.ndarray:
-    """How the tree price answers an error in the one-period discount factor (docs/heterogeneity.md,
+    """How the tree price answers an error in the one-period discount factor (docs/acceptance_b.md,
     "Why the tree is harder than the bond").
 
     With M_jk = P_jk m(y_j, y_k) the tree price solves p = M (y + p), so p = (I - M)^(-1) M y,

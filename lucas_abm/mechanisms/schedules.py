@@ -4,7 +4,7 @@ A limit order ``(L, x)`` is a step: all of x at any price better than L, nothing
 every agent of a type posts the same step (one network per type), any price between the
 buyers' and the sellers' limits executes the same volume, the auction picks the midpoint,
 and each type sets the price by bargaining: it is pivotal however many agents it has
-(docs/heterogeneity.md, "Two types on a Markov chain"). A price-taker's order instead
+(docs/acceptance_b.md, "Two types on a Markov chain"). A price-taker's order instead
 depends on the price. Here agent k submits, for each asset, a **reservation value**
 ``v_k > 0``, a base quantity ``x_k`` and a slope ``a_k >= 0`` (quantity per unit of relative
 price gap); its order at price P is the linear schedule
@@ -50,7 +50,7 @@ take the bonds issued, each in proportion to its sale proceeds, and the rest in 
 Cash paid for trees is unchanged (``P z_k``); the bond cash ``Q b_k`` absorbs the financing,
 so a fully financed purchase leaves consumption as it was. This is the rebalancing of the
 complete-markets equilibrium, which trades trees for bonds with almost no change in
-consumption (docs/heterogeneity.md, "Trees paid for with bonds"). Without a bond price
+consumption (docs/acceptance_b.md, "Trees paid for with bonds"). Without a bond price
 (Q NaN) or a tree trade, settlement is in cash.
 
 Every fill moves quantity between agents at one price, and the fills sum to zero up to
