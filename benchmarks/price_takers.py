@@ -132,7 +132,7 @@ def main() -> None:
     ap.add_argument("--grid", action="store_true", help="round every value to the learners' price grid")
     ap.add_argument("--tree-settlement", choices=("cash", "bonds"), default=None,
                     help="how trees are paid for: cash (out of income) or bonds (on margin; "
-                    "docs/heterogeneity.md, 'Trees paid for with bonds'); default: the config's")
+                    "docs/acceptance_b.md, 'Trees paid for with bonds'); default: the config's")
     ap.add_argument("--initial-state", type=int, default=None,
                     help="index of the chain state every path starts in (default: the config's "
                     "economy.dividend_params.initial_state, else a stationary draw)")

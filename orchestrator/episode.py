@@ -155,7 +155,7 @@ def state_price_errors(record: EpisodeRecord, economy: Economy, tree_star: np.nd
     ``{asset}_clearing_rel_error[y=Y]``, the median of ``P_t / p(y) - 1`` over the periods in
     state y in which the asset traded (without trade the auction's price moves nothing).
     None where the episode has no such period. The pooled medians above are the error of the
-    most frequent state and can hide another's (docs/heterogeneity.md)."""
+    most frequent state and can hide another's (docs/acceptance_b.md)."""
     econ = economy.config.economy
     if econ.dividend != "markov":
         return {}

@@ -137,7 +137,7 @@ def autarky_valuation(gamma):
 def test_markov_autarky_potential_prices_a_share_at_each_types_autarky_valuation():
     """d Phi / ds / u'(s0 y_j) - y_j is the type's autarky valuation of the tree in state j: the
     potential hands the network the state dependence of each type's value (cautious 0.589 and
-    1.732, bold 0.760 and 0.950, as docs/heterogeneity.md prints)."""
+    1.732, bold 0.760 and 0.950, as docs/acceptance_b.md prints)."""
     economy, market, f = markov_economy()
     s0 = np.asarray(market.agents.initial_shares, float)
     gammas = np.asarray(market.agents.gammas, float)

@@ -6,7 +6,7 @@
   v_bond = beta E[y/y'].
 - Without bonds CRRA valuations do not depend on the number of trees held (homotheticity),
   so every sensitivity is 0; the equilibrium of configs/population_two_types_cpu.yaml has the
-  sensitivities docs/heterogeneity.md tabulates.
+  sensitivities docs/acceptance_b.md tabulates.
 - The tree price's elasticity to errors in the one-period discount factor matches finite
   differences, is 1/(1 - beta) for a constant dividend, and in the acceptance-B economy has
   the values docs/acceptance_b.md tabulates ("Why the tree is harder than the bond").
@@ -45,7 +45,7 @@ def test_homothetic_valuations_without_bonds_do_not_move_with_shares():
 
 
 def test_sensitivities_of_the_two_type_economy():
-    """The figures of docs/heterogeneity.md: per 0.01 of its own share, the cautious type's tree
+    """The figures of docs/acceptance_b.md: per 0.01 of its own share, the cautious type's tree
     valuation moves about 0.5% (y = 0.04) and 0.9% (y = 0.05), the bold type's 0.1% and 0.2%;
     a central difference agrees with a smaller step (the derivative, not the step, is reported)."""
     eq = solve_negishi(STATES, TRANSITION, BETA, [5.0, 1.0], [0.5, 0.5])
@@ -79,7 +79,7 @@ def test_tree_price_sdf_elasticity_against_finite_differences_and_the_perpetuity
         numeric = (np.log(tree_price(STATES, TRANSITION, eq.sdf, up))
                    - np.log(tree_price(STATES, TRANSITION, eq.sdf, down))) / (2 * h)
         np.testing.assert_allclose(e[:, k], numeric, rtol=1e-6)
-    # acceptance B (docs/heterogeneity.md): a 1% error in the discount factor out of the high
+    # acceptance B (docs/acceptance_b.md): a 1% error in the discount factor out of the high
     # state (the bond price there 1% off) moves the tree price 9% in the high state and 7% in
     # the low; the same error out of every state moves it ~20%, the tree's duration
     np.testing.assert_allclose(e, [[12.76, 7.19], [10.93, 9.14]], atol=0.01)
