@@ -131,7 +131,7 @@ def _register_actor_critics() -> None:
 def registered_rules() -> dict[str, type]:
     """Every learning rule by its ``learner.algorithm`` name (the replay signature's
     ``ACTION_DTYPES`` keys; tests/test_config.py pins the two lists and the dtypes together)."""
-    if len(RULES) == 1:
+    if set(RULES) == {"dqn"}:          # td3, sac and adaptive register on first use
         _register_actor_critics()
     return dict(RULES)
 
