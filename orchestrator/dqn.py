@@ -63,7 +63,6 @@ class EnsembleDQN:
                  state_gate: tuple[int, Sequence[float]] | None = None, concave: bool = False):
         self.n_agents, self.groups = n_agents, groups
         self.layout = GroupLayout(n_agents, groups, group_index)     # slots [groups, per_group]
-        self.padded, self.per_group = self.layout.padded, self.layout.per_group
         self.hp = hp
         net = dict(groups=groups, input_dim=input_dim, n_tree=n_tree, n_bond=n_bond, hidden=hp.hidden,
                    seed=seed, tree_basis=tree_basis, bond_basis=bond_basis,
@@ -92,6 +91,16 @@ class EnsembleDQN:
         """observation [N, D] (already normalised) -> greedy (tree index, bond index), each [N]."""
         tree, bond = self._greedy(tf.convert_to_tensor(observation, tf.float32))
         return tree.numpy(), bond.numpy()
+
+    @property
+    def padded(self) -> bool:
+        """Whether unequal groups are padded to the largest (GroupLayout)."""
+        return self.layout.padded
+
+    @property
+    def per_group(self) -> int:
+        """Agents per group (the largest group's count when padded)."""
+        return self.layout.per_group
 
     @property
     def agent_slots(self) -> np.ndarray:

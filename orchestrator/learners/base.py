@@ -4,7 +4,7 @@ Agents are laid out ``[groups, agents_per_group]`` (:mod:`orchestrator.learners.
 ``groups = n_agents`` gives every agent its own weights (the thesis' design), ``groups =
 n_types`` one weight set per agent type, as in :class:`orchestrator.dqn.EnsembleDQN`; types of
 unequal counts (``group_index``) are padded to the largest, and every loss is the sum over
-groups of each group's mean over its own agents' samples (``group_means``).
+groups of each group's mean over its own agents' samples (``layout.group_means``).
 
 The driver-facing interface (the same for every algorithm here)::
 
@@ -29,33 +29,17 @@ class EnsembleLearner:
 
     def __init__(self, n_agents: int, groups: int, observation_dim: int, action_dim: int,
                  discount: float, n_step: int, group_index=None):
-        self.layout = GroupLayout(n_agents, groups, group_index)
-        self.n_agents, self.groups, self.per_group = n_agents, groups, self.layout.per_group
+        self.layout = GroupLayout(n_agents, groups, group_index)     # slots [groups, per_group]
+        self.n_agents, self.groups = n_agents, groups
         self.observation_dim, self.action_dim = observation_dim, action_dim
         self.n_step = n_step
         self._bootstrap = tf.constant(discount ** n_step, tf.float32)              # beta^n
         self._reward_discounts = tf.constant(discount ** np.arange(n_step), tf.float32)
         self.updates = tf.Variable(0, dtype=tf.int64, name="updates")
 
-    def _groups(self, x: tf.Tensor) -> tf.Tensor:
-        """[B, N, ...] -> [G, B * agents_per_group, ...]."""
-        return self.layout.to_groups(x)
-
-    def _by_group(self, observation: tf.Tensor) -> tf.Tensor:
-        """[N, D] -> [G, agents_per_group, D] (acting)."""
-        return self.layout.by_group(observation)
-
-    def _to_agents(self, y: tf.Tensor) -> tf.Tensor:
-        """[G, agents_per_group, k] -> [N, k] (acting)."""
-        return self.layout.to_agents(y)
-
-    def _group_means(self, values: tf.Tensor) -> tf.Tensor:
-        """[G, B * agents_per_group] -> [G]: each group's mean over its own agents' samples."""
-        return self.layout.group_means(values)
-
     def _n_step_return(self, reward: tf.Tensor) -> tf.Tensor:
         """sum_{i<n} beta^i r_{t+i}: reward [B, n, N] -> [G, M]."""
-        return self._groups(tf.einsum("bin,i->bn", reward, self._reward_discounts))
+        return self.layout.to_groups(tf.einsum("bin,i->bn", reward, self._reward_discounts))
 
     @staticmethod
     def _adam(learning_rate: float, final_fraction: float | None, decay_updates: int, variables):

@@ -109,7 +109,7 @@ class EnsembleSAC(EnsembleLearner):
     # ---- acting -------------------------------------------------------------------------
     @tf.function(jit_compile=False)
     def _mean_and_std(self, observation):
-        out = self._to_agents(self.actor(self._by_group(observation)))
+        out = self.layout.to_agents(self.actor(self.layout.by_group(observation)))
         log_std = tf.clip_by_value(out[:, self.action_dim:], LOG_STD_MIN, LOG_STD_MAX)
         return out[:, :self.action_dim], tf.exp(log_std)
 
@@ -133,42 +133,44 @@ class EnsembleSAC(EnsembleLearner):
         next_noise, noise [B, N, k].
         """
         hp = self.hp
-        x_t, a_t = self._groups(observation[:, 0]), self._groups(action[:, 0])      # [G, M, .]
-        x_n = self._groups(observation[:, self.n_step])
+        to_groups = self.layout.to_groups                                          # [B, N, .] -> [G, M, .]
+        x_t, a_t = to_groups(observation[:, 0]), to_groups(action[:, 0])
+        x_n = to_groups(observation[:, self.n_step])
         ret = self._n_step_return(reward)                                           # [G, M]
         alpha = tf.exp(self.log_alpha)[:, None]                                     # [G, 1]
 
         # y = sum_i beta^i r_{t+i} + beta^n [min_j Q'_j(x', a') - alpha log pi(a'|x')],  a' ~ pi(.|x')
-        a_next, logp_next = self.policy(x_n, self._groups(next_noise))
+        a_next, logp_next = self.policy(x_n, to_groups(next_noise))
         q_next = tf.reduce_min(self.target_critic(twin_input(x_n, a_next))[..., 0], axis=0)
         y = tf.stop_gradient(ret + self._bootstrap * (q_next - alpha * logp_next))
 
         # L_Q = sum_g mean_batch sum_j huber(y - Q_{g,j}(x_t, a_t))
         with tf.GradientTape() as tape:
             err = y - self.critic(twin_input(x_t, a_t))[..., 0]                     # [2, G, M]
-            critic_loss = tf.reduce_sum(self._group_means(tf.reduce_sum(huber(err, hp.huber_delta), 0)))
+            critic_loss = tf.reduce_sum(self.layout.group_means(tf.reduce_sum(huber(err, hp.huber_delta), 0)))
         grads = tape.gradient(critic_loss, self.critic.weights)
         self.critic_optimizer.apply_gradients(zip(grads, self.critic.weights))
 
         # L_pi = sum_g mean_batch [alpha log pi(a~|x_t) - min_j Q_j(x_t, a~)], on the critics just updated
         with tf.GradientTape() as tape:
-            a_new, logp = self.policy(x_t, self._groups(noise))
+            a_new, logp = self.policy(x_t, to_groups(noise))
             q_new = tf.reduce_min(self.critic(twin_input(x_t, a_new))[..., 0], axis=0)
-            actor_loss = tf.reduce_sum(self._group_means(tf.stop_gradient(alpha) * logp - q_new))
+            actor_loss = tf.reduce_sum(self.layout.group_means(tf.stop_gradient(alpha) * logp - q_new))
         grads = tape.gradient(actor_loss, self.actor.weights)
         self.actor_optimizer.apply_gradients(zip(grads, self.actor.weights))
 
         # L_a = sum_g mean_batch [-log alpha_g (log pi(a~|x_t) + H)]
         with tf.GradientTape() as tape:
             entropy_gap = tf.stop_gradient(-logp - self.target_entropy)
-            alpha_loss = tf.reduce_sum(self._group_means(self.log_alpha[:, None] * entropy_gap))
+            alpha_loss = tf.reduce_sum(self.layout.group_means(self.log_alpha[:, None] * entropy_gap))
         grads = tape.gradient(alpha_loss, [self.log_alpha])
         self.alpha_optimizer.apply_gradients(zip(grads, [self.log_alpha]))
 
         # w' <- tau w + (1 - tau) w'
         self.target_critic.copy_from(self.critic, hp.target_update_tau)
         self.updates.assign_add(1)
-        return SACUpdateInfo(loss=critic_loss + actor_loss + alpha_loss, td_error=self.layout.agents_mean(tf.abs(err)),
+        return SACUpdateInfo(loss=critic_loss + actor_loss + alpha_loss,
+                             td_error=self.layout.agents_mean(tf.abs(err)),
                              max_weight=max_abs_weight(self.actor, self.critic), critic_loss=critic_loss,
                              actor_loss=actor_loss, alpha_loss=alpha_loss,
                              alpha=tf.reduce_mean(tf.exp(self.log_alpha)))

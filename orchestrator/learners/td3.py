@@ -111,7 +111,7 @@ class EnsembleTD3(EnsembleLearner):
 
     @tf.function(jit_compile=False)
     def _greedy(self, observation):
-        return self._to_agents(tf.tanh(self.actor(self._by_group(observation))))
+        return self.layout.to_agents(tf.tanh(self.actor(self.layout.by_group(observation))))
 
     def act(self, observation: np.ndarray, rng: np.random.Generator, scale: float | None = None) -> np.ndarray:
         """a = clip(mu(x) + sigma z, -1, 1) [N, k], z ~ N(0, I) from ``rng``; sigma = ``scale``
@@ -128,10 +128,11 @@ class EnsembleTD3(EnsembleLearner):
         target_noise [B, N, k].
         """
         hp, n = self.hp, self.hp.n_step
-        x_t, a_t = self._groups(observation[:, 0]), self._groups(action[:, 0])      # [G, M, .]
-        x_n = self._groups(observation[:, n])
+        to_groups = self.layout.to_groups                                          # [B, N, .] -> [G, M, .]
+        x_t, a_t = to_groups(observation[:, 0]), to_groups(action[:, 0])
+        x_n = to_groups(observation[:, n])
         ret = self._n_step_return(reward)                                           # [G, M]
-        eps = tf.clip_by_value(self._groups(target_noise), -hp.target_noise_clip, hp.target_noise_clip)
+        eps = tf.clip_by_value(to_groups(target_noise), -hp.target_noise_clip, hp.target_noise_clip)
 
         # y = sum_i beta^i r_{t+i} + beta^n min_j Q'_j(x_{t+n}, clip(mu'(x_{t+n}) + eps, -1, 1))
         a_next = tf.clip_by_value(tf.tanh(self.target_actor(x_n)) + eps, -1.0, 1.0)
@@ -142,7 +143,7 @@ class EnsembleTD3(EnsembleLearner):
         with tf.GradientTape() as tape:
             q = self.critic(twin_input(x_t, a_t))[..., 0]                            # [2, G, M]
             err = y - q
-            critic_loss = tf.reduce_sum(self._group_means(tf.reduce_sum(huber(err, hp.huber_delta), 0)))
+            critic_loss = tf.reduce_sum(self.layout.group_means(tf.reduce_sum(huber(err, hp.huber_delta), 0)))
         grads = tape.gradient(critic_loss, self.critic.weights)
         self.critic_optimizer.apply_gradients(zip(grads, self.critic.weights))
         self.updates.assign_add(1)
@@ -153,7 +154,7 @@ class EnsembleTD3(EnsembleLearner):
                 u = self.actor(x_t)
                 q1 = self.critic(tf.concat([x_t, tf.tanh(u)], -1), member=0)[..., 0]
                 penalty = hp.preactivation_penalty * tf.reduce_sum(tf.square(u), axis=-1)
-                actor_loss = tf.reduce_sum(self._group_means(penalty - q1))
+                actor_loss = tf.reduce_sum(self.layout.group_means(penalty - q1))
             actor_grads = actor_tape.gradient(actor_loss, self.actor.weights)
             self.actor_optimizer.apply_gradients(zip(actor_grads, self.actor.weights))
             # w' <- tau w + (1 - tau) w'
