@@ -93,16 +93,6 @@ class EnsembleDQN:
         return tree.numpy(), bond.numpy()
 
     @property
-    def padded(self) -> bool:
-        """Whether unequal groups are padded to the largest (GroupLayout)."""
-        return self.layout.padded
-
-    @property
-    def per_group(self) -> int:
-        """Agents per group (the largest group's count when padded)."""
-        return self.layout.per_group
-
-    @property
     def agent_slots(self) -> np.ndarray:
         """[N] the row of each agent in the flattened [groups * agents_per_group] layout of
         :meth:`to_groups` (with unequal groups, the padded layout; otherwise agent i's own row)."""

@@ -173,7 +173,7 @@ def test_unequal_types_share_one_network_each():
     dim = economy.observation_dim
     rule = make_algorithm(cfg, dim)
     dqn = rule.dqn
-    assert dqn.padded and dqn.per_group == 5 and dqn.online.groups == 2
+    assert dqn.layout.padded and dqn.layout.per_group == 5 and dqn.online.groups == 2
     # agent_slots: each agent's row in to_groups' flattened [groups * 5] layout (3 + 2 pad + 5)
     assert dqn.agent_slots.tolist() == [0, 1, 2, 5, 6, 7, 8, 9]
     tagged = tf.constant(np.arange(8, dtype=np.float32)[None, :, None])          # [1, N, 1]: agent i carries i
