@@ -20,6 +20,7 @@ from lucas_abm.errors import ConfigError
 from orchestrator.agents import ActionGrid, dividend_state_levels, shard_initial_shares
 from orchestrator.config import TrainConfig
 from orchestrator.dqn import DQNHyperparameters, EnsembleDQN
+from orchestrator.learners.afterstates import afterstate_targets
 from orchestrator.population import shard_group_index
 
 
@@ -75,6 +76,8 @@ class DQNRule:
                                bond_positions=self.grid.n_bond_positions, state_gate=gate,
                                concave=self.grid.concave)
         self.sliced = (self.lo, self.hi) != (0, config.market.n_agents)
+        # learner.afterstate_tree_values: what the other tree values would have done (afterstates.py)
+        self.afterstates = afterstate_targets(config, self.grid, seed)
 
     # ---- acting -------------------------------------------------------------------------
     def policy(self, observation: np.ndarray, explore_rate: float,
@@ -101,10 +104,15 @@ class DQNRule:
         """G_t = sum beta^i r + beta^n Q'(x_{t+n}, argmax Q) regression, on this shard's agents."""
         obs, tree, bond, reward = (batch["observation"], batch["tree_action"], batch["bond_action"],
                                    batch["reward"])
+        after = None
+        if self.afterstates is not None:   # built for all agents (the sellers' bond fraction), then sliced
+            x, a_tree, a_bond = np.asarray(obs), np.asarray(tree)[:, 0], np.asarray(bond)[:, 0]
+            parts = self.afterstates(x[:, 0], x[:, 1], a_tree, a_bond)
+            after = tuple(tf.constant(p[:, self.lo:self.hi]) for p in parts)
         if self.sliced:
             obs, tree = obs[:, :, self.lo:self.hi], tree[:, :, self.lo:self.hi]
             bond, reward = bond[:, :, self.lo:self.hi], reward[:, :, self.lo:self.hi]
-        loss, td, max_weight = self.dqn.train_step(obs, tree, bond, reward)
+        loss, td, max_weight = self.dqn.train_step(obs, tree, bond, reward, after)
         return {"loss": float(loss), "td_error": float(td), "max_weight": float(max_weight)}
 
     @property

@@ -109,10 +109,14 @@ class EnsembleDQN:
         return self.layout.to_groups(x)
 
     @tf.function(jit_compile=False)
-    def train_step(self, observation, tree_action, bond_action, reward):
+    def train_step(self, observation, tree_action, bond_action, reward, afterstates=None):
         """One update from a batch of n-step windows.
 
         observation [B, n+1, N, D]; tree_action, bond_action [B, n, N] int32; reward [B, n, N].
+        ``afterstates`` (optional; orchestrator.learners.afterstates): (tree values [B, N, K]
+        int32, afterstates x'_{t+1} [B, N, K, D], their rewards r(v) [B, N, K], mask [B, N]);
+        each adds the one-step loss huber(r(v) + beta V'(x') - Q(x_t, v, bond action)), with
+        V'(x') = Q_target(x', argmax Q_online(x')), to its sample's.
         Returns (loss summed over groups, mean |TD error|, max |weight|).
         """
         n = self.hp.n_step
@@ -125,15 +129,40 @@ class EnsembleDQN:
         next_tree, next_bond = self.online(x_tn).greedy()                       # double DQN
         target = ret + self._bootstrap * self.target(x_tn).joint(next_tree, next_bond)
         target = tf.stop_gradient(target)
+        if afterstates is not None:
+            after_value, after_target, after_mask = self._afterstate_targets(*afterstates)
         with tf.GradientTape() as tape:
-            q = self.online(x_t).joint(a_tree, a_bond)
+            q_values = self.online(x_t)
+            q = q_values.joint(a_tree, a_bond)
             err = target - q
             abs_err = tf.abs(err)
-            d = self.hp.huber_delta
-            huber = tf.where(abs_err <= d, 0.5 * tf.square(err), d * (abs_err - 0.5 * d))
+            huber = self._huber(err)
+            if afterstates is not None:
+                bond_term = (tf.gather(q_values.bond_advantage, a_bond, batch_dims=2)
+                             - tf.reduce_mean(q_values.bond_advantage, -1))
+                q_after = (q_values.value[..., None] + bond_term[..., None]
+                           + tf.gather(q_values.tree_advantage, after_value, batch_dims=2)
+                           - tf.reduce_mean(q_values.tree_advantage, -1, keepdims=True))   # [G, R, K]
+                huber += after_mask * tf.reduce_sum(self._huber(after_target - q_after), -1)
             loss = tf.reduce_sum(self.layout.group_means(huber))   # sum over groups of their means
         grads = tape.gradient(loss, self.online.weights)
         self.optimizer.apply_gradients(zip(grads, self.online.weights))
         self.target.copy_from(self.online, self.hp.target_update_tau)
         max_weight = tf.reduce_max([tf.reduce_max(tf.abs(w)) for w in self.online.weights])
         return loss, self.layout.agents_mean(abs_err), max_weight
+
+    def _huber(self, err):
+        d = self.hp.huber_delta
+        abs_err = tf.abs(err)
+        return tf.where(abs_err <= d, 0.5 * tf.square(err), d * (abs_err - 0.5 * d))
+
+    def _afterstate_targets(self, values, afterstate, reward, mask):
+        """y_i = r(v_i) + beta Q_target(x'_i, argmax Q_online(x'_i)) for each afterstate x'_i:
+        (values [G, R, K], targets [G, R, K], mask [G, R]), R = B * agents per group."""
+        values, afterstate = self.to_groups(values), self.to_groups(afterstate)   # [G, R, K(, D)]
+        shape = tf.shape(values)
+        flat = tf.reshape(afterstate, [shape[0], shape[1] * shape[2], -1])
+        next_tree, next_bond = self.online(flat).greedy()
+        v_next = tf.reshape(self.target(flat).joint(next_tree, next_bond), shape)
+        target = self.to_groups(reward) + self.hp.discount * v_next
+        return values, tf.stop_gradient(target), self.to_groups(mask)
