@@ -108,7 +108,7 @@ class DQNRule:
         if self.afterstates is not None:   # built for all agents (the sellers' bond fraction), then sliced
             x, a_tree, a_bond = np.asarray(obs), np.asarray(tree)[:, 0], np.asarray(bond)[:, 0]
             parts = self.afterstates(x[:, 0], x[:, 1], a_tree, a_bond)
-            after = tuple(tf.constant(p[:, self.lo:self.hi]) for p in parts)
+            after = type(parts)(*(tf.constant(p[:, self.lo:self.hi]) for p in parts))
         if self.sliced:
             obs, tree = obs[:, :, self.lo:self.hi], tree[:, :, self.lo:self.hi]
             bond, reward = bond[:, :, self.lo:self.hi], reward[:, :, self.lo:self.hi]

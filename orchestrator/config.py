@@ -79,8 +79,9 @@ class LearnerConfig:
     and twin critics, continuous prices; orchestrator.learners), or adaptive (valuers who
     learn the dividend law and bond prices; orchestrator.learners.adaptive). The last six keys are TD3's
     (orchestrator.learners.td3.TD3Hyperparameters); the other rules ignore them.
-    ``afterstate_tree_values`` (dqn, the financed schedules market): K tree values per sample
-    trained on the same draw with their own one-step targets (orchestrator.learners.afterstates).
+    ``afterstate_tree_values``, ``afterstate_bond_values`` (dqn, the financed schedules market):
+    K tree (bond) values per sample trained on the same draw with their own one-step targets
+    (orchestrator.learners.afterstates).
     """
 
     algorithm: str = "dqn"                # dqn | td3 | sac | adaptive
@@ -105,7 +106,9 @@ class LearnerConfig:
     action_noise: str = "gaussian"        # td3: gaussian (published) | epsilon-local (the Q-learners')
     holdings_unit_lots: float = 10.0      # observation unit of holdings and income, in lots
     state_networks: bool = False          # dqn, Markov chain: one network per dividend state (networks.py)
-    afterstate_tree_values: int = 0       # dqn, financed schedules: K afterstate targets per sample (0: off)
+    afterstate_tree_values: int = 0       # dqn, financed schedules: K tree afterstates per sample (0: off)
+    afterstate_bond_values: int = 0       # dqn, financed schedules: K bond afterstates per sample (0: off)
+    afterstate_spread: float = 0.0        # their values: posted +- N(0, spread^2) ticks (0: uniform on the grid)
 
     def __post_init__(self) -> None:
         check_choice("learner.algorithm", self.algorithm, ALGORITHMS)
@@ -146,6 +149,9 @@ class LearnerConfig:
             raise ConfigError("learner.state_networks", f"false unless learner.algorithm is dqn "
                               f"(algorithm: {self.algorithm})", self.state_networks)
         self.afterstate_tree_values = check_int("learner.afterstate_tree_values", self.afterstate_tree_values, 0)
+        self.afterstate_bond_values = check_int("learner.afterstate_bond_values", self.afterstate_bond_values, 0)
+        self.afterstate_spread = check_range("learner.afterstate_spread", self.afterstate_spread, 0.0, None,
+                                             low_open=False)
 
 
 @dataclass
@@ -279,13 +285,15 @@ class TrainConfig:
             raise ConfigError("economy.mechanism_params.tree_settlement", "'cash' unless the actions are "
                               "demand schedules (actions.tree_schedule_slope)",
                               self.economy.mechanism_params["tree_settlement"])
-        if self.learner.afterstate_tree_values and not (
+        afterstates = self.learner.afterstate_tree_values or self.learner.afterstate_bond_values
+        if afterstates and not (
                 self.learner.algorithm == "dqn" and getattr(mechanism, "tree_settlement", "cash") == "bonds"
                 and m.public_information):
-            raise ConfigError("learner.afterstate_tree_values", "0 unless learner.algorithm is dqn, "
+            key = "afterstate_tree_values" if self.learner.afterstate_tree_values else "afterstate_bond_values"
+            raise ConfigError(f"learner.{key}", "0 unless learner.algorithm is dqn, "
                               "economy.mechanism_params.tree_settlement is bonds and "
                               "market.public_information is true (orchestrator/learners/afterstates.py)",
-                              self.learner.afterstate_tree_values)
+                              getattr(self.learner, key))
         if a.tree_schedule_slope is not None and not hasattr(mechanism, "execute_schedules"):
             raise ConfigError("actions.tree_schedule_slope", "absent unless economy.mechanism "
                               "clears schedules (call-auction)", a.tree_schedule_slope)

@@ -113,10 +113,11 @@ class EnsembleDQN:
         """One update from a batch of n-step windows.
 
         observation [B, n+1, N, D]; tree_action, bond_action [B, n, N] int32; reward [B, n, N].
-        ``afterstates`` (optional; orchestrator.learners.afterstates): (tree values [B, N, K]
-        int32, afterstates x'_{t+1} [B, N, K, D], their rewards r(v) [B, N, K], mask [B, N]);
-        each adds the one-step loss huber(r(v) + beta V'(x') - Q(x_t, v, bond action)), with
-        V'(x') = Q_target(x', argmax Q_online(x')), to its sample's.
+        ``afterstates`` (optional): an :class:`orchestrator.learners.afterstates.Afterstates` of
+        tensors (per asset: drawn values [B, N, K] int32, afterstates x'_{t+1} [B, N, K, D], their
+        rewards r(v) [B, N, K]; mask [B, N]); each adds the one-step loss huber(r(v) + beta V'(x')
+        - Q(x_t, v, the other asset's value posted)), V'(x') = Q_target(x', argmax Q_online(x')),
+        to its sample's.
         Returns (loss summed over groups, mean |TD error|, max |weight|).
         """
         n = self.hp.n_step
@@ -130,7 +131,9 @@ class EnsembleDQN:
         target = ret + self._bootstrap * self.target(x_tn).joint(next_tree, next_bond)
         target = tf.stop_gradient(target)
         if afterstates is not None:
-            after_value, after_target, after_mask = self._afterstate_targets(*afterstates)
+            after_target = self._afterstate_targets(afterstates)
+            after_tree, after_bond = self.to_groups(afterstates.tree_values), self.to_groups(afterstates.bond_values)
+            after_mask = self.to_groups(afterstates.mask)
         with tf.GradientTape() as tape:
             q_values = self.online(x_t)
             q = q_values.joint(a_tree, a_bond)
@@ -138,11 +141,15 @@ class EnsembleDQN:
             abs_err = tf.abs(err)
             huber = self._huber(err)
             if afterstates is not None:
-                bond_term = (tf.gather(q_values.bond_advantage, a_bond, batch_dims=2)
-                             - tf.reduce_mean(q_values.bond_advantage, -1))
-                q_after = (q_values.value[..., None] + bond_term[..., None]
-                           + tf.gather(q_values.tree_advantage, after_value, batch_dims=2)
-                           - tf.reduce_mean(q_values.tree_advantage, -1, keepdims=True))   # [G, R, K]
+                tree_adv, bond_adv = q_values.tree_advantage, q_values.bond_advantage
+                tree_mean = tf.reduce_mean(tree_adv, -1, keepdims=True)
+                bond_mean = tf.reduce_mean(bond_adv, -1, keepdims=True)
+                tree_taken = tf.gather(tree_adv, a_tree[..., None], batch_dims=2) - tree_mean   # [G, R, 1]
+                bond_taken = tf.gather(bond_adv, a_bond[..., None], batch_dims=2) - bond_mean
+                value = q_values.value[..., None]
+                q_after = tf.concat([value + bond_taken + tf.gather(tree_adv, after_tree, batch_dims=2) - tree_mean,
+                                     value + tree_taken + tf.gather(bond_adv, after_bond, batch_dims=2) - bond_mean],
+                                    axis=-1)                                            # [G, R, K_tree + K_bond]
                 huber += after_mask * tf.reduce_sum(self._huber(after_target - q_after), -1)
             loss = tf.reduce_sum(self.layout.group_means(huber))   # sum over groups of their means
         grads = tape.gradient(loss, self.online.weights)
@@ -156,13 +163,13 @@ class EnsembleDQN:
         abs_err = tf.abs(err)
         return tf.where(abs_err <= d, 0.5 * tf.square(err), d * (abs_err - 0.5 * d))
 
-    def _afterstate_targets(self, values, afterstate, reward, mask):
-        """y_i = r(v_i) + beta Q_target(x'_i, argmax Q_online(x'_i)) for each afterstate x'_i:
-        (values [G, R, K], targets [G, R, K], mask [G, R]), R = B * agents per group."""
-        values, afterstate = self.to_groups(values), self.to_groups(afterstate)   # [G, R, K(, D)]
-        shape = tf.shape(values)
-        flat = tf.reshape(afterstate, [shape[0], shape[1] * shape[2], -1])
+    def _afterstate_targets(self, afterstates):
+        """y_i = r(v_i) + beta Q_target(x'_i, argmax Q_online(x'_i)) for every afterstate x'_i,
+        the tree's then the bond's: [G, R, K_tree + K_bond], R = B * agents per group."""
+        states = self.to_groups(tf.concat([afterstates.tree_states, afterstates.bond_states], axis=2))
+        reward = self.to_groups(tf.concat([afterstates.tree_rewards, afterstates.bond_rewards], axis=2))
+        shape = tf.shape(reward)
+        flat = tf.reshape(states, [shape[0], shape[1] * shape[2], -1])
         next_tree, next_bond = self.online(flat).greedy()
         v_next = tf.reshape(self.target(flat).joint(next_tree, next_bond), shape)
-        target = self.to_groups(reward) + self.hp.discount * v_next
-        return values, tf.stop_gradient(target), self.to_groups(mask)
+        return tf.stop_gradient(reward + self.hp.discount * v_next)

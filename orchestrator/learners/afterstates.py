@@ -20,18 +20,22 @@ batch: every sample holds every agent). So the holdings and consumption of value
     c(v)  = e_t - P_t z(v) - Q_t b'(v),
 
 and its reward ``r(v) = clip(R (u(c(v)) - u(s0 y_t)))`` (Features.reward, without a penalty).
-These are *afterstates* (Sutton and Barto 2018, section 6.8): the action's effect is known,
-only what follows it is not. The holdings and consumption enter as differences from the
-value actually posted (``b'(v) - b'(v_taken)`` added to the observed b_{t+1}, likewise c), so
-the taken value's afterstate is the observed x_{t+1} exactly, budget caps included. For K
-values v_i drawn uniformly from the tree grid, each sample adds the one-step targets
+A bond value w enters the same way, through zb(w), with the tree value as posted. These are
+*afterstates* (Sutton and Barto 2018, section 6.8): the action's effect is known, only what
+follows it is not. The holdings and consumption enter as differences from the values actually
+posted (``b'(v) - b'(v_taken)`` added to the observed b_{t+1}, likewise c), so the posted
+values' afterstate is the observed x_{t+1} exactly, budget caps included. For K tree values
+v_i drawn from the tree grid (and K_b bond values w_j from the bond grid), uniformly or, with
+``learner.afterstate_spread`` s > 0, the posted value moved by round(N(0, s^2)) ticks (so that
+the afterstates stay near the holdings the networks were trained on), each sample adds the
+one-step targets
 
     y_i = r(v_i) + beta Q_target(x'_{t+1}(v_i), argmax_a Q_online(x'_{t+1}(v_i), a))
 
-for Q(x_t, v_i, bond value posted) to the DQN's loss (orchestrator.dqn.EnsembleDQN.train_step),
-x'_{t+1}(v_i) being x_{t+1} with the holdings and income of v_i. The advantages of the K
-values are then differences of one network's values on the same draw, with no sampling noise
-of their own.
+for Q(x_t, v_i, bond value posted) (and likewise for Q(x_t, tree value posted, w_j)) to the
+DQN's loss (orchestrator.dqn.EnsembleDQN.train_step), x'_{t+1}(v) being x_{t+1} with the
+holdings and income of v. The advantages of the drawn values are then differences of one
+network's values on the same draw, with no sampling noise of their own.
 
 Approximations, stated: the agent's own value does not move P_t (the auction's price is the
 slope-weighted harmonic mean of N values, so it moves by about 1/N of the agent's change) nor
@@ -43,8 +47,23 @@ observed (``market.public_information``), since P_t and Q_t are read from x_{t+1
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
+
+
+class Afterstates(NamedTuple):
+    """One batch's afterstates: drawn grid indices [B, N, K], the next observations they give
+    [B, N, K, D] and their rewards [B, N, K], per asset; ``mask`` [B, N] (1: the period traded
+    both assets, so P_t and Q_t are known)."""
+
+    tree_values: np.ndarray
+    tree_states: np.ndarray
+    tree_rewards: np.ndarray
+    bond_values: np.ndarray
+    bond_states: np.ndarray
+    bond_rewards: np.ndarray
+    mask: np.ndarray
 
 
 @dataclass
@@ -64,8 +83,10 @@ class AfterstateTargets:
     limit: np.ndarray
     tree_values: np.ndarray
     bond_values: np.ndarray
-    k: int
+    k_tree: int
+    k_bond: int
     rng: np.random.Generator
+    spread: float = 0.0
 
     def _raw(self, x: np.ndarray, name: str) -> np.ndarray:
         """The raw market column ``name`` of normalised observations x [B, N, D], float64."""
@@ -81,49 +102,72 @@ class AfterstateTargets:
         return np.broadcast_to(self.features.scale, (self.limit.size, len(self.columns)))
 
     def _settle(self, z, zb, price, bond_price, f):
-        """(b'(v), c(v) + e_t) of tree fills z [B, N, ...], the bond position zb and the
+        """(b'(v), c(v) - e_t) of tree fills z [B, N, ...], the bond position zb and the
         sellers' bond fraction f broadcast against them (module docstring)."""
         financed = np.minimum(np.maximum(z, 0.0) * price, np.maximum(zb + self.limit[:, None], 0.0) * bond_price)
         bonds = np.where(z > 0, zb - financed / bond_price, zb - f * price * z / bond_price)
         return bonds, -price * z - bond_price * bonds
 
     def __call__(self, x_t: np.ndarray, x_next: np.ndarray, tree_action: np.ndarray,
-                 bond_action: np.ndarray) -> tuple[np.ndarray, ...]:
+                 bond_action: np.ndarray) -> Afterstates:
         """x_t, x_next [B, N, D] (normalised), tree_action, bond_action [B, N] (grid indices) ->
-        (values [B, N, K] int32, afterstates [B, N, K, D] float32, rewards [B, N, K] float32,
-        mask [B, N] float32)."""
-        b, n, d = x_t.shape
+        the afterstates of K_tree drawn tree values (the bond value as posted) and of K_bond
+        drawn bond values (the tree value as posted), and the mask of samples that have them."""
+        b, n, _ = x_t.shape
         s_t, s_1 = self._raw(x_t, "shares"), self._raw(x_next, "shares")
         b_t, b_1 = self._raw(x_t, "bonds"), self._raw(x_next, "bonds")
-        y_t, y_1 = np.exp(self._raw(x_t, "dividend")), np.exp(self._raw(x_next, "dividend"))
-        income = self._raw(x_t, "income") * y_t            # fed as e / y (Features.observation)
+        y_t = np.exp(self._raw(x_t, "dividend"))
         price, bond_price = self._raw(x_next, "last_tree_price"), self._raw(x_next, "last_bond_price")
-        mask = (self._raw(x_next, "last_tree_volume") > 0) & (price > 0) & (bond_price > 0)
+        mask = ((self._raw(x_next, "last_tree_volume") > 0) & (self._raw(x_next, "last_bond_volume") > 0)
+                & (price > 0) & (bond_price > 0))
         price, bond_price = np.where(mask, price, 1.0)[..., None], np.where(mask, bond_price, 1.0)[..., None]
-        limit = self.limit[:, None]
-        w = self.bond_values[bond_action][..., None]
-        zb = np.maximum(np.maximum(b_t[..., None], -limit) + self.bond_slope[:, None] * (1 - bond_price / w), -limit)
-        z_taken = (s_1 - s_t)[..., None]
+        period = dict(x_next=x_next, price=price, bond_price=bond_price, y_t=y_t,
+                      consumption=self._raw(x_t, "income") * y_t - price[..., 0] * (s_1 - s_t)
+                      - bond_price[..., 0] * b_1)     # income is fed as e / y (Features.observation)
+        base = np.maximum(b_t, -self.limit)[..., None]
+        zb = np.maximum(base + self.bond_slope[:, None] * (1 - bond_price / self.bond_values[bond_action][..., None]),
+                        -self.limit[:, None])
+        z = (s_1 - s_t)[..., None]
         # f: the bonds the period's sellers took per unit of proceeds (the model, every agent)
-        financed = np.minimum(np.maximum(z_taken, 0) * price, np.maximum(zb + limit, 0) * bond_price)
-        sold = (np.maximum(-z_taken, 0) * price).sum(axis=1, keepdims=True)
-        f = np.minimum(financed.sum(axis=1, keepdims=True) / np.where(sold > 0, sold, 1.0), 1.0)
-        chosen = self.rng.integers(0, len(self.tree_values), size=(b, n, self.k)).astype(np.int32)
-        v = self.tree_values[chosen]                                        # [B, N, K]
-        z = np.maximum(self.tree_slope[:, None] * (1.0 - price / v), -s_t[..., None])
-        bonds, spend = self._settle(z, zb, price, bond_price, f)
-        bonds_taken, spend_taken = self._settle(z_taken, zb, price, bond_price, f)
-        d_shares, d_bonds = z - z_taken, bonds - bonds_taken                # from the observed x_{t+1}
-        consumption = (income - price[..., 0] * (s_1 - s_t) - bond_price[..., 0] * b_1)[..., None] \
-            + (spend - spend_taken)
-        after = np.repeat(x_next[:, :, None, :], self.k, axis=2).astype(np.float64)
+        financed = np.minimum(np.maximum(z, 0) * price, np.maximum(zb + self.limit[:, None], 0) * bond_price)
+        sold = (np.maximum(-z, 0) * price).sum(axis=1, keepdims=True)
+        period["f"] = np.minimum(financed.sum(axis=1, keepdims=True) / np.where(sold > 0, sold, 1.0), 1.0)
+        period["taken"] = self._settle(z, zb, price, bond_price, period["f"])
+        tree = self._draw(tree_action, len(self.tree_values), self.k_tree)
+        z_tree = np.maximum(self.tree_slope[:, None] * (1.0 - price / self.tree_values[tree]), -s_t[..., None])
+        bond = self._draw(bond_action, len(self.bond_values), self.k_bond)
+        zb_bond = np.maximum(base + self.bond_slope[:, None] * (1 - bond_price / self.bond_values[bond]),
+                             -self.limit[:, None])
+        tree_after, tree_reward = self._after(period, z_tree - z, z_tree, np.broadcast_to(zb, z_tree.shape))
+        bond_after, bond_reward = self._after(period, np.zeros_like(zb_bond), np.broadcast_to(z, zb_bond.shape),
+                                              zb_bond)
+        return Afterstates(tree, tree_after, tree_reward, bond, bond_after, bond_reward, mask.astype(np.float32))
+
+    def _draw(self, posted: np.ndarray, n_values: int, k: int) -> np.ndarray:
+        """K grid indices per sample [B, N, K]: uniform over the grid (``spread`` 0), or the
+        posted index moved by round(N(0, spread^2)) ticks, clipped to the grid."""
+        size = posted.shape + (k,)
+        if self.spread <= 0:
+            return self.rng.integers(0, n_values, size=size).astype(np.int32)
+        moved = posted[..., None] + np.rint(self.spread * self.rng.standard_normal(size))
+        return np.clip(moved, 0, n_values - 1).astype(np.int32)
+
+    def _after(self, period: dict, d_shares, z, zb) -> tuple[np.ndarray, np.ndarray]:
+        """The afterstates [B, N, K, D] and rewards [B, N, K] of fills z and bond positions zb:
+        the observed x_{t+1} and consumption plus the differences from the value posted."""
+        bonds, spend = self._settle(z, zb, period["price"], period["bond_price"], period["f"])
+        bonds_taken, spend_taken = period["taken"]
+        d_bonds = bonds - bonds_taken
+        x_next = period["x_next"]
+        y_1 = np.exp(self._raw(x_next, "dividend"))[..., None]
+        after = np.repeat(x_next[:, :, None, :], z.shape[2], axis=2).astype(np.float64)
         scale = self._scale
-        j_s, j_b = self.columns["shares"], self.columns["bonds"]
+        j_s, j_b, j_e = self.columns["shares"], self.columns["bonds"], self.columns["income"]
         after[..., j_s] += d_shares / scale[:, None, j_s]
         after[..., j_b] += d_bonds / scale[:, None, j_b]
-        j_e = self.columns["income"]        # next period's income s + b / y, fed in units of y
-        after[..., j_e] += (d_shares + d_bonds / y_1[..., None]) / scale[:, None, j_e]
-        return chosen, after.astype(np.float32), self._reward(consumption, y_t), mask.astype(np.float32)
+        after[..., j_e] += (d_shares + d_bonds / y_1) / scale[:, None, j_e]   # s + b / y, in units of y
+        consumption = period["consumption"][..., None] + (spend - spend_taken)
+        return after.astype(np.float32), self._reward(consumption, period["y_t"])
 
     def _reward(self, consumption: np.ndarray, dividend: np.ndarray) -> np.ndarray:
         """r = clip(R (u(max(c, floor)) - u(s0 y_t))) (Features.reward, no penalty), [B, N, K]."""
@@ -141,10 +185,11 @@ class AfterstateTargets:
 
 def afterstate_targets(config, grid, seed: int) -> AfterstateTargets | None:
     """The afterstate builder of every agent of ``config`` (None when
-    ``learner.afterstate_tree_values`` is 0). Builds the market once, as the actors do (the
-    population's draw is seeded by training.seed), for its normalisation and limits."""
-    k = config.learner.afterstate_tree_values
-    if not k:
+    ``learner.afterstate_tree_values`` and ``afterstate_bond_values`` are 0). Builds the market
+    once, as the actors do (the population's draw is seeded by training.seed), for its
+    normalisation and limits."""
+    lc = config.learner
+    if not (lc.afterstate_tree_values or lc.afterstate_bond_values):
         return None
     from orchestrator.agents import Features
     from orchestrator.episode import Economy
@@ -161,5 +206,6 @@ def afterstate_targets(config, grid, seed: int) -> AfterstateTargets | None:
                              columns={name: j for j, name in enumerate(market.observation_names)},
                              tree_slope=a.tree_schedule_slope * s0, bond_slope=a.bond_schedule_slope * s0,
                              limit=limits, tree_values=np.asarray(grid.tree_prices, float),
-                             bond_values=np.asarray(grid.bond_prices, float), k=int(k),
-                             rng=np.random.default_rng(seed))
+                             bond_values=np.asarray(grid.bond_prices, float),
+                             k_tree=int(lc.afterstate_tree_values), k_bond=int(lc.afterstate_bond_values),
+                             rng=np.random.default_rng(seed), spread=float(lc.afterstate_spread))
