@@ -1,4 +1,4 @@
-"""Afterstate targets: what every other tree value would have given on the same draw.
+"""Afterstate targets: what every other tree or bond value would have given on the same draw.
 
 A Q-learner scores each reservation value only from the periods it posted it, so the
 advantage of one tree value over its neighbours is a difference of two noisy returns
@@ -39,10 +39,11 @@ network's values on the same draw, with no sampling noise of their own.
 
 Approximations, stated: the agent's own value does not move P_t (the auction's price is the
 slope-weighted harmonic mean of N values, so it moves by about 1/N of the agent's change) nor
-f; the budget cap is not modelled for the values not posted. A period without a tree trade
-(last tree volume 0 in x_{t+1}) gives no afterstates. ``learner.afterstate_tree_values`` sets K
-(0: off); TrainConfig refuses it outside the financed schedules market with the last prices
-observed (``market.public_information``), since P_t and Q_t are read from x_{t+1}.
+f; the budget cap is not modelled for the values not posted. A period in which either asset
+did not trade (last volume 0 in x_{t+1}: its price is stale) gives no afterstates.
+``learner.afterstate_tree_values`` and ``afterstate_bond_values`` set K and K_b (0: off);
+TrainConfig refuses them outside the financed schedules market with the last prices observed
+(``market.public_information``), since P_t and Q_t are read from x_{t+1}.
 """
 from __future__ import annotations
 
@@ -113,7 +114,6 @@ class AfterstateTargets:
         """x_t, x_next [B, N, D] (normalised), tree_action, bond_action [B, N] (grid indices) ->
         the afterstates of K_tree drawn tree values (the bond value as posted) and of K_bond
         drawn bond values (the tree value as posted), and the mask of samples that have them."""
-        b, n, _ = x_t.shape
         s_t, s_1 = self._raw(x_t, "shares"), self._raw(x_next, "shares")
         b_t, b_1 = self._raw(x_t, "bonds"), self._raw(x_next, "bonds")
         y_t = np.exp(self._raw(x_t, "dividend"))
