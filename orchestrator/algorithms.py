@@ -76,7 +76,7 @@ class DQNRule:
                                bond_positions=self.grid.n_bond_positions, state_gate=gate,
                                concave=self.grid.concave)
         self.sliced = (self.lo, self.hi) != (0, config.market.n_agents)
-        # learner.afterstate_tree_values: what the other tree values would have done (afterstates.py)
+        # learner.afterstate_tree_values / _bond_values: what other values would have given (afterstates.py)
         self.afterstates = afterstate_targets(config, self.grid, seed)
 
     # ---- acting -------------------------------------------------------------------------

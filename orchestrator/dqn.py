@@ -14,6 +14,8 @@ loss (van Hasselt et al., 2016; Sutton & Barto ch. 7):
   which otherwise makes every agent over-value trading.
 - A target network updated by Polyak averaging (tau) keeps the regression target still.
 - The Adam step (thesis: 1e-3) may decay linearly to ``final_learning_rate``.
+- Afterstate targets (optional; orchestrator.learners.afterstates) add, for K other values of
+  each sample on the same draw, huber(r(v) + beta Q_target(x'(v), argmax Q_online(x'(v))) - Q(x_t, v)).
 - Huber loss bounds each sample's gradient; gradients are NOT clipped by a global norm, since
   a global norm over the stacked weights would couple the agents. Adam is element-wise, so
   one Adam on the stacked variables is exactly N independent Adams.
