@@ -102,10 +102,14 @@ class AfterstateTargets:
     def _scale(self) -> np.ndarray:
         return np.broadcast_to(self.features.scale, (self.limit.size, len(self.columns)))
 
+    def _financed(self, z, zb, price, bond_price):
+        """F = min(P z^+, (zb + L)^+ Q): the purchase a buyer pays for with bonds (module docstring)."""
+        return np.minimum(np.maximum(z, 0.0) * price, np.maximum(zb + self.limit[:, None], 0.0) * bond_price)
+
     def _settle(self, z, zb, price, bond_price, f):
         """(b'(v), c(v) - e_t) of tree fills z [B, N, ...], the bond position zb and the
         sellers' bond fraction f broadcast against them (module docstring)."""
-        financed = np.minimum(np.maximum(z, 0.0) * price, np.maximum(zb + self.limit[:, None], 0.0) * bond_price)
+        financed = self._financed(z, zb, price, bond_price)
         bonds = np.where(z > 0, zb - financed / bond_price, zb - f * price * z / bond_price)
         return bonds, -price * z - bond_price * bonds
 
@@ -129,7 +133,7 @@ class AfterstateTargets:
                         -self.limit[:, None])
         z = (s_1 - s_t)[..., None]
         # f: the bonds the period's sellers took per unit of proceeds (the model, every agent)
-        financed = np.minimum(np.maximum(z, 0) * price, np.maximum(zb + self.limit[:, None], 0) * bond_price)
+        financed = self._financed(z, zb, price, bond_price)
         sold = (np.maximum(-z, 0) * price).sum(axis=1, keepdims=True)
         period["f"] = np.minimum(financed.sum(axis=1, keepdims=True) / np.where(sold > 0, sold, 1.0), 1.0)
         period["taken"] = self._settle(z, zb, price, bond_price, period["f"])
