@@ -20,7 +20,7 @@ from lucas_abm.errors import ConfigError
 from orchestrator.agents import ActionGrid, dividend_state_levels, shard_initial_shares
 from orchestrator.config import TrainConfig
 from orchestrator.dqn import DQNHyperparameters, EnsembleDQN
-from orchestrator.learners.afterstates import afterstate_targets
+from orchestrator.learners.afterstates import GeneratorState, afterstate_targets
 from orchestrator.population import shard_group_index
 
 
@@ -121,7 +121,10 @@ class DQNRule:
         return list(self.dqn.online.weights)
 
     def checkpoint_objects(self) -> dict[str, Any]:
-        return {"online": self.dqn.online, "target": self.dqn.target, "optimizer": self.dqn.optimizer}
+        objects = {"online": self.dqn.online, "target": self.dqn.target, "optimizer": self.dqn.optimizer}
+        if self.afterstates is not None:    # their draws continue where the run stopped
+            objects["afterstate_draws"] = GeneratorState(self.afterstates.rng)
+        return objects
 
 
 RULES = {"dqn": DQNRule}   # every rule has the same five members (and its action_dtype)

@@ -213,3 +213,25 @@ def test_local_draws_stay_near_the_posted_value():
     assert local.min() >= 0 and local.max() <= 200
     assert abs(local[0, 1].mean() - 100) < 0.5 and local[0, 1].std() == pytest.approx(6.0, rel=0.05)
     assert local[0, 0].mean() == pytest.approx(6.0 * np.sqrt(2 / np.pi) / 2, abs=0.3)   # half clipped to 0
+
+
+def test_a_resumed_run_draws_the_afterstates_an_uninterrupted_one_would(tmp_path):
+    """The afterstates' generator is a checkpoint object of the DQN rule: restored from a
+    checkpoint, a fresh rule draws the same values as the rule that wrote it goes on to draw."""
+    from orchestrator.algorithms import make_algorithm
+    from orchestrator.checkpoint import CheckpointManager
+
+    config = financed_config(k_tree=4, k_bond=2)
+    dim = Economy(config).observation_dim
+    rule = make_algorithm(config, dim)
+    posted = np.zeros((2, config.market.n_agents), np.int32)
+    rule.afterstates._draw(posted, 201, 4)                     # advance past the seed's start
+    ckpts = CheckpointManager(tmp_path)
+    ckpts.save(1, rule.checkpoint_objects(), {"episode": 1}, {})
+    uninterrupted = [rule.afterstates._draw(posted, 201, 4) for _ in range(3)]
+
+    resumed = make_algorithm(config, dim)                      # the same seed: back at its start
+    assert not np.array_equal(resumed.afterstates._draw(posted, 201, 4), uninterrupted[0])
+    ckpts.restore(ckpts.latest(), resumed.checkpoint_objects())
+    for expected in uninterrupted:
+        np.testing.assert_array_equal(resumed.afterstates._draw(posted, 201, 4), expected)

@@ -47,10 +47,12 @@ TrainConfig refuses them outside the financed schedules market with the last pri
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+import tensorflow as tf
 
 
 class Afterstates(NamedTuple):
@@ -185,6 +187,21 @@ class AfterstateTargets:
         if f.reward_clip is not None:
             reward = np.clip(reward, -f.reward_clip, f.reward_clip)
         return reward.astype(np.float32)
+
+
+class GeneratorState(tf.train.experimental.PythonState):
+    """A numpy Generator as a ``tf.train.Checkpoint`` object: its bit generator's state is
+    written with the networks and read back on restore, so a resumed run draws the afterstates
+    an uninterrupted one would have drawn."""
+
+    def __init__(self, rng: np.random.Generator):
+        self.rng = rng
+
+    def serialize(self) -> str:
+        return json.dumps(self.rng.bit_generator.state)
+
+    def deserialize(self, string) -> None:
+        self.rng.bit_generator.state = json.loads(string.numpy() if hasattr(string, "numpy") else string)
 
 
 def afterstate_targets(config, grid, seed: int) -> AfterstateTargets | None:
