@@ -64,10 +64,10 @@ class FixedPriceMarket:
     floor_fraction: float = 0.01
 
     def utility(self, c: np.ndarray) -> np.ndarray:
-        """CRRA u(c) = c^(1 - gamma) / (1 - gamma), log c at gamma = 1."""
-        if abs(self.gamma - 1.0) < 1e-12:
-            return np.log(c)
-        return c ** (1.0 - self.gamma) / (1.0 - self.gamma)
+        """CRRA u(c) = c^(1 - gamma) / (1 - gamma), log c at gamma = 1 (lucas_abm.utility)."""
+        from lucas_abm.utility import CRRAUtility
+
+        return CRRAUtility(self.gamma)(c)
 
     def step(self, state: np.ndarray, shares: np.ndarray, bonds: np.ndarray, tree_value: np.ndarray,
              bond_value: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -111,17 +111,19 @@ class Observer:
     standardised, income e / y)."""
 
     def __init__(self, config, market: FixedPriceMarket):
+        from lucas_abm.dividends import make_dividend
+        from orchestrator.agents import dividend_moments
+
         lc, mc = config.learner, config.market
         lots = lc.holdings_unit_lots
-        pi = np.linalg.matrix_power(market.transition.T, 200)[:, 0]      # stationary law
-        log_y = np.log(market.states)
-        self.mean_log, self.sd_log = float(pi @ log_y), float(np.sqrt(pi @ (log_y - pi @ log_y) ** 2))
+        chain = make_dividend(config.economy.dividend, **config.economy.dividend_params)
+        mean_y, self.mean_log, self.sd_log = dividend_moments(chain)       # as Features.build
         self.share_unit, self.bond_unit = lots * mc.tree_lot, lots * mc.bond_lot   # per unit of s0
-        mean_y = float(pi @ market.states)
         marginal = mean_y ** (-market.gamma)
         value_of_lot = marginal * mean_y * mc.tree_lot / (1.0 - config.economy.beta)
         self.reward_scale = lc.reward_scale / value_of_lot
         self.reward_clip = lc.reward_clip
+        self.consumption_floor = mc.consumption_floor
         self.market = market
 
     @property
@@ -138,7 +140,7 @@ class Observer:
 
     def reward(self, state, consumption) -> np.ndarray:
         u = self.market.utility
-        floor = 1e-6
+        floor = self.consumption_floor
         r = (u(np.maximum(consumption, floor)) - u(self.market.states[state] * np.ones_like(consumption)))
         r = r * self.reward_scale
         if self.reward_clip is not None:
@@ -290,7 +292,7 @@ def _summary(rows: list[dict], k_states: int, meta: dict) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--gamma", type=float, default=2.0, help="the agents' CRRA risk aversion, >= 0 (default 2)")
+    ap.add_argument("--gamma", type=float, default=2.0, help="the agents' CRRA risk aversion, > 0 (default 2)")
     ap.add_argument("--episodes", type=int, default=300, help="training episodes of the config's horizon")
     ap.add_argument("--agents", type=int, default=100, help="price-takers M sharing one network (default 100)")
     ap.add_argument("--paths", choices=("shared", "independent"), default="shared",
@@ -307,8 +309,8 @@ def main(argv=None) -> int:
     for name, low in (("episodes", 1), ("agents", 1), ("eval_interval", 1)):
         if getattr(args, name) < low:
             raise SystemExit(f"--{name.replace('_', '-')}: an integer >= {low}, got {getattr(args, name)}")
-    if not args.gamma >= 0:
-        raise SystemExit(f"--gamma: a number >= 0, got {args.gamma}")
+    if not args.gamma > 0:
+        raise SystemExit(f"--gamma: a number > 0, got {args.gamma}")
     summary = run(args.gamma, args.episodes, args.agents, args.paths, args.state_networks, args.seed,
                   args.eval_interval, args.out, args.config, progress=not args.json, overrides=args.set)
     if args.json:
