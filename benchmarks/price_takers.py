@@ -38,12 +38,14 @@ CONFIG = Path(__file__).resolve().parents[1] / "configs" / "population_two_types
 
 def play(config_path: Path, out: Path, slope: float, paths: int, horizon: int | None = None,
          grid: bool = False, progress: bool = True, tree_settlement: str | None = None,
-         bond_slope: float | None = None, initial_state: int | None = None) -> Path:
+         bond_slope: float | None = None, initial_state: int | None = None,
+         financed_fraction: float | None = None) -> Path:
     """Play ``paths`` evaluation episodes of correct price-takers with schedule slope ``slope``
     into the run directory ``out`` (created; an existing evaluation.jsonl is replaced).
     ``tree_settlement`` (``cash`` or ``bonds``) overrides the call auction's; ``bond_slope``
     (default ``slope``) is the bond schedules' slope; ``initial_state`` the chain state every
-    path starts in (default the config's)."""
+    path starts in (default the config's); ``financed_fraction`` the part of a tree purchase
+    paid in bonds with ``bonds`` settlement (default the config's, else 1)."""
     bond_slope = slope if bond_slope is None else float(bond_slope)
     from lucas_abm.price_takers import PriceTakers
     from orchestrator.config import config_from_dict
@@ -60,6 +62,8 @@ def play(config_path: Path, out: Path, slope: float, paths: int, horizon: int | 
         raw["economy"]["dividend_params"]["initial_state"] = int(initial_state)
     if tree_settlement is not None:
         raw["economy"].setdefault("mechanism_params", {})["tree_settlement"] = tree_settlement
+    if financed_fraction is not None:
+        raw["economy"].setdefault("mechanism_params", {})["financed_fraction"] = float(financed_fraction)
     config = config_from_dict(raw)
     econ = config.economy
     if econ.dividend != "markov":
@@ -133,6 +137,9 @@ def main() -> None:
     ap.add_argument("--tree-settlement", choices=("cash", "bonds"), default=None,
                     help="how trees are paid for: cash (out of income) or bonds (on margin; "
                     "docs/acceptance_b.md, 'Trees paid for with bonds'); default: the config's")
+    ap.add_argument("--financed-fraction", type=float, default=None,
+                    help="with bonds settlement, the part of each tree purchase paid in bonds, in (0, 1] "
+                    "(the rest in cash; default: the config's, else 1)")
     ap.add_argument("--initial-state", type=int, default=None,
                     help="index of the chain state every path starts in (default: the config's "
                     "economy.dividend_params.initial_state, else a stationary draw)")
@@ -159,17 +166,22 @@ def main() -> None:
             name += "" if args.bond_slope is None else f"-b{args.bond_slope:g}"
             name += "" if args.initial_state is None else f"-y{args.initial_state}"
             name += ("-grid" if args.grid else "") + (f"-{args.tree_settlement}" if args.tree_settlement else "")
+            name += "" if args.financed_fraction is None else f"-phi{args.financed_fraction:g}"
             run = play(args.config, args.out / name, a, args.paths, args.horizon, args.grid,
                        tree_settlement=args.tree_settlement, bond_slope=args.bond_slope,
-                       initial_state=args.initial_state)
+                       initial_state=args.initial_state, financed_fraction=args.financed_fraction)
         except ConfigError as error:   # the config's own one-line error, before any path is played
             raise SystemExit(f"{args.config}: {error}")
         played = yaml.safe_load((run / "config.yaml").read_text())
         econ = played["economy"]
         first = econ["dividend_params"].get("initial_state")
+        params = econ.get("mechanism_params") or {}
+        settlement = params.get("tree_settlement", "cash")
+        if settlement == "bonds" and params.get("financed_fraction", 1.0) != 1.0:
+            settlement += f" ({params['financed_fraction']:g})"
         rows.append(dict(score(run), slope=a, bond_slope=played["actions"]["bond_schedule_slope"],
                          grid=args.grid, horizon=played["market"]["horizon"],
-                         tree_settlement=(econ.get("mechanism_params") or {}).get("tree_settlement", "cash"),
+                         tree_settlement=settlement,
                          initial_state="stationary draw" if first is None else first))
     print(json.dumps(rows, indent=1) if args.json else table(rows))
 

@@ -288,10 +288,10 @@ class TrainConfig:
         afterstates = self.learner.afterstate_tree_values or self.learner.afterstate_bond_values
         if afterstates and not (
                 self.learner.algorithm == "dqn" and getattr(mechanism, "tree_settlement", "cash") == "bonds"
-                and m.public_information):
+                and getattr(mechanism, "financed_fraction", 1.0) == 1.0 and m.public_information):
             key = "afterstate_tree_values" if self.learner.afterstate_tree_values else "afterstate_bond_values"
             raise ConfigError(f"learner.{key}", "0 unless learner.algorithm is dqn, "
-                              "economy.mechanism_params.tree_settlement is bonds and "
+                              "economy.mechanism_params.tree_settlement is bonds (fully financed) and "
                               "market.public_information is true (orchestrator/learners/afterstates.py)",
                               getattr(self.learner, key))
         if a.tree_schedule_slope is not None and not hasattr(mechanism, "execute_schedules"):

@@ -191,6 +191,10 @@ def test_afterstates_are_refused_outside_the_financed_market_with_last_prices():
     raw["economy"]["mechanism_params"] = {"tree_settlement": "cash"}
     with pytest.raises(ConfigError, match="learner.afterstate_tree_values"):
         config_from_dict(raw)
+    raw["economy"]["mechanism_params"] = {"tree_settlement": "bonds", "financed_fraction": 0.75}
+    with pytest.raises(ConfigError, match="learner.afterstate_tree_values.*fully financed"):
+        config_from_dict(raw)                           # the afterstates assume whole purchases financed
+    raw["economy"]["mechanism_params"] = {"tree_settlement": "cash"}
     raw["learner"]["afterstate_tree_values"] = 0
     raw["learner"]["afterstate_bond_values"] = 2
     with pytest.raises(ConfigError, match="learner.afterstate_bond_values: must be 0 unless"):

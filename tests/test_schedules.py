@@ -158,6 +158,35 @@ def test_finance_with_bonds_spreads_the_bonds_over_sellers_by_proceeds():
     np.testing.assert_array_equal(finance_with_bonds(np.zeros(4), position, 2.0, 0.8, limits), position)
 
 
+def test_a_partly_financed_purchase_pays_the_rest_in_cash():
+    """financed_fraction phi = 0.5, the case of test_trees_paid_with_bonds_by_hand with a limit
+    that does not bind (0.5): agent 0 buys 0.2 trees for 0.192 and issues 0.5 * 0.192 / 0.9 =
+    0.10667 bonds; it pays the other 0.096 in cash, so its consumption falls by 0.096, and the
+    seller takes the bonds and 0.096 in cash. phi = 1 is the default, bit for bit."""
+    n = 2
+    rules = TradingRules(tree_lot=0.5, bond_lot=0.25, borrowing_limit=0.5, max_price=10.0)
+    s = Schedules(np.array([1.2, 0.8]), np.ones(n), np.full(n, 0.9), np.ones(n))
+    half = execute_schedules(s, np.ones(n), np.ones(n), np.zeros(n), rules, "bonds", financed_fraction=0.5)
+    np.testing.assert_allclose(half.tree_trade, [0.2, -0.2], rtol=1e-12)
+    np.testing.assert_allclose(half.bond_trade, [-0.096 / 0.9, 0.096 / 0.9], rtol=1e-12)
+    np.testing.assert_allclose(half.tree_cash + half.bond_cash, [0.096, -0.096], rtol=1e-12)
+    full = execute_schedules(s, np.ones(n), np.ones(n), np.zeros(n), rules, "bonds")
+    one = execute_schedules(s, np.ones(n), np.ones(n), np.zeros(n), rules, "bonds", financed_fraction=1.0)
+    for name in ("tree_trade", "bond_trade", "tree_cash", "bond_cash"):
+        np.testing.assert_array_equal(getattr(full, name), getattr(one, name))
+    np.testing.assert_allclose(full.bond_trade, [-0.192 / 0.9, 0.192 / 0.9], rtol=1e-12)
+
+
+def test_financed_fraction_is_checked():
+    """In (0, 1], a number, and only with bonds settlement; named in the one-line error."""
+    for bad in (0.0, -0.5, 1.5, float("nan"), "half", True):
+        with pytest.raises(ConfigError, match="financed_fraction"):
+            CallAuction(tree_settlement="bonds", financed_fraction=bad)
+    with pytest.raises(ConfigError, match="financed_fraction.*unless tree_settlement is 'bonds'"):
+        CallAuction(tree_settlement="cash", financed_fraction=0.5)
+    assert repr(CallAuction("bonds", 0.75)) == "CallAuction(tree_settlement='bonds', financed_fraction=0.75)"
+
+
 def test_tree_settlement_is_checked():
     """An unknown settlement is refused by name; 'bonds' refuses posted prices and limit
     orders (it settles schedules only), before anything trades."""
@@ -172,10 +201,12 @@ def test_tree_settlement_is_checked():
 
 
 @settings(max_examples=60, deadline=None)
-@given(pop=populations(), settlement=st.sampled_from(["cash", "bonds"]), data=st.data())
+@given(pop=populations(), settlement=st.sampled_from(["cash", "bonds", 0.5]), data=st.data())
 def test_invariants_hold_for_any_population_and_any_schedules(pop, settlement, data):
+    """Either settlement, and bonds with half of each purchase financed (settlement 0.5)."""
     market = make_market(pop, "call-auction")
-    market.mechanism = CallAuction(tree_settlement=settlement)
+    market.mechanism = (CallAuction("bonds", financed_fraction=settlement) if isinstance(settlement, float)
+                        else CallAuction(tree_settlement=settlement))
     market.reset()
     n = pop.n_agents
     for _ in range(data.draw(st.integers(1, 3))):

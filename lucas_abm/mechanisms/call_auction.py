@@ -40,8 +40,10 @@ of a full sort (the bins only prune prices that cannot maximise V).
 schedules, cleared where they sum to zero (:mod:`lucas_abm.mechanisms.schedules`). The
 constructor's ``tree_settlement`` says how schedule traders pay for trees: ``"cash"`` (out
 of this period's income, the default) or ``"bonds"`` (on margin, at the bond's clearing
-price; config ``economy.mechanism_params: {tree_settlement: bonds}``). Posted prices and limit
-orders always settle in cash, and ``"bonds"`` refuses them.
+price; config ``economy.mechanism_params: {tree_settlement: bonds}``), and with ``"bonds"``
+``financed_fraction`` (in (0, 1], default 1) is the part of each purchase paid in bonds, the
+rest in cash. Posted prices and limit orders always settle in cash, and ``"bonds"`` refuses
+them.
 """
 from __future__ import annotations
 
@@ -63,14 +65,23 @@ class CallAuction(OrderMechanism):
     verified_proposals = True  # library class: the tests hold it to the Proposal contract
     verified_fills = True      # and to the Fills contract
 
-    def __init__(self, tree_settlement: str = "cash"):
+    def __init__(self, tree_settlement: str = "cash", financed_fraction: float = 1.0):
         if tree_settlement not in TREE_SETTLEMENTS:
             raise ConfigError("tree_settlement", "'cash' (trees paid out of income) or 'bonds' "
                               "(paid with bonds; demand schedules only)", tree_settlement)
+        if isinstance(financed_fraction, bool) or not isinstance(financed_fraction, (int, float)) \
+                or not 0.0 < financed_fraction <= 1.0:
+            raise ConfigError("financed_fraction", "a number in (0, 1]: the part of a tree purchase "
+                              "paid in bonds", financed_fraction)
+        if tree_settlement == "cash" and financed_fraction != 1.0:
+            raise ConfigError("financed_fraction", "1 (the default) unless tree_settlement is 'bonds'",
+                              financed_fraction)
         self.tree_settlement = tree_settlement
+        self.financed_fraction = float(financed_fraction)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(tree_settlement={self.tree_settlement!r})"
+        extra = f", financed_fraction={self.financed_fraction!r}" if self.financed_fraction != 1.0 else ""
+        return f"{type(self).__name__}(tree_settlement={self.tree_settlement!r}{extra})"
 
     def _cash_only(self) -> None:
         if self.tree_settlement != "cash":
@@ -100,8 +111,9 @@ class CallAuction(OrderMechanism):
     def execute_schedules(self, schedules: Schedules, income: np.ndarray, shares: np.ndarray,
                           bonds: np.ndarray, rules: TradingRules) -> Settlement:
         """Clear linear demand schedules at the uniform price where they sum to zero; trees
-        settle as ``self.tree_settlement`` says."""
-        return execute_schedules(schedules, income, shares, bonds, rules, self.tree_settlement)
+        settle as ``self.tree_settlement`` and ``self.financed_fraction`` say."""
+        return execute_schedules(schedules, income, shares, bonds, rules, self.tree_settlement,
+                                 self.financed_fraction)
 
     def clearing_price(self, posted: np.ndarray) -> tuple[float, int]:
         """Return ``(P, j)`` for sorted valid prices: clearing price and number of sellers.

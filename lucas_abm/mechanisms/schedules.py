@@ -40,15 +40,18 @@ flagged infeasible.
 **Tree settlement** (``tree_settlement``). ``"cash"`` (the default): tree purchases are paid
 out of this period's income, so a buyer consumes less now. ``"bonds"``: trees are paid for
 with bonds at the bond's clearing price Q, as a purchase on margin. A buyer of z trees issues
-``P z / Q`` more bonds than its bond schedule asks for (up to its borrowing limit: whatever
-its remaining capacity ``(b_k + L_k) Q`` does not cover is paid in cash), and the sellers
-take the bonds issued, each in proportion to its sale proceeds, and the rest in cash:
+``phi P z / Q`` more bonds than its bond schedule asks for (up to its borrowing limit: whatever
+its remaining capacity ``(b_k + L_k) Q`` does not cover is paid in cash; ``phi``, the
+``financed_fraction``, is 1 unless set lower, and the rest ``(1 - phi) P z`` is paid in cash),
+and the sellers take the bonds issued, each in proportion to its sale proceeds, and the rest
+in cash:
 
-    financed_k = min(P z_k, (b_k + L_k) Q)  (buyers),   F = sum_k financed_k,
+    financed_k = min(phi P z_k, (b_k + L_k) Q)  (buyers),   F = sum_k financed_k,
     b_k <- b_k + [-financed_k + F (P |z_k| / sum_j P |z_j|) 1{z_k < 0}] / Q.
 
 Cash paid for trees is unchanged (``P z_k``); the bond cash ``Q b_k`` absorbs the financing,
-so a fully financed purchase leaves consumption as it was. This is the rebalancing of the
+so a fully financed purchase leaves consumption as it was (with phi < 1 the buyer's
+consumption falls by the cash part, ``(1 - phi) P z``). This is the rebalancing of the
 complete-markets equilibrium, which trades trees for bonds with almost no change in
 consumption (docs/acceptance_b.md, "Trees paid for with bonds"). Without a bond price
 (Q NaN) or a tree trade, settlement is in cash.
@@ -154,13 +157,14 @@ def clear_schedule(value: np.ndarray, base: np.ndarray, slope: np.ndarray, lo: n
 
 
 def finance_with_bonds(tree_fill: np.ndarray, bond_position: np.ndarray, tree_price: float,
-                       bond_price: float, limits: np.ndarray) -> np.ndarray:
+                       bond_price: float, limits: np.ndarray, fraction: float = 1.0) -> np.ndarray:
     """The bond positions after trees are paid for with bonds (module docstring, "Tree
-    settlement"): buyers issue ``financed_k / Q`` bonds, ``financed_k = min(P z_k, (b_k + L_k) Q)``,
-    sellers take them in proportion to their proceeds. Positions sum as before (to zero)."""
+    settlement"): buyers issue ``financed_k / Q`` bonds, ``financed_k = min(phi P z_k, (b_k + L_k) Q)``
+    with ``phi = fraction``, sellers take them in proportion to their proceeds. Positions sum as
+    before (to zero)."""
     proceeds = np.maximum(-tree_fill, 0.0) * tree_price
     capacity = np.maximum(bond_position + limits, 0.0) * bond_price
-    financed = np.minimum(np.maximum(tree_fill, 0.0) * tree_price, capacity)
+    financed = np.minimum(fraction * np.maximum(tree_fill, 0.0) * tree_price, capacity)
     total, sold = float(financed.sum()), float(proceeds.sum())
     if total <= 0.0 or sold <= 0.0:
         return bond_position
@@ -169,9 +173,10 @@ def finance_with_bonds(tree_fill: np.ndarray, bond_position: np.ndarray, tree_pr
 
 def execute_schedules(schedules: Schedules, income: np.ndarray, shares: np.ndarray,
                       bonds: np.ndarray, rules: TradingRules,
-                      tree_settlement: str = "cash") -> Settlement:
+                      tree_settlement: str = "cash", financed_fraction: float = 1.0) -> Settlement:
     """Refuse invalid schedules, clear both assets, cap over-budget agents, settle (trees paid
-    in cash or, with ``tree_settlement="bonds"``, in bonds: :func:`finance_with_bonds`)."""
+    in cash or, with ``tree_settlement="bonds"``, the fraction ``financed_fraction`` of each
+    purchase in bonds: :func:`finance_with_bonds`)."""
     if tree_settlement not in TREE_SETTLEMENTS:
         raise ConfigError("tree_settlement", " or ".join(map(repr, TREE_SETTLEMENTS)), tree_settlement)
     n = income.shape[0]
@@ -195,7 +200,7 @@ def execute_schedules(schedules: Schedules, income: np.ndarray, shares: np.ndarr
         p, zt = clear_schedule(vt, base_t, at, lo_t, hi_t)
         q, zb = clear_schedule(vb, base_b, ab, lo_b, hi_b)
         if tree_settlement == "bonds" and np.isfinite(p) and np.isfinite(q):
-            zb = finance_with_bonds(zt, zb, p, q, limits)
+            zb = finance_with_bonds(zt, zb, p, q, limits, financed_fraction)
         cash_t = zt * p if np.isfinite(p) else np.zeros(n)
         cash_b = zb * q if np.isfinite(q) else np.zeros(n)
         over = cash_t + cash_b > income + BUDGET_RTOL * np.abs(income)
