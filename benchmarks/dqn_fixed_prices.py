@@ -4,6 +4,7 @@
     python benchmarks/dqn_fixed_prices.py [--gamma 2] [--episodes 300] [--agents 100]
         [--paths shared|independent] [--state-networks] [--seed 0] [--set KEY=VALUE ...]
         [--out DIR] [--json]
+    python benchmarks/dqn_fixed_prices.py --incentive [--gamma 2] [--set KEY=VALUE ...] [--json]
 
 Every route of acceptance B trains the DQN inside a market whose prices are themselves
 learned. This experiment removes the market: M identical price-takers (gamma, beta and the
@@ -20,18 +21,22 @@ rewards and observations are scale-free for CRRA utility):
 
     z      = max(a_t (1 - P/v_t), -s)                     trees bought (sold < 0)
     b^s    = max(b + a_b (1 - Q/v_b), -L)                  the bond schedule's new position
-    b'     = b^s - min(P z, (b^s + L) Q) / Q   (z > 0)     trees paid for with bonds
-           = b^s + P |z| / Q                   (z < 0)     sales paid in bonds (the dealer)
+    b'     = b^s - min(phi P z, (b^s + L) Q) / Q  (z > 0)  trees paid for with bonds
+           = b^s + phi P |z| / Q                  (z < 0)  sales paid in bonds (the dealer)
     c      = s y + b - P z - Q b' = s y + b - Q b^s (+ any unfinanced part of P z)
     r~     = (u(c) - u(s0 y)) * reward_scale / R,  clipped   (orchestrator/agents.py)
 
-with P = p(y), Q = q(y) in the period's state y; s' = s + z; y' from the chain. Purchases
+with P = p(y), Q = q(y) in the period's state y; s' = s + z; y' from the chain; phi the
+config's ``economy.mechanism_params.financed_fraction`` (default 1: all of it). With the
+config's ``economy.mechanism_params.tree_settlement: cash`` (``--set``) trees are paid for out
+of consumption instead: b' = b^s, c = s y + b - P z - Q b^s. Purchases
 that income cannot pay for are capped (c >= 1% of income), as the market caps over-budget
 buyers. ``--paths shared`` gives all M agents one dividend path (as in the market, where they
 share it); ``independent`` gives each its own, M times the information about the chain.
 
 Writes DIR/evaluations.csv (one row per evaluation: episode, state, posted tree and bond
-values at the endowment, p(y), q(y), errors in % and ticks, p/y) and DIR/summary.json.
+values at the endowment, p(y), q(y), errors in % and ticks, p/y, and the updates' mean |TD error|
+since the last evaluation, in reward units) and DIR/summary.json.
 """
 from __future__ import annotations
 
@@ -62,6 +67,12 @@ class FixedPriceMarket:
     bond_slope: float           # a_b
     borrowing_limit: float      # L (per unit of s0)
     floor_fraction: float = 0.01
+    tree_settlement: str = "bonds"   # the mechanism's tree_settlement: "bonds" (financed) or "cash"
+    financed_fraction: float = 1.0   # with "bonds": the part of each tree trade paid in bonds
+
+    def __post_init__(self):
+        if self.tree_settlement not in ("bonds", "cash"):
+            raise ValueError(f"tree_settlement: 'bonds' or 'cash', got {self.tree_settlement!r}")
 
     def utility(self, c: np.ndarray) -> np.ndarray:
         """CRRA u(c) = c^(1 - gamma) / (1 - gamma), log c at gamma = 1 (lucas_abm.utility)."""
@@ -79,11 +90,20 @@ class FixedPriceMarket:
         z = np.maximum(self.tree_slope * (1.0 - p / tree_value), -shares)
         b_sched = np.maximum(bonds + self.bond_slope * (1.0 - q / bond_value), -limit)
         b_sched = np.minimum(b_sched, room / q)                # lending capped by income
-        financed = np.minimum(p * np.maximum(z, 0.0), np.maximum(b_sched + limit, 0.0) * q)
+        if self.tree_settlement == "cash":                     # trees paid for out of consumption
+            cash_left = np.maximum(room - q * b_sched, 0.0)
+            z = np.where(p * z > cash_left, cash_left / p, z)
+            return income - p * z - q * b_sched, shares + z, b_sched
+        phi = self.financed_fraction                           # the part of each trade paid in bonds
+        capacity = np.maximum(b_sched + limit, 0.0) * q
         cash_left = np.maximum(room - q * b_sched, 0.0)        # for the part of a purchase not financed
-        z = np.where(p * z - financed > cash_left, (financed + cash_left) / p, z)
-        financed = np.minimum(p * np.maximum(z, 0.0), np.maximum(b_sched + limit, 0.0) * q)
-        new_bonds = b_sched - financed / q + np.maximum(-z, 0.0) * p / q
+        # the unfinanced part max((1 - phi) P z, P z - capacity) must fit in cash_left
+        z_max = (capacity + cash_left) / p
+        if phi < 1.0:
+            z_max = np.minimum(z_max, cash_left / ((1.0 - phi) * p))
+        z = np.where(z > z_max, z_max, z)
+        financed = np.minimum(phi * p * np.maximum(z, 0.0), capacity)
+        new_bonds = b_sched - financed / q + phi * np.maximum(-z, 0.0) * p / q
         consumption = income - p * z - q * new_bonds
         return consumption, shares + z, new_bonds
 
@@ -100,9 +120,64 @@ def make_economy(config, gamma: float) -> tuple[FixedPriceMarket, np.ndarray, np
     p, q = own_valuations(states, transition, config.economy.beta, gamma, 1.0, 0.0, np.ones_like(states))
     types = config.population_types.types if config.population_types is not None else ()
     limit = types[0].borrowing_limit if types else config.market.borrowing_limit
+    params = config.economy.mechanism_params or {}
     market = FixedPriceMarket(states, transition, p, q, gamma, config.actions.tree_schedule_slope,
-                              config.actions.bond_schedule_slope, float(limit))
+                              config.actions.bond_schedule_slope, float(limit),
+                              tree_settlement=params.get("tree_settlement", "cash"),
+                              financed_fraction=float(params.get("financed_fraction", 1.0)))
     return market, p, q
+
+
+def misposting_loss(market: FixedPriceMarket, beta: float, state: int, error: float,
+                    asset: str = "tree", settlement: str = "bonds", financed_fraction: float = 1.0) -> float:
+    """What posting a value ``error`` away from the dealer's price for one period costs the
+    agent at the endowment (s = 1, b = 0) in state y_j, in units of utility, if it acts
+    optimally afterwards: the advantage the DQN must resolve, Q(x0, p) - Q(x0, p (1 + e)).
+
+    At the dealer's prices, which are the representative agent's, markets are complete (two
+    states, two assets) and an agent of wealth w in state y consumes the fraction w / w*(y) of
+    the dividend for ever, where w*(y) = y + p(y) is the endowment's wealth, so
+
+        V(w, y) = (w / w*(y))^(1 - gamma) V*(y),   V* = (I - beta P)^(-1) u(y)
+                  (V*(y) + log(w / w*(y)) / (1 - beta) at gamma = 1).
+
+    A tree posting v = P (1 + e) buys z = a_t (1 - P/v) trees paid for in bonds (sold for
+    bonds if z < 0): this period's consumption is unchanged and next period's wealth is
+    w'_k = (1 + z)(y_k + p_k) - P z / Q. With ``settlement="cash"`` (the market's
+    ``tree_settlement: cash``) they are paid for out of consumption instead: c = y - P z and
+    w'_k = (1 + z)(y_k + p_k); with ``financed_fraction`` phi < 1 the part phi in bonds and the
+    rest in cash: c = y - (1 - phi) P z, w'_k = (1 + z)(y_k + p_k) - phi P z / Q. A bond posting buys b = a_b (1 - Q/v) bonds out of
+    consumption: c = y - Q b and w'_k = w*_k + b. The loss is
+
+        L(e) = u(y) - u(c) + beta sum_k P_jk [V(w*_k, y_k) - V(w'_k, y_k)],
+
+    zero with a zero derivative at e = 0 (the agent's Euler equation at the endowment), so
+    second order in e. (Caps and the borrowing limit do not bind for the small errors this
+    is meant for.)"""
+    from lucas_abm.utility import CRRAUtility
+
+    u = CRRAUtility(market.gamma)
+    y, trans = market.states, market.transition
+    p, q = market.tree_prices, market.bond_prices
+    v_star = np.linalg.solve(np.eye(y.size) - beta * trans, u(y))
+    wealth = y + p
+    if settlement not in ("bonds", "cash"):
+        raise ValueError(f"settlement: 'bonds' or 'cash', got {settlement!r}")
+    if asset == "tree":
+        phi = financed_fraction if settlement == "bonds" else 0.0
+        z = market.tree_slope * (1.0 - 1.0 / (1.0 + error))
+        c, new_wealth = y[state] - (1.0 - phi) * p[state] * z, (1.0 + z) * wealth - phi * p[state] * z / q[state]
+    elif asset == "bond":
+        b = market.bond_slope * (1.0 - 1.0 / (1.0 + error))
+        c, new_wealth = y[state] - q[state] * b, wealth + b
+    else:
+        raise ValueError(f"asset: 'tree' or 'bond', got {asset!r}")
+    ratio = new_wealth / wealth
+    if market.gamma == 1.0:     # log utility: V(w, y) = V*(y) + log(w / w*(y)) / (1 - beta)
+        continuation = -trans[state] @ np.log(ratio) / (1.0 - beta)
+    else:
+        continuation = trans[state] @ (v_star * (1.0 - ratio ** (1.0 - market.gamma)))
+    return float(u(y[state]) - u(c) + beta * continuation)
 
 
 class Observer:
@@ -203,6 +278,7 @@ def run(gamma: float = 2.0, episodes: int = 300, agents: int = 100, paths: str =
     start_state = int(config.economy.dividend_params.get("initial_state", 0))
     cumulative = np.cumsum(market.transition, axis=1)
     rows, updates, t0 = [], 0, time.monotonic()
+    td_errors: list[float] = []     # mean |TD error| of each update since the last evaluation
 
     def evaluate(episode: int) -> None:
         """The greedy values of agent k in state k (one shared network), at the endowment."""
@@ -245,14 +321,23 @@ def run(gamma: float = 2.0, episodes: int = 300, agents: int = 100, paths: str =
                 replay.add(np.stack(obs_hist[-n - 1:]), np.stack(tree_hist[-n:]), np.stack(bond_hist[-n:]),
                            np.stack(rew_hist[-n:]))
             if replay.size >= config.replay.min_size and (t + 1) % lc.update_every == 0:
-                dqn.train_step(*(tf.constant(a) for a in replay.sample(lc.batch_size, rng)))
+                _, td, _ = dqn.train_step(*(tf.constant(a) for a in replay.sample(lc.batch_size, rng)))
+                td_errors.append(float(td))
                 updates += 1
         if episode % eval_interval == 0 or episode == episodes:
             evaluate(episode)
+            for row in rows[-k_states:]:
+                row["td_error_mean"] = float(np.mean(td_errors)) if td_errors else float("nan")
+            td_errors.clear()
             last = rows[-k_states:]
             bar.set_postfix(tree=" / ".join(f"{r['tree_error_pct']:+.1f}%" for r in last))
     wall = time.monotonic() - t0
-    summary = _summary(rows, k_states, dict(gamma=gamma, episodes=episodes, agents=agents, paths=paths,
+    incentive = {str(k): {f"{asset}_loss_3pct": float(np.mean([misposting_loss(market, config.economy.beta, k, e, asset,
+                                                                                 market.tree_settlement,
+                                                                                 market.financed_fraction)
+                                                                 for e in (-0.03, 0.03)]) * obs_map.reward_scale)
+                          for asset in ("tree", "bond")} for k in range(k_states)}
+    summary = _summary(rows, k_states, incentive, dict(gamma=gamma, episodes=episodes, agents=agents, paths=paths,
                                             state_networks=state_networks, seed=seed, overrides=overrides or [],
                                             updates=updates,
                                             wall_seconds=round(wall, 1)))
@@ -267,8 +352,29 @@ def run(gamma: float = 2.0, episodes: int = 300, agents: int = 100, paths: str =
     return summary
 
 
-def _summary(rows: list[dict], k_states: int, meta: dict) -> dict:
-    """Means over the last third of the evaluations, by state, and the last evaluation."""
+ERRORS = (-0.10, -0.03, -0.01, 0.01, 0.03, 0.10)
+
+
+def incentive_table(gamma: float, config_path: Path = CONFIG, overrides: list[str] | None = None) -> dict:
+    """misposting_loss in the DQN's reward units for each state, asset and error in ERRORS."""
+    from orchestrator.config import load_config
+
+    config = load_config(config_path, overrides or [])
+    market, _, _ = make_economy(config, gamma)
+    scale = Observer(config, market).reward_scale
+    rows = [{"dividend": float(market.states[k]), "asset": asset,
+             **{f"{e:+.2f}": misposting_loss(market, config.economy.beta, k, e, asset, market.tree_settlement,
+                                             market.financed_fraction) * scale
+                for e in ERRORS}}
+            for k in range(len(market.states)) for asset in ("tree", "bond")]
+    return {"gamma": gamma, "tree_settlement": market.tree_settlement,
+            "financed_fraction": market.financed_fraction, "rows": rows}
+
+
+def _summary(rows: list[dict], k_states: int, incentive: dict, meta: dict) -> dict:
+    """Means over the last third of the evaluations, by state, the last evaluation, and what a
+    tree or bond value 3% off would cost at the endowment (``misposting_loss``, the mean of
+    +3% and -3%, in reward units) for comparison with the updates' mean |TD error|."""
     by_state = {}
     evals = len(rows) // k_states
     tail = rows[-k_states * max(1, evals // 3):]
@@ -283,6 +389,8 @@ def _summary(rows: list[dict], k_states: int, meta: dict) -> dict:
             "bond_error_ticks_mean": float(np.mean([r["bond_error_ticks"] for r in mine])),
             "price_dividend_mean": float(np.mean([r["price_dividend"] for r in mine])),
             "price_dividend_eq": mine[0]["price_dividend_eq"],
+            "td_error_mean": float(np.mean([r["td_error_mean"] for r in mine])),
+            **incentive[str(k)],
             "last": {key: mine[-1][key] for key in ("episode", "tree_value", "tree_error_pct", "bond_value",
                                                     "bond_error_pct")},
         }
@@ -305,12 +413,27 @@ def main(argv=None) -> int:
                     help="override a config key (as train --set), e.g. learner.huber_delta=1000")
     ap.add_argument("--out", type=Path, default=None, help="write evaluations.csv and summary.json here")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ap.add_argument("--incentive", action="store_true",
+                    help="only print what a value 1%%, 3%% or 10%% off costs (misposting_loss), no training")
     args = ap.parse_args(argv)
     for name, low in (("episodes", 1), ("agents", 1), ("eval_interval", 1)):
         if getattr(args, name) < low:
             raise SystemExit(f"--{name.replace('_', '-')}: an integer >= {low}, got {getattr(args, name)}")
     if not args.gamma > 0:
         raise SystemExit(f"--gamma: a number > 0, got {args.gamma}")
+    if args.incentive:
+        table = incentive_table(args.gamma, args.config, args.set)
+        if args.json:
+            print(json.dumps(table, indent=2))
+        else:
+            paid = table["tree_settlement"] + (f" (fraction {table['financed_fraction']:g})"
+                                               if table["financed_fraction"] != 1.0 else "")
+            print(f"gamma {args.gamma}, trees paid in {paid}: what posting a value e away from "
+                  f"the dealer's price for one period costs at the endowment, in reward units")
+            for row in table["rows"]:
+                print(f"  y = {row['dividend']}, {row['asset']:4s}: " + ", ".join(
+                    f"{e:+.0%} {row[f'{e:+.2f}']:.5f}" for e in ERRORS))
+        return 0
     summary = run(args.gamma, args.episodes, args.agents, args.paths, args.state_networks, args.seed,
                   args.eval_interval, args.out, args.config, progress=not args.json, overrides=args.set)
     if args.json:
@@ -321,7 +444,11 @@ def main(argv=None) -> int:
         for k, s in summary["states"].items():
             print(f"  y = {s['dividend']}: tree {s['tree_error_pct_mean']:+.1f}% ({s['tree_error_ticks_mean']:+.1f} ticks; "
                   f"p/y {s['price_dividend_mean']:.1f}, eq. {s['price_dividend_eq']:.1f}), "
-                  f"bond {s['bond_error_pct_mean']:+.2f}% ({s['bond_error_ticks_mean']:+.1f} ticks)")
+                  f"bond {s['bond_error_pct_mean']:+.2f}% ({s['bond_error_ticks_mean']:+.1f} ticks), "
+                  f"mean |TD error| {s['td_error_mean']:.2f}")
+            print(f"    a value 3% off costs {s['tree_loss_3pct']:.5f} (tree) / {s['bond_loss_3pct']:.4f} (bond) "
+                  f"reward units, {s['td_error_mean'] / s['tree_loss_3pct']:,.0f} / "
+                  f"{s['td_error_mean'] / s['bond_loss_3pct']:,.0f} times less than the mean |TD error|")
     return 0
 
 
