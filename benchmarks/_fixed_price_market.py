@@ -7,7 +7,7 @@ value costs the learner").
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +34,15 @@ class FixedPriceMarket:
     financed_fraction: float = 1.0   # with "bonds": the part of each tree trade paid in bonds
 
     def __post_init__(self):
-        if self.tree_settlement not in ("bonds", "cash"):
-            raise ValueError(f"tree_settlement: 'bonds' or 'cash', got {self.tree_settlement!r}")
+        from lucas_abm.mechanisms.schedules import TREE_SETTLEMENTS
+
+        if self.tree_settlement not in TREE_SETTLEMENTS:
+            raise ValueError(f"tree_settlement: one of {TREE_SETTLEMENTS}, got {self.tree_settlement!r}")
+
+    @property
+    def paid_in_bonds(self) -> float:
+        """phi, the part of each tree trade paid in bonds: financed_fraction, 0 with cash."""
+        return self.financed_fraction if self.tree_settlement == "bonds" else 0.0
 
     def utility(self, c: np.ndarray) -> np.ndarray:
         """CRRA u(c) = c^(1 - gamma) / (1 - gamma), log c at gamma = 1 (lucas_abm.utility)."""
@@ -53,11 +60,7 @@ class FixedPriceMarket:
         z = np.maximum(self.tree_slope * (1.0 - p / tree_value), -shares)
         b_sched = np.maximum(bonds + self.bond_slope * (1.0 - q / bond_value), -limit)
         b_sched = np.minimum(b_sched, room / q)                # lending capped by income
-        if self.tree_settlement == "cash":                     # trees paid for out of consumption
-            cash_left = np.maximum(room - q * b_sched, 0.0)
-            z = np.where(p * z > cash_left, cash_left / p, z)
-            return income - p * z - q * b_sched, shares + z, b_sched
-        phi = self.financed_fraction                           # the part of each trade paid in bonds
+        phi = self.paid_in_bonds                               # 0: trees paid out of consumption
         capacity = np.maximum(b_sched + limit, 0.0) * q
         cash_left = np.maximum(room - q * b_sched, 0.0)        # for the part of a purchase not financed
         # the unfinanced part max((1 - phi) P z, P z - capacity) must fit in cash_left
@@ -92,7 +95,8 @@ def make_economy(config, gamma: float) -> tuple[FixedPriceMarket, np.ndarray, np
 
 
 def misposting_loss(market: FixedPriceMarket, beta: float, state: int, error: float,
-                    asset: str = "tree", settlement: str = "bonds", financed_fraction: float = 1.0) -> float:
+                    asset: str = "tree", settlement: str | None = None,
+                    financed_fraction: float | None = None) -> float:
     """What posting a value ``error`` away from the dealer's price for one period costs the
     agent at the endowment (s = 1, b = 0) in state y_j, in units of utility, if it acts
     optimally afterwards: the advantage the DQN must resolve, Q(x0, p) - Q(x0, p (1 + e)).
@@ -117,7 +121,7 @@ def misposting_loss(market: FixedPriceMarket, beta: float, state: int, error: fl
 
     zero with a zero derivative at e = 0 (the agent's Euler equation at the endowment), so
     second order in e. (Caps and the borrowing limit do not bind for the small errors this
-    is meant for.)"""
+    is meant for.) ``settlement`` and ``financed_fraction`` default to the market's own."""
     from lucas_abm.utility import CRRAUtility
 
     u = CRRAUtility(market.gamma)
@@ -125,10 +129,10 @@ def misposting_loss(market: FixedPriceMarket, beta: float, state: int, error: fl
     p, q = market.tree_prices, market.bond_prices
     v_star = np.linalg.solve(np.eye(y.size) - beta * trans, u(y))
     wealth = y + p
-    if settlement not in ("bonds", "cash"):
-        raise ValueError(f"settlement: 'bonds' or 'cash', got {settlement!r}")
+    settled = replace(market, tree_settlement=settlement or market.tree_settlement,
+                      financed_fraction=market.financed_fraction if financed_fraction is None else financed_fraction)
+    phi = settled.paid_in_bonds
     if asset == "tree":
-        phi = financed_fraction if settlement == "bonds" else 0.0
         z = market.tree_slope * (1.0 - 1.0 / (1.0 + error))
         c, new_wealth = y[state] - (1.0 - phi) * p[state] * z, (1.0 + z) * wealth - phi * p[state] * z / q[state]
     elif asset == "bond":
@@ -198,8 +202,7 @@ def incentive_table(gamma: float, config_path: Path = CONFIG, overrides: list[st
     market, _, _ = make_economy(config, gamma)
     scale = Observer(config, market).reward_scale
     rows = [{"dividend": float(market.states[k]), "asset": asset,
-             **{f"{e:+.2f}": misposting_loss(market, config.economy.beta, k, e, asset, market.tree_settlement,
-                                             market.financed_fraction) * scale
+             **{f"{e:+.2f}": misposting_loss(market, config.economy.beta, k, e, asset) * scale
                 for e in ERRORS}}
             for k in range(len(market.states)) for asset in ("tree", "bond")]
     return {"gamma": gamma, "tree_settlement": market.tree_settlement,

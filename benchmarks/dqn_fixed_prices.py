@@ -53,7 +53,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the repository
 
-from _fixed_price_market import (CONFIG, ERRORS, FixedPriceMarket, Observer, incentive_table,  # noqa: E402, F401
+from _fixed_price_market import (CONFIG, ERRORS, Observer, incentive_table,  # noqa: E402, F401
                                  make_economy, misposting_loss)
 
 
@@ -166,9 +166,7 @@ def run(gamma: float = 2.0, episodes: int = 300, agents: int = 100, paths: str =
             last = rows[-k_states:]
             bar.set_postfix(tree=" / ".join(f"{r['tree_error_pct']:+.1f}%" for r in last))
     wall = time.monotonic() - t0
-    incentive = {str(k): {f"{asset}_loss_3pct": float(np.mean([misposting_loss(market, config.economy.beta, k, e, asset,
-                                                                                 market.tree_settlement,
-                                                                                 market.financed_fraction)
+    incentive = {str(k): {f"{asset}_loss_3pct": float(np.mean([misposting_loss(market, config.economy.beta, k, e, asset)
                                                                  for e in (-0.03, 0.03)]) * obs_map.reward_scale)
                           for asset in ("tree", "bond")} for k in range(k_states)}
     summary = _summary(rows, k_states, incentive, dict(gamma=gamma, episodes=episodes, agents=agents, paths=paths,
