@@ -221,3 +221,27 @@ def test_the_benchmark_scores_price_takers_as_a_learned_run(tmp_path):
         assert sum(shares) == pytest.approx(1.0, abs=1e-12) and abs(sum(bonds)) < 1e-12
         assert e["risk_sharing_gap"] == pytest.approx(risk_sharing_gap(STATES, [5.0, 1.0], shares, bonds, q),
                                                       rel=1e-12)
+
+
+def test_the_benchmark_passes_the_financed_fraction_to_the_market(tmp_path):
+    """``--financed-fraction`` (``play(..., financed_fraction=phi)``) reaches the call auction:
+    the run's config.yaml holds phi, and on the same dividend path (same seed) a market paying
+    half of each tree purchase in cash ends with other holdings than the fully financed one,
+    each still summing to the supply (trees 1, bonds 0)."""
+    import json
+
+    from tests.benchmark_scripts import load_benchmark
+
+    module = load_benchmark("price_takers")
+    ends = {}
+    for phi in (1.0, 0.5):
+        run = module.play(FINANCED, tmp_path / f"phi{phi:g}", 0.25, paths=1, bond_slope=0.05,
+                          progress=False, financed_fraction=phi)
+        written = yaml.safe_load((run / "config.yaml").read_text())
+        assert written["economy"]["mechanism_params"]["financed_fraction"] == phi
+        row = json.loads((run / "evaluation.jsonl").read_text().splitlines()[0])
+        shares = (row["shares[cautious]"], row["shares[bold]"])
+        bonds = (row["bonds[cautious]"], row["bonds[bold]"])
+        assert sum(shares) == pytest.approx(1.0, abs=1e-12) and abs(sum(bonds)) < 1e-12
+        ends[phi] = (shares[1], bonds[1])
+    assert abs(ends[1.0][0] - ends[0.5][0]) > 1e-3 or abs(ends[1.0][1] - ends[0.5][1]) > 1e-4, ends
