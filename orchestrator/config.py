@@ -28,6 +28,7 @@ from replay.tables import ReplayConfig
 WEIGHT_SHARING = ("independent", "shared")
 ALGORITHMS = tuple(ACTION_DTYPES)      # dqn, td3, sac, adaptive: orchestrator.algorithms.RULES
 REWARD_SHAPING = ("endowment", "autarky", "autarky-markov")
+BOND_PRICE_ESTIMATES = ("mean", "median")   # adaptive valuers' q_hat: orchestrator.learners.adaptive
 ACTION_NOISE = ("gaussian", "epsilon-local")   # td3 acting noise (orchestrator.learners.rules)
 DIVIDENDS = ("constant", "iid-lognormal", "markov", "log-ar1")
 
@@ -81,7 +82,9 @@ class LearnerConfig:
     (orchestrator.learners.td3.TD3Hyperparameters); the other rules ignore them.
     ``afterstate_tree_values``, ``afterstate_bond_values`` (dqn, the financed schedules market):
     K tree (bond) values per sample trained on the same draw with their own one-step targets
-    (orchestrator.learners.afterstates).
+    (orchestrator.learners.afterstates). ``bond_price_estimate`` (adaptive): the bond prices
+    the valuers roll a position over at, the prior-weighted mean or median of the clearing
+    prices seen in each state (orchestrator.learners.adaptive).
     """
 
     algorithm: str = "dqn"                # dqn | td3 | sac | adaptive
@@ -109,6 +112,7 @@ class LearnerConfig:
     afterstate_tree_values: int = 0       # dqn, financed schedules: K tree afterstates per sample (0: off)
     afterstate_bond_values: int = 0       # dqn, financed schedules: K bond afterstates per sample (0: off)
     afterstate_spread: float = 0.0        # their values: posted +- N(0, spread^2) ticks (0: uniform on the grid)
+    bond_price_estimate: str = "mean"     # adaptive: q_hat the mean or the median of the bond prices seen
 
     def __post_init__(self) -> None:
         check_choice("learner.algorithm", self.algorithm, ALGORITHMS)
@@ -152,6 +156,10 @@ class LearnerConfig:
         self.afterstate_bond_values = check_int("learner.afterstate_bond_values", self.afterstate_bond_values, 0)
         self.afterstate_spread = check_range("learner.afterstate_spread", self.afterstate_spread, 0.0, None,
                                              low_open=False)
+        check_choice("learner.bond_price_estimate", self.bond_price_estimate, BOND_PRICE_ESTIMATES)
+        if self.bond_price_estimate != "mean" and self.algorithm != "adaptive":
+            raise ConfigError("learner.bond_price_estimate", f"mean (the default) unless learner.algorithm is "
+                              f"adaptive (algorithm: {self.algorithm})", self.bond_price_estimate)
 
 
 @dataclass

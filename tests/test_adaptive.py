@@ -19,9 +19,11 @@ from orchestrator.config import config_from_dict
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "population_two_types_adaptive_cpu.yaml"
 
 
-def raw_config(**training) -> dict:
+def raw_config(estimate: str = "mean", **training) -> dict:
     raw = yaml.safe_load(CONFIG.read_text())
     raw["training"].update(training)
+    if estimate != "mean":
+        raw["learner"]["bond_price_estimate"] = estimate
     return raw
 
 
@@ -46,17 +48,24 @@ def raw_observation(shares, bonds, y, bond_price=0.9, bond_volume=0.0) -> np.nda
     return obs
 
 
-def test_with_exact_estimates_the_negishi_portfolio_is_a_rest_point():
-    """Estimates set to the true P and q(y) (a 1e12 weight drowns the prior): at the section-3
-    portfolio every agent of both types posts p(y) and q(y) of the Negishi solver in each
-    state, to float32 round-off."""
-    config, economy, rule, features = rule_and_features(raw_config())
+@pytest.mark.parametrize("estimate", ["mean", "median"])
+def test_with_exact_estimates_the_negishi_portfolio_is_a_rest_point(estimate):
+    """Estimates set to the true P and q(y) (a 1e12 weight drowns the prior; for the median,
+    every price seen is q(y)): at the section-3 portfolio every agent of both types posts p(y)
+    and q(y) of the Negishi solver in each state, to float32 round-off."""
+    config, economy, rule, features = rule_and_features(raw_config(estimate))
     eq = economy.population_equilibrium
     transition = np.asarray(config.economy.dividend_params["transition"])
     big = 1e12
     rule.transition_counts.assign(transition * big)
     rule.bond_price_sums.assign(np.asarray(eq["bond_price"]) * big)
     rule.bond_price_counts.assign(np.full(2, big))
+    if estimate == "median":
+        counts, sums = np.zeros((2, rule.bond_bins)), np.zeros((2, rule.bond_bins))
+        for j, q in enumerate(eq["bond_price"]):
+            counts[j, rule.bond_bin(q)], sums[j, rule.bond_bin(q)] = big, big * q
+        rule.bond_histogram.assign(counts)
+        rule.bond_histogram_sums.assign(sums)
     p_hat, q_hat = rule.estimates()
     np.testing.assert_allclose(p_hat, transition, atol=1e-11)
     np.testing.assert_allclose(q_hat, eq["bond_price"], rtol=1e-11)
@@ -113,6 +122,59 @@ def test_estimates_are_the_posterior_means_of_the_windows():
     assert np.all(np.abs(p_hat - transition) <= 3 * se), (p_hat, transition, se)
 
 
+def test_median_estimate_is_the_median_of_the_prices_seen():
+    """``learner.bond_price_estimate: median``: fed bond prices of which a fifth are whole
+    episodes' worth 5% above q(y) (the paths that go astray), q_hat is within one histogram
+    bin of the median of the prices seen and the prior's beta, state by state, and within 0.1%
+    of q(y), where the mean of the same prices is 0.5% or more above it; the transition counts are the
+    mean rule's."""
+    from orchestrator.learners.adaptive import BOND_PRICE_BIN
+
+    config, _, rule, features = rule_and_features(raw_config("median"))
+    states = np.asarray(config.economy.dividend_params["states"])
+    rng = np.random.default_rng(11)
+    path = (rng.random(4_001) < 0.4).astype(int)
+    true_q = np.array([0.89, 1.07])
+    astray = np.repeat(rng.random(path.size // 100 + 1) < 0.2, 100)[:path.size]   # 100-period spells
+    price = true_q[np.roll(path, 1)] * (1 + 0.05 * astray) + 0.002 * rng.standard_normal(path.size)
+    steps = np.stack([features.observation(raw_observation(np.ones(100), np.zeros(100), states[j], price[t], 1.0))
+                      for t, j in enumerate(path)])
+    rule.train_step({"observation": np.stack([steps[:-1], steps[1:]], axis=1)})   # windows of one step
+    decoded = rule._decode(steps[1:, 0, :], agent=0)[:, 3]                         # the prices as it reads them
+    p_hat, q_hat = rule.estimates()
+    for j in range(2):
+        prices = np.append(decoded[path[:-1] == j], config.economy.beta)
+        assert abs(q_hat[j] - np.median(prices)) <= BOND_PRICE_BIN, (j, q_hat[j], np.median(prices))
+        assert np.mean(prices) / true_q[j] - 1 > 0.005
+    np.testing.assert_allclose(q_hat, true_q, rtol=1e-3)
+    counts = np.zeros((2, 2))
+    np.add.at(counts, (path[:-1], path[1:]), 1.0)
+    np.testing.assert_array_equal(rule.transition_counts.numpy(), counts)
+
+
+def test_median_estimates_resume_exactly(tmp_path):
+    """A median run resumed from its episode-4 checkpoint restores the histogram exactly."""
+    from orchestrator.driver import Trainer
+
+    trainer = Trainer(config_from_dict(raw_config("median", episodes=4, checkpoint_interval=2)),
+                      tmp_path / "run", progress=False)
+    try:
+        trainer.run()
+        saved = [v.numpy().copy() for v in trainer.algorithm.variables]
+        assert len(saved) == 5 and saved[3].sum() > 0
+    finally:
+        trainer.close()
+    trainer = Trainer(config_from_dict(raw_config("median", episodes=5, checkpoint_interval=2)),
+                      tmp_path / "run", progress=False, resume=True)
+    try:
+        for restored, value in zip(trainer.algorithm.variables, saved):
+            np.testing.assert_array_equal(restored.numpy(), value)
+        trainer.run()
+        assert trainer.algorithm.bond_histogram.numpy().sum() > saved[3].sum()
+    finally:
+        trainer.close()
+
+
 def _identical_agents(raw: dict) -> None:
     del raw["population"]
     raw["market"]["n_agents"] = 100
@@ -125,6 +187,8 @@ def _identical_agents(raw: dict) -> None:
                 r["economy"].pop("mechanism_params")), "actions.tree_schedule_slope"),
     (lambda r: r["market"].update(public_information=False), "market.public_information"),
     (lambda r: r["population"][1].update(income={"mean": 0.1, "volatility": 0.05}), "population.bold.income"),
+    (lambda r: r["learner"].update(bond_price_estimate="mode"), "learner.bond_price_estimate"),
+    (lambda r: r["learner"].update(algorithm="dqn", bond_price_estimate="median"), "learner.bond_price_estimate"),
 ])
 def test_adaptive_configs_are_refused_in_one_line(change, field):
     raw = raw_config()
