@@ -12,7 +12,13 @@ saved config.yaml, the same seed, so the same theta_k). Printed per evaluation:
   call auction's clearing price, and the same for q. In a period without trade the auction
   reports the midpoint of the quotes (orders of size 0), which move nothing and earn nothing,
   so no learner has a reason to quote p(y); those periods are shown apart ("all periods"). A
-  market that never trades an asset has no traded price for it. (Posted-price mechanisms:
+  market that never trades an asset has no traded price for it. With demand schedules
+  (``actions.tree_schedule_slope``) a period without trade in which every sampled agent posts
+  the reported price (to 1e-6) counts as traded at it: the market is at rest there, each
+  schedule ``a s0_i (1 - P / v_i)`` is 0 because v_i = P, and the price is the one every
+  trader would trade at (the equilibrium's after its one rebalancing, when only bonds roll
+  over). Before this rule such periods were left out, and a state in which a market of exact
+  valuers sat at rest had no price. (Posted-price mechanisms:
   the median posted price, every period.) The medians are also taken state by state
   ("by state": one per dividend state, "unvisited" for a state the episode never entered):
   pooled, they are the most frequent state's error and can hide a large one in the other;
@@ -83,6 +89,8 @@ def measure(run_dir: Path, last: int = 1) -> dict:
         if "tree_clearing_price" in npz.files:
             tree, bond, source = npz["tree_clearing_price"], npz["bond_clearing_price"], "clearing"
             traded = {a: _traded(npz, a) for a in ("tree", "bond")}
+            if config.actions.tree_schedule_slope is not None:
+                traded = {a: traded[a] | _at_rest(npz, a) for a in traded}
         else:
             tree, bond = np.median(npz["tree_price"], axis=1), np.median(npz["bond_price"], axis=1)
             source = "median posted"
@@ -169,6 +177,15 @@ def _traded(npz, asset: str) -> np.ndarray:
     return np.abs(npz[f"{asset}_trade"]).sum(axis=1) > 1e-12
 
 
+def _at_rest(npz, asset: str, tolerance: float = 1e-6) -> np.ndarray:
+    """[T] bool: periods in which every sampled agent posted the asset's reported clearing
+    price to ``tolerance`` (relative): a schedules market at rest at that price."""
+    posted = np.asarray(npz[f"{asset}_price"], float)
+    price = np.asarray(npz[f"{asset}_clearing_price"], float)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.all(np.abs(posted / price - 1.0) <= tolerance, axis=1)
+
+
 def _pct(value, fmt: str = "+.2%") -> str:
     return "none" if value is None else format(value, fmt)
 
@@ -227,10 +244,10 @@ def seeds_table(cell: Path, logs: Path | None = None) -> str:
              "(lots per agent-step) | s0 min / max | h | mean abs(s_i - s0_i) / s0_i | wall s | CPU s |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     met = 0
-    runs = sorted(cell.glob("seed*"), key=lambda d: int(d.name[4:]))
+    runs = seed_runs(cell)
     for run in runs:
         if not (run / "summary.json").is_file():
-            lines.append(f"| {run.name[4:]} | (unfinished) | | | | | | | | | |")
+            lines.append(f"| {_seed(run)} | (unfinished) | | | | | | | | | |")
             continue
         s = json.loads((run / "summary.json").read_text())
         from orchestrator.population import read_population
@@ -240,16 +257,60 @@ def seeds_table(cell: Path, logs: Path | None = None) -> str:
         last = [json.loads(x) for x in (run / "evaluation.jsonl").read_text().splitlines() if x.strip()][-1]
         ok = (s["converged"] and abs(s["tree_price_rel_error"]) <= 0.02 and abs(s["bond_price_rel_error"]) <= 0.01)
         met += ok
-        cpu = _cpu_seconds(logs / f"pareto_seed{run.name[4:]}.err") if logs else None
+        cpu = _cpu_seconds(logs / f"pareto_seed{_seed(run)}.err") if logs else None
         vol = s["volume_per_agent_per_step"]
         lines.append(
-            f"| {run.name[4:]} | {s['episodes_to_converge'] if s['converged'] else 'no'} | {s['episodes']} | "
+            f"| {_seed(run)} | {s['episodes_to_converge'] if s['converged'] else 'no'} | {s['episodes']} | "
             f"{s['tree_price_rel_error']:+.2%} | {s['bond_price_rel_error']:+.2%} | "
             f"{vol['tree']:.4f} / {vol['bond']:.4f} | "
             f"{pop['initial_shares'].min():.3f} / {pop['initial_shares'].max():.2f} | {np.sqrt(np.sum(w ** 2)):.3f} | "
             f"{_fmt4(last.get('share_error'))} | {s['wall_seconds']:.0f} | "
             f"{'n/a' if cpu is None else f'{cpu:.0f}'} |")
     lines += ["", f"{met} of {len(runs)} seeds converged with median prices within 2% of p* and 1% of q*."]
+    return "\n".join(lines)
+
+
+def _seed(run: Path) -> int:
+    return int(run.name[4:].lstrip("-"))
+
+
+def seed_runs(cell: Path) -> list[Path]:
+    """The run directories ``cell/seed<S>`` or ``cell/seed-<S>`` (benchmarks/replication.py's
+    name), by seed."""
+    runs = [d for d in cell.glob("seed*") if d.is_dir() and d.name[4:].lstrip("-").isdigit()]
+    return sorted(runs, key=_seed)
+
+
+def goals_table(cell: Path, since: int) -> str:
+    """Acceptance B's table over seeds: one row per seed run of ``cell`` (seed_runs): how many
+    evaluations from episode ``since`` meet each goal and all three, the last evaluation's
+    prices state by state, the bold type's holdings against the equilibrium's, whether all
+    three goals hold there, and the median risk-sharing gap; then the totals."""
+    lines = ["| seed | evaluations from episode " + str(since) + " | prices, every state | share | bond | all | "
+             "last: episode | tree by state | bond by state | bold share (eq.) | bold bonds (eq.) | "
+             "all three at the last | risk-sharing gap, median |",
+             "|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|---|---:|"]
+    at_last = total = evaluations = seeds = 0
+    for run in seed_runs(cell):
+        if not (run / "evaluation.jsonl").is_file():
+            lines.append(f"| {_seed(run)} | (no evaluation) |" + " |" * 11)
+            continue
+        full = measure(run, last=10**9)
+        s, e = summary(full, since), full["evaluations"][-1]
+        if not s["evaluations"]:
+            lines.append(f"| {_seed(run)} | 0 |" + " |" * 11)
+            continue
+        t, g = e["types"][e["bold_type"]], s["goals_met"]
+        ok = all(e["goals"].values())
+        seeds, at_last, total, evaluations = seeds + 1, at_last + ok, total + g["all"], evaluations + s["evaluations"]
+        lines.append(
+            f"| {_seed(run)} | {s['evaluations']} | {g['prices_within_3pct']} | {g['bold_share_within_0.01']} | "
+            f"{g['bold_bond_right_sign_within_20pct']} | {g['all']} | {e['episode']} | "
+            f"{_by_state(e['tree_price_rel_error_by_state'])} | {_by_state(e['bond_price_rel_error_by_state'])} | "
+            f"{t['shares']:.4f} ({t['shares_equilibrium']:.4f}) | {t['bonds']:+.5f} ({t['bonds_equilibrium']:+.5f}) | "
+            f"{'yes' if ok else 'no'} | {_pct(s['risk_sharing_gap_median'], '.1%')} |")
+    lines += ["", f"all three goals at the last evaluation on {at_last} of {seeds} seeds, and at {total} of "
+              f"{evaluations} evaluations from episode {since}."]
     return "\n".join(lines)
 
 
@@ -335,12 +396,13 @@ def main() -> None:
     ap.add_argument("--since", type=int, default=None, help="also summarise every evaluation from "
                     "episode E on (goals met, ranges); implies all evaluations are measured")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    ap.add_argument("--seeds", action="store_true", help="one row per seed<S>/ run under run_dir (acceptance A)")
+    ap.add_argument("--seeds", action="store_true", help="one row per seed<S>/ (or seed-<S>/) run under run_dir: "
+                    "acceptance A's table, or with --since E acceptance B's goals from episode E")
     ap.add_argument("--logs", type=Path, default=None, help="with --seeds: a directory of pareto_seed<S>.err "
                     "/usr/bin/time -v logs (CPU seconds)")
     args = ap.parse_args()
     if args.seeds:
-        print(seeds_table(args.run_dir, args.logs))
+        print(seeds_table(args.run_dir, args.logs) if args.since is None else goals_table(args.run_dir, args.since))
         return
     if args.since is None:
         result = measure(args.run_dir, args.last)

@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 COLUMNS = [
     ("seed", "seed", "{}"),
     ("converged", "converged", "{}"),
@@ -73,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     (out / "replication.md").write_text(table + footer)
     (out / "replication.json").write_text(json.dumps(rows, indent=2))
     print("\n" + table + footer)
+    if "population" in yaml.safe_load(Path(args.config).read_text()):
+        print(f"a population config: its goals against the heterogeneous equilibrium, seed by seed, are "
+              f"printed by python benchmarks/population_learning.py {out} --seeds --since E "
+              f"(acceptance B) or --seeds (acceptance A)")
     return 0
 
 

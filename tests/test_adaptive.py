@@ -6,7 +6,7 @@ line, and a short real training run (TF, Reverb, the call auction) reaches accep
 goals. Real parts throughout."""
 from __future__ import annotations
 
-import copy
+import json
 from pathlib import Path
 
 import numpy as np
@@ -234,8 +234,6 @@ def test_adaptive_valuers_reach_acceptance_b_and_resume(tmp_path):
         p_hat, q_hat = trainer.algorithm.estimates()
     finally:
         trainer.close()
-    import json
-
     last = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
     assert last["episode"] == 40
     assert [last[f"p_hat[{a}->{b}]"] for a in ("0.04", "0.05") for b in ("0.04", "0.05")] == p_hat.ravel().tolist()
@@ -251,6 +249,50 @@ def test_adaptive_valuers_reach_acceptance_b_and_resume(tmp_path):
     bold = [e["types"]["bold"] for e in evaluations]
     assert abs(np.median([t["shares"] for t in bold]) - bold[0]["shares_equilibrium"]) <= 0.01
     assert abs(np.median([t["bonds"] for t in bold]) / bold[0]["bonds_equilibrium"] - 1) <= 0.2
+    # the seeds table (population_learning.py CELL --seeds --since 24) counts the same goals
+    cell = tmp_path / "cell"
+    cell.mkdir()
+    (cell / "seed-0").symlink_to(tmp_path / "run", target_is_directory=True)
+    table = load_benchmark("population_learning").goals_table(cell, since=24)
+    row = table.splitlines()[2].split(" | ")
+    counts = [sum(bool(e["goals"][k]) for e in evaluations)
+              for k in ("prices_within_3pct", "bold_share_within_0.01", "bold_bond_right_sign_within_20pct")]
+    assert row[1:7] == ["9", *map(str, counts), str(sum(met)), "40"]
+    assert row[11] == ("yes" if met[-1] else "no")
+    assert table.endswith(f"on {int(met[-1])} of 1 seeds, and at {sum(met)} of 9 evaluations from episode 24.")
+    _a_market_at_rest_has_a_price(tmp_path / "run", eq)
+
+
+def _a_market_at_rest_has_a_price(run: Path, eq: dict) -> None:
+    """population_learning's price rule for schedules: the last evaluation's tree is made to
+    rest in the high state (no volume, every sampled agent posting the clearing price, here
+    p(y) (1 + 0.2%)); that state's tree error is then +0.2%, not "no price"; with one agent's
+    value 1e-5 off the clearing price it has none again."""
+    import shutil
+
+    from benchmark_scripts import load_benchmark
+
+    measure = load_benchmark("population_learning").measure
+    last = json.loads((run / "evaluation.jsonl").read_text().splitlines()[-1])
+    episode = f"eval-{int(last['episode']):06d}.npz"
+    for offset, expected in ((0.0, 0.002), (1e-5, None)):
+        scored = run.parent / f"at-rest-{offset:g}"
+        (scored / "episodes").mkdir(parents=True)
+        for name in ("config.yaml", "population.csv", "population.json"):
+            shutil.copy(run / name, scored / name)
+        (scored / "evaluation.jsonl").write_text(json.dumps(last) + "\n")
+        data = dict(np.load(run / "episodes" / episode))
+        high = np.isclose(data["dividend"], 0.05)
+        assert high.any()
+        price = eq["tree_price"][1] * 1.002
+        data["tree_clearing_price"][high] = price
+        data["tree_volume"][high] = 0.0
+        data["tree_trade"][high] = 0.0
+        data["tree_price"][high] = price
+        data["tree_price"][high, 0] *= 1.0 + offset
+        np.savez(scored / "episodes" / episode, **data)
+        error = measure(scored, last=1)["evaluations"][0]["tree_price_rel_error_by_state"][1]
+        assert error == (None if expected is None else pytest.approx(expected, abs=1e-9)), error
 
 
 def test_adaptive_refusal_comes_before_tensorflow():

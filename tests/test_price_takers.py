@@ -79,7 +79,6 @@ def test_the_negishi_portfolio_is_a_rest_point():
     economy, market = economy_and_market()
     eq = economy.population_equilibrium
     market.reset(seed=4)
-    agents = market.agents
     negishi = solve_negishi(STATES, TRANSITION, BETA, [5.0, 1.0], economy.population.endowments)
     shares, bonds = per_agent(negishi, market)
     market.shares, market.bonds = shares.copy(), bonds.copy()
