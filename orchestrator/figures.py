@@ -111,7 +111,7 @@ def plot_posted_prices(episodes: list[EvaluationEpisode], asset: str, path: Path
         for j, agent in enumerate(ep.agents):
             ax.plot(t, prices[:, j], color=colors[j], lw=1.2, alpha=0.85, label=f"agent {agent}")
         ax.plot(t, star, color="k", ls="--", lw=1.8, label=f"{star_name} (Lucas equilibrium)")
-        ax.set_title(f"after {ep.episode} training episodes  (median {float(np.median(prices)):.4f}, "
+        ax.set_title(f"after {ep.episode} training episodes  (median {float(np.nanmedian(prices)):.4f}, "
                      f"{'median ' if varying else ''}{star_name} {float(np.median(star)):.4f})"
                      + _coincident(prices, "all {k} agents post the same price"), fontsize=10)
     _pad_ylim(axes[0], np.concatenate(shown))  # one y range for all panels (shared)
@@ -134,7 +134,12 @@ def _no_trade_note(ax, text: str) -> None:
 
 
 def _pad_ylim(ax, values: np.ndarray, rel: float = 0.02) -> None:
-    """Y range that shows flat series (all agents at one price) with a visible margin."""
+    """Y range that shows flat series (all agents at one price) with a visible margin; NaN (an
+    adaptive valuer whose consumption would not stay positive posts none) is left out."""
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return
     lo, hi = float(np.min(values)), float(np.max(values))
     pad = max((hi - lo) * 0.08, abs(hi) * rel, 1e-9)
     ax.set_ylim(lo - pad, hi + pad)

@@ -292,3 +292,24 @@ def test_unreadable_episode_file_is_a_dir_error(run_dir, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("lucas-abm: error: DIR: must be a run directory with readable episodes/*.npz")
     assert "eval-000040.npz" in err and not (tmp_path / "out").exists()
+
+
+def test_a_price_not_posted_does_not_break_the_figures(run_dir, tmp_path):
+    """An agent that posts no price (NaN: an adaptive valuer whose consumption would not stay
+    positive) is left out of the y range and the panel's median, not an error: the other
+    prices still set the axis."""
+    import matplotlib.pyplot as plt
+
+    from orchestrator.figures import plot_posted_prices
+
+    ep = EvaluationEpisode.load(run_dir / "episodes" / "eval-000010.npz")
+    ep.tree_price[:5, 0] = np.nan
+    path = plot_posted_prices([ep], "tree", tmp_path / "posted_tree_prices.png")
+    assert path.stat().st_size > 10_000
+    fig, ax = plt.subplots()
+    from orchestrator.figures import _pad_ylim
+
+    _pad_ylim(ax, np.array([np.nan, 0.8, 0.9]))
+    lo, hi = ax.get_ylim()
+    assert np.isfinite([lo, hi]).all() and lo < 0.8 and hi > 0.9
+    plt.close(fig)
