@@ -4,7 +4,9 @@ Reads what ``lucas-abm train`` wrote into a run directory (``config.yaml``, ``su
 ``metrics.jsonl``, ``evaluation.jsonl``, ``episodes/eval-EEEEEE.npz``) and writes into the
 report directory the PNG figures listed in :mod:`orchestrator.figures` (the thesis' figures
 8-11 and ``convergence.png``) and ``report.md``: the economy, final numbers, convergence
-criteria and the figures.
+criteria and the figures; for a population run also ``population.png``
+(:mod:`orchestrator.population_figures`), and for adaptive valuers ``estimates.png``
+(:mod:`orchestrator.estimates_figure`).
 
 The run is read by :mod:`orchestrator.run_data`, the figures drawn by
 :mod:`orchestrator.figures`; this module writes the markdown and puts the report together.
@@ -19,6 +21,9 @@ from pathlib import Path
 from lucas_abm.errors import ConfigError
 from orchestrator.figures import (FIGURES, format_value, networks_label, plot_convergence,
                                   plot_holdings, plot_posted_prices, plot_traded_volumes)
+from orchestrator.estimates_figure import CAPTION as ESTIMATES_CAPTION
+from orchestrator.estimates_figure import FIGURE as ESTIMATES_FIGURE
+from orchestrator.estimates_figure import has_estimates, plot_estimates
 from orchestrator.population_figures import CAPTION as POPULATION_CAPTION
 from orchestrator.population_figures import FIGURE as POPULATION_FIGURE
 from orchestrator.population_figures import plot_population, read_population_json
@@ -207,6 +212,9 @@ def make_report(request: ReportRequest) -> dict[str, Path]:
     if population is not None and run.evaluations:   # a population run: orchestrator/population_figures.py
         written[POPULATION_FIGURE] = plot_population(run, population, out / POPULATION_FIGURE)
         text += f"\n### {POPULATION_CAPTION}\n\n![{POPULATION_CAPTION}]({POPULATION_FIGURE})\n"
+        if has_estimates(run):   # adaptive valuers: orchestrator/estimates_figure.py
+            written[ESTIMATES_FIGURE] = plot_estimates(run, population, out / ESTIMATES_FIGURE)
+            text += f"\n### {ESTIMATES_CAPTION}\n\n![{ESTIMATES_CAPTION}]({ESTIMATES_FIGURE})\n"
     md.write_text(text)
     written["report.md"] = md
     return written

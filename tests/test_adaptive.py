@@ -173,6 +173,39 @@ def test_median_estimates_resume_exactly(tmp_path):
         assert trainer.algorithm.bond_histogram.numpy().sum() > saved[3].sum()
     finally:
         trainer.close()
+    _the_report_draws_the_estimates(tmp_path / "run")
+
+
+def _the_report_draws_the_estimates(run_dir: Path) -> None:
+    """`lucas-abm report` on an adaptive run writes estimates.png: each P_hat entry and q_hat(y)
+    after every training episode (metrics.jsonl's columns), against the config's P and the
+    equilibrium's q(y) (population.json), and names it in report.md."""
+    import matplotlib.pyplot as plt
+
+    from orchestrator.estimates_figure import estimates_figure
+    from orchestrator.population_figures import read_population_json
+    from orchestrator.report import ReportRequest, make_report
+    from orchestrator.run_data import load_run
+
+    written = make_report(ReportRequest(run_dir=run_dir))
+    assert written["estimates.png"].stat().st_size > 10_000
+    assert "![" in written["report.md"].read_text() and "estimates.png" in written["report.md"].read_text()
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    population = read_population_json(run_dir)
+    fig = estimates_figure(load_run(run_dir), population)
+    left, right = fig.axes[:2]
+    lines = {line.get_label(): line for ax in (left, right) for line in ax.get_lines()}
+    transition = yaml.safe_load((run_dir / "config.yaml").read_text())["economy"]["dividend_params"]["transition"]
+    for j, a in enumerate(("0.04", "0.05")):
+        for l, b in enumerate(("0.04", "0.05")):
+            learned = lines[f"P_hat[{a} -> {b}]"]
+            assert list(learned.get_xdata()) == [r["episode"] for r in rows]
+            assert list(learned.get_ydata()) == [r[f"p_hat[{a}->{b}]"] for r in rows]
+            assert lines[f"P[{a} -> {b}] = {transition[j][l]:.3g}"].get_ydata()[0] == transition[j][l]
+        q = population["equilibrium"]["bond_price"][j]
+        assert list(lines[f"q_hat(y={a})"].get_ydata()) == [r[f"q_hat[y={a}]"] for r in rows]
+        assert lines[f"q(y={a}) = {q:.4f}"].get_ydata()[0] == q
+    plt.close(fig)
 
 
 def _identical_agents(raw: dict) -> None:
