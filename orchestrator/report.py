@@ -156,6 +156,22 @@ def markdown_report(run: RunData, figures: dict[str, str], shown: list[int]) -> 
     return "\n".join(lines)
 
 
+def equilibrium_trade_note(population: dict, tolerance: float = 1e-12) -> str:
+    """For a population whose equilibrium has bond positions (heterogeneous risk aversion: the
+    one-period bond is rolled over, so bonds trade every period), a paragraph saying that the
+    convergence criteria above, which ask for no trade (the identical-agent equilibrium),
+    cannot be met, and what measures the run instead; "" otherwise."""
+    holdings = (population.get("equilibrium") or {}).get("holdings") or {}
+    if not any(abs(b) > tolerance for h in holdings.values() for b in h.get("bonds", [])):
+        return ""
+    return ("\n**This population's equilibrium trades**: its types hold bonds, rolled over every "
+            "period, so the volume criterion above, the "
+            "no-trade equilibrium of identical agents, cannot be met and `converged` stays false. "
+            "The distance from the heterogeneous equilibrium is the figure below and "
+            "`python benchmarks/population_learning.py RUN --since E` (each type's holdings and "
+            "the price errors state by state; acceptance B's goals in docs/heterogeneity.md).\n")
+
+
 # ---------------------------------------------------------------------------- the whole report
 @dataclass(frozen=True)
 class ReportRequest:
@@ -211,6 +227,7 @@ def make_report(request: ReportRequest) -> dict[str, Path]:
     population = read_population_json(run.directory)
     if population is not None and run.evaluations:   # a population run: orchestrator/population_figures.py
         written[POPULATION_FIGURE] = plot_population(run, population, out / POPULATION_FIGURE)
+        text += equilibrium_trade_note(population)
         text += f"\n### {POPULATION_CAPTION}\n\n![{POPULATION_CAPTION}]({POPULATION_FIGURE})\n"
         if has_estimates(run):   # adaptive valuers: orchestrator/estimates_figure.py
             written[ESTIMATES_FIGURE] = plot_estimates(run, population, out / ESTIMATES_FIGURE)
