@@ -204,7 +204,15 @@ class ExplorationConfig:
 
 @dataclass
 class TrainingConfig:
-    """Length of training, evaluation, checkpoints and the convergence criteria."""
+    """Length of training, evaluation, checkpoints and the convergence criteria.
+
+    The criteria (orchestrator.evaluator.criteria_met) ask for prices within ``tree_tolerance``
+    and ``bond_tolerance`` of the equilibrium's and, where the equilibrium has no trade
+    (identical agents), for volumes at most ``volume_tolerance``. For a population whose
+    equilibrium holds bonds (heterogeneous risk aversion: the bond is rolled over every period,
+    so it trades every period) the volume criterion is replaced by each type's holdings: tree
+    shares within ``share_tolerance`` of its equilibrium shares per unit of supply, bonds within
+    ``bond_position_tolerance`` (relative) of its equilibrium bonds."""
 
     episodes: int = 1000
     eval_interval: int = 10               # a greedy evaluation episode every this many episodes
@@ -214,6 +222,8 @@ class TrainingConfig:
     bond_tolerance: float = 0.01          # |median posted bond price / q* - 1|
     volume_tolerance: float = 0.005       # lots per agent per step, each asset
     tracking_tolerance: float = 0.03      # stochastic dividends: mean |p_k/p(y_t) - 1|
+    share_tolerance: float = 0.01         # populations whose equilibrium trades: |type shares - s_k|
+    bond_position_tolerance: float = 0.2  # ... and |type bonds / b_k - 1|
     stop_after_converged_evals: int = 0   # stop once converged for this many evaluations in a row (0: never)
 
     def __post_init__(self) -> None:
@@ -221,7 +231,8 @@ class TrainingConfig:
         self.eval_interval = check_int("training.eval_interval", self.eval_interval, 1)
         self.checkpoint_interval = check_int("training.checkpoint_interval", self.checkpoint_interval, 1)
         self.seed = check_int("training.seed", self.seed, 0)
-        for name in ("tree_tolerance", "bond_tolerance", "volume_tolerance", "tracking_tolerance"):
+        for name in ("tree_tolerance", "bond_tolerance", "volume_tolerance", "tracking_tolerance",
+                     "share_tolerance", "bond_position_tolerance"):
             setattr(self, name, check_range(f"training.{name}", getattr(self, name), 0.0, None))
         self.stop_after_converged_evals = check_int("training.stop_after_converged_evals",
                                                self.stop_after_converged_evals, 0)
@@ -324,6 +335,9 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         if d["population"] is None:   # identical-agent configs are saved as before
             del d["population"]
+            for key in ("share_tolerance", "bond_position_tolerance"):   # populations' criteria
+                if d["training"][key] == getattr(TrainingConfig, key):
+                    del d["training"][key]
         for key in ("tree_positions", "bond_positions", "tree_schedule_slope",
                     "bond_schedule_slope"):   # posted prices: saved as before
             if d["actions"][key] is None:

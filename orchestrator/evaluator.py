@@ -8,6 +8,10 @@ Every ``eval_interval`` completed training episodes::
                    and volume per agent per step <= volume_tolerance (each asset)
                    [and mean |p_k / p(y_t) - 1| <= tracking_tolerance, stochastic dividends]
 
+For a population whose equilibrium holds bonds (they are rolled over, so it trades every
+period) the volume condition is replaced by every type's holdings at T: |s - s_k| <=
+share_tolerance and |b / b_k - 1| <= bond_position_tolerance (orchestrator.population).
+
 The run converged at the first evaluation after which every evaluation met the criteria
 (:func:`orchestrator.convergence.episodes_to_converge`).
 """
@@ -21,7 +25,7 @@ from orchestrator.agents import Features, market_orders
 from orchestrator.config import TrainConfig
 from orchestrator.convergence import episodes_to_converge, final_numbers
 from orchestrator.episode import EVAL_SEED_OFFSET, Economy, EpisodeRecord, episode_metrics, episode_seed
-from orchestrator.population import holding_errors, type_holdings
+from orchestrator.population import holding_errors, holdings_met, holds_bonds, type_holdings
 
 
 class GreedyEvaluator:
@@ -53,20 +57,24 @@ class GreedyEvaluator:
             record.save(self.episodes_dir / f"eval-{episode:06d}.npz", episode=episode,
                         tree_price_star=tree_star, bond_price_star=bond_star,
                         tree_lot=cfg.market.tree_lot, bond_lot=cfg.market.bond_lot)
-        row["converged"] = criteria_met(row, cfg, self.economy.stochastic)
         if self.economy.population is not None:   # each type's holdings per unit of supply, at T
             row.update(type_holdings(market.shares, market.bonds, self.economy.population))
             row.update(holding_errors(market.shares, market.bonds, self.economy.population,
                                       self.economy.population_equilibrium))
+        row["converged"] = criteria_met(row, cfg, self.economy.stochastic, self.economy.population_equilibrium)
         return row
 
 
-def criteria_met(row: dict, config: TrainConfig, stochastic: bool) -> bool:
+def criteria_met(row: dict, config: TrainConfig, stochastic: bool, equilibrium: dict | None = None) -> bool:
+    """The module docstring's criteria; ``equilibrium`` a population's (holdings by type)."""
     tc = config.training
     ok = (abs(row["tree_price_rel_error"]) <= tc.tree_tolerance
-          and abs(row["bond_price_rel_error"]) <= tc.bond_tolerance
-          and row["tree_volume_per_agent_per_step"] <= tc.volume_tolerance
-          and row["bond_volume_per_agent_per_step"] <= tc.volume_tolerance)
+          and abs(row["bond_price_rel_error"]) <= tc.bond_tolerance)
+    if holds_bonds(equilibrium):
+        ok = ok and holdings_met(row, equilibrium, tc.share_tolerance, tc.bond_position_tolerance)
+    else:
+        ok = (ok and row["tree_volume_per_agent_per_step"] <= tc.volume_tolerance
+              and row["bond_volume_per_agent_per_step"] <= tc.volume_tolerance)
     if stochastic:
         ok = ok and (row["tree_price_tracking_error"] <= tc.tracking_tolerance
                      and row["bond_price_tracking_error"] <= tc.tracking_tolerance)

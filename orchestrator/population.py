@@ -151,7 +151,8 @@ def record(out: str | Path, config) -> Path | None:
 
 def equilibrium(config) -> dict | None:
     """The population's exact equilibrium (lucas_abm.equilibrium.solve_population) for a constant
-    or Markov-chain dividend, valued in the chain's first state; None where there is none here
+    or Markov-chain dividend, valued in the configured ``initial_state`` (the chain's first state
+    when episodes start from a random state); None where there is none here
     (other dividend laws, or a population the exact solvers refuse). The types' endowments
     theta_k are the run's draw (the same seed), so the targets are those of the run's market."""
     from lucas_abm.equilibrium.dispatch import solve_population
@@ -164,11 +165,35 @@ def equilibrium(config) -> dict | None:
         states, transition = [econ.dividend_params["ybar"]], [[1.0]]
     else:
         states, transition = econ.dividend_params["states"], econ.dividend_params["transition"]
+    initial = econ.dividend_params.get("initial_state") if econ.dividend == "markov" else None
     try:
-        result = solve_population(population, states, transition, beta=econ.beta, gamma=econ.gamma)
+        result = solve_population(population, states, transition, beta=econ.beta, gamma=econ.gamma,
+                                  initial_state=0 if initial is None else int(initial))
     except ConfigError:
         return None
     return result
+
+
+def holds_bonds(eq: dict | None, tolerance: float = 1e-12) -> bool:
+    """True when the Negishi equilibrium's types hold bonds (heterogeneous risk aversion): the
+    one-period bond is then rolled over every period, so the equilibrium trades every period."""
+    if (eq or {}).get("solver") != "negishi":
+        return False
+    return any(abs(b) > tolerance for h in eq["holdings"].values() for b in h.get("bonds", []))
+
+
+def holdings_met(row: dict, eq: dict, share_tolerance: float, bond_tolerance: float) -> bool:
+    """Every type's holdings in an evaluation row (``shares[name]``, ``bonds[name]`` per unit of
+    supply, type_holdings) within the tolerances of the equilibrium's: |s - s_k| <=
+    share_tolerance, and |b / b_k - 1| <= bond_tolerance (where b_k = 0: |b| <= share_tolerance)."""
+    for name, h in (eq.get("holdings") or {}).items():
+        s, b = row.get(f"shares[{name}]"), row.get(f"bonds[{name}]")
+        s_k, b_k = h["shares"][0], h["bonds"][0]
+        if s is None or b is None or abs(s - s_k) > share_tolerance:
+            return False
+        if (abs(b / b_k - 1.0) > bond_tolerance) if b_k != 0 else (abs(b) > share_tolerance):
+            return False
+    return True
 
 
 def type_holdings(shares: np.ndarray, bonds: np.ndarray, arrays: PopulationArrays) -> dict:

@@ -24,6 +24,7 @@ from orchestrator.figures import (FIGURES, format_value, networks_label, plot_co
 from orchestrator.estimates_figure import CAPTION as ESTIMATES_CAPTION
 from orchestrator.estimates_figure import FIGURE as ESTIMATES_FIGURE
 from orchestrator.estimates_figure import has_estimates, plot_estimates
+from orchestrator.population import holds_bonds
 from orchestrator.population_figures import CAPTION as POPULATION_CAPTION
 from orchestrator.population_figures import FIGURE as POPULATION_FIGURE
 from orchestrator.population_figures import plot_population, read_population_json
@@ -56,9 +57,14 @@ def evaluation_table(evaluations: list[dict], max_rows: int = 40) -> list[str]:
     return lines
 
 
-def markdown_report(run: RunData, figures: dict[str, str], shown: list[int]) -> str:
-    """The markdown summary: economy, final numbers vs the analytical prices, criteria, figures."""
+def markdown_report(run: RunData, figures: dict[str, str], shown: list[int],
+                    population: dict | None = None) -> str:
+    """The markdown summary: economy, final numbers vs the analytical prices, criteria, figures.
+    ``population`` (RUN/population.json): where its equilibrium holds bonds, the volume rows
+    and criterion give way to each type's holdings (orchestrator.evaluator.criteria_met)."""
     cfg = run.config
+    equilibrium = (population or {}).get("equilibrium")
+    trading = holds_bonds(equilibrium)
     econ, market = cfg.get("economy", {}), cfg.get("market", {})
     learner, training = cfg.get("learner", {}), cfg.get("training", {})
     tol = run.tolerances
@@ -101,11 +107,19 @@ def markdown_report(run: RunData, figures: dict[str, str], shown: list[int]) -> 
         f"| bond price | {format_value(final.get('bond_price'))} | {q_star} = {format_value(final.get('bond_price_star'))} | "
         f"{format_value(final.get('bond_price_rel_error'), '+.2%')} | within ±{tol['bond_tolerance']:.0%} | "
         f"{_met(final.get('bond_price_rel_error'), tol['bond_tolerance'])} |",
-        f"| tree volume (lots per agent per step) | {format_value(vol.get('tree'), '.4g')} | 0 (no trade) | | "
-        f"<= {tol['volume_tolerance']:g} | {_met(vol.get('tree'), tol['volume_tolerance'])} |",
-        f"| bond volume (lots per agent per step) | {format_value(vol.get('bond'), '.4g')} | 0 (no trade) | | "
-        f"<= {tol['volume_tolerance']:g} | {_met(vol.get('bond'), tol['volume_tolerance'])} |",
     ]
+    if trading:
+        lines += [f"| {asset} volume (lots per agent per step) | {format_value(vol.get(asset), '.4g')} | "
+                  "not 0: the equilibrium's bonds are rolled over every period | | not a criterion | |"
+                  for asset in ("tree", "bond")]
+        lines += _holdings_rows(run.evaluations[-1] if run.evaluations else {}, equilibrium, tol)
+    else:
+        lines += [
+            f"| tree volume (lots per agent per step) | {format_value(vol.get('tree'), '.4g')} | 0 (no trade) | | "
+            f"<= {tol['volume_tolerance']:g} | {_met(vol.get('tree'), tol['volume_tolerance'])} |",
+            f"| bond volume (lots per agent per step) | {format_value(vol.get('bond'), '.4g')} | 0 (no trade) | | "
+            f"<= {tol['volume_tolerance']:g} | {_met(vol.get('bond'), tol['volume_tolerance'])} |",
+        ]
     if "tree_price_tracking_error" in final:
         lines += [
             f"| tree tracking error mean abs(p_k / p(y_t) - 1) | {format_value(final.get('tree_price_tracking_error'), '.2%')} "
@@ -130,10 +144,14 @@ def markdown_report(run: RunData, figures: dict[str, str], shown: list[int]) -> 
         "## Convergence criteria", "",
         "An evaluation (one greedy episode, no exploration, no learning) meets the criteria when the "
         "median posted prices over all agents and steps are within the tolerances of the analytical "
-        "prices and both assets trade at most the volume threshold:", "",
+        + ("prices and every type ends near its equilibrium holdings (the equilibrium holds bonds, "
+           "rolled over every period, so it trades every period and volume is not a criterion):"
+           if trading else "prices and both assets trade at most the volume threshold:"), "",
         f"- |median posted tree price / p* - 1| <= {tol['tree_tolerance']:g}",
         f"- |median posted bond price / q* - 1| <= {tol['bond_tolerance']:g}",
-        f"- tree and bond volume <= {tol['volume_tolerance']:g} lots per agent per step",
+        (f"- each type's tree shares per unit of supply within {tol['share_tolerance']:g} of its "
+         f"equilibrium's, and its bonds within {tol['bond_position_tolerance']:.0%} of its equilibrium's"
+         if trading else f"- tree and bond volume <= {tol['volume_tolerance']:g} lots per agent per step"),
     ]
     if run.stochastic:
         lines.append(f"- mean |p_k / p(y_t) - 1| and mean |q_k / q(y_t) - 1| <= {tol['tracking_tolerance']:g}")
@@ -156,20 +174,22 @@ def markdown_report(run: RunData, figures: dict[str, str], shown: list[int]) -> 
     return "\n".join(lines)
 
 
-def equilibrium_trade_note(population: dict, tolerance: float = 1e-12) -> str:
-    """For a population whose equilibrium has bond positions (heterogeneous risk aversion: the
-    one-period bond is rolled over, so bonds trade every period), a paragraph saying that the
-    convergence criteria above, which ask for no trade (the identical-agent equilibrium),
-    cannot be met, and what measures the run instead; "" otherwise."""
-    holdings = (population.get("equilibrium") or {}).get("holdings") or {}
-    if not any(abs(b) > tolerance for h in holdings.values() for b in h.get("bonds", [])):
-        return ""
-    return ("\n**This population's equilibrium trades**: its types hold bonds, rolled over every "
-            "period, so the volume criterion above, the "
-            "no-trade equilibrium of identical agents, cannot be met and `converged` stays false. "
-            "The distance from the heterogeneous equilibrium is the figure below and "
-            "`python benchmarks/population_learning.py RUN --since E` (each type's holdings and "
-            "the price errors state by state; acceptance B's goals in docs/heterogeneity.md).\n")
+def _holdings_rows(last: dict, equilibrium: dict, tol: dict) -> list[str]:
+    """Rows of the final-numbers table: each type's holdings at the last evaluation's end
+    against the equilibrium's (orchestrator.population.holdings_met's tolerances)."""
+    rows = []
+    for name, h in (equilibrium.get("holdings") or {}).items():
+        s, b = last.get(f"shares[{name}]"), last.get(f"bonds[{name}]")
+        s_k, b_k = h["shares"][0], h["bonds"][0]
+        share_error = None if s is None else s - s_k
+        bond_error = None if b is None or b_k == 0 else b / b_k - 1.0
+        rows += [f"| {name}: tree shares per unit of supply | {format_value(s)} | {s_k:.4f} | "
+                 f"{format_value(share_error, '+.4f')} | within ±{tol['share_tolerance']:g} | "
+                 f"{_met(share_error, tol['share_tolerance'])} |",
+                 f"| {name}: bonds per unit of tree supply | {format_value(b, '+.5f')} | {b_k:+.5f} | "
+                 f"{format_value(bond_error, '+.1%')} | within ±{tol['bond_position_tolerance']:.0%} | "
+                 f"{_met(bond_error, tol['bond_position_tolerance'])} |"]
+    return rows
 
 
 # ---------------------------------------------------------------------------- the whole report
@@ -223,11 +243,10 @@ def make_report(request: ReportRequest) -> dict[str, Path]:
         "convergence.png": plot_convergence(run, out / "convergence.png"),
     }
     md = out / "report.md"
-    text = markdown_report(run, {name: name for name in written}, shown) + "\n"
     population = read_population_json(run.directory)
+    text = markdown_report(run, {name: name for name in written}, shown, population) + "\n"
     if population is not None and run.evaluations:   # a population run: orchestrator/population_figures.py
         written[POPULATION_FIGURE] = plot_population(run, population, out / POPULATION_FIGURE)
-        text += equilibrium_trade_note(population)
         text += f"\n### {POPULATION_CAPTION}\n\n![{POPULATION_CAPTION}]({POPULATION_FIGURE})\n"
         if has_estimates(run):   # adaptive valuers: orchestrator/estimates_figure.py
             written[ESTIMATES_FIGURE] = plot_estimates(run, population, out / ESTIMATES_FIGURE)

@@ -19,7 +19,7 @@ from orchestrator.convergence import episodes_to_converge, final_numbers
 DEFAULT_PANELS = 4
 # Convergence criteria when config.yaml predates them (orchestrator.config.TrainingConfig defaults).
 DEFAULT_TOLERANCES = {"tree_tolerance": 0.02, "bond_tolerance": 0.01, "volume_tolerance": 0.005,
-                      "tracking_tolerance": 0.03}
+                      "tracking_tolerance": 0.03, "share_tolerance": 0.01, "bond_position_tolerance": 0.2}
 
 
 @dataclass(frozen=True)

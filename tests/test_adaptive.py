@@ -191,7 +191,9 @@ def _the_report_draws_the_estimates(run_dir: Path) -> None:
     assert written["estimates.png"].stat().st_size > 10_000
     text = written["report.md"].read_text()
     assert "![" in text and "estimates.png" in text
-    assert "**This population's equilibrium trades**" in text     # bonds roll over: never "converged"
+    # the equilibrium holds bonds (rolled over every period): holdings replace the volume criterion
+    assert "each type's tree shares per unit of supply within 0.01 of its equilibrium's" in text
+    assert "| bold: bonds per unit of tree supply |" in text and "not a criterion" in text
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     population = read_population_json(run_dir)
     fig = estimates_figure(load_run(run_dir), population)
@@ -280,6 +282,16 @@ def test_adaptive_valuers_reach_acceptance_b_and_resume(tmp_path):
     evaluations = load_benchmark("population_learning").measure(tmp_path / "run", last=9)["evaluations"]
     assert [e["episode"] for e in evaluations] == list(range(24, 41, 2))
     met = [all(e["goals"].values()) for e in evaluations]
+    # the evaluator's convergence flag: prices, and every type's holdings (not volume: the
+    # equilibrium's bonds roll over); it is never set without acceptance B's holdings goals
+    rows = [json.loads(line) for line in (tmp_path / "run" / "evaluation.jsonl").read_text().splitlines()]
+    assert sum(r["converged"] for r in rows[-9:]) >= 5
+    for r in rows:
+        if r["converged"]:
+            for name in ("cautious", "bold"):
+                held = eq["holdings"][name]
+                assert abs(r[f"shares[{name}]"] - held["shares"][0]) <= 0.01
+                assert abs(r[f"bonds[{name}]"] / held["bonds"][0] - 1) <= 0.2
     assert sum(met) >= 5, [e["goals"] for e in evaluations]
     bold = [e["types"]["bold"] for e in evaluations]
     assert abs(np.median([t["shares"] for t in bold]) - bold[0]["shares_equilibrium"]) <= 0.01

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import copy
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
+import yaml
 
 from benchmark_scripts import load_benchmark
 from lucas_abm.errors import ConfigError
@@ -425,3 +427,49 @@ def test_order_sizes_on_the_action_grid(tmp_path):
         assert e["traded_periods"][asset] == traded.sum()
         assert (e[f"{asset}_price_rel_error"] is None) == (not traded.any())
         assert np.isfinite(e[f"{asset}_price_rel_error_all_periods"])
+
+
+def test_populations_whose_equilibrium_holds_bonds_converge_on_holdings():
+    """holds_bonds: only a Negishi equilibrium with bond positions (identical preferences hold
+    none); holdings_met: every type within the share tolerance and the relative bond tolerance,
+    each bound checked on both sides; missing holdings never meet it."""
+    from orchestrator.population import holdings_met, holds_bonds
+
+    def eq(bonds, solver="negishi"):
+        return {"solver": solver, "holdings": {"a": {"shares": [0.48, 0.48], "bonds": [bonds, bonds]},
+                                               "b": {"shares": [0.52, 0.52], "bonds": [-bonds, -bonds]}}}
+    assert holds_bonds(eq(0.0173)) and not holds_bonds(eq(0.0)) and not holds_bonds(None)
+    assert not holds_bonds(eq(0.0173, solver="harrison-kreps"))
+    row = {"shares[a]": 0.48, "shares[b]": 0.52, "bonds[a]": 0.0173, "bonds[b]": -0.0173}
+    assert holdings_met(row, eq(0.0173), 0.01, 0.2)
+    assert holdings_met({**row, "shares[a]": 0.4899, "shares[b]": 0.5101}, eq(0.0173), 0.01, 0.2)
+    assert not holdings_met({**row, "shares[a]": 0.4901, "shares[b]": 0.5099}, eq(0.0173), 0.01, 0.2)
+    assert holdings_met({**row, "bonds[a]": 0.0173 * 0.81, "bonds[b]": -0.0173 * 0.81}, eq(0.0173), 0.01, 0.2)
+    assert not holdings_met({**row, "bonds[a]": 0.0173 * 0.79, "bonds[b]": -0.0173 * 0.79}, eq(0.0173), 0.01, 0.2)
+    assert not holdings_met({**row, "bonds[a]": -0.0173, "bonds[b]": 0.0173}, eq(0.0173), 0.01, 0.2)
+    assert not holdings_met({"shares[a]": 0.48}, eq(0.0173), 0.01, 0.2)
+
+
+def test_the_equilibrium_is_valued_in_the_configured_initial_state():
+    """orchestrator.population.equilibrium values the endowments in dividend_params.initial_state
+    (the first state when episodes start from a random one): the Negishi holdings from state 1
+    differ from those from state 0, and are the solver's for initial_state=1."""
+    from lucas_abm.equilibrium.dispatch import solve_population
+    from orchestrator.population import equilibrium
+
+    base = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs"
+                           / "population_two_types_adaptive_cpu.yaml").read_text())
+    results = {}
+    for state in (0, 1, None):
+        raw_cfg = copy.deepcopy(base)
+        params = raw_cfg["economy"]["dividend_params"]
+        params.pop("initial_state")
+        if state is not None:
+            params["initial_state"] = state
+        results[state] = equilibrium(config_from_dict(raw_cfg))
+    assert results[1]["initial_state"] == 1 and results[0]["initial_state"] == 0 == results[None]["initial_state"]
+    cfg = config_from_dict(base)
+    direct = solve_population(cfg.population_types, params["states"], params["transition"],
+                              beta=cfg.economy.beta, gamma=cfg.economy.gamma, initial_state=1)
+    assert results[1]["holdings"] == direct["holdings"]
+    assert abs(results[1]["holdings"]["bold"]["shares"][0] - results[0]["holdings"]["bold"]["shares"][0]) > 1e-3

@@ -314,15 +314,3 @@ def test_a_price_not_posted_does_not_break_the_figures(run_dir, tmp_path):
     assert np.isfinite([lo, hi]).all() and lo < 0.8 and hi > 0.9
     plt.close(fig)
 
-
-def test_the_trade_note_names_populations_whose_equilibrium_holds_bonds():
-    """report.md says the no-trade criterion cannot be met exactly when the population's
-    equilibrium holds bonds (heterogeneous risk aversion), not for identical preferences."""
-    from orchestrator.report import equilibrium_trade_note
-
-    def population(bonds):
-        return {"equilibrium": {"holdings": {"a": {"shares": [0.5, 0.5], "bonds": [bonds, bonds]},
-                                             "b": {"shares": [0.5, 0.5], "bonds": [-bonds, -bonds]}}}}
-    assert equilibrium_trade_note(population(0.0)) == ""
-    assert equilibrium_trade_note({}) == ""
-    assert "cannot be met" in equilibrium_trade_note(population(0.0173))
