@@ -56,8 +56,29 @@ class Economy:
         eq = self.population_equilibrium
         if eq is not None and eq["solver"] == "negishi" and econ.dividend == "markov":
             # heterogeneous risk aversion moves p(y), q(y): the targets are the Negishi prices
-            self.prices = MarkovEquilibrium(self.dividend, econ.beta, econ.gamma, np.asarray(eq["dividend"]),
-                                            np.asarray(eq["tree_price"]), np.asarray(eq["bond_price"]))
+            self.prices = self._negishi_prices(eq)
+        self._targets_from: dict[int, tuple] = {}
+
+    def _negishi_prices(self, eq: dict) -> MarkovEquilibrium:
+        econ = self.config.economy
+        return MarkovEquilibrium(self.dividend, econ.beta, econ.gamma, np.asarray(eq["dividend"]),
+                                 np.asarray(eq["tree_price"]), np.asarray(eq["bond_price"]))
+
+    def targets(self, first_dividend: float) -> tuple[dict | None, object]:
+        """(population equilibrium, prices) an episode that starts with dividend ``first_dividend``
+        is scored against. A Negishi population on a Markov chain whose episodes start from a
+        random state gets the equilibrium valued in that episode's first state (the types'
+        endowments are valued there, which moves the holdings and, slightly, p(y) and q(y));
+        otherwise the economy's own (valued in the configured initial state)."""
+        econ, eq = self.config.economy, self.population_equilibrium
+        if (eq is None or eq["solver"] != "negishi" or econ.dividend != "markov"
+                or econ.dividend_params.get("initial_state") is not None):
+            return eq, self.prices
+        k = int(state_index(np.atleast_1d(first_dividend), econ.dividend_params["states"])[0])
+        if k not in self._targets_from:
+            solved = population_equilibrium(self.config, initial_state=k)
+            self._targets_from[k] = (solved, self._negishi_prices(solved))
+        return self._targets_from[k]
 
     def market(self) -> LucasMarket:
         econ = self.config.economy
@@ -118,14 +139,16 @@ class EpisodeRecord:
                                if np.isfinite(self.tree_clearing).any() else {}), **extra)
 
 
-def episode_metrics(record: EpisodeRecord, economy: Economy) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Posted prices [T, N] against the solver's p(y_t), q(y_t) [T]; volumes, utility, penalty."""
+def episode_metrics(record: EpisodeRecord, economy: Economy, prices=None) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Posted prices [T, N] against the solver's p(y_t), q(y_t) [T] (``prices``, default the
+    economy's); volumes, utility, penalty."""
     from orchestrator.metrics import price_stats
 
     tree, bond, dividend = record.tree_price, record.bond_price, record.dividend
     T, n_agents = len(dividend), tree.shape[1]
-    tree_star = np.broadcast_to(economy.prices.tree_price(dividend), (T,)).astype(float)
-    bond_star = np.broadcast_to(economy.prices.bond_price(dividend), (T,)).astype(float)
+    prices = economy.prices if prices is None else prices
+    tree_star = np.broadcast_to(prices.tree_price(dividend), (T,)).astype(float)
+    bond_star = np.broadcast_to(prices.bond_price(dividend), (T,)).astype(float)
     row = price_stats(tree, "tree_price")
     row.update(price_stats(bond, "bond_price"))
     row["tree_price_star"] = float(np.median(tree_star))

@@ -51,7 +51,8 @@ class GreedyEvaluator:
             record.add(tree_price, bond_price, step)
             obs = step.observation
         row = {"episode": episode}
-        metrics, tree_star, bond_star = episode_metrics(record, self.economy)
+        equilibrium, prices = self.economy.targets(record.dividend[0])   # valued in this episode's y_0
+        metrics, tree_star, bond_star = episode_metrics(record, self.economy, prices)
         row.update(metrics)
         if self.episodes_dir is not None:
             record.save(self.episodes_dir / f"eval-{episode:06d}.npz", episode=episode,
@@ -59,9 +60,8 @@ class GreedyEvaluator:
                         tree_lot=cfg.market.tree_lot, bond_lot=cfg.market.bond_lot)
         if self.economy.population is not None:   # each type's holdings per unit of supply, at T
             row.update(type_holdings(market.shares, market.bonds, self.economy.population))
-            row.update(holding_errors(market.shares, market.bonds, self.economy.population,
-                                      self.economy.population_equilibrium))
-        row["converged"] = criteria_met(row, cfg, self.economy.stochastic, self.economy.population_equilibrium)
+            row.update(holding_errors(market.shares, market.bonds, self.economy.population, equilibrium))
+        row["converged"] = criteria_met(row, cfg, self.economy.stochastic, equilibrium)
         return row
 
 

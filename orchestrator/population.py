@@ -149,10 +149,10 @@ def record(out: str | Path, config) -> Path | None:
     return None if arrays is None else write_population(out, config, arrays)
 
 
-def equilibrium(config) -> dict | None:
+def equilibrium(config, initial_state: int | None = None) -> dict | None:
     """The population's exact equilibrium (lucas_abm.equilibrium.solve_population) for a constant
     or Markov-chain dividend, valued in the configured ``initial_state`` (the chain's first state
-    when episodes start from a random state); None where there is none here
+    when episodes start from a random state), or in ``initial_state`` if given; None where there is none here
     (other dividend laws, or a population the exact solvers refuse). The types' endowments
     theta_k are the run's draw (the same seed), so the targets are those of the run's market."""
     from lucas_abm.equilibrium.dispatch import solve_population
@@ -166,6 +166,7 @@ def equilibrium(config) -> dict | None:
     else:
         states, transition = econ.dividend_params["states"], econ.dividend_params["transition"]
     initial = econ.dividend_params.get("initial_state") if econ.dividend == "markov" else None
+    initial = initial if initial_state is None else initial_state
     try:
         result = solve_population(population, states, transition, beta=econ.beta, gamma=econ.gamma,
                                   initial_state=0 if initial is None else int(initial))

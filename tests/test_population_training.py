@@ -473,3 +473,45 @@ def test_the_equilibrium_is_valued_in_the_configured_initial_state():
                               beta=cfg.economy.beta, gamma=cfg.economy.gamma, initial_state=1)
     assert results[1]["holdings"] == direct["holdings"]
     assert abs(results[1]["holdings"]["bold"]["shares"][0] - results[0]["holdings"]["bold"]["shares"][0]) > 1e-3
+
+
+def test_evaluations_are_scored_against_the_equilibrium_of_their_first_state(tmp_path):
+    """Episodes from a random first state (no initial_state): each evaluation's targets are the
+    Negishi equilibrium valued in its own first state y_0 (Economy.targets; the holdings move
+    with it: bold share 0.5227 from y = 0.04, 0.5159 from 0.05). Price-takers play 20 periods
+    per evaluation until both first states have occurred; each row's share_error and p*(y_t)
+    are those of solve_population(initial_state = y_0), independently solved here."""
+    from lucas_abm.equilibrium.dispatch import solve_population
+    from lucas_abm.price_takers import PriceTakers
+    from orchestrator.episode import Economy, sampled_agents
+    from orchestrator.evaluator import GreedyEvaluator
+    from orchestrator.population import holding_errors
+
+    raw_cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs"
+                              / "population_two_types_schedules_cpu.yaml").read_text())
+    raw_cfg["market"]["horizon"] = 20
+    config = config_from_dict(raw_cfg)
+    params = config.economy.dividend_params
+    assert params.get("initial_state") is None
+    economy = Economy(config)
+    evaluator = GreedyEvaluator(config, economy, None, sampled_agents(config), tmp_path)
+    seen = set()
+    for episode in range(1, 40):
+        evaluator.policy = PriceTakers(evaluator.market, params["states"], params["transition"], config.economy.beta,
+                                       economy.population_equilibrium["bond_price"], 0.1, 0.1)
+        row = evaluator.evaluate(episode)
+        npz = np.load(tmp_path / f"eval-{episode:06d}.npz")
+        y0 = int(np.argmin(np.abs(np.asarray(params["states"]) - npz["dividend"][0])))
+        eq = solve_population(config.population_types, params["states"], params["transition"],
+                              beta=config.economy.beta, gamma=config.economy.gamma, initial_state=y0)
+        expected = holding_errors(evaluator.market.shares, evaluator.market.bonds, economy.population, eq)
+        assert row["share_error"] == pytest.approx(expected["share_error"], rel=1e-12)
+        states_path = np.argmin(np.abs(np.asarray(params["states"])[None, :] - npz["dividend"][:, None]), axis=1)
+        assert row["tree_price_star"] == pytest.approx(float(np.median(np.asarray(eq["tree_price"])[states_path])),
+                                                       rel=1e-12)
+        seen.add(y0)
+        if seen == {0, 1}:
+            break
+    assert seen == {0, 1}
+    holdings = {k: economy.targets(y)[0]["holdings"]["bold"]["shares"][0] for k, y in enumerate(params["states"])}
+    assert holdings[0] == pytest.approx(0.5227, abs=1e-4) and holdings[1] == pytest.approx(0.5159, abs=1e-4)
