@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.figures import _column, _pyplot
+from orchestrator.figures import _column, _pyplot, save_figure
 from orchestrator.run_data import RunData
 
 FIGURE = "estimates.png"
@@ -33,11 +33,7 @@ def has_estimates(run: RunData) -> bool:
 
 def plot_estimates(run: RunData, population: dict, path: Path) -> Path:
     """Save :func:`estimates_figure` to ``path``."""
-    plt = _pyplot()
-    fig = estimates_figure(run, population)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(estimates_figure(run, population), path)
 
 
 def estimates_figure(run: RunData, population: dict):

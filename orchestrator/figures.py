@@ -65,6 +65,14 @@ def _agent_colors(k: int):
     return [cmap(i % cmap.N) for i in range(k)]
 
 
+def save_figure(fig, path: Path, dpi: int = 110) -> Path:
+    """Write ``fig`` to ``path`` and close it."""
+    plt = _pyplot()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def _save(plt, fig, path: Path, legend_handles=None, legend_title: str | None = None) -> Path:
     if legend_handles:
         handles, labels = legend_handles

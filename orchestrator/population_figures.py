@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.figures import _column, _pyplot
+from orchestrator.figures import _column, _pyplot, save_figure
 from orchestrator.run_data import RunData
 from orchestrator.state_errors import errors_by_state, state_index
 
@@ -76,11 +76,7 @@ def _state_columns(rows: list[dict], asset: str) -> list[tuple[str, str]]:
 
 def plot_population(run: RunData, population: dict, path: Path) -> Path:
     """Save :func:`population_figure` to ``path``."""
-    plt = _pyplot()
-    fig = population_figure(run, population)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(population_figure(run, population), path)
 
 
 def population_figure(run: RunData, population: dict):
