@@ -25,7 +25,8 @@ from orchestrator.agents import Features, market_orders
 from orchestrator.config import TrainConfig
 from orchestrator.convergence import episodes_to_converge, final_numbers
 from orchestrator.episode import EVAL_SEED_OFFSET, Economy, EpisodeRecord, episode_metrics, episode_seed
-from orchestrator.population import holding_errors, holdings_met, holds_bonds, type_holdings
+from orchestrator.population import (equilibrium_holdings, holding_errors, holdings_met, holds_bonds,
+                                     type_holdings)
 
 
 class GreedyEvaluator:
@@ -61,6 +62,9 @@ class GreedyEvaluator:
         if self.economy.population is not None:   # each type's holdings per unit of supply, at T
             row.update(type_holdings(market.shares, market.bonds, self.economy.population))
             row.update(holding_errors(market.shares, market.bonds, self.economy.population, equilibrium))
+            row.update(equilibrium_holdings(equilibrium))
+            if "initial_state" in (equilibrium or {}):
+                row["initial_state"] = int(equilibrium["initial_state"])
         row["converged"] = criteria_met(row, cfg, self.economy.stochastic, equilibrium)
         return row
 

@@ -197,6 +197,17 @@ def holdings_met(row: dict, eq: dict, share_tolerance: float, bond_tolerance: fl
     return True
 
 
+def equilibrium_holdings(eq: dict | None) -> dict:
+    """The Negishi equilibrium's holdings by type, per unit of supply, as evaluation-row columns
+    ``shares_equilibrium[name]``, ``bonds_equilibrium[name]`` (the targets the row was scored
+    against); {} for other equilibria."""
+    if eq is None or eq.get("solver") != "negishi":
+        return {}
+    out = {f"shares_equilibrium[{n}]": float(h["shares"][0]) for n, h in eq["holdings"].items()}
+    out.update({f"bonds_equilibrium[{n}]": float(h["bonds"][0]) for n, h in eq["holdings"].items()})
+    return out
+
+
 def type_holdings(shares: np.ndarray, bonds: np.ndarray, arrays: PopulationArrays) -> dict:
     """Each type's shares and bonds per unit of tree supply (shares sum to 1, bonds to 0):
     ``{"shares[name]": ..., "bonds[name]": ...}``, one bincount each."""

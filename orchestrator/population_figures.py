@@ -3,7 +3,8 @@
 Across training, at every greedy evaluation (evaluation.jsonl):
 
 * each type's tree shares per unit of supply at the episode's end, ``shares[type]``, against the
-  equilibrium's ``s_k`` (dashed) and the endowment ``theta_k`` (dotted);
+  equilibrium's ``s_k`` (dashed; where episodes start from a random state, each evaluation's
+  own, ``shares_equilibrium[type]``) and the endowment ``theta_k`` (dotted);
 * each type's bond position per unit of supply, ``bonds[type]``, against the equilibrium ``b_k``;
 * the median posted (or clearing) tree and bond prices relative to the equilibrium,
   ``tree_price_rel_error``, ``bond_price_rel_error`` (for a Negishi population on a Markov chain
@@ -95,7 +96,12 @@ def population_figure(run: RunData, population: dict):
                              (axes[0, 1], "bonds", "bonds per unit of tree supply")):
         for name, t, color in zip(names, population["types"], colors):
             ax.plot(episode, _column(ev, f"{asset}[{name}]"), "o-", ms=3, color=color, label=f"{name} (learned)")
-            if name in holdings:
+            targets = _column(ev, f"{asset}_equilibrium[{name}]")
+            if np.isfinite(targets).any() and np.ptp(targets[np.isfinite(targets)]) > 0:
+                # episodes from a random first state: each evaluation's own equilibrium
+                ax.plot(episode, targets, "--", drawstyle="steps-mid", color=color, lw=1.0,
+                        label=f"{name}: equilibrium of the evaluation's first state")
+            elif name in holdings:
                 ax.axhline(holdings[name][asset][0], color=color, ls="--", lw=1.2,
                            label=f"{name}: equilibrium {holdings[name][asset][0]:.4g}")
             if asset == "shares":

@@ -506,6 +506,10 @@ def test_evaluations_are_scored_against_the_equilibrium_of_their_first_state(tmp
                               beta=config.economy.beta, gamma=config.economy.gamma, initial_state=y0)
         expected = holding_errors(evaluator.market.shares, evaluator.market.bonds, economy.population, eq)
         assert row["share_error"] == pytest.approx(expected["share_error"], rel=1e-12)
+        assert row["initial_state"] == y0                      # the row names its targets
+        for name in ("cautious", "bold"):
+            assert row[f"shares_equilibrium[{name}]"] == eq["holdings"][name]["shares"][0]
+            assert row[f"bonds_equilibrium[{name}]"] == eq["holdings"][name]["bonds"][0]
         states_path = np.argmin(np.abs(np.asarray(params["states"])[None, :] - npz["dividend"][:, None]), axis=1)
         assert row["tree_price_star"] == pytest.approx(float(np.median(np.asarray(eq["tree_price"])[states_path])),
                                                        rel=1e-12)
