@@ -6,8 +6,8 @@
   the chain's true ``P[y, y']`` (dashed, the config's ``economy.dividend_params.transition``);
 * right: the bond prices the valuers roll a position over at, ``q_hat(y)`` (``q_hat[y=...]``,
   the prior-weighted mean or median of the clearing prices seen in y) against the
-  heterogeneous equilibrium's ``q(y)`` (dashed, RUN/population.json's ``equilibrium``, the
-  equilibrium valued in the config's initial state, which every evaluation starts from here).
+  heterogeneous equilibrium's ``q(y)`` (dashed, RUN/population.json's ``equilibrium``, valued
+  in the configured initial state: the first when episodes start from a random one).
 
 A bond position is the difference of near-equal numbers, ``c(y) = s y + b (1 - q(y))`` with
 ``1 - q(y)`` a few percent, so the right panel's gaps are what the debt's error is made of

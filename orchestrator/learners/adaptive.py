@@ -32,9 +32,9 @@ observation):
   holds the median, within one bin (1e-4) of the sample median and exactly the price when
   every price seen is one number. The median ignores the whole episodes the market clears
   far from q(y) (the first ones, and paths on which the allocation goes astray), which keep
-  the mean up to 1.7% off; since a bond position is the difference of near-equal numbers,
-  c(y) = s y + b (1 - q(y)) with 1 - q(y) a few percent, that 1% leaves the debt 5-10% short
-  (docs/heterogeneity.md, "Adaptive valuers", measures both).
+  the mean up to 1.8% off; since a bond position is the difference of near-equal numbers,
+  c(y) = s y + b (1 - q(y)) with 1 - q(y) a few percent, errors of that size leave the debt
+  4-10% short (docs/heterogeneity.md, "Adaptive valuers", measures both).
 
 The estimates are the rule's variables (published to actors and the evaluator like a
 network's weights, checkpointed for an exact resume). Exploration is not used: nothing an
