@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lucas_abm.errors import ConfigError
-from orchestrator.figures import (FIGURES, format_value, networks_label, plot_convergence,
-                                  plot_holdings, plot_posted_prices, plot_traded_volumes)
 from orchestrator.estimates_figure import CAPTION as ESTIMATES_CAPTION
 from orchestrator.estimates_figure import FIGURE as ESTIMATES_FIGURE
 from orchestrator.estimates_figure import has_estimates, plot_estimates
+from orchestrator.figures import (FIGURES, format_value, networks_label, plot_convergence,
+                                  plot_holdings, plot_posted_prices, plot_traded_volumes)
 from orchestrator.population import holds_bonds
 from orchestrator.population_figures import CAPTION as POPULATION_CAPTION
 from orchestrator.population_figures import FIGURE as POPULATION_FIGURE
@@ -177,11 +177,13 @@ def markdown_report(run: RunData, figures: dict[str, str], shown: list[int],
 
 def _holdings_rows(last: dict, equilibrium: dict, tol: dict) -> list[str]:
     """Rows of the final-numbers table: each type's holdings at the last evaluation's end
-    against the equilibrium's (orchestrator.population.holdings_met's tolerances)."""
+    against the equilibrium's (orchestrator.population.holdings_met's tolerances): the targets
+    the evaluation recorded (valued in its own first state), else population.json's."""
     rows = []
     for name, h in (equilibrium.get("holdings") or {}).items():
         s, b = last.get(f"shares[{name}]"), last.get(f"bonds[{name}]")
-        s_k, b_k = h["shares"][0], h["bonds"][0]
+        s_k = last.get(f"shares_equilibrium[{name}]", h["shares"][0])
+        b_k = last.get(f"bonds_equilibrium[{name}]", h["bonds"][0])
         share_error = None if s is None else s - s_k
         bond_error = None if b is None or b_k == 0 else b / b_k - 1.0
         rows += [f"| {name}: tree shares per unit of supply | {format_value(s)} | {s_k:.4f} | "
