@@ -202,6 +202,10 @@ class ExplorationConfig:
         return self.epsilon_start + frac * (self.epsilon_end - self.epsilon_start)
 
 
+TOLERANCES = ("tree_tolerance", "bond_tolerance", "volume_tolerance", "tracking_tolerance",
+              "share_tolerance", "bond_position_tolerance")   # TrainingConfig's convergence criteria
+
+
 @dataclass
 class TrainingConfig:
     """Length of training, evaluation, checkpoints and the convergence criteria.
@@ -231,8 +235,7 @@ class TrainingConfig:
         self.eval_interval = check_int("training.eval_interval", self.eval_interval, 1)
         self.checkpoint_interval = check_int("training.checkpoint_interval", self.checkpoint_interval, 1)
         self.seed = check_int("training.seed", self.seed, 0)
-        for name in ("tree_tolerance", "bond_tolerance", "volume_tolerance", "tracking_tolerance",
-                     "share_tolerance", "bond_position_tolerance"):
+        for name in TOLERANCES:
             setattr(self, name, check_range(f"training.{name}", getattr(self, name), 0.0, None))
         self.stop_after_converged_evals = check_int("training.stop_after_converged_evals",
                                                self.stop_after_converged_evals, 0)

@@ -75,6 +75,8 @@ class Economy:
                 or econ.dividend_params.get("initial_state") is not None):
             return eq, self.prices
         k = int(state_index(np.atleast_1d(first_dividend), econ.dividend_params["states"])[0])
+        if k == eq["initial_state"]:       # the economy's own, already solved
+            return eq, self.prices
         if k not in self._targets_from:
             solved = population_equilibrium(self.config, initial_state=k)
             self._targets_from[k] = (solved, self._negishi_prices(solved))

@@ -14,12 +14,12 @@ import numpy as np
 import yaml
 
 from lucas_abm.errors import ConfigError
+from orchestrator.config import TOLERANCES, TrainingConfig
 from orchestrator.convergence import episodes_to_converge, final_numbers
 
 DEFAULT_PANELS = 4
 # Convergence criteria when config.yaml predates them (orchestrator.config.TrainingConfig defaults).
-DEFAULT_TOLERANCES = {"tree_tolerance": 0.02, "bond_tolerance": 0.01, "volume_tolerance": 0.005,
-                      "tracking_tolerance": 0.03, "share_tolerance": 0.01, "bond_position_tolerance": 0.2}
+DEFAULT_TOLERANCES = {name: getattr(TrainingConfig, name) for name in TOLERANCES}   # a run's config may omit them
 
 
 @dataclass(frozen=True)
