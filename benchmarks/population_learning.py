@@ -56,7 +56,7 @@ def measure(run_dir: Path, last: int = 1) -> dict:
     from lucas_abm.equilibrium.dispatch import solve_population
     from lucas_abm.equilibrium.valuations import risk_sharing_gap
     from orchestrator.config import config_from_dict
-    from orchestrator.state_errors import errors_by_state, state_index
+    from orchestrator.state_errors import at_rest, errors_by_state, state_index
 
     config = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
     population, econ = config.population_types, config.economy
@@ -89,8 +89,8 @@ def measure(run_dir: Path, last: int = 1) -> dict:
         if "tree_clearing_price" in npz.files:
             tree, bond, source = npz["tree_clearing_price"], npz["bond_clearing_price"], "clearing"
             traded = {a: _traded(npz, a) for a in ("tree", "bond")}
-            if config.actions.tree_schedule_slope is not None:
-                traded = {a: traded[a] | _at_rest(npz, a) for a in traded}
+            if config.actions.tree_schedule_slope is not None:   # a schedules market at rest has a price
+                traded = {a: traded[a] | at_rest(npz[f"{a}_clearing_price"], npz[f"{a}_price"]) for a in traded}
         else:
             tree, bond = np.median(npz["tree_price"], axis=1), np.median(npz["bond_price"], axis=1)
             source = "median posted"
@@ -175,15 +175,6 @@ def _traded(npz, asset: str) -> np.ndarray:
     if f"{asset}_volume" in npz.files:
         return npz[f"{asset}_volume"] > 1e-12
     return np.abs(npz[f"{asset}_trade"]).sum(axis=1) > 1e-12
-
-
-def _at_rest(npz, asset: str, tolerance: float = 1e-6) -> np.ndarray:
-    """[T] bool: periods in which every sampled agent posted the asset's reported clearing
-    price to ``tolerance`` (relative): a schedules market at rest at that price."""
-    posted = np.asarray(npz[f"{asset}_price"], float)
-    price = np.asarray(npz[f"{asset}_clearing_price"], float)[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.all(np.abs(posted / price - 1.0) <= tolerance, axis=1)
 
 
 def _pct(value, fmt: str = "+.2%") -> str:

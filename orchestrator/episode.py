@@ -15,7 +15,7 @@ from lucas_abm.utility import CRRAUtility
 from orchestrator.config import TrainConfig
 from orchestrator.population import draw as draw_population
 from orchestrator.population import equilibrium as population_equilibrium
-from orchestrator.state_errors import errors_by_state, state_index
+from orchestrator.state_errors import errors_by_state, priced_periods, state_index
 
 SAMPLED_AGENTS = 10      # agents whose trajectories are stored for the report (thesis figs 8-11)
 EVAL_SEED_OFFSET = 1_000_003
@@ -178,7 +178,8 @@ def state_price_errors(record: EpisodeRecord, economy: Economy, tree_star: np.nd
     For each state y and asset: ``{asset}_price_rel_error[y=Y]``, the median over the periods
     in state y of ``median_k p_k,t / p(y) - 1`` (posted prices), and for an order mechanism
     ``{asset}_clearing_rel_error[y=Y]``, the median of ``P_t / p(y) - 1`` over the periods in
-    state y in which the asset traded (without trade the auction's price moves nothing).
+    state y that have a price (:func:`orchestrator.state_errors.priced_periods`: traded, or a
+    schedules market at rest; otherwise the auction's price moves nothing).
     None where the episode has no such period. The pooled medians above are the error of the
     most frequent state and can hide another's (docs/acceptance_b.md)."""
     econ = economy.config.economy
@@ -186,6 +187,7 @@ def state_price_errors(record: EpisodeRecord, economy: Economy, tree_star: np.nd
         return {}
     states = econ.dividend_params["states"]
     state, n = state_index(record.dividend, states), len(states)
+    schedules = economy.config.actions.tree_schedule_slope is not None
     row = {}
     for asset, posted, star, clearing, volume in (
             ("tree", record.tree_price, tree_star, record.tree_clearing, record.tree_volume),
@@ -193,7 +195,7 @@ def state_price_errors(record: EpisodeRecord, economy: Economy, tree_star: np.nd
         posted_errors = errors_by_state(np.median(posted, axis=1), star, state, n)
         row.update({f"{asset}_price_rel_error[y={y:g}]": e for y, e in zip(states, posted_errors)})
         if np.isfinite(clearing).any():
-            traded = (volume > 1e-12) & np.isfinite(clearing)
-            clearing_errors = errors_by_state(clearing, star, state, n, traded)
+            priced = priced_periods(volume, clearing, posted, schedules)
+            clearing_errors = errors_by_state(clearing, star, state, n, priced)
             row.update({f"{asset}_clearing_rel_error[y={y:g}]": e for y, e in zip(states, clearing_errors)})
     return row

@@ -26,7 +26,7 @@ import numpy as np
 
 from orchestrator.figures import _column, _pyplot, save_figure
 from orchestrator.run_data import RunData
-from orchestrator.state_errors import errors_by_state, state_index
+from orchestrator.state_errors import errors_by_state, priced_periods, state_index
 
 FIGURE = "population.png"
 CAPTION = "Holdings by type and prices against the heterogeneous equilibrium, across training"
@@ -48,6 +48,7 @@ def with_state_errors(run: RunData, equilibrium: dict) -> list[dict]:
             or any(k.startswith("tree_clearing_rel_error[y=") for k in rows[-1])):
         return rows
     states = equilibrium["dividend"]
+    schedules = (run.config.get("actions") or {}).get("tree_schedule_slope") is not None
     out = []
     for row in rows:
         extra = {}
@@ -58,7 +59,8 @@ def with_state_errors(run: RunData, equilibrium: dict) -> list[dict]:
             for asset in ("tree", "bond"):
                 clearing, volume = npz[f"{asset}_clearing_price"], npz[f"{asset}_volume"]
                 star = np.asarray(equilibrium[f"{asset}_price"], float)[state]
-                errors = errors_by_state(clearing, star, state, len(states), (volume > 1e-12) & np.isfinite(clearing))
+                priced = priced_periods(volume, clearing, npz[f"{asset}_price"], schedules)
+                errors = errors_by_state(clearing, star, state, len(states), priced)
                 extra.update({f"{asset}_clearing_rel_error[y={y:g}]": e for y, e in zip(states, errors)})
         out.append({**row, **extra})
     return out
