@@ -444,3 +444,21 @@ def test_quadratic_price_basis_trains_on_schedules(tmp_path):
     train_two_episodes(cfg, tmp_path / "run")
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["actions"]["price_basis"] == "quadratic" and saved["learner"]["state_networks"] is True
+
+
+def test_no_clearing_price_above_the_markets_cap():
+    """Slopes too small to absorb the fixed positions put the root of Z(P) far above any
+    valid price (here 0.01 / 4.27e-24 ~ 2.3e21). clear_schedule refuses a root above
+    ``max_price`` (no trade) instead; without the cap the budget caps left positions summing
+    to 2.3e-23, which at that price created 0.0039 of cash (hypothesis found it:
+    test_invariants_hold_for_any_population_and_any_schedules)."""
+    value, slope = np.ones(3), np.array([0.0, 4.270170037016188e-24, 0.0])
+    base, lo, hi = np.array([0.005, 0.005, 0.0]), np.full(3, -0.01), np.full(3, np.inf)
+    price, z = clear_schedule(value, base, slope, lo, hi)
+    assert price > 1e21                                   # the uncapped root
+    price, z = clear_schedule(value, base, slope, lo, hi, max_price=10.0)
+    assert np.isnan(price) and np.all(z == 0.0)
+    # a root within the cap is unchanged by it: base 0.005 + slope 0.01 (1 - P) summed to zero
+    slope = np.array([0.0, 0.01, 0.01])
+    price, z = clear_schedule(value, base, slope, lo, hi, max_price=10.0)
+    assert price == pytest.approx(1.5, rel=1e-12) and abs(z.sum()) < 1e-15

@@ -101,9 +101,13 @@ def schedule_arguments(tree_slope: float, bond_slope: float, initial_shares) -> 
 
 
 def clear_schedule(value: np.ndarray, base: np.ndarray, slope: np.ndarray, lo: np.ndarray,
-                   hi: np.ndarray) -> tuple[float, np.ndarray]:
-    """The price P > 0 with ``sum_k clip(base_k + slope_k (1 - P / value_k), lo_k, hi_k) = 0``
-    and the quantities ``z_k(P)``; ``(nan, zeros)`` when no P > 0 clears.
+                   hi: np.ndarray, max_price: float = np.inf) -> tuple[float, np.ndarray]:
+    """The price P in (0, max_price] with ``sum_k clip(base_k + slope_k (1 - P / value_k), lo_k,
+    hi_k) = 0`` and the quantities ``z_k(P)``; ``(nan, zeros)`` when no such P clears.
+
+    ``max_price`` is the market's cap on posted prices (TradingRules.max_price): a root above
+    it comes from slopes too small to absorb the fixed positions (e.g. 1e-24, P ~ 1e21), where
+    the positions' round-off times P would create cash, so the asset does not trade.
 
     ``lo`` is finite, ``hi`` may be +inf. Agents with ``slope_k = 0`` contribute the constant
     ``clip(base_k, lo_k, hi_k)``. On the piece between two kinks ``Z(P) = level - s P``.
@@ -149,7 +153,7 @@ def clear_schedule(value: np.ndarray, base: np.ndarray, slope: np.ndarray, lo: n
             price = max(price, kinks[j - 1])
     else:                                              # piece 0 flat and already <= 0
         return none
-    if not (np.isfinite(price) and price > 0.0):
+    if not (np.isfinite(price) and 0.0 < price <= max_price):
         return none
     z = np.clip(base, lo, hi)
     z[elastic] = np.clip(c - a * price, lo_e, hi_e)
@@ -197,8 +201,8 @@ def execute_schedules(schedules: Schedules, income: np.ndarray, shares: np.ndarr
     hi_t, hi_b = np.full(n, np.inf), np.full(n, np.inf)
     capped = np.zeros(n, bool)
     for _ in range(BUDGET_PASSES):
-        p, zt = clear_schedule(vt, base_t, at, lo_t, hi_t)
-        q, zb = clear_schedule(vb, base_b, ab, lo_b, hi_b)
+        p, zt = clear_schedule(vt, base_t, at, lo_t, hi_t, rules.max_price)
+        q, zb = clear_schedule(vb, base_b, ab, lo_b, hi_b, rules.max_price)
         if tree_settlement == "bonds" and np.isfinite(p) and np.isfinite(q):
             zb = finance_with_bonds(zt, zb, p, q, limits, financed_fraction)
         cash_t = zt * p if np.isfinite(p) else np.zeros(n)
