@@ -341,6 +341,7 @@ def test_report_draws_the_population_figure(tmp_path):
     written = make_report(ReportRequest(run_dir=tmp_path / "run"))
     assert written["population.png"].stat().st_size > 10_000
     assert "population.png" in written["report.md"].read_text()
+    assert "estimates.png" not in written            # the adaptive valuers' figure only
     # what the figure draws: each type's learned holdings (the evaluations' columns) against
     # its endowment, and the agents' distance from their equilibrium holdings
     import matplotlib.pyplot as plt
