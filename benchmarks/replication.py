@@ -6,8 +6,10 @@
         --out runs/replication/thesis_cpu_shared # one shared network, for comparison
 
 Each seed runs ``lucas-abm train`` in its own process (sequentially: the machine has 2 cores);
-a seed whose ``summary.json`` already exists is not rerun. Prints a markdown table and writes
-``OUT/replication.json`` and ``OUT/replication.md``.
+a seed whose ``summary.json`` already exists is not rerun (and one with a checkpoint resumes).
+The config, the overrides and the seeds are checked before any run starts: bad input stops the
+script with the config's own one-line error (exit code 2). Prints a markdown table and writes
+``OUT/replication.json`` (the seeds' ``summary.json`` rows) and ``OUT/replication.md``.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
+from lucas_abm.errors import ConfigError
+from orchestrator.config import load_config
 
 COLUMNS = [
     ("seed", "seed", "{}"),
@@ -45,10 +48,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="config override passed to every run (repeatable)")
     args = ap.parse_args(argv)
+    try:   # every seed's config, before any run starts
+        seeds = parse_seeds(args.seeds)
+        population = [load_config(args.config, args.overrides, seed=s) for s in seeds][0].population
+    except ConfigError as err:
+        print(f"replication: error: {err}", file=sys.stderr)
+        return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for seed in [int(s) for s in args.seeds.split(",")]:
+    for seed in seeds:
         run_dir = out / f"seed-{seed}"
         summary_path = run_dir / "summary.json"
         if not summary_path.exists():
@@ -75,11 +84,22 @@ def main(argv: list[str] | None = None) -> int:
     (out / "replication.md").write_text(table + footer)
     (out / "replication.json").write_text(json.dumps(rows, indent=2))
     print("\n" + table + footer)
-    if "population" in yaml.safe_load(Path(args.config).read_text()):
+    if population is not None:
         print(f"a population config: its goals against the heterogeneous equilibrium, seed by seed, are "
               f"printed by python benchmarks/population_learning.py {out} --seeds --since E "
               f"(acceptance B) or --seeds (acceptance A)")
     return 0
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` -> [0, 1, 2]; anything but distinct non-negative integers is a ConfigError."""
+    try:
+        seeds = [int(s) for s in text.split(",")]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise ConfigError("--seeds", "distinct non-negative integers separated by commas", text)
+    return seeds
 
 
 def _cell(row: dict, key: str, fmt: str) -> str:
