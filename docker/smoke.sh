@@ -60,7 +60,11 @@ assert ids == ["0", "1"], ids
 rows = [json.loads(l) for f in (run / "actors").glob("actor-*.jsonl") for l in f.read_text().splitlines()]
 episodes = [(r["actor"], r["actor_episode"]) for r in rows]
 assert len(episodes) == len(set(episodes)), "an episode logged twice"
+by_role = s["cpu_seconds_by_role"]   # each container's own record (orchestrator/cpu_record.py)
+assert sorted(by_role) == ["actor-0", "actor-1", "evaluator", "learner-0", "replay"], by_role
+assert all(v > 0 for v in by_role.values()) and abs(s["cpu_seconds"] - sum(by_role.values())) < 1e-6, s
 print(f"smoke: summary ok: {s['episodes']} episodes, {s['updates']} updates, tree {s['tree_price']} "
-      f"(p* {s['tree_price_star']:.4f}), actors {ids}, {len(episodes)} actor episodes logged")
+      f"(p* {s['tree_price_star']:.4f}), actors {ids}, {len(episodes)} actor episodes logged, "
+      f"{s['cpu_seconds']:.0f} CPU s over {len(by_role)} roles")
 PY
 say "passed"

@@ -15,12 +15,15 @@ last checkpoint, a killed server restores its last checkpoint; exit code 2, bad 
 diverged, stop the run instead) and, when learner 0 exits with the summary written, waits
 for the evaluator and stops the rest.
 
-CPU time. The launcher adds up the user + system CPU seconds of its children (restarted ones
-included: ``getrusage(RUSAGE_CHILDREN)`` counts every child it has waited for) and keeps the
-running total over launches in ``OUT/cpu.json``, so a resumed run adds to it. A finished run
-writes the total into ``summary.json`` as ``cpu_seconds``, the key the one-process trainer
-writes (its own process time). The CPU of a launcher that is killed with SIGKILL, and of its
-children since it started, is not counted.
+CPU time. Every role keeps its own CPU seconds in ``OUT/cpu/ROLE.json`` (orchestrator.
+cpu_record; the launcher passes the server ``--out``), and learner 0 writes their sum into
+``summary.json``. The launcher also adds up the user + system CPU seconds of its children
+exactly (restarted ones included: ``getrusage(RUSAGE_CHILDREN)`` counts every child it has
+waited for) and keeps the running total over launches in ``OUT/cpu.json``, so a resumed run
+adds to it. A finished run gets that total as ``summary.json``'s ``cpu_seconds``, the key the
+one-process trainer writes (its own process time), and the roles' final
+``cpu_seconds_by_role``. The CPU of a launcher that is killed with SIGKILL, and of its
+children since it started, is not in ``cpu.json``.
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ from pathlib import Path
 import portpicker
 
 from orchestrator.atomic import write_json
+from orchestrator.cpu_record import role_cpu_seconds
 
 
 @dataclass
@@ -62,7 +66,8 @@ def role_commands(config_file: Path, out: Path, address: str, port: int, actors:
               "--peer-timeout", str(peer_timeout)]
     sharding = ["--shards", str(shards)]
     commands = {"replay": ["replay-server", "--config", str(config_file), "--port", str(port),
-                           "--checkpoint-dir", str(out / "replay-checkpoints"), *sharding]}
+                           "--checkpoint-dir", str(out / "replay-checkpoints"), "--out", str(out),
+                           *sharding]}
     for s in range(shards):
         commands[f"learner-{s}"] = ["learner", *common, *sharding, "--shard", str(s)]
     for k in range(actors):
@@ -109,7 +114,8 @@ class Launcher:
         write_json(path, {"cpu_seconds": total, "launches": before["launches"] + 1})
         summary = self.out / "summary.json"
         if finished and summary.is_file():
-            write_json(summary, {**json.loads(summary.read_text()), "cpu_seconds": total})
+            write_json(summary, {**json.loads(summary.read_text()), "cpu_seconds": total,
+                                 "cpu_seconds_by_role": role_cpu_seconds(self.out)})
 
     def _supervise(self, timeout_s: float | None) -> int:
         started = time.monotonic()

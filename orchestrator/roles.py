@@ -17,6 +17,7 @@ from orchestrator.actor import MarketActor
 from orchestrator.algorithms import ShardedPolicy, make_algorithm
 from orchestrator.config import TrainConfig
 from orchestrator.coordinator import Coordinator, actor_log, append_row, checkpoint_manager, read_rows
+from orchestrator.cpu_record import CpuRecord, cpu_summary
 from orchestrator.episode import Economy, sampled_agents
 from orchestrator.evaluator import GreedyEvaluator
 from orchestrator.learner import EnsembleLearner
@@ -95,6 +96,13 @@ def policy_for_all_shards(config: TrainConfig, dim: int, shards: int):
 # ---------------------------------------------------------------------------- actor
 def run_actor(config: TrainConfig, out: Path, address: str, actor_id: int, shards: int = 1,
               peer_timeout: float = 60.0, max_owed: int | None = None) -> int:
+    """The actor role, its CPU seconds kept in ``OUT/cpu/actor-K.json`` (orchestrator.cpu_record)."""
+    with CpuRecord(out, f"actor-{actor_id}"):
+        return _run_actor(config, out, address, actor_id, shards, peer_timeout, max_owed)
+
+
+def _run_actor(config: TrainConfig, out: Path, address: str, actor_id: int, shards: int,
+               peer_timeout: float, max_owed: int | None) -> int:
     """Play episodes until the learner publishes stop; log each completed one exactly once.
 
     Back-pressure: at every pull, while the learner owes more than ``max_owed`` updates
@@ -182,6 +190,12 @@ def run_actor(config: TrainConfig, out: Path, address: str, actor_id: int, shard
 # ---------------------------------------------------------------------------- evaluator
 def run_evaluator(config: TrainConfig, out: Path, address: str, shards: int = 1,
                   peer_timeout: float = 60.0) -> int:
+    """The evaluator role, its CPU seconds kept in ``OUT/cpu/evaluator.json``."""
+    with CpuRecord(out, "evaluator"):
+        return _run_evaluator(config, out, address, shards, peer_timeout)
+
+
+def _run_evaluator(config: TrainConfig, out: Path, address: str, shards: int, peer_timeout: float) -> int:
     """Greedy evaluation every ``eval_interval`` episodes (labelled with the count the weights
     were published at) and at the stop; rows go to ``out/evaluation.jsonl``."""
     import tensorflow as tf
@@ -217,6 +231,13 @@ def run_evaluator(config: TrainConfig, out: Path, address: str, shards: int = 1,
 # ---------------------------------------------------------------------------- learner
 def run_learner(config: TrainConfig, out: Path, address: str, shard: int = 0, shards: int = 1,
                 peer_timeout: float = 60.0) -> int:
+    """The learner role of one shard, its CPU seconds kept in ``OUT/cpu/learner-S.json``."""
+    with CpuRecord(out, f"learner-{shard}") as record:
+        return _run_learner(config, out, address, shard, shards, peer_timeout, record)
+
+
+def _run_learner(config: TrainConfig, out: Path, address: str, shard: int, shards: int,
+                 peer_timeout: float, record: CpuRecord) -> int:
     """Update the shard's networks from Reverb at the single-process pace (one update per
     ``update_every`` inserted windows), publish weights; shard 0 also coordinates the run."""
     import tensorflow as tf
@@ -319,7 +340,8 @@ def run_learner(config: TrainConfig, out: Path, address: str, shard: int = 0, sh
                 publish(episodes, stop=1)
                 log(f"{name}: {episodes} episodes; stop published")
                 wait_for_evaluation(out, episodes, peer_timeout, name)
-                result = coordinator.write_summary(learner.updates)
+                record.write()    # the roles' CPU seconds so far (orchestrator.cpu_record)
+                result = coordinator.write_summary(learner.updates, **cpu_summary(out))
                 log(f"{name}: summary written: converged={result['converged']}")
                 return 0
             if episodes // interval > max(saved_at, 0) // interval:

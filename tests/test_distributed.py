@@ -99,6 +99,16 @@ def test_killed_actor_learner_and_server_recover_and_count_each_episode_once(tmp
     cpu = json.loads((out / "cpu.json").read_text())
     assert cpu["launches"] == 1 and summary["cpu_seconds"] == cpu["cpu_seconds"]
     assert 1.0 < summary["cpu_seconds"] <= (os.cpu_count() or 1) * summary["wall_seconds"] + 60
+    # each role's own record (orchestrator/cpu_record.py): the killed ones started twice, and
+    # their sum is the launcher's exact total less at most the 2 s a killed process loses
+    by_role = summary["cpu_seconds_by_role"]
+    assert sorted(by_role) == ["actor-0", "evaluator", "learner-0", "replay"]
+    assert by_role == {role: json.loads((out / "cpu" / f"{role}.json").read_text())["cpu_seconds"]
+                       for role in by_role}
+    assert all(seconds > 0.5 for seconds in by_role.values())
+    for role in ("actor-0", "learner-0", "replay"):
+        assert json.loads((out / "cpu" / f"{role}.json").read_text())["starts"] == 2
+    assert summary["cpu_seconds"] - 8.0 <= sum(by_role.values()) <= summary["cpu_seconds"] + 0.5
     assert read_rows(out / "evaluation.jsonl")[-1]["episode"] == episodes
 
     # --resume: another config value is refused, naming the key; more episodes extend the run
@@ -180,3 +190,42 @@ def test_a_two_type_population_trains_in_the_multi_process_layout(tmp_path):
     import pickle
     latest = out / "checkpoints" / (out / "checkpoints" / "latest").read_text().strip()
     assert pickle.loads((latest / "state.pkl").read_bytes())["updates"] > 0
+
+
+def test_roles_started_by_hand_record_their_cpu_seconds(tmp_path):
+    """The roles as compose runs them, with no launcher: the server, learner, actor and
+    evaluator each record their CPU seconds (orchestrator/cpu_record.py) and learner 0 writes
+    their sum into summary.json; the files, final once every role has exited, only grow."""
+    import yaml
+
+    out, config = tmp_path / "by_hand", tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(load_config(Path("configs/thesis_cpu_shared.yaml"),
+                                                 TINY + ["training.episodes=4"]).to_dict()))
+    port = portpicker.pick_unused_port()
+    role = [sys.executable, "-m", "orchestrator.cli"]
+    common = ["--config", str(config), "--out", str(out), "--replay-address", f"localhost:{port}",
+              "--peer-timeout", "120"]
+    server = subprocess.Popen(role + ["replay-server", "--config", str(config), "--port", str(port),
+                                      "--out", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    others = [subprocess.Popen(role + [name, *common], cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+              for name in ("learner", "actor", "evaluator")]
+    try:
+        for proc in others:
+            assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    finally:
+        for proc in others + [server]:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+    summary = json.loads((out / "summary.json").read_text())
+    by_role = summary["cpu_seconds_by_role"]
+    assert sorted(by_role) == ["actor-0", "evaluator", "learner-0", "replay"]
+    assert summary["cpu_seconds"] == pytest.approx(sum(by_role.values()), rel=1e-12)
+    assert all(seconds > 0.5 for seconds in by_role.values())
+    for name, seconds in by_role.items():
+        final = json.loads((out / "cpu" / f"{name}.json").read_text())
+        assert final["starts"] == 1 and final["cpu_seconds"] >= seconds
+    assert summary["cpu_seconds"] <= (os.cpu_count() or 1) * summary["wall_seconds"] + 60
+    assert not (out / "cpu.json").exists()   # the launcher's file: no launcher here

@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 from lucas_abm.errors import ConfigError
@@ -34,6 +35,9 @@ def register(subparsers) -> None:
                         "write checkpoints to (default: a temporary directory)")
     p.add_argument("--shards", type=int, default=1, metavar="S",
                    help="number of agent-sharded learners: one weights table each")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="the run directory: keep this server's CPU seconds in DIR/cpu/replay.json, "
+                        "beside the other roles' (default: not recorded)")
     p.set_defaults(func=run)
 
 
@@ -54,6 +58,15 @@ def run(args: argparse.Namespace) -> int:
     if config is not None and not 1 <= args.shards <= config.market.n_agents:
         raise ConfigError("--shards", f"an integer in [1, market.n_agents = {config.market.n_agents}]",
                           args.shards)
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise ConfigError("--out", "a directory", str(args.out))
+    from orchestrator.cpu_record import CpuRecord
+
+    with contextlib.nullcontext() if args.out is None else CpuRecord(args.out, "replay"):
+        return _serve(args, config)
+
+
+def _serve(args: argparse.Namespace, config) -> int:
     from replay.server import serve, serve_tables  # Reverb and TensorFlow: only after validation
 
     try:
