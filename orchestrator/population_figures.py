@@ -8,7 +8,8 @@ Across training, at every greedy evaluation (evaluation.jsonl):
 * each type's bond position per unit of supply, ``bonds[type]``, against the equilibrium ``b_k``;
 * the median posted (or clearing) tree and bond prices relative to the equilibrium,
   ``tree_price_rel_error``, ``bond_price_rel_error`` (for a Negishi population on a Markov chain
-  the evaluator's targets are the solver's p(y), q(y); for identical preferences p*, q*),
+  the evaluator's targets are the solver's p(y), q(y), valued from the evaluation's own first
+  state y_0, as the panel's title says where y_0 varies; for identical preferences p*, q*),
   against the convergence tolerances; on a Markov chain one line per dividend state
   (``tree_clearing_rel_error[y=...]`` over the traded periods for an order mechanism, else
   ``tree_price_rel_error[y=...]``), since a pooled median is the most frequent state's error;
@@ -125,8 +126,12 @@ def population_figure(run: RunData, population: dict):
         ax.axhspan(-t, t, color=color, alpha=0.08, label=f"{asset} tolerance ±{t:.0%}")
     ax.axhline(0.0, color="k", lw=0.8)
     solver = eq.get("solver", "none")
-    ax.set_title(f"prices vs the equilibrium ({solver}: p = {_fmt(eq.get('tree_price'))}, "
-                 f"q = {_fmt(eq.get('bond_price'))})", fontsize=10)
+    first_states = _column(ev, "initial_state")
+    title = f"prices vs the equilibrium ({solver}: p = {_fmt(eq.get('tree_price'))}, q = {_fmt(eq.get('bond_price'))}"
+    if np.unique(first_states[np.isfinite(first_states)]).size > 1:   # episodes from a random state
+        y0 = eq["dividend"][int(eq.get("initial_state", 0))]
+        title += f" from y_0 = {y0:g};\neach evaluation is scored against the equilibrium of its own y_0"
+    ax.set_title(title + ")", fontsize=10)
     ax.set_ylabel("relative error")
     ax = axes[1, 1]
     for key, color in (("share_error", "tab:green"), ("bond_error", "tab:purple")):

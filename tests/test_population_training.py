@@ -496,11 +496,12 @@ def test_evaluations_are_scored_against_the_equilibrium_of_their_first_state(tmp
     assert params.get("initial_state") is None
     economy = Economy(config)
     evaluator = GreedyEvaluator(config, economy, None, sampled_agents(config), tmp_path)
-    seen = set()
+    seen, rows = set(), []
     for episode in range(1, 40):
         evaluator.policy = PriceTakers(evaluator.market, params["states"], params["transition"], config.economy.beta,
                                        economy.population_equilibrium["bond_price"], 0.1, 0.1)
         row = evaluator.evaluate(episode)
+        rows.append(row)
         npz = np.load(tmp_path / f"eval-{episode:06d}.npz")
         y0 = int(np.argmin(np.abs(np.asarray(params["states"]) - npz["dividend"][0])))
         eq = solve_population(config.population_types, params["states"], params["transition"],
@@ -520,3 +521,18 @@ def test_evaluations_are_scored_against_the_equilibrium_of_their_first_state(tmp
     assert seen == {0, 1}
     holdings = {k: economy.targets(y)[0]["holdings"]["bold"]["shares"][0] for k, y in enumerate(params["states"])}
     assert holdings[0] == pytest.approx(0.5227, abs=1e-4) and holdings[1] == pytest.approx(0.5159, abs=1e-4)
+    # population.png says so: holdings targets per evaluation, and the price panel's title
+    import matplotlib.pyplot as plt
+
+    from orchestrator.population import write_population
+    from orchestrator.population_figures import population_figure, read_population_json
+    from orchestrator.run_data import RunData
+
+    write_population(tmp_path / "run", config, economy.population)
+    fig = population_figure(RunData(tmp_path / "run", config.to_dict(), None, [], rows),
+                            read_population_json(tmp_path / "run"))
+    shares, prices = fig.axes[0], fig.axes[2]
+    bold = {line.get_label(): line for line in shares.get_lines()}["bold: equilibrium of the evaluation's first state"]
+    assert list(bold.get_ydata()) == [r["shares_equilibrium[bold]"] for r in rows]
+    assert "from y_0 = 0.04;\neach evaluation is scored against the equilibrium of its own y_0" in prices.get_title()
+    plt.close(fig)
