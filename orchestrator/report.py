@@ -140,6 +140,7 @@ def markdown_report(run: RunData, figures: dict[str, str], shown: list[int],
         f"{format_value(final.get('bond_price_iqr'))} |",
         f"| wall-clock | {f'{wall:.1f} s ({wall / 60:.1f} min)' if wall is not None else 'n/a'} |",
         f"| agent-steps per second | {format_value(final.get('agent_steps_per_second'), ',.0f')} |",
+        f"| CPU (user + system) | {_cpu(final)} |",
         f"| learner updates | {format_value(final.get('updates'), 'd')} |",
         "",
         "## Convergence criteria", "",
@@ -173,6 +174,17 @@ def markdown_report(run: RunData, figures: dict[str, str], shown: list[int],
         if name in figures:
             lines += [f"### {captions[name]}", "", f"![{captions[name]}]({figures[name]})", ""]
     return "\n".join(lines)
+
+
+def _cpu(final: dict) -> str:
+    """summary.json's ``cpu_seconds``, with each role's where the roles recorded their own
+    (orchestrator.cpu_record); "n/a" for runs that recorded none."""
+    seconds = final.get("cpu_seconds")
+    if seconds is None:
+        return "n/a"
+    by_role = final.get("cpu_seconds_by_role") or {}
+    roles = ", ".join(f"{role} {value:.0f} s" for role, value in by_role.items())
+    return f"{seconds:.1f} s" + (f" ({roles})" if roles else "")
 
 
 def _holdings_rows(last: dict, equilibrium: dict, tol: dict) -> list[str]:

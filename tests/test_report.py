@@ -92,7 +92,8 @@ def run_dir(tmp_path_factory):
                "tree_price_rel_error": 0.8463 / P_STAR - 1, "bond_price": 0.9475,
                "bond_price_star": Q_STAR, "bond_price_rel_error": 0.9475 / Q_STAR - 1,
                "volume_per_agent_per_step": {"tree": 0.0012, "bond": 0.0},
-               "tree_price_iqr": 0.01, "bond_price_iqr": 0.005}
+               "tree_price_iqr": 0.01, "bond_price_iqr": 0.005, "cpu_seconds": 250.04,
+               "cpu_seconds_by_role": {"actor-0": 60.4, "evaluator": 9.6, "learner-0": 170.0, "replay": 10.04}}
     (d / "summary.json").write_text(json.dumps(summary))
     return d
 
@@ -132,6 +133,7 @@ def test_markdown_has_the_summary_numbers_and_figures(default_report):
     assert "| episodes to converge | 20 |" in md
     assert "| wall-clock | 123.4 s (2.1 min) |" in md
     assert "| agent-steps per second | 45,679 |" in md
+    assert "| CPU (user + system) | 250.0 s (actor-0 60 s, evaluator 10 s, learner-0 170 s, replay 10 s) |" in md
     assert "| agents N | 20 |" in md and "| steps per episode T | 5 |" in md
     assert "| discount factor beta | 0.95 |" in md
     assert "pairwise" in md and "independent" in md
@@ -226,6 +228,7 @@ def test_unfinished_run_reports_the_last_evaluation(run_dir, tmp_path):
     md = markdown_report(run, {}, [30])
     assert "Run unfinished" in md and f"| tree price | {last['tree_price_median']:.4f} |" in md
     assert "| wall-clock | n/a |" in md and "| episodes to converge | 20 |" in md
+    assert "| CPU (user + system) | n/a |" in md
 
 
 @pytest.mark.parametrize("args, field", [
