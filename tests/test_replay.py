@@ -404,9 +404,13 @@ def test_cli_rejects_missing_file_and_bad_port(tmp_path, capsys):
                      "--port", "8000"]) == 2
     config_file = write_config(tmp_path / "train.yaml", GOOD_CONFIG)
     assert cli_main(["replay-server", "--config", str(config_file), "--port", "70000"]) == 2
+    (tmp_path / "a_file").write_text("")
+    assert cli_main(["replay-server", "--config", str(config_file), "--port", "8000",
+                     "--out", str(tmp_path / "a_file")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith("lucas-abm: error: config:") and err[1].startswith(
         "lucas-abm: error: port:")
+    assert err[2] == f"lucas-abm: error: --out: must be a directory, got '{tmp_path / 'a_file'}'"
 
 
 # ---------------------------------------------------------------------------- checkpoints
