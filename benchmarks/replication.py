@@ -7,6 +7,12 @@
 
 Each seed runs ``lucas-abm train`` in its own process (sequentially: the machine has 2 cores);
 a seed whose ``summary.json`` already exists is not rerun (and one with a checkpoint resumes).
+For a population config, ``--since E`` adds acceptance B's goals seed by seed
+(``population_learning.py OUT --seeds --since E``)::
+
+    python benchmarks/replication.py --config configs/population_two_types_adaptive_cpu.yaml \
+        --seeds 0,1,2,3,4 --out runs/adaptive --since 10
+
 The config, the overrides and the seeds are checked before any run starts: bad input stops the
 script with the config's own one-line error (exit code 2). Prints a markdown table and writes
 ``OUT/replication.json`` (the seeds' ``summary.json`` rows) and ``OUT/replication.md``.
@@ -19,6 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import population_learning   # benchmarks/: acceptance B's goals table
 from lucas_abm.errors import ConfigError
 from orchestrator.config import load_config
 
@@ -47,10 +54,18 @@ def main(argv: list[str] | None = None) -> int:
                     help="directory; one sub-directory per seed (runs/ is ignored by git)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="config override passed to every run (repeatable)")
+    ap.add_argument("--since", type=int, default=None, metavar="E",
+                    help="a population config: also score every seed against its heterogeneous "
+                         "equilibrium from episode E on (acceptance B's goals, "
+                         "benchmarks/population_learning.py), printed and written to OUT/goals.md")
     args = ap.parse_args(argv)
     try:   # every seed's config, before any run starts
         seeds = parse_seeds(args.seeds)
         population = [load_config(args.config, args.overrides, seed=s) for s in seeds][0].population
+        if args.since is not None and population is None:
+            raise ConfigError("--since", "absent unless the config has a population: section", args.since)
+        if args.since is not None and args.since < 0:
+            raise ConfigError("--since", "an episode >= 0", args.since)
     except ConfigError as err:
         print(f"replication: error: {err}", file=sys.stderr)
         return 2
@@ -84,10 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     (out / "replication.md").write_text(table + footer)
     (out / "replication.json").write_text(json.dumps(rows, indent=2))
     print("\n" + table + footer)
-    if population is not None:
+    if population is not None and args.since is not None:
+        goals = population_learning.goals_table(out, args.since)
+        (out / "goals.md").write_text(goals + "\n")
+        print(f"\nagainst the heterogeneous equilibrium (acceptance B's goals; {out / 'goals.md'}):\n\n{goals}")
+    elif population is not None:
         print(f"a population config: its goals against the heterogeneous equilibrium, seed by seed, are "
-              f"printed by python benchmarks/population_learning.py {out} --seeds --since E "
-              f"(acceptance B) or --seeds (acceptance A)")
+              f"printed by --since E here, or by python benchmarks/population_learning.py {out} --seeds "
+              f"--since E (acceptance B) or --seeds (acceptance A)")
     return 0
 
 

@@ -71,10 +71,38 @@ def test_a_second_call_reuses_finished_seeds(table, capsys):
     ("-1", SHORT, "--seeds: must be distinct"),
     ("0", ["training.episodes=0"], "training.episodes: must be an integer >= 1, got 0"),
     ("0", ["market.n_agent=5"], "market.n_agent: must be a known key of section market"),
+    ("0 --since 10", SHORT, "--since: must be absent unless the config has a population: section, got 10"),
 ])
 def test_bad_input_stops_before_any_run(tmp_path, capsys, seeds, overrides, message):
     out = tmp_path / "never"
-    assert replication.main(_args(out, seeds, overrides)) == 2
+    seeds, *extra = seeds.split(" ", 1)
+    assert replication.main(_args(out, seeds, overrides) + (extra[0].split() if extra else [])) == 2
     err = capsys.readouterr().err
     assert err.startswith("replication: error: ") and message in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_a_population_config_is_scored_against_its_equilibrium(tmp_path, capsys):
+    """--since E: acceptance B's goals seed by seed (benchmarks/population_learning.py), in
+    OUT/goals.md; each row's counts are those of the seed's own measured evaluations. Two
+    seeds of the adaptive valuers' config, 4 episodes each (far from the goals)."""
+    config = ROOT / "configs" / "population_two_types_adaptive_cpu.yaml"
+    out = tmp_path / "adaptive"
+    argv = ["--config", str(config), "--seeds", "0,1", "--out", str(out), "--since", "2",
+            "--set", "training.episodes=4", "--set", "training.eval_interval=2"]
+    assert replication.main(argv) == 0
+    printed = capsys.readouterr().out
+    goals = (out / "goals.md").read_text()
+    assert goals.strip() in printed
+    rows = {int(line.split("|")[1]): [c.strip() for c in line.split("|")[1:-1]]
+            for line in goals.splitlines() if line.startswith("| 0 ") or line.startswith("| 1 ")}
+    measure = replication.population_learning.measure
+    for seed, cells in rows.items():
+        evaluations = [e for e in measure(out / f"seed-{seed}", last=10**9)["evaluations"] if e["episode"] >= 2]
+        assert [e["episode"] for e in evaluations] == [2, 4]
+        assert int(cells[1]) == len(evaluations)
+        assert int(cells[5]) == sum(all(e["goals"].values()) for e in evaluations)
+        bold = evaluations[-1]["types"]["bold"]
+        assert cells[9] == f"{bold['shares']:.4f} ({bold['shares_equilibrium']:.4f})"
+        assert bold["shares_equilibrium"] == pytest.approx(0.5227, abs=1e-4)   # lucas-abm solve, y_0 = 0.04
+    assert "all three goals at the last evaluation on" in goals and "of 4 evaluations from episode 2." in goals
