@@ -65,18 +65,17 @@ def test_a_second_call_reuses_finished_seeds(table, capsys):
     assert (table / "replication.json").read_text() == before
 
 
-@pytest.mark.parametrize("seeds, overrides, message", [
-    ("0,x", SHORT, "--seeds: must be distinct non-negative integers separated by commas, got '0,x'"),
-    ("0,0", SHORT, "--seeds: must be distinct"),
-    ("-1", SHORT, "--seeds: must be distinct"),
-    ("0", ["training.episodes=0"], "training.episodes: must be an integer >= 1, got 0"),
-    ("0", ["market.n_agent=5"], "market.n_agent: must be a known key of section market"),
-    ("0 --since 10", SHORT, "--since: must be absent unless the config has a population: section, got 10"),
+@pytest.mark.parametrize("seeds, overrides, extra, message", [
+    ("0,x", SHORT, [], "--seeds: must be distinct non-negative integers separated by commas, got '0,x'"),
+    ("0,0", SHORT, [], "--seeds: must be distinct"),
+    ("-1", SHORT, [], "--seeds: must be distinct"),
+    ("0", ["training.episodes=0"], [], "training.episodes: must be an integer >= 1, got 0"),
+    ("0", ["market.n_agent=5"], [], "market.n_agent: must be a known key of section market"),
+    ("0", SHORT, ["--since", "10"], "--since: must be absent unless the config has a population: section, got 10"),
 ])
-def test_bad_input_stops_before_any_run(tmp_path, capsys, seeds, overrides, message):
+def test_bad_input_stops_before_any_run(tmp_path, capsys, seeds, overrides, extra, message):
     out = tmp_path / "never"
-    seeds, *extra = seeds.split(" ", 1)
-    assert replication.main(_args(out, seeds, overrides) + (extra[0].split() if extra else [])) == 2
+    assert replication.main(_args(out, seeds, overrides) + extra) == 2
     err = capsys.readouterr().err
     assert err.startswith("replication: error: ") and message in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
