@@ -151,7 +151,8 @@ def misposting_loss(market: FixedPriceMarket, beta: float, state: int, error: fl
 class Observer:
     """The learners' inputs and rewards as :class:`orchestrator.agents.Features` scales them for
     a population agent (holdings in units of ``holdings_unit_lots`` lots of s0, log dividend
-    standardised, income e / y)."""
+    standardised, income e / y). Restated for a dealer market, which Features cannot read;
+    tests/test_dqn_fixed_prices.py holds it to Features for gamma 1, 2 and 5."""
 
     def __init__(self, config, market: FixedPriceMarket):
         from lucas_abm.dividends import make_dividend

@@ -53,6 +53,31 @@ def test_posting_the_prices_keeps_the_endowment(config):
     np.testing.assert_allclose(x[:, 2], observer.levels, rtol=1e-6)
 
 
+@pytest.mark.parametrize("gamma", [1.0, 2.0, 5.0])
+def test_the_observer_scales_as_the_market_learners_features(gamma):
+    """The benchmark's Observer restates orchestrator.agents.Features for one gamma; held to it:
+    the config's own market with both types at this gamma, Features.build, the same holdings,
+    dividends and income give the same network inputs (float32) and the same reward unit."""
+    from orchestrator.agents import Features
+    from orchestrator.episode import Economy
+
+    config = load_config(fx.CONFIG, [f"population.0.gamma={gamma}", f"population.1.gamma={gamma}"])
+    economy = Economy(config)
+    market = economy.market()
+    features = Features.build(config, market, economy.dividend)
+    assert features.names == ("shares", "bonds", "dividend", "income")
+    dealer, _, _ = fx.make_economy(config, gamma)
+    observer = fx.Observer(config, dealer)
+    rng = np.random.default_rng(0)
+    n = market.n_agents
+    s, b, state = 1 + rng.normal(0, 0.02, n), rng.normal(0, 0.01, n), rng.integers(0, 2, n)
+    y = dealer.states[state]
+    raw = np.stack([s, b, y, s * y + b], axis=1)          # the market's columns; income e = s y + b
+    np.testing.assert_allclose(observer.observation(state, s, b), features.observation(raw), rtol=1e-6, atol=1e-5)
+    np.testing.assert_allclose(features.reward_scale, observer.reward_scale, rtol=1e-12)
+    assert observer.consumption_floor == features.consumption_floor and observer.reward_clip == features.reward_clip
+
+
 def test_purchases_and_sales_are_paid_in_bonds(config):
     """Buying z = a (1 - P/v) trees issues P z / Q bonds; selling takes P |z| / Q bonds; the
     bond schedule alone moves consumption: c = s y + b - Q b^s."""
