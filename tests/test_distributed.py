@@ -100,7 +100,8 @@ def test_killed_actor_learner_and_server_recover_and_count_each_episode_once(tmp
     assert cpu["launches"] == 1 and summary["cpu_seconds"] == cpu["cpu_seconds"]
     assert 1.0 < summary["cpu_seconds"] <= (os.cpu_count() or 1) * summary["wall_seconds"] + 60
     # each role's own record (orchestrator/cpu_record.py): the killed ones started twice, and
-    # their sum is the launcher's exact total less at most the 2 s a killed process loses
+    # their sum is at most the launcher's exact total and most of it (a killed or stopped
+    # process loses its last 2 s of records, and what it spends after its last write)
     by_role = summary["cpu_seconds_by_role"]
     assert sorted(by_role) == ["actor-0", "evaluator", "learner-0", "replay"]
     assert by_role == {role: json.loads((out / "cpu" / f"{role}.json").read_text())["cpu_seconds"]
@@ -108,7 +109,7 @@ def test_killed_actor_learner_and_server_recover_and_count_each_episode_once(tmp
     assert all(seconds > 0.5 for seconds in by_role.values())
     for role in ("actor-0", "learner-0", "replay"):
         assert json.loads((out / "cpu" / f"{role}.json").read_text())["starts"] == 2
-    assert summary["cpu_seconds"] - 8.0 <= sum(by_role.values()) <= summary["cpu_seconds"] + 0.5
+    assert 0.75 * summary["cpu_seconds"] <= sum(by_role.values()) <= summary["cpu_seconds"] + 0.5
     assert read_rows(out / "evaluation.jsonl")[-1]["episode"] == episodes
 
     # --resume: another config value is refused, naming the key; more episodes extend the run
