@@ -109,7 +109,7 @@ def test_killed_actor_learner_and_server_recover_and_count_each_episode_once(tmp
     assert all(seconds > 0.5 for seconds in by_role.values())
     for role in ("actor-0", "learner-0", "replay"):
         assert json.loads((out / "cpu" / f"{role}.json").read_text())["starts"] == 2
-    assert 0.75 * summary["cpu_seconds"] <= sum(by_role.values()) <= summary["cpu_seconds"] + 0.5
+    assert 0.6 * summary["cpu_seconds"] <= sum(by_role.values()) <= summary["cpu_seconds"] + 0.5
     assert read_rows(out / "evaluation.jsonl")[-1]["episode"] == episodes
 
     # --resume: another config value is refused, naming the key; more episodes extend the run
