@@ -15,10 +15,10 @@ PRICE_GOAL, SHARE_GOAL, BOND_GOAL = 0.03, 0.01, 0.20
 
 
 def measure(run_dir: Path, last: int = 1) -> dict:
-    from lucas_abm.equilibrium.dispatch import solve_population
     from lucas_abm.equilibrium.valuations import risk_sharing_gap
     from orchestrator.config import config_from_dict
-    from orchestrator.state_errors import at_rest, errors_by_state, state_index
+    from orchestrator.population import equilibrium as population_equilibrium
+    from orchestrator.state_errors import errors_by_state, priced_periods, state_index
 
     config = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
     population, econ = config.population_types, config.economy
@@ -43,16 +43,17 @@ def measure(run_dir: Path, last: int = 1) -> dict:
         dividend = npz["dividend"]
         index = state_index(dividend, states)
         y0 = int(index[0])
-        if y0 not in solved:
-            solved[y0] = solve_population(population, states, transition, beta=econ.beta, gamma=econ.gamma,
-                                          initial_state=y0)
+        if y0 not in solved:   # the run's own targets, as the evaluator solves them
+            solved[y0] = population_equilibrium(config, initial_state=y0)
+            if solved[y0] is None:
+                raise SystemExit(f"{run_dir}: the exact solvers refuse this population")
         eq = solved[y0]
         p_star, q_star = np.asarray(eq["tree_price"])[index], np.asarray(eq["bond_price"])[index]
         if "tree_clearing_price" in npz.files:
             tree, bond, source = npz["tree_clearing_price"], npz["bond_clearing_price"], "clearing"
-            traded = {a: _traded(npz, a) for a in ("tree", "bond")}
-            if config.actions.tree_schedule_slope is not None:   # a schedules market at rest has a price
-                traded = {a: traded[a] | at_rest(npz[f"{a}_clearing_price"], npz[f"{a}_price"]) for a in traded}
+            schedules = config.actions.tree_schedule_slope is not None   # a market at rest has a price
+            traded = {a: priced_periods(_volume(npz, a), npz[f"{a}_clearing_price"], npz[f"{a}_price"], schedules)
+                      for a in ("tree", "bond")}
         else:
             tree, bond = np.median(npz["tree_price"], axis=1), np.median(npz["bond_price"], axis=1)
             source = "median posted"
@@ -131,9 +132,9 @@ def held_valuation_errors(states, transition, beta, gamma, shares, bonds, bond_p
             "held_bond_value_error_by_state": (v_bond / np.asarray(q_star) - 1.0).tolist()}
 
 
-def _traded(npz, asset: str) -> np.ndarray:
-    """[T] bool: periods in which the asset traded (the market's volume; runs saved before it
-    was recorded: any sampled agent's trade)."""
+def _volume(npz, asset: str) -> np.ndarray:
+    """[T] the asset's traded volume (runs saved before the market's volume was recorded: the
+    sampled agents' |trades|, positive exactly when one of them traded)."""
     if f"{asset}_volume" in npz.files:
-        return npz[f"{asset}_volume"] > 1e-12
-    return np.abs(npz[f"{asset}_trade"]).sum(axis=1) > 1e-12
+        return npz[f"{asset}_volume"]
+    return np.abs(npz[f"{asset}_trade"]).sum(axis=1)

@@ -59,9 +59,9 @@ def main(argv: list[str] | None = None) -> int:
                          "equilibrium from episode E on (acceptance B's goals, "
                          "benchmarks/population_learning.py), printed and written to OUT/goals.md")
     args = ap.parse_args(argv)
-    try:   # every seed's config, before any run starts
+    try:   # the config and the seeds, before any run starts (the seed changes no other check)
         seeds = parse_seeds(args.seeds)
-        population = [load_config(args.config, args.overrides, seed=s) for s in seeds][0].population
+        population = load_config(args.config, args.overrides, seed=seeds[0]).population
         if args.since is not None and population is None:
             raise ConfigError("--since", "absent unless the config has a population: section", args.since)
         if args.since is not None and args.since < 0:

@@ -77,8 +77,8 @@ class CpuRecord:
 
 def role_cpu_seconds(out: Path) -> dict[str, float]:
     """{role: CPU seconds} from ``OUT/cpu/*.json`` (empty when no role recorded any)."""
-    return {p.stem: _read(p)["cpu_seconds"] for p in sorted(cpu_dir(out).glob("*.json"))
-            if "cpu_seconds" in _read(p)}
+    records = {p.stem: _read(p) for p in sorted(cpu_dir(out).glob("*.json"))}
+    return {role: r["cpu_seconds"] for role, r in records.items() if "cpu_seconds" in r}
 
 
 def cpu_summary(out: Path) -> dict:
