@@ -6,6 +6,9 @@ One step::
     metrics = algorithm.train_step(batch)  # one update of every agent's networks
     if not finite(metrics): raise NonFiniteUpdate     # never publish or save a broken net
 
+A stream that breaks, or cannot be opened (the server is down or restarting), raises
+:class:`SamplingFailed`; the next step opens a fresh one.
+
 ``publish`` hands ``algorithm.variables`` to a publisher (:mod:`replay.variables` between
 processes; nothing in one process, where actors act with the learner's own networks).
 """
@@ -13,6 +16,14 @@ from __future__ import annotations
 
 import math
 from typing import Callable, Iterator
+
+import reverb
+import tensorflow as tf
+
+
+class SamplingFailed(RuntimeError):
+    """No batch from the replay stream: it broke mid-read (a ``tf.errors.OpError``), or it
+    could not be opened (a ``reverb.errors.ReverbError``, e.g. the server is restarting)."""
 
 
 class NonFiniteUpdate(RuntimeError):
@@ -44,9 +55,13 @@ class EnsembleLearner:
         self._iterator = None
 
     def step(self) -> dict[str, float]:
-        if self._iterator is None:
-            self._iterator = self._make_iterator()
-        batch = next(self._iterator)
+        try:
+            if self._iterator is None:
+                self._iterator = self._make_iterator()
+            batch = next(self._iterator)
+        except (tf.errors.OpError, reverb.errors.ReverbError) as err:
+            self._iterator = None          # the next step opens a fresh stream
+            raise SamplingFailed(f"sampling failed ({type(err).__name__}: {err})") from err
         metrics = self.algorithm.train_step(batch)
         self.updates += 1
         if not (math.isfinite(metrics["loss"]) and math.isfinite(metrics["max_weight"])):

@@ -20,7 +20,7 @@ from orchestrator.coordinator import Coordinator, actor_log, append_row, checkpo
 from orchestrator.cpu_record import CpuRecord, cpu_summary
 from orchestrator.episode import Economy, sampled_agents
 from orchestrator.evaluator import GreedyEvaluator
-from orchestrator.learner import EnsembleLearner
+from orchestrator.learner import EnsembleLearner, SamplingFailed
 from replay.variables import (PeerUnavailable, VariableClient, VariablePublisher, call_with_timeout,
                               flat_size, make_variable_table, weights_table_name)
 
@@ -359,9 +359,8 @@ def _run_learner(config: TrainConfig, out: Path, address: str, shard: int, shard
         while budget >= 1 and info.current_size >= learn_from and stepped < 25:
             try:
                 metrics = learner.step()
-            except tf.errors.OpError as err:
-                log(f"{name}: sampling failed ({type(err).__name__}); reconnecting")
-                learner.reset_dataset()
+            except SamplingFailed as err:   # the server is down: the loop's server_info waits
+                log(f"{name}: sampling failed ({type(err.__cause__).__name__}); reconnecting")
                 break
             losses.append(metrics["loss"])
             budget -= 1

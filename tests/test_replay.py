@@ -25,6 +25,7 @@ from lucas_abm.market import LucasMarket, MarketConfig
 from lucas_abm.mechanisms import PairwiseMatching
 from lucas_abm.utility import CRRAUtility
 from orchestrator.cli import main as cli_main
+from orchestrator.learner import EnsembleLearner, SamplingFailed
 from replay.dataset import make_dataset
 from replay.server import ReplayServer
 from replay.signature import (experience_signature, observation_dimension,
@@ -337,28 +338,35 @@ replay: {capacity: 50, min_size: 3, rate_limiter_timeout_ms: 2000}
 """
 
 
+def standalone_server(config_file: Path, port: int) -> tuple[subprocess.Popen, reverb.Client]:
+    """``lucas-abm replay-server`` in its own process, once it answers on ``port``."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "replay-server", "--config", str(config_file),
+         "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+    client = reverb.Client(f"localhost:{port}")
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            client.server_info(timeout=1)
+            return proc, client
+        except Exception:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError(f"standalone server did not start in 60 s: {proc.stdout.read()}")
+            time.sleep(0.5)
+
+
 def test_standalone_server_from_config_file(tmp_path):
     config_file = write_config(tmp_path / "train.yaml", GOOD_CONFIG)
     settings = load_replay_settings(config_file)
     dim = observation_dimension(True)
     assert (settings.n_agents, settings.observation_dim, settings.n_step) == (4, dim, 2)
     port = portpicker.pick_unused_port()
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "replay-server", "--config", str(config_file),
-         "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
+    proc, client = standalone_server(config_file, port)
     try:
-        client = reverb.Client(f"localhost:{port}")
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                info = client.server_info(timeout=1)["experience"]
-                break
-            except Exception:
-                assert proc.poll() is None, proc.stdout.read()
-                assert time.monotonic() < deadline, "standalone server did not start in 60 s"
-                time.sleep(0.5)
+        info = client.server_info(timeout=5)["experience"]
         assert info.max_size == 50 and info.rate_limiter_info.min_size_to_sample == 3
         assert info.signature["observation"].shape.as_list() == [3, 4, dim]
         ep = random_episode(np.random.default_rng(5), 6, 0, n_agents=4, dim=dim)
@@ -372,6 +380,47 @@ def test_standalone_server_from_config_file(tmp_path):
             assert_bitwise_equal(item, window(ep, window_name(item)[1], n_step=2))
     finally:
         proc.terminate()
+        proc.wait(timeout=30)
+
+
+class BatchSum:
+    """A stand-in update rule whose "loss" is the batch's summed reward, so a step's metrics
+    come from the batch Reverb served (the real rules are tested in test_ensemble_* and beside)."""
+
+    def train_step(self, batch: dict) -> dict:
+        return {"loss": float(tf.reduce_sum(batch["reward"])), "max_weight": 0.0}
+
+
+def test_learner_step_names_a_server_that_is_down_and_opens_a_stream_once_it_is_up(tmp_path):
+    """The learner role catches SamplingFailed and waits for the server (orchestrator/roles.py).
+    Before, a stream opened while the server restarted raised Reverb's DeadlineExceededError,
+    which killed the learner (seen in test_distributed's kill-and-restart test). The server runs
+    in its own process: one in the learner's process is read directly, without gRPC. (A stream
+    already open when its server dies is not tested here: Reverb's sampler then waits for the
+    server to come back, and the launcher restarts it.)"""
+    config_file = write_config(tmp_path / "train.yaml", GOOD_CONFIG)
+    settings = load_replay_settings(config_file)
+    port = portpicker.pick_unused_port()
+    learner = EnsembleLearner(BatchSum(), lambda: iter(make_dataset(
+        f"localhost:{port}", "experience", settings.signature(), batch_size=2, prefetch=0,
+        rate_limiter_timeout_ms=1000)))
+    for _ in range(2):                                                # and again: nothing was kept
+        with pytest.raises(SamplingFailed, match="sampling failed") as no_server:
+            learner.step()                                            # nothing on the port yet
+        assert isinstance(no_server.value.__cause__, reverb.errors.ReverbError)
+        assert not learner.started and learner.updates == 0
+    proc, client = standalone_server(config_file, port)
+    try:
+        ep = random_episode(np.random.default_rng(7), 4, 0, n_agents=4, dim=settings.observation_dim)
+        with ExperienceWriter(client, "experience", 2) as writer:
+            write_episode(writer, ep)                                 # 3 windows >= min_size 3
+        window_rewards = [float(ep["reward"][t:t + 2].sum()) for t in range(3)]
+        for _ in range(3):
+            loss = learner.step()["loss"]                             # 2 windows, with replacement
+            assert min(abs(loss - a - b) for a in window_rewards for b in window_rewards) < 1e-4
+        assert learner.started and learner.updates == 3
+    finally:
+        proc.kill()
         proc.wait(timeout=30)
 
 
