@@ -76,8 +76,11 @@ def test_killed_actor_learner_and_server_recover_and_count_each_episode_once(tmp
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, stderr
-    for role in ("actor-0", "learner-0", "replay"):
-        assert f"{role} exited with signal 9; restarting" in stderr
+    restarts = [line for line in stderr.splitlines() if " exited with " in line]
+    assert [line.split(" exited with ")[0].rsplit(" ", 1)[1] for line in restarts] == \
+        ["actor-0", "learner-0", "replay"], ("only the killed roles restarted, once each", stderr,
+                                             (out / "logs" / "learner-0.log").read_text())
+    assert all("exited with signal 9; restarting" in line for line in restarts)
     rows = read_rows(out / "metrics.jsonl")
     assert [r["episode"] for r in rows] == list(range(1, episodes + 1)), "every episode counted once"
     keys = [(r["actor"], r["actor_episode"]) for r in rows]
