@@ -15,7 +15,7 @@ every process what it spends after its last write (interpreter and TensorFlow sh
 14-episode ``train --actors 1`` run of 4 agents the roles recorded 28.3 of the 31.6 CPU
 seconds the launcher measured. No signal handler is installed, so SIGTERM still stops a role
 at once (a Python handler would never run while the replay server waits in C++). One process
-per role name at a time.
+per role name at a time: each role holds its lock first (orchestrator.role_lock).
 
 Learner 0 writes the sum over ``OUT/cpu/*.json`` into ``summary.json`` as ``cpu_seconds``,
 with ``cpu_seconds_by_role``, when it finishes the run; the other roles are still stopping

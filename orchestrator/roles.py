@@ -21,6 +21,7 @@ from orchestrator.cpu_record import CpuRecord, cpu_summary
 from orchestrator.episode import Economy, sampled_agents
 from orchestrator.evaluator import GreedyEvaluator
 from orchestrator.learner import EnsembleLearner, SamplingFailed
+from orchestrator.role_lock import RoleLock
 from replay.variables import (PeerUnavailable, VariableClient, VariablePublisher, call_with_timeout,
                               flat_size, make_variable_table, weights_table_name)
 
@@ -96,8 +97,11 @@ def policy_for_all_shards(config: TrainConfig, dim: int, shards: int):
 # ---------------------------------------------------------------------------- actor
 def run_actor(config: TrainConfig, out: Path, address: str, actor_id: int, shards: int = 1,
               peer_timeout: float = 60.0, max_owed: int | None = None) -> int:
-    """The actor role, its CPU seconds kept in ``OUT/cpu/actor-K.json`` (orchestrator.cpu_record)."""
-    with CpuRecord(out, f"actor-{actor_id}"):
+    """The actor role, alone under its name (orchestrator.role_lock), its CPU seconds kept in
+    ``OUT/cpu/actor-K.json`` (orchestrator.cpu_record)."""
+    with (RoleLock(out, f"actor-{actor_id}", "--actor-id", "a number no running actor of this run has",
+                   actor_id),
+          CpuRecord(out, f"actor-{actor_id}")):
         return _run_actor(config, out, address, actor_id, shards, peer_timeout, max_owed)
 
 
@@ -190,8 +194,8 @@ def _run_actor(config: TrainConfig, out: Path, address: str, actor_id: int, shar
 # ---------------------------------------------------------------------------- evaluator
 def run_evaluator(config: TrainConfig, out: Path, address: str, shards: int = 1,
                   peer_timeout: float = 60.0) -> int:
-    """The evaluator role, its CPU seconds kept in ``OUT/cpu/evaluator.json``."""
-    with CpuRecord(out, "evaluator"):
+    """The evaluator role, alone in its run, its CPU seconds kept in ``OUT/cpu/evaluator.json``."""
+    with RoleLock(out, "evaluator"), CpuRecord(out, "evaluator"):
         return _run_evaluator(config, out, address, shards, peer_timeout)
 
 
@@ -231,8 +235,11 @@ def _run_evaluator(config: TrainConfig, out: Path, address: str, shards: int, pe
 # ---------------------------------------------------------------------------- learner
 def run_learner(config: TrainConfig, out: Path, address: str, shard: int = 0, shards: int = 1,
                 peer_timeout: float = 60.0) -> int:
-    """The learner role of one shard, its CPU seconds kept in ``OUT/cpu/learner-S.json``."""
-    with CpuRecord(out, f"learner-{shard}") as record:
+    """The learner role of one shard, alone under its name, its CPU seconds kept in
+    ``OUT/cpu/learner-S.json``."""
+    with (RoleLock(out, f"learner-{shard}", "--shard", "a shard no running learner of this run has",
+                   shard),
+          CpuRecord(out, f"learner-{shard}") as record):
         return _run_learner(config, out, address, shard, shards, peer_timeout, record)
 
 

@@ -11,7 +11,6 @@ Example::
 from __future__ import annotations
 
 import argparse
-import contextlib
 from pathlib import Path
 
 from lucas_abm.errors import ConfigError
@@ -61,8 +60,12 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise ConfigError("--out", "a directory", str(args.out))
     from orchestrator.cpu_record import CpuRecord
+    from orchestrator.role_lock import RoleLock
 
-    with contextlib.nullcontext() if args.out is None else CpuRecord(args.out, "replay"):
+    if args.out is None:
+        return _serve(args, config)
+    with (RoleLock(args.out, "replay", allowed="a run directory where no replay server is running"),
+          CpuRecord(args.out, "replay")):
         return _serve(args, config)
 
 
