@@ -86,6 +86,7 @@ def test_every_role_command_refuses_a_name_that_is_running_before_it_waits_for_a
             assert lines[0] == (f"lucas-abm: error: {cases[role][1]} ({role} is running: pid "
                                 f"{os.getpid()} on {os.uname().nodename} holds {out / 'locks' / role}.lock)")
         assert time.monotonic() - began < 100
+        assert not (out / "cpu").exists()     # refused before the CPU record or anything else
     finally:
         for lock in locks:
             lock.__exit__(None, None, None)
