@@ -179,12 +179,12 @@ def markdown_report(run: RunData, figures: dict[str, str], shown: list[int],
 def _cpu(final: dict) -> str:
     """summary.json's ``cpu_seconds``, with each role's where the roles recorded their own
     (orchestrator.cpu_record); "n/a" for runs that recorded none."""
-    seconds = final.get("cpu_seconds")
-    if seconds is None:
+    total = format_value(final.get("cpu_seconds"), ".1f", none="")
+    if not total:
         return "n/a"
     by_role = final.get("cpu_seconds_by_role") or {}
     roles = ", ".join(f"{role} {value:.0f} s" for role, value in by_role.items())
-    return f"{seconds:.1f} s" + (f" ({roles})" if roles else "")
+    return f"{total} s" + (f" ({roles})" if roles else "")
 
 
 def _holdings_rows(last: dict, equilibrium: dict, tol: dict) -> list[str]:
