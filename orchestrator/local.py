@@ -23,7 +23,6 @@ import tensorflow as tf
 import yaml
 from tqdm.auto import tqdm
 
-from lucas_abm.errors import ConfigError
 from orchestrator.actor import MarketActor
 from orchestrator.algorithms import make_algorithm
 from orchestrator.atomic import write_json
@@ -34,7 +33,7 @@ from orchestrator.evaluator import GreedyEvaluator, converged_long_enough, summa
 from orchestrator.learner import EnsembleLearner, NonFiniteUpdate
 from orchestrator.metrics import MetricsLog
 from orchestrator.population import write_population
-from orchestrator.resume import check_resumable
+from orchestrator.resume import check_run_directory
 from replay.dataset import make_dataset
 from replay.server import TABLES_FILE, ReplayServer
 from replay.signature import action_dtype, experience_signature
@@ -53,15 +52,8 @@ class LocalTrainer:
                  progress: bool = True):
         self.config = config
         self.out = Path(out_dir)
+        latest = check_run_directory(self.out, config.to_dict(), resume)
         self.ckpts = CheckpointManager(self.out / "checkpoints")
-        latest = self.ckpts.latest()
-        if latest is None and not resume and (self.out / "metrics.jsonl").exists():
-            raise ConfigError("--out", "an empty directory, or pass --resume to continue the run in it",
-                              str(self.out))
-        if latest is not None and not resume:
-            raise ConfigError("--out", "a directory without checkpoints, or pass --resume", str(self.out))
-        if latest is not None:
-            check_resumable(latest / "config.yaml", config.to_dict())
         self.progress = progress
         self.economy = Economy(config)
         self.n_agents = config.market.n_agents

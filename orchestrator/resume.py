@@ -1,5 +1,6 @@
 """What a resumed run may change: only ``training.episodes`` (to extend a run); anything else
-is refused, naming the keys that differ."""
+is refused, naming the keys that differ. And what an output directory may hold for a fresh
+run (nothing of an earlier run's) or a resumed one."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -50,3 +51,21 @@ def check_resumable(saved_path: Path, config_dict: dict) -> None:
     old, new = saved["training"]["episodes"], wanted["training"]["episodes"]
     if new < old:
         raise ConfigError("training.episodes", f">= {old} when resuming (runs are extended, not cut)", new)
+
+
+def check_run_directory(out: Path, config_dict: dict, resume: bool) -> Path | None:
+    """The run's latest checkpoint in ``out`` (None for a fresh run), after refusing, with a
+    ConfigError on ``--out`` or ``--resume``: logs without checkpoints or checkpoints without
+    ``--resume`` (an earlier run would be mixed into a new one), and ``--resume`` with another
+    configuration. Reads only, so ``train`` checks before it locks or writes anything."""
+    from orchestrator.checkpoint import CheckpointManager
+
+    out = Path(out)
+    latest = CheckpointManager(out / "checkpoints").latest() if (out / "checkpoints").is_dir() else None
+    if latest is None and not resume and (out / "metrics.jsonl").exists():
+        raise ConfigError("--out", "an empty directory, or pass --resume to continue the run in it", str(out))
+    if latest is not None and not resume:
+        raise ConfigError("--out", "a directory without checkpoints, or pass --resume", str(out))
+    if latest is not None:
+        check_resumable(latest / "config.yaml", config_dict)
+    return latest

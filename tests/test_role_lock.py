@@ -90,3 +90,34 @@ def test_every_role_command_refuses_a_name_that_is_running_before_it_waits_for_a
     finally:
         for lock in locks:
             lock.__exit__(None, None, None)
+
+
+def test_a_second_train_on_a_live_run_is_refused_before_it_writes_anything(tmp_path):
+    """A second ``train --resume`` (one process, or a launcher with ``--actors``) on a run whose
+    trainer is alive stops with exit 2 and one line, and leaves the run's files untouched: the
+    launcher used to rewrite config.yaml, provenance.json and processes.json before its roles
+    were refused, and two one-process trainers would both have written checkpoints."""
+    import yaml
+
+    from orchestrator.config import load_config
+
+    out = tmp_path / "run"
+    out.mkdir()
+    files = {"config.yaml": yaml.safe_dump(load_config("configs/smoke.yaml").to_dict(), sort_keys=False),
+             "provenance.json": '{"written by": "the live trainer"}\n',
+             "processes.json": '{"written by": "the live launcher"}\n'}
+    for name, text in files.items():
+        (out / name).write_text(text)
+    with RoleLock(out, "train") as live:
+        for extra in ([], ["--actors", "1"]):
+            proc = subprocess.run([sys.executable, "-m", "orchestrator.cli", "train", "--config",
+                                   "configs/smoke.yaml", "--out", str(out), "--resume", "--no-progress",
+                                   *extra], cwd=ROOT, capture_output=True, text=True, timeout=300)
+            lines = proc.stderr.strip().splitlines()
+            assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+            assert lines[0] == (f"lucas-abm: error: --out: must be a run directory no other lucas-abm "
+                                f"train is using, got '{out}' (train is running: pid {os.getpid()} on "
+                                f"{os.uname().nodename} holds {live.path})")
+    assert {name: (out / name).read_text() for name in files} == files
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "locks", "processes.json",
+                                                     "provenance.json"]

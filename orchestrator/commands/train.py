@@ -10,6 +10,7 @@ from pathlib import Path
 from lucas_abm.errors import ConfigError
 from orchestrator.config import load_config
 from orchestrator.provenance import write_provenance
+from orchestrator.resume import check_run_directory
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -68,22 +69,34 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     created = not out.exists()
-    try:
-        trainer = Trainer(config, out, resume=args.resume, progress=not args.no_progress)
-    except BaseException:
-        if created and out.is_dir():   # a failed start leaves no half-made run directory behind
-            shutil.rmtree(out)
-        raise
-    write_provenance(out, config.to_dict())
-    try:
-        summary = trainer.run(stop_after_episodes=args.stop_after)
-    except TrainingDiverged as err:
-        print(f"lucas-abm: training stopped: {err}", file=sys.stderr)
-        return 3
-    finally:
-        trainer.close()
+    check_run_directory(out, config.to_dict(), args.resume)   # refusals leave OUT as it was
+    with run_lock(out):
+        try:
+            trainer = Trainer(config, out, resume=args.resume, progress=not args.no_progress)
+        except BaseException:
+            if created and out.is_dir():   # a failed start leaves no half-made run directory behind
+                shutil.rmtree(out)
+            raise
+        write_provenance(out, config.to_dict())
+        try:
+            summary = trainer.run(stop_after_episodes=args.stop_after)
+        except TrainingDiverged as err:
+            print(f"lucas-abm: training stopped: {err}", file=sys.stderr)
+            return 3
+        finally:
+            trainer.close()
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def run_lock(out: Path):
+    """``OUT/locks/train.lock``: one ``lucas-abm train`` (one process, or the launcher of
+    ``--actors K``) per run directory. It is taken before anything is written, so a second
+    ``--resume`` on a live run stops with exit 2 and leaves the run's config, provenance,
+    logs and checkpoints as they were (orchestrator.role_lock)."""
+    from orchestrator.role_lock import RoleLock
+
+    return RoleLock(out, "train", allowed="a run directory no other lucas-abm train is using")
 
 
 def run_processes(args: argparse.Namespace, config) -> int:
@@ -105,15 +118,15 @@ def run_processes(args: argparse.Namespace, config) -> int:
         raise ConfigError("--out", "a new directory, or pass --resume to continue the run in it", str(out))
     if saved.exists():
         check_resumable(saved, config.to_dict())
-    out.mkdir(parents=True, exist_ok=True)
-    saved.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    write_provenance(out, config.to_dict())
-    from orchestrator.launch import Launcher
-    from orchestrator.population import record
+    with run_lock(out):
+        saved.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        write_provenance(out, config.to_dict())
+        from orchestrator.launch import Launcher
+        from orchestrator.population import record
 
-    record(out, config)   # RUN/population.csv|json (a population's seeded size draw)
+        record(out, config)   # RUN/population.csv|json (a population's seeded size draw)
 
-    code = Launcher(saved, out, args.actors, args.shards, args.peer_timeout).run()
+        code = Launcher(saved, out, args.actors, args.shards, args.peer_timeout).run()
     if code == 0 and (out / "summary.json").exists():
         print((out / "summary.json").read_text())
     return code
