@@ -2,9 +2,10 @@
 evaluator``; the server is ``lucas-abm replay-server``). All share the run directory ``out``.
 
 Waits: every call into Reverb has a timeout (``peer_timeout`` seconds, ``replay.
-rate_limiter_timeout_ms`` for samples); a role whose peer stays away that long exits with
-code 4 and one line naming the peer, so a supervisor (``train --actors K``, or Docker's
-``restart: on-failure``) can restart it. Nothing waits forever.
+rate_limiter_timeout_ms`` for samples; a sample stream whose server dies is watched by
+orchestrator.sampling_watchdog); a role whose peer stays away that long exits with code 4 and
+one line naming the peer, so a supervisor (``train --actors K``, or Docker's ``restart:
+on-failure``) can restart it. Nothing waits forever.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from orchestrator.episode import Economy, sampled_agents
 from orchestrator.evaluator import GreedyEvaluator
 from orchestrator.learner import EnsembleLearner, SamplingFailed
 from orchestrator.role_lock import RoleLock
+from orchestrator.sampling_watchdog import SamplingWatchdog
 from replay.variables import (PeerUnavailable, VariableClient, VariablePublisher, call_with_timeout,
                               flat_size, make_variable_table, weights_table_name)
 
@@ -272,6 +274,7 @@ def _run_learner(config: TrainConfig, out: Path, address: str, shard: int, shard
     learner = EnsembleLearner(rule, iterator, VariablePublisher(address, weights_table_name(shard),
                                                                 peer_timeout, shard))
     learner.updates = state.get("updates", 0)
+    watchdog = SamplingWatchdog(address, peer_timeout, name, on_exit=record.write)
     coordinator = None
     shard0 = None if shard == 0 else VariableClient(address, weights_table_name(0), None)
     if shard == 0:
@@ -365,7 +368,8 @@ def _run_learner(config: TrainConfig, out: Path, address: str, shard: int, shard
         stepped = 0
         while budget >= 1 and info.current_size >= learn_from and stepped < 25:
             try:
-                metrics = learner.step()
+                with watchdog.armed():      # a stream open when the server dies waits in C++
+                    metrics = learner.step()
             except SamplingFailed as err:   # the server is down: the loop's server_info waits
                 log(f"{name}: sampling failed ({type(err.__cause__).__name__}); reconnecting")
                 break

@@ -7,6 +7,7 @@ only taken once the table is known to hold at least ``min_size`` items.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -396,8 +397,7 @@ def test_learner_step_names_a_server_that_is_down_and_opens_a_stream_once_it_is_
     Before, a stream opened while the server restarted raised Reverb's DeadlineExceededError,
     which killed the learner (seen in test_distributed's kill-and-restart test). The server runs
     in its own process: one in the learner's process is read directly, without gRPC. (A stream
-    already open when its server dies is not tested here: Reverb's sampler then waits for the
-    server to come back, and the launcher restarts it.)"""
+    already open when its server dies is the next test's.)"""
     config_file = write_config(tmp_path / "train.yaml", GOOD_CONFIG)
     settings = load_replay_settings(config_file)
     port = portpicker.pick_unused_port()
@@ -422,6 +422,75 @@ def test_learner_step_names_a_server_that_is_down_and_opens_a_stream_once_it_is_
     finally:
         proc.kill()
         proc.wait(timeout=30)
+
+
+SAMPLING_CHILD = """
+import sys
+from pathlib import Path
+import tensorflow as tf
+from orchestrator.learner import EnsembleLearner
+from orchestrator.sampling_watchdog import SamplingWatchdog
+from replay.dataset import make_dataset
+from replay.tables import load_replay_settings
+
+config_file, address, marker = sys.argv[1:4]
+class BatchSum:
+    def train_step(self, batch):
+        return {"loss": float(tf.reduce_sum(batch["reward"])), "max_weight": 0.0}
+learner = EnsembleLearner(BatchSum(), lambda: iter(make_dataset(
+    address, "experience", load_replay_settings(config_file).signature(), batch_size=2, prefetch=0,
+    rate_limiter_timeout_ms=1000)))
+watchdog = SamplingWatchdog(address, 3.0, "learner", on_exit=lambda: Path(marker).write_text("cpu"),
+                            period_s=0.5)
+for _ in range(3):
+    with watchdog.armed():
+        learner.step()
+print("stepped", flush=True)
+sys.stdin.readline()                        # the server is killed now
+while True:
+    with watchdog.armed():
+        learner.step()
+"""
+
+
+def test_a_learner_whose_server_dies_while_it_samples_exits_4_with_one_line(tmp_path):
+    """A stream that is open when its server dies waits inside Reverb's sampler (measured: 60 s
+    and more) where no exception reaches it; the learner role's SamplingWatchdog ends such a
+    process with exit code 4, as a role whose peer stays away ``peer_timeout`` seconds does,
+    after writing the CPU record (here a marker file). Learner and server each in a process of
+    their own; the test kills the server between the learner's steps."""
+    config_file = write_config(tmp_path / "train.yaml", GOOD_CONFIG)
+    settings = load_replay_settings(config_file)
+    port = portpicker.pick_unused_port()
+    proc, client = standalone_server(config_file, port)
+    learner = None
+    try:
+        ep = random_episode(np.random.default_rng(7), 4, 0, n_agents=4, dim=settings.observation_dim)
+        with ExperienceWriter(client, "experience", 2) as writer:
+            write_episode(writer, ep)                                 # 3 windows >= min_size 3
+        marker = tmp_path / "on_exit"
+        learner = subprocess.Popen(
+            [sys.executable, "-c", SAMPLING_CHILD, str(config_file), f"localhost:{port}", str(marker)],
+            cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert learner.stdout.readline().strip() == "stepped", learner.stderr.read()
+        proc.kill()
+        proc.wait(timeout=30)
+        killed = time.monotonic()
+        learner.stdin.write("go\n")
+        learner.stdin.flush()
+        _, stderr = learner.communicate(timeout=120)
+        waited = time.monotonic() - killed
+        assert learner.returncode == 4, stderr
+        last = stderr.strip().splitlines()[-1]                       # after TensorFlow's warnings
+        assert re.fullmatch(rf"lucas-abm learner: learner: no replay server at localhost:{port} "
+                            r"for 3 s while sampling \((DeadlineExceeded|Unavailable)Error\)", last), stderr
+        assert 3.0 < waited < 30.0 and marker.read_text() == "cpu"
+    finally:
+        for child in (learner, proc):
+            if child is not None and child.poll() is None:
+                child.kill()
+                child.wait(timeout=30)
 
 
 @pytest.mark.parametrize("text, field", [
