@@ -15,6 +15,7 @@ import sys
 
 from lucas_abm import __version__
 from lucas_abm.errors import ConfigError
+from orchestrator.launch import follow_launcher
 from orchestrator.quiet import native_log_filter, quiet_libraries
 
 VERBOSE_HELP = ("show TensorFlow's start-up messages and Reverb's server log (hidden by default; "
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    follow_launcher()      # a role of `train --actors K` stops when its launcher dies
     if not args.verbose:
         quiet_libraries()  # before any command imports TensorFlow
     filtered = not args.verbose and args.command in NATIVE_LOG_COMMANDS

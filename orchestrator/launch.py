@@ -12,8 +12,11 @@ processes (``python -m orchestrator.cli ROLE ...``), records their pids in
 ``OUT/processes.json``, restarts any that dies before the run is done (at most
 ``max_restarts`` times per process: a killed actor rejoins, a killed learner resumes from its
 last checkpoint, a killed server restores its last checkpoint; exit code 2, bad input, and 3,
-diverged, stop the run instead) and, when learner 0 exits with the summary written, waits
-for the evaluator and stops the rest.
+diverged, stop the run instead, printing the role's one-line error) and, when learner 0 exits
+with the summary written, waits for the evaluator and stops the rest. A stopped launcher
+(SIGTERM, Ctrl-C) stops its children; a killed one (SIGKILL) cannot, so each child asks the
+kernel for SIGTERM when the launcher dies (:func:`follow_launcher`), and ``--resume`` finds
+no role of the old launch still running.
 
 CPU time. Every role keeps its own CPU seconds in ``OUT/cpu/ROLE.json`` (orchestrator.
 cpu_record; the launcher passes the server ``--out``), and learner 0 writes their sum into
@@ -28,6 +31,7 @@ children since it started, is not in ``cpu.json``.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import signal
 import subprocess
@@ -55,8 +59,38 @@ class Child:
     def start(self) -> None:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *self.args],
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                     env={**os.environ, LAUNCHER_PID: str(os.getpid())})
         log.close()
+
+    def last_line(self) -> str:
+        """The last line of the child's log (a role's one-line error), '' if none."""
+        try:
+            lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        except FileNotFoundError:
+            return ""
+        return lines[-1] if lines else ""
+
+
+LAUNCHER_PID = "LUCAS_ABM_LAUNCHER_PID"
+PR_SET_PDEATHSIG = 1    # <linux/prctl.h>
+
+
+def follow_launcher() -> None:
+    """In a role the launcher started (``LUCAS_ABM_LAUNCHER_PID`` set): ask the kernel for
+    SIGTERM when the launcher dies (``prctl(PR_SET_PDEATHSIG)``, Linux), so a launcher killed
+    with SIGKILL, which cannot stop its children itself, leaves none running unsupervised:
+    they would finish the run on their own and hold their role locks against ``--resume``.
+    A role whose launcher died before the call stops at once. Elsewhere (compose, by hand,
+    other systems) nothing changes."""
+    launcher = os.environ.get(LAUNCHER_PID)
+    if not launcher or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != int(launcher):
+        raise SystemExit(f"lucas-abm: the launcher of this role (pid {launcher}) has exited; not starting")
 
 
 def role_commands(config_file: Path, out: Path, address: str, port: int, actors: int, shards: int,
@@ -138,8 +172,9 @@ class Launcher:
                         child.finished = True
                         continue
                     if code in (2, 3):   # bad input or a diverged run: restarting cannot help
-                        print(f"lucas-abm train: {role} stopped with {describe(code)} (see "
-                              f"{child.log_path}); stopping the run", file=sys.stderr, flush=True)
+                        print(f"lucas-abm train: {role} stopped with {describe(code)}: "
+                              f"{child.last_line()} (log: {child.log_path}); stopping the run",
+                              file=sys.stderr, flush=True)
                         return code
                     if child.restarts >= self.max_restarts:
                         print(f"lucas-abm train: {role} exited with {describe(code)} "

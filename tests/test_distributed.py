@@ -121,6 +121,67 @@ def test_killed_actor_learner_and_server_recover_and_count_each_episode_once(tmp
     assert bad.returncode == 2 and "changed learner.batch_size" in bad.stderr
 
 
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie (a killed launcher's children are reparented, and
+    their new parent need not reap them)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+def lock_is_free(out: Path, role: str) -> bool:
+    from orchestrator.role_lock import RoleLock
+
+    try:
+        with RoleLock(out, role):
+            return True
+    except ConfigError:
+        return False
+
+
+def test_a_killed_launcher_takes_its_roles_with_it_and_resume_finishes_the_run(tmp_path):
+    """A launcher killed with SIGKILL cannot stop its children; each asks the kernel for SIGTERM
+    when it dies (orchestrator.launch.follow_launcher). Before, they trained on unsupervised and
+    held their role locks, so ``--resume`` stopped with the replay server's exit code 2. A role
+    refused at start is named by the launcher with its own one-line error."""
+    from orchestrator.role_lock import RoleLock
+
+    out = tmp_path / "run"
+    episodes = 8
+    proc = subprocess.Popen(train_cmd(out, episodes, "--actors", "1"), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: (out / "checkpoints" / "latest").exists(), "a checkpoint", proc)
+        roles = json.loads((out / "processes.json").read_text())
+        proc.kill()
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 30                   # a role's lock is free once its
+        while (not all(lock_is_free(out, role) for role in roles)   # last thread has exited
+               and time.monotonic() < deadline):
+            time.sleep(0.2)
+        assert not [role for role, pid in roles.items() if alive(pid)], "roles outlived the launcher"
+        assert all(lock_is_free(out, role) for role in roles)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with RoleLock(out, "evaluator") as held:        # an evaluator of this run still running
+        refused = subprocess.run(train_cmd(out, episodes, "--actors", "1", "--resume"), cwd=ROOT,
+                                 capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2, refused.stderr
+    assert (f"lucas-abm train: evaluator stopped with code 2: lucas-abm: error: --out: must be a run "
+            f"directory where no evaluator is running, got '{out}' (evaluator is running: pid "
+            f"{os.getpid()} on {os.uname().nodename} holds {held.path}) (log: "
+            f"{out / 'logs' / 'evaluator.log'}); stopping the run") in refused.stderr.splitlines()
+    done = subprocess.run(train_cmd(out, episodes, "--actors", "1", "--resume"), cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "summary.json").read_text())["episodes"] == episodes
+    assert [r["episode"] for r in read_rows(out / "metrics.jsonl")] == list(range(1, episodes + 1))
+    assert "resumed from" in (out / "logs" / "learner-0.log").read_text()
+
+
 def test_dead_replay_server_gives_a_clear_message_and_exit_4(tmp_path):
     port = portpicker.pick_unused_port()
     config = tmp_path / "c.yaml"
