@@ -16,6 +16,9 @@ draw the same batches: results agree up to that sampling, not bit for bit.
 from __future__ import annotations
 
 import shutil
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -45,6 +48,35 @@ class TrainingDiverged(RuntimeError):
     """A loss or a network weight became NaN or infinite; the last good checkpoint is kept."""
 
 
+class GracefulStop:
+    """SIGINT and SIGTERM, while installed: the first is recorded in ``requested`` (the loop
+    checks it between episodes), a second raises at once (KeyboardInterrupt for SIGINT,
+    SystemExit(128 + 15) for SIGTERM). Installed only in the main thread, where Python runs
+    signal handlers; ``restore`` puts the previous handlers back."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.requested: int | None = None
+        self._previous = {}
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested is not None:
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise SystemExit(128 + signum)
+        self.requested = signum
+        print(f"lucas-abm train: {signal.Signals(signum).name}: stopping after this episode "
+              "(a checkpoint is written; a second signal stops at once)", file=sys.stderr, flush=True)
+
+    def restore(self) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        self._previous = {}
+
+
 class LocalTrainer:
     """Builds every role from a validated :class:`TrainConfig` and runs (or resumes) training."""
 
@@ -64,6 +96,7 @@ class LocalTrainer:
         self.signature = experience_signature(self.n_agents, self.economy.observation_dim, lc.n_step,
                                               action_dtype(lc.algorithm))
         self.episode = 0
+        self.stopped_by_signal: int | None = None   # set by run(): SIGINT/SIGTERM ended it early
         self.wall_seconds = 0.0
         self.cpu_seconds = 0.0     # time.process_time(): user + system of this process, all threads
         self.agent_steps = 0
@@ -186,6 +219,9 @@ class LocalTrainer:
         """Train to ``training.episodes`` (or until converged long enough); returns the summary.
 
         ``stop_after_episodes`` ends this invocation early (after a checkpoint), as a kill would.
+        A first SIGINT (Ctrl-C) or SIGTERM ends it the same way once the current episode is
+        complete, so a stopped run loses no completed episode (``stopped_by_signal`` is then
+        the signal's number); a second one stops at once, as before (the last checkpoint).
         """
         tc = self.config.training
         bar = tqdm(total=tc.episodes, initial=self.episode, disable=not self.progress,
@@ -193,6 +229,7 @@ class LocalTrainer:
         started, cpu_started = time.perf_counter(), time.process_time()
         base_wall, base_cpu = self.wall_seconds, self.cpu_seconds
         ran = 0
+        stop = GracefulStop()
         try:
             while self.episode < tc.episodes:
                 row = self.train_episode()
@@ -210,12 +247,15 @@ class LocalTrainer:
                 self.wall_seconds = base_wall + time.perf_counter() - started
                 self.cpu_seconds = base_cpu + time.process_time() - cpu_started
                 done = converged_long_enough(self.evaluations, self.config) or self.episode >= tc.episodes
-                if self.episode % tc.checkpoint_interval == 0 or done:
+                stopping = stop.requested is not None
+                if self.episode % tc.checkpoint_interval == 0 or done or stopping:
                     self.save_checkpoint()
-                if done or (stop_after_episodes is not None and ran >= stop_after_episodes):
+                if done or stopping or (stop_after_episodes is not None and ran >= stop_after_episodes):
                     break
         finally:
+            stop.restore()
             bar.close()
+        self.stopped_by_signal = stop.requested
         result = self.summary()
         if self.episode >= tc.episodes or converged_long_enough(self.evaluations, self.config):
             write_json(self.out / "summary.json", result)

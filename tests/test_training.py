@@ -160,3 +160,35 @@ def test_resume_extends_a_finished_run_and_refuses_other_changes(tmp_path):
         trainer.close()
     assert [r["episode"] for r in _rows(tmp_path / "metrics.jsonl")] == [1, 2, 3, 4, 5]
     assert json.loads((tmp_path / "summary.json").read_text())["episodes"] == 5
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stopped_run_checkpoints_its_last_completed_episode_and_resumes_from_it(tmp_path, signum, code):
+    """SIGTERM or Ctrl-C ends a one-process run after the current episode with a checkpoint of
+    it (orchestrator.local.GracefulStop), so no completed episode is lost; before, the run died
+    at once and a resume went back to the last periodic checkpoint (none here: the interval is
+    longer than the run)."""
+    out = tmp_path / "stopped"
+    cmd = [sys.executable, "-m", "orchestrator.cli", "train", "--config", "configs/smoke.yaml",
+           "--out", str(out), "--no-progress", "--set", "training.episodes=500",
+           "--set", "training.checkpoint_interval=1000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not ((out / "metrics.jsonl").exists() and len(_rows(out / "metrics.jsonl")) >= 2):
+        assert proc.poll() is None and time.time() < deadline, proc.stderr.read() if proc.poll() else "timeout"
+        time.sleep(0.1)
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == code, stderr
+    completed = len(_rows(out / "metrics.jsonl"))
+    lines = stderr.strip().splitlines()[-2:]
+    assert lines == [f"lucas-abm train: {signal.Signals(signum).name}: stopping after this episode (a "
+                     "checkpoint is written; a second signal stops at once)",
+                     f"lucas-abm train: stopped after episode {completed} with a checkpoint; continue "
+                     "with --resume"]
+    assert (out / "checkpoints" / "latest").read_text().strip() == f"ckpt-{completed:06d}"
+    assert stdout == "" and not (out / "summary.json").exists()
+    resumed = subprocess.run(cmd + ["--resume", "--stop-after", "1"], capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [r["episode"] for r in _rows(out / "metrics.jsonl")] == list(range(1, completed + 2))

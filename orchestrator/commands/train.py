@@ -85,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
             return 3
         finally:
             trainer.close()
+    if trainer.stopped_by_signal is not None:      # Ctrl-C or SIGTERM: 130 / 143, as shells report
+        print(f"lucas-abm train: stopped after episode {trainer.episode} with a checkpoint; "
+              f"continue with --resume", file=sys.stderr)
+        return 128 + trainer.stopped_by_signal
     print(json.dumps(summary, indent=2))
     return 0
 
