@@ -255,10 +255,11 @@ class LocalTrainer:
         finally:
             stop.restore()
             bar.close()
-        self.stopped_by_signal = stop.requested
         result = self.summary()
-        if self.episode >= tc.episodes or converged_long_enough(self.evaluations, self.config):
+        finished = self.episode >= tc.episodes or converged_long_enough(self.evaluations, self.config)
+        if finished:
             write_json(self.out / "summary.json", result)
+        self.stopped_by_signal = None if finished else stop.requested   # a signal in the last episode: done
         return result
 
     def summary(self) -> dict:
