@@ -427,16 +427,14 @@ def test_learner_step_names_a_server_that_is_down_and_opens_a_stream_once_it_is_
 SAMPLING_CHILD = """
 import sys
 from pathlib import Path
-import tensorflow as tf
+sys.path.insert(0, "tests")
+from test_replay import BatchSum            # this module's stand-in update rule
 from orchestrator.learner import EnsembleLearner
 from orchestrator.sampling_watchdog import SamplingWatchdog
 from replay.dataset import make_dataset
 from replay.tables import load_replay_settings
 
 config_file, address, marker = sys.argv[1:4]
-class BatchSum:
-    def train_step(self, batch):
-        return {"loss": float(tf.reduce_sum(batch["reward"])), "max_weight": 0.0}
 learner = EnsembleLearner(BatchSum(), lambda: iter(make_dataset(
     address, "experience", load_replay_settings(config_file).signature(), batch_size=2, prefetch=0,
     rate_limiter_timeout_ms=1000)))
