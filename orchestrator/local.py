@@ -68,8 +68,11 @@ class GracefulStop:
                 raise KeyboardInterrupt
             raise SystemExit(128 + signum)
         self.requested = signum
-        print(f"lucas-abm train: {signal.Signals(signum).name}: stopping after this episode "
-              "(a checkpoint is written; a second signal stops at once)", file=sys.stderr, flush=True)
+        try:   # a handler runs inside any step: a closed stderr must not abort the episode
+            print(f"lucas-abm train: {signal.Signals(signum).name}: stopping after this episode "
+                  "(a checkpoint is written; a second signal stops at once)", file=sys.stderr, flush=True)
+        except OSError:
+            pass
 
     def restore(self) -> None:
         for s, handler in self._previous.items():

@@ -27,7 +27,11 @@ DROPPED_MARKER = b"[reverb/cc/"
 # updates are not held back); from the marker to the end of its line is dropped.
 _FILTER = f"""
 import os, signal
-signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the command; read on to its end
+# Ctrl-C and SIGTERM are for the command, and reach this filter too when the whole process
+# group is signalled (a terminal, `timeout`, `kill -- -PGID`, a batch scheduler): read on to
+# the end, so the command's last lines (its stop message) still reach the terminal
+for s in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(s, signal.SIG_IGN)
 marker = {DROPPED_MARKER!r}
 buf = b""
 while True:

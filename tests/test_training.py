@@ -172,12 +172,15 @@ def test_a_stopped_run_checkpoints_its_last_completed_episode_and_resumes_from_i
     cmd = [sys.executable, "-m", "orchestrator.cli", "train", "--config", "configs/smoke.yaml",
            "--out", str(out), "--no-progress", "--set", "training.episodes=500",
            "--set", "training.checkpoint_interval=1000"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # its own process group, signalled as a whole, as a terminal's Ctrl-C, `timeout`, `kill -- -PGID`
+    # and batch schedulers do: the group holds the stderr filter (orchestrator.quiet) too
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     deadline = time.time() + 240
     while not ((out / "metrics.jsonl").exists() and len(_rows(out / "metrics.jsonl")) >= 2):
         assert proc.poll() is None and time.time() < deadline, proc.stderr.read() if proc.poll() else "timeout"
         time.sleep(0.1)
-    proc.send_signal(signum)
+    os.killpg(proc.pid, signum)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == code, stderr
     completed = len(_rows(out / "metrics.jsonl"))
