@@ -14,7 +14,7 @@ processes (``python -m orchestrator.cli ROLE ...``), records their pids in
 last checkpoint, a killed server restores its last checkpoint; exit code 2, bad input, and 3,
 diverged, stop the run instead, printing the role's one-line error) and, when learner 0 exits
 with the summary written, waits for the evaluator and stops the rest. A stopped launcher
-(SIGTERM, Ctrl-C) stops its children; a killed one (SIGKILL) cannot, so each child asks the
+(SIGTERM, Ctrl-C) stops its children and exits with 128 + the signal's number; a killed one (SIGKILL) cannot, so each child asks the
 kernel for SIGTERM when the launcher dies (:func:`follow_launcher`), and ``--resume`` finds
 no role of the old launch still running.
 
@@ -135,7 +135,11 @@ class Launcher:
         cpu_before, code = children_cpu_seconds(), None
         try:
             code = self._supervise(timeout_s)
-        finally:   # a SIGTERMed launcher records its children too (they are stopped by then)
+        except Stopped as stop:     # its children are stopped by then (_supervise's finally)
+            code = 128 + stop.signum
+            print(f"lucas-abm train: {signal.Signals(stop.signum).name}: stopped the run's processes; "
+                  "continue with --resume", file=sys.stderr, flush=True)
+        finally:   # a stopped launcher records its children too
             self._record_cpu(children_cpu_seconds() - cpu_before, finished=code == 0)
         return code
 
@@ -153,7 +157,8 @@ class Launcher:
 
     def _supervise(self, timeout_s: float | None) -> int:
         started = time.monotonic()
-        signal.signal(signal.SIGTERM, _terminate)   # a stopped launcher stops its children
+        for signum in (signal.SIGINT, signal.SIGTERM):   # a stopped launcher stops its children
+            signal.signal(signum, _stop)
         for child in self.children.values():
             child.start()
         self._record()
@@ -224,8 +229,17 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _terminate(signum, frame):
-    raise SystemExit(128 + signum)
+class Stopped(Exception):
+    """The launcher got SIGINT or SIGTERM: :meth:`Launcher.run` stops the children and returns
+    128 + signum, as shells report a command stopped by that signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum, frame):
+    raise Stopped(signum)
 
 
 def describe(code: int) -> str:

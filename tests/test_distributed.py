@@ -182,6 +182,30 @@ def test_a_killed_launcher_takes_its_roles_with_it_and_resume_finishes_the_run(t
     assert "resumed from" in (out / "logs" / "learner-0.log").read_text()
 
 
+def test_ctrl_c_to_the_launchers_process_group_stops_every_role_with_one_line_and_exit_130(tmp_path):
+    """A terminal's Ctrl-C reaches the launcher and every role at once (one process group).
+    The launcher stops the roles and says so, with the shells' 128 + signal; before, it died
+    with a KeyboardInterrupt traceback (a SIGTERM ended it silently with 143)."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen(train_cmd(out, 50, "--actors", "1"), cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        wait_until(lambda: (out / "checkpoints" / "latest").exists(), "a checkpoint", proc)
+        roles = json.loads((out / "processes.json").read_text())
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == ("lucas-abm train: SIGINT: stopped the run's processes; "
+                                               "continue with --resume")
+    assert "Traceback" not in stderr and stdout == ""
+    assert not [role for role, pid in roles.items() if alive(pid)]
+    assert all(lock_is_free(out, role) for role in [*roles, "train"])
+    assert json.loads((out / "cpu.json").read_text())["launches"] == 1
+
+
 def test_dead_replay_server_gives_a_clear_message_and_exit_4(tmp_path):
     port = portpicker.pick_unused_port()
     config = tmp_path / "c.yaml"
