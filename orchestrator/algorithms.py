@@ -24,10 +24,14 @@ from orchestrator.learners.afterstates import GeneratorState, afterstate_targets
 from orchestrator.population import shard_group_index
 
 
-def shard_bounds(n_agents: int, shards: int, shard: int) -> tuple[int, int]:
-    """Agents [lo, hi) of shard ``shard`` of ``shards`` (contiguous, sizes differ by <= 1)."""
+def check_shard_count(n_agents: int, shards: int) -> None:
     if not 1 <= shards <= n_agents:
         raise ConfigError("--shards", f"an integer in [1, market.n_agents = {n_agents}]", shards)
+
+
+def shard_bounds(n_agents: int, shards: int, shard: int) -> tuple[int, int]:
+    """Agents [lo, hi) of shard ``shard`` of ``shards`` (contiguous, sizes differ by <= 1)."""
+    check_shard_count(n_agents, shards)
     if not 0 <= shard < shards:
         raise ConfigError("--shard", f"an integer in [0, {shards - 1}]", shard)
     edges = np.linspace(0, n_agents, shards + 1).round().astype(int)
@@ -36,6 +40,7 @@ def shard_bounds(n_agents: int, shards: int, shard: int) -> tuple[int, int]:
 
 def check_sharding(config: TrainConfig, shards: int) -> None:
     """Shards own whole weight groups: independent weights, or types that do not straddle shards."""
+    check_shard_count(config.market.n_agents, shards)
     if shards == 1:
         return
     if config.population_types is not None and config.learner.weight_sharing == "shared":

@@ -15,6 +15,7 @@ import sys
 
 from lucas_abm import __version__
 from lucas_abm.errors import ConfigError
+from orchestrator.commands.arguments import CommandLineError, OneLineParser
 from orchestrator.launch import follow_launcher
 from orchestrator.quiet import native_log_filter, quiet_libraries
 
@@ -37,7 +38,7 @@ COMMANDS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="lucas-abm",
         description="Agent-based Lucas-tree asset markets with deep reinforcement-learning traders.",
     )
@@ -57,7 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except CommandLineError as err:
+        print(f"lucas-abm: error: {err}", file=sys.stderr)
+        return 2
     follow_launcher()      # a role of `train --actors K` stops when its launcher dies
     if not args.verbose:
         quiet_libraries()  # before any command imports TensorFlow

@@ -298,16 +298,24 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
             raise ConfigError("--set", "section.key=value", item)
         key, value = item.split("=", 1)
         parts = key.strip().split(".")
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise ConfigError("--set", "KEY=VALUE with VALUE in YAML", item,
+                              detail=str(err).splitlines()[0]) from None
         if parts[0] == "population":
-            _set_population_key(raw, parts, yaml.safe_load(value), item)
+            _set_population_key(raw, parts, value, item)
             continue
         if len(parts) < 2 or parts[0] not in SECTIONS:
             raise ConfigError("--set", "section.key=value with section one of " + ", ".join(SECTIONS)
                               + ", or population.I.key=value", item)
         node = raw.setdefault(parts[0], {})
-        for part in parts[1:-1]:
+        for depth, part in enumerate(parts[1:-1], start=2):
             node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(value)
+            if not isinstance(node, dict):
+                raise ConfigError("--set", f"a key inside a mapping, and {'.'.join(parts[:depth])} is a "
+                                  "single value", item)
+        node[parts[-1]] = value
     return raw
 
 

@@ -1,6 +1,6 @@
 """Keep the libraries' start-up and bookkeeping lines off the user's terminal (``--verbose`` keeps them).
 
-Two sources write to the terminal on their own:
+Three sources write to the terminal on their own:
 
 * TensorFlow's C++ runtime (``Unable to register cuDNN factory``, ``oneDNN custom operations``,
   CPU-feature notes): silenced by ``TF_CPP_MIN_LOG_LEVEL=3`` set before TensorFlow is imported,
@@ -9,7 +9,9 @@ Two sources write to the terminal on their own:
   stop straight to file descriptor 2: :func:`native_log_filter` points descriptor 2 at a
   small filter process that drops those lines and passes every other byte through (Python's
   own messages, tracebacks, the progress bar, any crash report of the native code), so
-  nothing else is hidden; the filter outlives a crash of this process and flushes what it got.
+  nothing else is hidden; the filter outlives a crash of this process and flushes what it got;
+* gRPC's C core (under Reverb), which dumps its own errors, e.g. a port in use, as one long
+  line: ``GRPC_VERBOSITY=NONE``, since the command reports them in its own words.
 """
 from __future__ import annotations
 
@@ -74,6 +76,7 @@ if buf and not buf.startswith(marker):
 def quiet_libraries() -> None:
     """TensorFlow's C++ and Python logging down to errors; call before TensorFlow is imported."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")   # gRPC's own error dump (a port in use, ...)
     for name in ("tensorflow", "absl"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:

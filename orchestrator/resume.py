@@ -61,6 +61,7 @@ def check_run_directory(out: Path, config_dict: dict, resume: bool) -> Path | No
     from orchestrator.checkpoint import CheckpointManager
 
     out = Path(out)
+    check_layout(out, actors=0)
     latest = CheckpointManager(out / "checkpoints").latest() if (out / "checkpoints").is_dir() else None
     if latest is None and not resume and (out / "metrics.jsonl").exists():
         raise ConfigError("--out", "an empty directory, or pass --resume to continue the run in it", str(out))
@@ -69,3 +70,20 @@ def check_run_directory(out: Path, config_dict: dict, resume: bool) -> Path | No
     if latest is not None:
         check_resumable(latest / "config.yaml", config_dict)
     return latest
+
+
+def check_layout(out: Path, actors: int) -> None:
+    """A run continues in the layout it was started in: one process (``train``), or processes
+    (``train --actors K``, compose), whose actors log their episodes in ``OUT/actors/`` and whose
+    learner counts episodes from those logs. Refused, naming ``--actors``, when ``out`` holds a
+    run of the other layout (``actors``: the ``--actors`` given, 0 for one process)."""
+    if not (out / "metrics.jsonl").exists():
+        return
+    as_processes = (out / "actors").is_dir()
+    if as_processes and not actors:
+        raise ConfigError("--actors", f"K >= 1 to continue {out}, a run trained as processes "
+                          "(train --actors K or compose)", actors)
+    if actors and not as_processes:
+        raise ConfigError("--actors", f"0 (left out) to continue {out}, a run trained in one process",
+                          actors)
+

@@ -28,6 +28,15 @@ def test_explicit_parameters_and_out_dir(tmp_path, capsys):
     assert "leading-order" in (tmp_path / "leading-order_metrics.md").read_text()
 
 
+def test_a_one_agent_market_draws_its_one_agent(tmp_path, capsys):
+    """The figure drew agents 1 and 2 of any market, an IndexError for one agent."""
+    assert main(["frictions", "--agents", "1", "--gammas", "1.5", "--xis", "0", "--paths", "50",
+                 "--json", "--out", str(tmp_path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["mu0"] == pytest.approx(1.5)          # gamma alpha^2 s: the one agent holds the supply
+    assert (tmp_path / "exact.png").stat().st_size > 10_000
+
+
 @pytest.mark.parametrize("args, field", [
     (["--gammas", "1,2", "--xis", "1,2"], "xis"),
     (["--gammas", "1,-2", "--xis", "1,-1"], "gammas"),

@@ -529,6 +529,24 @@ def test_cli_rejects_missing_file_and_bad_port(tmp_path, capsys):
     assert err[2] == f"lucas-abm: error: --out: must be a directory, got '{tmp_path / 'a_file'}'"
 
 
+def test_cli_refuses_a_port_in_use_and_a_checkpoint_dir_that_is_a_file(tmp_path, capsys):
+    """Both were tracebacks (gRPC's BuildAndStart ValueError, a NotADirectoryError)."""
+    import socket
+
+    config_file = write_config(tmp_path / "train.yaml", GOOD_CONFIG)
+    (tmp_path / "a_file").write_text("")
+    assert cli_main(["replay-server", "--config", str(config_file), "--port", "8000",
+                     "--checkpoint-dir", str(tmp_path / "a_file")]) == 2
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert cli_main(["replay-server", "--config", str(config_file), "--port", str(port)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"lucas-abm: error: --checkpoint-dir: must be a directory, got '{tmp_path / 'a_file'}'",
+        f"lucas-abm: error: --port: must be a port no other process is listening on, got {port}"]
+
+
 # ---------------------------------------------------------------------------- checkpoints
 def test_checkpoint_restores_the_same_items_into_a_new_server(tmp_path):
     config = ReplayConfig(capacity=20, min_size=2, rate_limiter_timeout_ms=TIMEOUT_MS)

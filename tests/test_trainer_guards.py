@@ -1,11 +1,12 @@
 """``lucas-abm train`` refuses to overwrite or mix runs, and shares weights by agent type.
 
-The three refusals of the output-directory and resume guards, each a one-line error with
+The four refusals of the output-directory and resume guards, each a one-line error with
 exit code 2 that leaves the directory as it was:
 
 1. a directory holding a run's logs but no checkpoint, without ``--resume``;
 2. a directory holding checkpoints, without ``--resume``;
-3. ``--resume`` with a configuration other than the one the run was started with.
+3. ``--resume`` with a configuration other than the one the run was started with;
+4. ``--resume`` in the other layout (one process, or processes: ``--actors K``).
 
 Shared weights with ``agent_types = 3`` (contiguous equal blocks of agents, config.py): at
 t = 0 of a greedy evaluation every agent sees the same observation (the endowment), so agents
@@ -93,3 +94,20 @@ def test_logs_without_checkpoints_and_without_resume_are_refused(tmp_path, capsy
     err = refused(train_args(out), capsys, "--out")
     assert "--resume" in err
     assert snapshot(out) == before
+
+
+def test_a_run_continues_only_in_the_layout_it_was_trained_in(finished_run, tmp_path, capsys):
+    """4. ``--resume --actors K`` on a one-process run, whose episodes no actor logged (before:
+    the learner role failed on the missing actor keys six times, then exit 4), and plain
+    ``--resume`` on a run of processes (one with ``OUT/actors/``, its actors' episode logs)."""
+    before = snapshot(finished_run)
+    err = refused(train_args(finished_run, "--resume", "--actors", "1"), capsys, "--actors")
+    assert err.endswith("a run trained in one process, got 1")
+    assert snapshot(finished_run) == before
+    processes = tmp_path / "processes"
+    processes.mkdir()
+    (processes / "metrics.jsonl").write_text((finished_run / "metrics.jsonl").read_text())
+    (processes / "actors").mkdir()
+    err = refused(train_args(processes, "--resume"), capsys, "--actors")
+    assert err == (f"lucas-abm: error: --actors: must be K >= 1 to continue {processes}, a run trained "
+                   "as processes (train --actors K or compose), got 0")

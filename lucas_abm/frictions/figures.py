@@ -1,5 +1,6 @@
-"""Comparison figure: one path of two agents' trading rates and holdings, mu_t and sigma_t,
-for a method against the reference (exact / leading order / frictionless)."""
+"""Comparison figure: one path of two agents' trading rates and holdings (the one agent of a
+one-agent market), mu_t and sigma_t, for a method against the reference (exact / leading
+order / frictionless)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,7 +20,7 @@ def comparison_figure(config: MarketConfig, market: MarketPaths, reference: Mark
     t = config.times()
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), constrained_layout=True)
     colors = ("tab:blue", "tab:orange")
-    for color, n in zip(colors, agents):
+    for color, n in zip(colors, [n for n in agents if n < config.n_agents]):
         axes[0, 0].plot(t[:-1], reference.phidot[sample, :, n], color=color, lw=2, alpha=0.5,
                         label=f"agent {n + 1} ({reference_label})")
         axes[0, 0].plot(t[:-1], market.phidot[sample, :, n], color=color, ls="--",

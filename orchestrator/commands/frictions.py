@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from lucas_abm.errors import ConfigError
+from orchestrator.commands.arguments import nonnegative_int, output_dir
 
 
 def _floats(field: str, text: str) -> tuple[float, ...]:
@@ -45,12 +46,12 @@ def register(subparsers) -> None:
     p.add_argument("--cost-norm", dest="cost_norm", choices=COST_NORMS,
                    help="cost G(v) = (lam/2)|v|^q ('half') or (lam/q)|v|^q ('power')")
     p.add_argument("--method", choices=METHODS, default="exact", help="solver (default exact)")
-    p.add_argument("--seed", type=int, default=0, help="seed of training and evaluation paths")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of training and evaluation paths (>= 0)")
     p.add_argument("--paths", type=int, default=3000, help="evaluation paths (default 3000)")
     p.add_argument("--budget", choices=("full", "smoke"), default="full",
                    help="training budget of learned methods (smoke: seconds, for tests)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    p.add_argument("--out", help="directory for the comparison figure and metrics table")
+    p.add_argument("--out", type=output_dir, help="directory for the comparison figure and metrics table")
     p.add_argument("--compare", action="store_true", help="run every method on every preset "
                    "and write the comparison table to --out (default docs/frictions_results)")
     p.set_defaults(func=run)

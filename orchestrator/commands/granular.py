@@ -21,6 +21,7 @@ import numpy as np
 
 from lucas_abm.errors import ConfigError
 from lucas_abm.granular import DEFAULT_N_AGENTS, DemandRule, GranularConfig, asymptotic_law, run_granular
+from orchestrator.commands.arguments import nonnegative_int, output_dir
 
 COLUMNS = ("size_law", "n_agents", "size_draws", "h", "h_mean", "aggregate_vol_over_sigma_h",
            "price_vol", "price_vol_theory", "price_vol_over_theory", "price_vol_log_sd", "sampling_error",
@@ -64,8 +65,8 @@ def register(subparsers) -> None:
                    help="c: demand response to the trader's own shock (default 1)")
     p.add_argument("--fit-min-n", type=int, default=100,
                    help="slopes are fitted on N >= this (default 100: the asymptotic regime)")
-    p.add_argument("--seed", type=int, default=0, help="seed of sizes and shocks (default 0)")
-    p.add_argument("--out", type=Path, default=Path("runs/granular"),
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of sizes and shocks (>= 0; default 0)")
+    p.add_argument("--out", type=output_dir, default=Path("runs/granular"),
                    help="directory for granular.csv/.md/.png/.json (default runs/granular)")
     p.add_argument("--json", action="store_true",
                    help="print {rows, slopes, slopes_theory, ...} as JSON instead of text")

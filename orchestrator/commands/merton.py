@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 from lucas_abm.errors import ConfigError
+from orchestrator.commands.arguments import output_dir
 
 
 def register(subparsers) -> None:
@@ -44,7 +45,7 @@ def register(subparsers) -> None:
                    "an actor-critic iteration is one critic and one actor step)")
     p.add_argument("--json", action="store_true", help="print wealth, pi, consumption_rate "
                    "(the learned policy on 241 log-spaced wealth levels) and the error summary")
-    p.add_argument("--out", help="directory for result.json and errors.png")
+    p.add_argument("--out", type=output_dir, help="directory for result.json and errors.png")
     p.set_defaults(func=run)
 
 

@@ -59,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
                           args.shards)
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise ConfigError("--out", "a directory", str(args.out))
+    if args.checkpoint_dir is not None and args.checkpoint_dir.exists() and not args.checkpoint_dir.is_dir():
+        raise ConfigError("--checkpoint-dir", "a directory", str(args.checkpoint_dir))
     from orchestrator.cpu_record import CpuRecord
     from orchestrator.role_lock import RoleLock
 
@@ -81,4 +83,8 @@ def _serve(args: argparse.Namespace, config) -> int:
             serve_tables(replay_tables(config, args.shards), args.port, args.checkpoint_dir)
     except KeyboardInterrupt:
         pass
+    except ValueError as err:   # Reverb's gRPC server could not bind the port
+        if "BuildAndStart" not in str(err):
+            raise
+        raise ConfigError("--port", "a port no other process is listening on", args.port) from None
     return 0

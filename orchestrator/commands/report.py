@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from orchestrator.commands.arguments import output_dir
 from orchestrator.provenance import write_provenance
 from orchestrator.report import ReportRequest, make_report
 from orchestrator.run_data import DEFAULT_PANELS
@@ -19,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", metavar="DIR", type=Path,
                    help="run directory (config.yaml, evaluation.jsonl, episodes/eval-*.npz; "
                         "summary.json once training has finished)")
-    p.add_argument("--out", type=Path, default=None, metavar="OUTDIR",
+    p.add_argument("--out", type=output_dir, default=None, metavar="OUTDIR",
                    help="where to write the figures and report.md (default: DIR/report)")
     p.add_argument("--episodes", default=None, metavar="E1,E2,...",
                    help="evaluation episodes to draw in figures 8-11, comma-separated (default: "

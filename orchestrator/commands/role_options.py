@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from lucas_abm.errors import ConfigError
+from orchestrator.commands.arguments import positive_seconds
 
 
 def add_role_options(p: argparse.ArgumentParser) -> None:
@@ -17,7 +18,7 @@ def add_role_options(p: argparse.ArgumentParser) -> None:
                    help="address of the replay server (lucas-abm replay-server)")
     p.add_argument("--shards", type=int, default=1, metavar="S",
                    help="number of agent-sharded learners (each owns the networks of N/S agents)")
-    p.add_argument("--peer-timeout", type=float, default=60.0, metavar="SECONDS",
+    p.add_argument("--peer-timeout", type=positive_seconds, default=60.0, metavar="SECONDS",
                    help="longest wait for the replay server or the first weights; then exit 4 "
                         "with a message naming the peer")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -41,8 +42,6 @@ def load_role_config(args: argparse.Namespace):
 
     config = load_config(args.config, args.overrides)
     check_address(args.replay_address)
-    if args.peer_timeout <= 0:
-        raise ConfigError("--peer-timeout", "a number of seconds > 0", args.peer_timeout)
     if not 1 <= args.shards <= config.market.n_agents:
         raise ConfigError("--shards", f"an integer in [1, market.n_agents = {config.market.n_agents}]",
                           args.shards)

@@ -16,6 +16,7 @@ from lucas_abm.panels import describe_export, export_panels, export_recorder
 from lucas_abm.scripted import POLICIES
 from lucas_abm.simulate import (DEFAULT_BOND_LOT, DEFAULT_TREE_LOT, DIVIDENDS, SimulationConfig,
                                 plot_simulation, run_simulation)
+from orchestrator.commands.arguments import nonnegative_int, output_dir
 from orchestrator.provenance import write_provenance
 
 
@@ -42,7 +43,7 @@ def register(subparsers) -> None:
                         "YAML), checked against its signature")
     p.add_argument("--policy", default="equilibrium",
                    help="scripted policy: one of " + ", ".join(POLICIES))
-    p.add_argument("--seed", type=int, default=0, help="random seed (market and policy)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (market and policy; >= 0)")
     p.add_argument("--beta", type=float, default=0.95, help="discount factor, in (0, 1)")
     p.add_argument("--gamma", type=float, default=1.0, help="CRRA coefficient (> 0; 1 = log)")
     p.add_argument("--dividend", default="constant",
@@ -87,10 +88,10 @@ def register(subparsers) -> None:
                         "(numba where it applies, up to 300,000 agents; default). Your own "
                         "mechanisms, subclasses included, always run on numpy")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--out", type=output_dir, default=None,
                    help="directory for series.csv, summary.json and prices.png (created; must "
                         "not be an existing file)")
-    p.add_argument("--export", type=Path, default=None, metavar="DIR",
+    p.add_argument("--export", type=output_dir, default=None, metavar="DIR",
                    help="write Parquet panels to DIR (new or empty): prices.parquet (prices, "
                         "returns t -> t+1, the equilibrium SDF, consumption), types.parquet, "
                         "agents.parquet and provenance.json; columns in docs/panels.md")
@@ -103,11 +104,6 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     recorder = export_recorder(args.export, args.export_agents, args.seed)  # before any work
-    if args.out is not None:  # refused before the run, not after it
-        existing = next((p for p in (args.out, *args.out.parents) if p.exists()), None)
-        if existing is not None and not existing.is_dir():
-            raise ConfigError("--out", "a directory (new or existing), not a file or inside one",
-                              str(args.out))
     states, transition = markov_arguments(args.states, args.transition)
     config = SimulationConfig(
         agents=args.agents if args.agents is not None or args.population else 1200,

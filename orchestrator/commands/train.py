@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from lucas_abm.errors import ConfigError
+from orchestrator.commands.arguments import output_dir, positive_int, positive_seconds
 from orchestrator.config import load_config
 from orchestrator.provenance import write_provenance
 from orchestrator.resume import check_run_directory
@@ -31,16 +32,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "replay, training")
     p.add_argument("--seed", type=int, default=None,
                    help="override training.seed (integer >= 0): network init, exploration, market draws")
-    p.add_argument("--out", default="runs/train", metavar="DIR",
+    p.add_argument("--out", type=output_dir, default=Path("runs/train"), metavar="DIR",
                    help="output directory (must be new, unless --resume)")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run in DIR from its latest checkpoint (same config required)")
+                   help="continue the run in DIR from its latest checkpoint (same config required); a "
+                        "DIR without checkpoints starts the run, so one command both starts and "
+                        "continues it (make run)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value, e.g. --set learner.weight_sharing=shared "
                         "--set training.episodes=200, or a population type's key, --set population.0.gamma=2 "
                         "(repeatable; VALUE parsed as YAML)")
     p.add_argument("--no-progress", action="store_true", help="hide the tqdm progress bar")
-    p.add_argument("--stop-after", type=int, default=None, metavar="EPISODES",
+    p.add_argument("--stop-after", type=positive_int, default=None, metavar="EPISODES",
                    help="end this invocation after this many episodes (a checkpoint is written); "
                         "continue later with --resume")
     p.add_argument("--actors", type=int, default=0, metavar="K",
@@ -49,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "actors and an evaluator as separate processes on loopback (docs/distributed.md)")
     p.add_argument("--shards", type=int, default=1, metavar="S",
                    help="with --actors: agent-sharded learners, each owning the networks of N/S agents")
-    p.add_argument("--peer-timeout", type=float, default=60.0, metavar="SECONDS",
+    p.add_argument("--peer-timeout", type=positive_seconds, default=60.0, metavar="SECONDS",
                    help="with --actors: longest wait of a role for its peers before it exits with a "
                         "message (the launcher then restarts it)")
     p.set_defaults(func=run)
@@ -108,19 +111,18 @@ def run_processes(args: argparse.Namespace, config) -> int:
     import yaml
 
     from orchestrator.algorithms import check_sharding
-    from orchestrator.resume import check_resumable
+    from orchestrator.resume import check_layout, check_resumable
 
     if args.stop_after is not None:
         raise ConfigError("--stop-after", "absent with --actors (stop the launcher; --resume continues)",
                           args.stop_after)
-    if args.peer_timeout <= 0:
-        raise ConfigError("--peer-timeout", "a number of seconds > 0", args.peer_timeout)
     check_sharding(config, args.shards)
     out = Path(args.out)
     saved = out / "config.yaml"
     if saved.exists() and not args.resume:
         raise ConfigError("--out", "a new directory, or pass --resume to continue the run in it", str(out))
     if saved.exists():
+        check_layout(out, args.actors)
         check_resumable(saved, config.to_dict())
     with run_lock(out):
         saved.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -1,0 +1,84 @@
+"""argparse types and the parser class of the ``lucas-abm`` commands.
+
+A type checks its value while the command line is read, before any work starts, and a bad
+value gets one line naming the option and what it accepts, with exit code 2::
+
+    lucas-abm: error: --seed: must be an integer >= 0, got '-1'
+    lucas-abm: error: --out: must be a directory (new or existing), not a file or inside one, got 'notes.txt'
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from pathlib import Path
+
+
+class CommandLineError(Exception):
+    """A command line argparse refused; ``lucas-abm`` prints it as one line, exit code 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's parser whose errors are the project's one line (no usage block): an option's
+    bad value reads ``lucas-abm: error: --seed: must be an integer >= 0, got '-1'``, as the
+    config checks' errors do; a missing or unknown option points at ``--help``. ``main``
+    prints it and returns 2. ``--help`` is unchanged."""
+
+    def error(self, message: str):
+        if message.startswith("argument "):       # "argument --seed: must be ..." -> "--seed: ..."
+            if message.endswith("expected one argument"):   # e.g. --states -0.04,0.05
+                message += " (a value that starts with '-' goes as OPTION=VALUE)"
+            raise CommandLineError(message[len("argument "):])
+        raise CommandLineError(f"{message} (see {self.prog} --help)")
+
+
+def _refuse(allowed: str, text: str):
+    return argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
+
+
+def nonnegative_int(text: str) -> int:
+    """An integer >= 0 (seeds: numpy's generators take no negative seed)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise _refuse("an integer >= 0", text) from None
+    if value < 0:
+        raise _refuse("an integer >= 0", text)
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (counts of episodes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise _refuse("an integer >= 1", text) from None
+    if value < 1:
+        raise _refuse("an integer >= 1", text)
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """A finite number of seconds > 0 (``nan`` and ``inf`` would make a wait endless)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise _refuse("a finite number of seconds > 0", text) from None
+    if not (math.isfinite(value) and value > 0):
+        raise _refuse("a finite number of seconds > 0", text)
+    return value
+
+
+def output_dir(text: str) -> Path:
+    """A directory a command may create or write into: not empty (``--out "$UNSET"`` would
+    write into the working directory), not an existing file or a path inside one, and below a
+    directory this user can write."""
+    if not text.strip():
+        raise _refuse("a directory path", text)
+    path = Path(text)
+    existing = next(p for p in (path, *path.parents) if p.exists())   # '.' or '/' at the latest
+    if not existing.is_dir():
+        raise _refuse("a directory (new or existing), not a file or inside one", text)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise _refuse(f"a directory that can be written ({existing} is not writable)", text)
+    return path

@@ -1,0 +1,68 @@
+"""Command-line values refused while the command line is read (orchestrator.commands.arguments):
+one line ``lucas-abm: error: OPTION: ...`` naming the option and what it accepts, exit code 2,
+nothing written, where each of these used to print a traceback, hang, or write where the user
+did not mean (found by trying bad input on every sub-command)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = str(ROOT / "configs" / "smoke.yaml")
+
+
+def one_line_error(capsys, args: list[str]) -> str:
+    capsys.readouterr()
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    return lines[0]
+
+
+@pytest.mark.parametrize("args, line", [
+    (["simulate", "--seed", "-1"], "--seed: must be an integer >= 0, got '-1'"),   # was numpy's ValueError
+    (["granular", "--seed", "-1"], "--seed: must be an integer >= 0, got '-1'"),
+    (["frictions", "--preset", "kratsios-10-quadratic", "--seed", "-1"], "--seed: must be an integer >= 0, got '-1'"),
+    (["simulate", "--agents", "1e3"], "--agents: invalid int value: '1e3'"),        # was a usage block
+    (["train", "--config", SMOKE, "--stop-after", "0"], "--stop-after: must be an integer >= 1, got '0'"),
+    (["train", "--config", SMOKE, "--actors", "1", "--peer-timeout", "nan"],       # was an endless wait
+     "--peer-timeout: must be a finite number of seconds > 0, got 'nan'"),
+    (["actor", "--config", SMOKE, "--out", "x", "--replay-address", "localhost:1", "--peer-timeout", "inf"],
+     "--peer-timeout: must be a finite number of seconds > 0, got 'inf'"),
+    (["train", "--config", SMOKE, "--set", "learner.hidden=[50,"],                 # was a YAML traceback
+     "--set: must be KEY=VALUE with VALUE in YAML, got 'learner.hidden=[50,' (while parsing a flow node)"),
+    (["train", "--config", SMOKE, "--set", "training.episodes.x=5"],               # was a TypeError
+     "--set: must be a key inside a mapping, and training.episodes is a single value, got 'training.episodes.x=5'"),
+    (["train", "--config", SMOKE, "--actors", "1", "--shards", "0"],               # was a KeyError after starting roles
+     "--shards: must be an integer in [1, market.n_agents = 10], got 0"),
+    (["solve", "--states", "-0.04,0.05"],
+     "--states: expected one argument (a value that starts with '-' goes as OPTION=VALUE)"),
+    (["train"], "the following arguments are required: --config (see lucas-abm train --help)"),
+])
+def test_a_bad_value_is_one_line_naming_the_option(capsys, tmp_path, monkeypatch, args, line):
+    monkeypatch.chdir(tmp_path)
+    assert one_line_error(capsys, args) == f"lucas-abm: error: {line}"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [["simulate", "--steps", "2"], ["granular"], ["merton"],
+                                     ["frictions", "--preset", "kratsios-10-quadratic"],
+                                     ["train", "--config", SMOKE], ["report", "RUN"]])
+def test_an_out_that_is_a_file_or_empty_is_refused_before_any_work(capsys, tmp_path, monkeypatch, command):
+    """A file, or a path inside one, was a FileExistsError traceback (report, granular, frictions,
+    merton; simulate after its whole run); ``--out ''`` (an unset shell variable) wrote into the
+    working directory."""
+    monkeypatch.chdir(tmp_path)
+    Path("notes.txt").write_text("keep")
+    args = [str(tmp_path) if a == "RUN" else a for a in command]
+    for out, why in (("notes.txt", "a directory (new or existing), not a file or inside one"),
+                     ("notes.txt/figures", "a directory (new or existing), not a file or inside one"),
+                     ("", "a directory path")):
+        assert one_line_error(capsys, [*args, "--out", out]) == f"lucas-abm: error: --out: must be {why}, got '{out}'"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    assert Path("notes.txt").read_text() == "keep"
