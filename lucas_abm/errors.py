@@ -35,6 +35,8 @@ def check_range(field: str, value: float, low: float | None = None, high: float 
         hi = "inf" if high is None else f"{high:g}"
         return f"in {left}{lo}, {hi}{right}"
 
+    if isinstance(value, bool):   # YAML's true/false are not 1 and 0 here
+        raise ConfigError(field, f"a number {_interval()}", value)
     try:
         v = float(value)
     except (TypeError, ValueError):

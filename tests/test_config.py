@@ -62,6 +62,8 @@ def test_thesis_scale_and_cpu_scale():
     ("economy.mechanism=no_such_module:Walras", "economy.mechanism"),
     ("economy.mechanism_params={theta: 2}", "economy.mechanism_params.theta"),
     ("market.backend=fast", "market.backend"),
+    ("economy.gamma=true", "economy.gamma"),                  # YAML true was read as 1
+    ("training.tree_tolerance=true", "training.tree_tolerance"),
 ])
 def test_bad_values_name_the_key(override, field):
     with pytest.raises(ConfigError) as err:
