@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from lucas_abm.errors import ConfigError
-from orchestrator.commands.actor import _actor_id, claim_actor_id
+from orchestrator.cli import main
+from orchestrator.commands.actor import claim_actor_id
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_hosts_claim_distinct_numbers_and_keep_them(tmp_path: Path, monkeypatch):
@@ -24,6 +26,11 @@ def test_a_claim_without_its_host_file_is_skipped(tmp_path: Path, monkeypatch):
 
 
 @pytest.mark.parametrize("value", ["-1", "x", "1.5", ""])
-def test_actor_id_must_be_a_number_or_auto(value):
-    with pytest.raises(ConfigError, match="--actor-id"):
-        _actor_id(value)
+def test_actor_id_must_be_a_number_or_auto(value, tmp_path, capsys):
+    """Refused while the command line is read: before, the run directory was made first."""
+    out = tmp_path / "run"
+    assert main(["actor", "--config", str(ROOT / "configs" / "smoke.yaml"), "--out", str(out),
+                 "--replay-address", "localhost:1", "--actor-id", value]) == 2
+    assert capsys.readouterr().err.strip() == (f"lucas-abm: error: --actor-id: must be an integer >= 0, "
+                                               f"or auto, got {value!r}")
+    assert not out.exists()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lucas_abm.errors import ConfigError
+from orchestrator.commands.arguments import nonnegative_int
 from orchestrator.commands.role_options import add_role_options, exit_code_for, load_role_config
 
 
@@ -20,12 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "publishes stop; a restarted actor continues at its next episode.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_role_options(p)
-    p.add_argument("--actor-id", default="0", metavar="K|auto",
+    p.add_argument("--actor-id", type=actor_id, default="0", metavar="K|auto",
                    help="this actor's number (>= 0): sets its market and exploration seeds; 'auto' "
                         "claims the smallest free number in OUT/actors/ids/ for this host (one per "
                         "container: what `docker compose up --scale actor=K` uses), and the same "
                         "number again when the same host restarts")
-    p.add_argument("--max-owed", type=int, default=None, metavar="UPDATES",
+    p.add_argument("--max-owed", type=nonnegative_int, default=None, metavar="UPDATES",
                    help="pause while the learner is more than this many updates behind one update "
                         "per learner.update_every windows (default: one episode's, T/update_every; "
                         "0: never pause)")
@@ -34,9 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_role_config(args)
-    args.actor_id = claim_actor_id(Path(args.out)) if args.actor_id == "auto" else _actor_id(args.actor_id)
-    if args.max_owed is not None and args.max_owed < 0:
-        raise ConfigError("--max-owed", "an integer >= 0", args.max_owed)
+    args.actor_id = claim_actor_id(Path(args.out)) if args.actor_id == "auto" else int(args.actor_id)
     from orchestrator.roles import run_actor
     from replay.variables import PeerUnavailable
 
@@ -47,10 +45,11 @@ def run(args: argparse.Namespace) -> int:
         return exit_code_for(err, "actor")
 
 
-def _actor_id(value: str) -> int:
-    if not value.isdigit():
-        raise ConfigError("--actor-id", "an integer >= 0, or auto", value)
-    return int(value)
+def actor_id(text: str) -> str:
+    """``--actor-id``: an integer >= 0 or ``auto``, checked while the command line is read."""
+    if text != "auto" and not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, or auto, got {text!r}")
+    return text
 
 
 def claim_actor_id(out: Path) -> int:

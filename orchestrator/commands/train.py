@@ -60,8 +60,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.overrides, args.seed)   # all validation before any work
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise ConfigError("--out", "a directory (new, or an earlier run's with --resume)", args.out)
     if args.actors < 0:
         raise ConfigError("--actors", "an integer >= 0 (0: one process)", args.actors)
     if args.actors:
