@@ -36,26 +36,21 @@ def _refuse(allowed: str, text: str):
     return argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
 
 
-def nonnegative_int(text: str) -> int:
-    """An integer >= 0 (seeds: numpy's generators take no negative seed)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise _refuse("an integer >= 0", text) from None
-    if value < 0:
-        raise _refuse("an integer >= 0", text)
-    return value
+def integer_at_least(low: int):
+    """The argparse type of an integer >= ``low``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise _refuse(f"an integer >= {low}", text) from None
+        if value < low:
+            raise _refuse(f"an integer >= {low}", text)
+        return value
+    return parse
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1 (counts of episodes)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise _refuse("an integer >= 1", text) from None
-    if value < 1:
-        raise _refuse("an integer >= 1", text)
-    return value
+nonnegative_int = integer_at_least(0)   # seeds: numpy's generators take no negative seed
+positive_int = integer_at_least(1)      # counts of episodes
 
 
 def positive_seconds(text: str) -> float:
