@@ -264,7 +264,7 @@ def load_population(path) -> Population:
             doc = yaml.safe_load(fh)
     except OSError as err:
         raise ConfigError("population", "a readable YAML file", str(path), detail=err.strerror) from None
-    except yaml.YAMLError as err:
+    except (yaml.YAMLError, UnicodeDecodeError) as err:   # not YAML, or not text
         raise ConfigError("population", "a valid YAML file", str(path),
                           detail=" ".join(str(err).split())) from None
     if not isinstance(doc, Mapping) or "population" not in doc:

@@ -73,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"lucas-abm: error: {err}", file=sys.stderr)
         return 2
+    except MemoryError as err:   # sizes this machine cannot hold (agents, steps, buffers)
+        print(f"lucas-abm: error: not enough memory for this command ({err or 'MemoryError'}); "
+              "ask for fewer agents, periods, paths or replay items", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

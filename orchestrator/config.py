@@ -340,7 +340,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None, see
             raise ConfigError("--config", "an existing YAML file", str(path))
         try:
             raw = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as err:
+        except (yaml.YAMLError, UnicodeDecodeError) as err:   # not YAML, or not text
             raise ConfigError("--config", "valid YAML", str(path), detail=str(err).splitlines()[0]) from None
     raw = apply_overrides(raw, overrides or [])
     if seed is not None:

@@ -121,7 +121,7 @@ def load_replay_settings(config_path: str | os.PathLike) -> ReplaySettings:
         raise ConfigError("config", "an existing YAML file", str(path))
     try:
         raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
+    except (yaml.YAMLError, UnicodeDecodeError) as err:   # not YAML, or not text
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ConfigError("config", "valid YAML", str(path), detail=first) from None
     if not isinstance(raw, dict):

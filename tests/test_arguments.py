@@ -66,3 +66,23 @@ def test_an_out_that_is_a_file_or_empty_is_refused_before_any_work(capsys, tmp_p
         assert one_line_error(capsys, [*args, "--out", out]) == f"lucas-abm: error: --out: must be {why}, got '{out}'"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
     assert Path("notes.txt").read_text() == "keep"
+
+
+def test_a_config_or_population_file_that_is_not_text_is_one_line(capsys, tmp_path):
+    """Bytes that are not UTF-8 were a UnicodeDecodeError traceback in train, solve and replay-server."""
+    binary = tmp_path / "run.yaml"
+    binary.write_bytes(b"\xff\xfe\x00market")
+    decode = "('utf-8' codec can't decode byte 0xff in position 0: invalid start byte)"
+    assert one_line_error(capsys, ["train", "--config", str(binary), "--out", str(tmp_path / "r")]) == (
+        f"lucas-abm: error: --config: must be valid YAML, got '{binary}' {decode}")
+    assert one_line_error(capsys, ["solve", "--population", str(binary)]) == (
+        f"lucas-abm: error: population: must be a valid YAML file, got '{binary}' {decode}")
+    assert one_line_error(capsys, ["replay-server", "--config", str(binary), "--port", "8000"]) == (
+        f"lucas-abm: error: config: must be valid YAML, got '{binary}' {decode}")
+
+
+def test_a_size_this_machine_cannot_hold_is_one_line(capsys):
+    """numpy's MemoryError, a traceback before, for 10^12 agents (8 TB of holdings alone)."""
+    line = one_line_error(capsys, ["simulate", "--agents", "1000000000000", "--steps", "2"])
+    assert line.startswith("lucas-abm: error: not enough memory for this command (Unable to allocate ")
+    assert line.endswith("); ask for fewer agents, periods, paths or replay items")
