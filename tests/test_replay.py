@@ -526,7 +526,8 @@ def test_cli_rejects_missing_file_and_bad_port(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith("lucas-abm: error: config:") and err[1].startswith(
         "lucas-abm: error: port:")
-    assert err[2] == f"lucas-abm: error: --out: must be a directory, got '{tmp_path / 'a_file'}'"
+    assert err[2] == (f"lucas-abm: error: --out: must be a directory (new or existing), not a file or "
+                      f"inside one, got '{tmp_path / 'a_file'}'")
 
 
 def test_cli_refuses_a_port_in_use_and_a_checkpoint_dir_that_is_a_file(tmp_path, capsys):

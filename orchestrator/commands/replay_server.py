@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from lucas_abm.errors import ConfigError
+from orchestrator.commands.arguments import output_dir
 
 
 def register(subparsers) -> None:
@@ -34,7 +35,7 @@ def register(subparsers) -> None:
                         "write checkpoints to (default: a temporary directory)")
     p.add_argument("--shards", type=int, default=1, metavar="S",
                    help="number of agent-sharded learners: one weights table each")
-    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+    p.add_argument("--out", type=output_dir, default=None, metavar="DIR",
                    help="the run directory: keep this server's CPU seconds in DIR/cpu/replay.json, "
                         "beside the other roles' (default: not recorded)")
     p.set_defaults(func=run)
@@ -57,8 +58,6 @@ def run(args: argparse.Namespace) -> int:
     if config is not None and not 1 <= args.shards <= config.market.n_agents:
         raise ConfigError("--shards", f"an integer in [1, market.n_agents = {config.market.n_agents}]",
                           args.shards)
-    if args.out is not None and args.out.exists() and not args.out.is_dir():
-        raise ConfigError("--out", "a directory", str(args.out))
     if args.checkpoint_dir is not None and args.checkpoint_dir.exists() and not args.checkpoint_dir.is_dir():
         raise ConfigError("--checkpoint-dir", "a directory", str(args.checkpoint_dir))
     from orchestrator.cpu_record import CpuRecord

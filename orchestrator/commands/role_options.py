@@ -5,14 +5,14 @@ import argparse
 from pathlib import Path
 
 from lucas_abm.errors import ConfigError
-from orchestrator.commands.arguments import positive_seconds
+from orchestrator.commands.arguments import output_dir, positive_seconds
 
 
 def add_role_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, metavar="FILE",
                    help="training config YAML, the same file for every role of the run "
                         "(train --actors K passes OUT/config.yaml, the resolved config)")
-    p.add_argument("--out", required=True, metavar="DIR",
+    p.add_argument("--out", type=output_dir, required=True, metavar="DIR",
                    help="the run directory every role shares (checkpoints, logs, summary.json)")
     p.add_argument("--replay-address", required=True, metavar="HOST:PORT",
                    help="address of the replay server (lucas-abm replay-server)")
@@ -48,8 +48,6 @@ def load_role_config(args: argparse.Namespace):
     if config.learner.weight_sharing == "shared" and args.shards > 1 and config.groups % args.shards:
         raise ConfigError("--shards", "1, or a divisor of learner.agent_types (shared weights), or "
                           "any S with learner.weight_sharing=independent", args.shards)
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise ConfigError("--out", "a directory", args.out)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     return config
 
