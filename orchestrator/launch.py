@@ -14,9 +14,9 @@ processes (``python -m orchestrator.cli ROLE ...``), records their pids in
 last checkpoint, a killed server restores its last checkpoint; exit code 2, bad input, and 3,
 diverged, stop the run instead, printing the role's one-line error) and, when learner 0 exits
 with the summary written, waits for the evaluator and stops the rest. A stopped launcher
-(SIGTERM, Ctrl-C) stops its children and exits with 128 + the signal's number; a killed one (SIGKILL) cannot, so each child asks the
-kernel for SIGTERM when the launcher dies (:func:`follow_launcher`), and ``--resume`` finds
-no role of the old launch still running.
+(SIGTERM, Ctrl-C) stops its children and exits with 128 + the signal's number; a killed one
+(SIGKILL) cannot, so each child asks the kernel for SIGTERM when the launcher dies
+(:func:`follow_launcher`), and ``--resume`` finds no role of the old launch still running.
 
 CPU time. Every role keeps its own CPU seconds in ``OUT/cpu/ROLE.json`` (orchestrator.
 cpu_record; the launcher passes the server ``--out``), and learner 0 writes their sum into

@@ -61,12 +61,12 @@ def check_run_directory(out: Path, config_dict: dict, resume: bool) -> Path | No
     from orchestrator.checkpoint import CheckpointManager
 
     out = Path(out)
-    check_layout(out, actors=0)
     latest = CheckpointManager(out / "checkpoints").latest() if (out / "checkpoints").is_dir() else None
     if latest is None and not resume and (out / "metrics.jsonl").exists():
         raise ConfigError("--out", "an empty directory, or pass --resume to continue the run in it", str(out))
     if latest is not None and not resume:
         raise ConfigError("--out", "a directory without checkpoints, or pass --resume", str(out))
+    check_layout(out, actors=0)
     if latest is not None:
         check_resumable(latest / "config.yaml", config_dict)
     return latest
@@ -86,4 +86,3 @@ def check_layout(out: Path, actors: int) -> None:
     if actors and not as_processes:
         raise ConfigError("--actors", f"0 (left out) to continue {out}, a run trained in one process",
                           actors)
-

@@ -46,7 +46,8 @@ def register(subparsers) -> None:
     p.add_argument("--cost-norm", dest="cost_norm", choices=COST_NORMS,
                    help="cost G(v) = (lam/2)|v|^q ('half') or (lam/q)|v|^q ('power')")
     p.add_argument("--method", choices=METHODS, default="exact", help="solver (default exact)")
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of training and evaluation paths (>= 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0,
+                   help="seed of training and evaluation paths (>= 0)")
     p.add_argument("--paths", type=int, default=3000, help="evaluation paths (default 3000)")
     p.add_argument("--budget", choices=("full", "smoke"), default="full",
                    help="training budget of learned methods (smoke: seconds, for tests)")

@@ -65,7 +65,8 @@ def register(subparsers) -> None:
                    help="c: demand response to the trader's own shock (default 1)")
     p.add_argument("--fit-min-n", type=int, default=100,
                    help="slopes are fitted on N >= this (default 100: the asymptotic regime)")
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of sizes and shocks (>= 0; default 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0,
+                   help="seed of sizes and shocks (>= 0; default 0)")
     p.add_argument("--out", type=output_dir, default=Path("runs/granular"),
                    help="directory for granular.csv/.md/.png/.json (default runs/granular)")
     p.add_argument("--json", action="store_true",
