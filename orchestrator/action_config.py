@@ -95,6 +95,10 @@ class ActionGridConfig:
             high = check_range(f"actions.{asset}_high", getattr(self, f"{asset}_high"), low, None)
             step = check_range(f"actions.{asset}_step", getattr(self, f"{asset}_step"), 0.0, high - low,
                                high_open=False)
+            if _grid_size(low, high, step) > MAX_PRICES:   # a typo like 1e-9: a 1.6e9-point grid
+                fewest = (high - low) / (MAX_PRICES - 1)
+                raise ConfigError(f"actions.{asset}_step", f">= {fewest:.6g}: at most {MAX_PRICES:,} prices "
+                                  f"from {low:g} to {high:g}, each an action of the grid", step)
             setattr(self, f"{asset}_low", low)
             setattr(self, f"{asset}_high", high)
             setattr(self, f"{asset}_step", step)
@@ -111,6 +115,14 @@ class ActionGridConfig:
         return _grid(self.bond_low, self.bond_high, self.bond_step)
 
 
+#: Prices per asset the action grid may hold (the configs use 61-201; each is an output of a
+#: DQN's head, and the grid itself is built in memory).
+MAX_PRICES = 10_000
+
+
+def _grid_size(low: float, high: float, step: float) -> int:
+    return int(np.floor((high - low) / step + 1e-9)) + 1
+
+
 def _grid(low: float, high: float, step: float) -> np.ndarray:
-    n = int(np.floor((high - low) / step + 1e-9)) + 1
-    return np.round(low + step * np.arange(n), 10)
+    return np.round(low + step * np.arange(_grid_size(low, high, step)), 10)

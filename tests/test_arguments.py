@@ -32,6 +32,8 @@ def one_line_error(capsys, args: list[str]) -> str:
     (["train", "--config", SMOKE, "--stop-after", "0"], "--stop-after: must be an integer >= 1, got '0'"),
     (["train", "--config", SMOKE, "--actors", "1", "--peer-timeout", "nan"],       # was an endless wait
      "--peer-timeout: must be a finite number of seconds > 0, got 'nan'"),
+    (["train", "--config", SMOKE, "--peer-timeout", "5"],                        # was silently ignored
+     "--peer-timeout: must be left out without --actors (one process has no peers), got 5.0"),
     (["actor", "--config", SMOKE, "--out", "x", "--replay-address", "localhost:1", "--peer-timeout", "inf"],
      "--peer-timeout: must be a finite number of seconds > 0, got 'inf'"),
     (["train", "--config", SMOKE, "--set", "learner.hidden=[50,"],                 # was a YAML traceback
@@ -40,6 +42,8 @@ def one_line_error(capsys, args: list[str]) -> str:
      "--set: must be a key inside a mapping, and training.episodes is a single value, got 'training.episodes.x=5'"),
     (["train", "--config", SMOKE, "--actors", "1", "--shards", "0"],               # was a KeyError after starting roles
      "--shards: must be an integer in [1, market.n_agents = 10], got 0"),
+    (["learner", "--config", SMOKE, "--out", "run", "--replay-address", "localhost:1", "--shard", "-1"],
+     "--shard: must be an integer in [0, 0], got -1"),                          # made the run directory first
     (["solve", "--states", "-0.04,0.05"],
      "--states: expected one argument (a value that starts with '-' goes as OPTION=VALUE)"),
     (["train"], "the following arguments are required: --config (see lucas-abm train --help)"),

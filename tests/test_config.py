@@ -64,6 +64,7 @@ def test_thesis_scale_and_cpu_scale():
     ("market.backend=fast", "market.backend"),
     ("economy.gamma=true", "economy.gamma"),                  # YAML true was read as 1
     ("training.tree_tolerance=true", "training.tree_tolerance"),
+    ("actions.tree_step=1e-9", "actions.tree_step"),                # a 1.6e9-point grid: out of memory
 ])
 def test_bad_values_name_the_key(override, field):
     with pytest.raises(ConfigError) as err:

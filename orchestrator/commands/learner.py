@@ -27,9 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_role_config(args)
-    if not 0 <= args.shard < args.shards:
+    if args.shards >= 1 and not 0 <= args.shard < args.shards:   # before the run directory is made
         raise ConfigError("--shard", f"an integer in [0, {args.shards - 1}]", args.shard)
+    config = load_role_config(args)   # also refuses --shards outside [1, N]
     from orchestrator.learner import NonFiniteUpdate
     from orchestrator.roles import run_learner
     from replay.variables import PeerUnavailable

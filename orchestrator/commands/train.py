@@ -52,9 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "actors and an evaluator as separate processes on loopback (docs/distributed.md)")
     p.add_argument("--shards", type=int, default=1, metavar="S",
                    help="with --actors: agent-sharded learners, each owning the networks of N/S agents")
-    p.add_argument("--peer-timeout", type=positive_seconds, default=60.0, metavar="SECONDS",
+    p.add_argument("--peer-timeout", type=positive_seconds, default=None, metavar="SECONDS",
                    help="with --actors: longest wait of a role for its peers before it exits with a "
-                        "message (the launcher then restarts it)")
+                        "message (the launcher then restarts it; default 60)")
     p.set_defaults(func=run)
 
 
@@ -66,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
         return run_processes(args, config)
     if args.shards != 1:
         raise ConfigError("--shards", "1 without --actors (sharded learners are processes)", args.shards)
+    if args.peer_timeout is not None:
+        raise ConfigError("--peer-timeout", "left out without --actors (one process has no peers)",
+                          args.peer_timeout)
     from orchestrator.driver import Trainer, TrainingDiverged       # heavy imports after validation
 
     out = Path(args.out)
@@ -130,7 +133,8 @@ def run_processes(args: argparse.Namespace, config) -> int:
 
         record(out, config)   # RUN/population.csv|json (a population's seeded size draw)
 
-        code = Launcher(saved, out, args.actors, args.shards, args.peer_timeout).run()
+        peer_timeout = 60.0 if args.peer_timeout is None else args.peer_timeout
+        code = Launcher(saved, out, args.actors, args.shards, peer_timeout).run()
     if code == 0 and (out / "summary.json").exists():
         print((out / "summary.json").read_text())
     return code
