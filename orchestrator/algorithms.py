@@ -18,15 +18,10 @@ import tensorflow as tf
 
 from lucas_abm.errors import ConfigError
 from orchestrator.agents import ActionGrid, dividend_state_levels, shard_initial_shares
-from orchestrator.config import TrainConfig
+from orchestrator.config import TrainConfig, check_shard_count
 from orchestrator.dqn import DQNHyperparameters, EnsembleDQN
 from orchestrator.learners.afterstates import GeneratorState, afterstate_targets
 from orchestrator.population import shard_group_index
-
-
-def check_shard_count(n_agents: int, shards: int) -> None:
-    if not 1 <= shards <= n_agents:
-        raise ConfigError("--shards", f"an integer in [1, market.n_agents = {n_agents}]", shards)
 
 
 def shard_bounds(n_agents: int, shards: int, shard: int) -> tuple[int, int]:

@@ -256,6 +256,12 @@ class TrainConfig:
         return d
 
 
+def check_shard_count(n_agents: int, shards: int) -> None:
+    """``--shards`` S: each of the S learner shards owns at least one of the N agents."""
+    if not 1 <= shards <= n_agents:
+        raise ConfigError("--shards", f"an integer in [1, market.n_agents = {n_agents}]", shards)
+
+
 def config_from_dict(raw: dict) -> TrainConfig:
     """Map a nested dict onto :class:`TrainConfig`; unknown sections/keys are errors."""
     if raw is None:

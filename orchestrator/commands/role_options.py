@@ -38,13 +38,11 @@ def load_role_config(args: argparse.Namespace):
     import signal
 
     faulthandler.register(signal.SIGUSR1)   # `kill -USR1 PID` prints every thread's stack
-    from orchestrator.config import load_config
+    from orchestrator.config import check_shard_count, load_config
 
     config = load_config(args.config, args.overrides)
     check_address(args.replay_address)
-    if not 1 <= args.shards <= config.market.n_agents:
-        raise ConfigError("--shards", f"an integer in [1, market.n_agents = {config.market.n_agents}]",
-                          args.shards)
+    check_shard_count(config.market.n_agents, args.shards)
     if config.learner.weight_sharing == "shared" and args.shards > 1 and config.groups % args.shards:
         raise ConfigError("--shards", "1, or a divisor of learner.agent_types (shared weights), or "
                           "any S with learner.weight_sharing=independent", args.shards)
