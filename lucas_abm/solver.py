@@ -55,23 +55,35 @@ class EquilibriumPrices(ABC):
 class IIDEquilibrium(EquilibriumPrices):
     """Constant or i.i.d. dividends: p(y) = beta/(1-beta) y^gamma E[y'^(1-gamma)], q(y) = beta y^gamma E[y'^(-gamma)].
 
-    A constant dividend ybar is the degenerate case E[y'^k] = ybar^k, so p(ybar) = beta/(1-beta) ybar
-    and q(ybar) = beta.
+    With ``log y' ~ N(log r, s^2)`` (a constant ybar is ``r = ybar``, ``s = 0``; i.i.d.
+    lognormal ``r = e^mu``, ``s = sigma``) the moments are ``E[y'^k] = r^k exp(k^2 s^2/2)``,
+    and the prices are evaluated relative to the reference level ``r``:
+
+        p(y) = beta/(1-beta) r exp(gamma log(y/r) + (1-gamma)^2 s^2/2)
+        q(y) = beta            exp(gamma log(y/r) + gamma^2 s^2/2)
+
+    which is the formula above with ``y^gamma`` and ``E[y'^(1-gamma)]`` multiplied out before
+    exponentiating: each factor alone overflows for large gamma (``ybar^(-gamma)`` is 1e405 at
+    gamma 300 and the thesis' ybar) while their product is finite. A constant dividend gives
+    p(ybar) = beta/(1-beta) ybar and q(ybar) = beta exactly, for every gamma.
     """
 
     dividend: DividendProcess
     beta: float
     gamma: float
-    moment_tree: float   # E[y'^(1-gamma)]
-    moment_bond: float   # E[y'^(-gamma)]
+    reference: float   # r: ybar, or e^mu
+    log_sd: float      # s: 0, or sigma
 
     def tree_price(self, y) -> np.ndarray:
-        y = np.asarray(y, dtype=float)
-        return self.beta / (1.0 - self.beta) * y ** self.gamma * self.moment_tree
+        log_ratio = np.log(np.asarray(y, dtype=float) / self.reference)
+        k = 1.0 - self.gamma
+        return (self.beta / (1.0 - self.beta) * self.reference
+                * np.exp(self.gamma * log_ratio + 0.5 * (k * self.log_sd) * (k * self.log_sd)))
 
     def bond_price(self, y) -> np.ndarray:
-        y = np.asarray(y, dtype=float)
-        return self.beta * y ** self.gamma * self.moment_bond
+        log_ratio = np.log(np.asarray(y, dtype=float) / self.reference)
+        return self.beta * np.exp(self.gamma * log_ratio
+                                  + 0.5 * (self.gamma * self.log_sd) * (self.gamma * self.log_sd))
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,7 +145,9 @@ class LogAR1Equilibrium(EquilibriumPrices):
     def bond_price(self, y) -> np.ndarray:
         """q(y) = beta y^gamma E[y'^(-gamma) | y] (closed form)."""
         y = np.asarray(y, dtype=float)
-        return self.beta * y ** self.gamma * self.dividend.conditional_moment(y, -self.gamma)
+        # = beta exp(gamma (log y - m_1) + gamma^2 v_1/2): no y^gamma alone, which overflows
+        m_1, v_1 = self.dividend.log_mean_var(np.log(y), 1)
+        return self.beta * np.exp(self.gamma * (np.log(y) - m_1) + 0.5 * self.gamma * self.gamma * v_1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -197,35 +211,96 @@ def solve_equilibrium(dividend: DividendProcess, beta: float, gamma: float,
     if unknown:
         raise ConfigError("numerics", "among " + ", ".join(_NUMERICS), unknown)
     opts = {**_NUMERICS, **numerics}
+    _check_median_level(dividend)
 
-    if isinstance(dividend, (ConstantDividend, IIDLognormalDividend)):
-        return IIDEquilibrium(dividend, beta, gamma, dividend.moment(1.0 - gamma), dividend.moment(-gamma))
-    if isinstance(dividend, MarkovChainDividend):
-        return _solve_markov(dividend, beta, gamma)
-    if isinstance(dividend, LogAR1Dividend):
-        return _solve_log_ar1(dividend, beta, gamma, opts)
-    if isinstance(dividend, GrowthMarkovChain):
+    if isinstance(dividend, ConstantDividend):
+        eq = IIDEquilibrium(dividend, beta, gamma, dividend.ybar, 0.0)
+    elif isinstance(dividend, IIDLognormalDividend):
+        eq = IIDEquilibrium(dividend, beta, gamma, math.exp(dividend.mu), dividend.sigma)
+    elif isinstance(dividend, MarkovChainDividend):
+        eq = _solve_markov(dividend, beta, gamma)
+    elif isinstance(dividend, LogAR1Dividend):
+        eq = _solve_log_ar1(dividend, beta, gamma, opts)
+    elif isinstance(dividend, GrowthMarkovChain):
         return _solve_growth(dividend, beta, gamma)
-    raise ConfigError("dividend", "a ConstantDividend, IIDLognormalDividend, MarkovChainDividend, "
+    else:
+        raise ConfigError("dividend", "a ConstantDividend, IIDLognormalDividend, MarkovChainDividend, "
                       "LogAR1Dividend or GrowthMarkovChain", type(dividend).__name__)
+    _check_finite_prices(eq)
+    return eq
+
+
+def _typical_levels(dividend: DividendProcess) -> np.ndarray:
+    """Dividend levels at which a solution must be finite: ybar, the states of a chain, or the
+    (stationary) median e^m of a lognormal law."""
+    if isinstance(dividend, ConstantDividend):
+        return np.array([dividend.ybar])
+    if isinstance(dividend, IIDLognormalDividend):
+        return np.array([math.exp(dividend.mu)])
+    if isinstance(dividend, LogAR1Dividend):
+        return np.array([math.exp(dividend.stationary_mean_log)])
+    return np.asarray(dividend.states, dtype=float)
+
+
+#: Range of log y whose level y is a normal float64 (e^-708 = 3e-308, e^709 = 8e307).
+_LOG_LEVELS = (-708.0, 709.0)
+
+
+def _check_median_level(dividend: DividendProcess) -> None:
+    """ConfigError naming ``mu`` when a lognormal law's (stationary) median e^m is not a normal
+    float64: ``mu = log(ybar) - sigma^2/2`` is -5003 at sigma = 100, where e^mu rounds to 0."""
+    if isinstance(dividend, IIDLognormalDividend):
+        m = dividend.mu
+    elif isinstance(dividend, LogAR1Dividend):
+        m = dividend.stationary_mean_log
+    else:
+        return
+    if not _LOG_LEVELS[0] <= m <= _LOG_LEVELS[1]:
+        raise ConfigError("mu", f"such that the median dividend e^m is a normal float64, m in "
+                          f"[{_LOG_LEVELS[0]:g}, {_LOG_LEVELS[1]:g}]", dividend.mu,
+                          detail=f"m = {m:.6g}; given ybar and sigma, mu = log(ybar) - sigma^2/2, "
+                                 "so lower sigma")
+
+
+def _check_finite_prices(eq: EquilibriumPrices) -> None:
+    """ConfigError naming gamma when p(y) or q(y) is not a positive finite float at the
+    dividend's typical levels: the prices exist, but exceed float64 (about 1.8e308) or round
+    to 0, as they do when the dividend's risk is large for the risk aversion (the lognormal
+    moments grow like exp(gamma^2 s^2/2))."""
+    y = _typical_levels(eq.dividend)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        p, q = np.atleast_1d(eq.tree_price(y)), np.atleast_1d(eq.bond_price(y))
+    if not (np.all(np.isfinite(p) & (p > 0)) and np.all(np.isfinite(q) & (q > 0))):
+        raise ConfigError("gamma", "small enough for equilibrium prices a float64 can hold "
+                          f"with this dividend process ({eq.dividend.name})", eq.gamma,
+                          detail=f"p = {p[0]:.6g}, q = {q[0]:.6g} at y = {y[0]:.6g}; lower gamma "
+                                 "or the dividend's risk")
 
 
 def _solve_markov(dividend: MarkovChainDividend, beta: float, gamma: float) -> MarkovEquilibrium:
     y = np.asarray(dividend.states)
     p_mat = dividend.transition_matrix
     # marginal utilities relative to a reference level (prices only depend on ratios of u')
-    mu_rel = (y / math.exp(np.mean(np.log(y)))) ** (-gamma)
-    g = mu_rel * y
-    f = np.linalg.solve(np.eye(len(y)) - beta * p_mat, beta * p_mat @ g)
-    tree = f / mu_rel
-    bond = beta * (p_mat @ mu_rel) / mu_rel
+    # (for very large gamma these overflow to inf/nan, which _check_finite_prices refuses)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        mu_rel = (y / math.exp(np.mean(np.log(y)))) ** (-gamma)
+        g = mu_rel * y
+        f = np.linalg.solve(np.eye(len(y)) - beta * p_mat, beta * p_mat @ g)
+        tree = f / mu_rel
+        bond = beta * (p_mat @ mu_rel) / mu_rel
     return MarkovEquilibrium(dividend, beta, gamma, y, tree, bond)
 
 
 def _solve_growth(dividend: GrowthMarkovChain, beta: float, gamma: float) -> GrowthEquilibrium:
     lam = dividend.growth
     p_mat = dividend.transition_matrix
-    a = beta * p_mat * lam ** (1.0 - gamma)          # beta P diag(lambda^(1-gamma))
+    with np.errstate(over="ignore"):
+        a = beta * p_mat * lam ** (1.0 - gamma)      # beta P diag(lambda^(1-gamma))
+        marginal = p_mat @ lam ** (-gamma)
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(marginal))):
+        raise ConfigError("gamma", "small enough for equilibrium prices a float64 can hold with "
+                          "this growth chain", gamma,
+                          detail=f"lambda^(-gamma) overflows at lambda = {lam.min():.6g}")
     rho = float(np.max(np.abs(np.linalg.eigvals(a))))
     if rho >= 1.0:
         beta_max = beta / rho
@@ -234,7 +309,7 @@ def _solve_growth(dividend: GrowthMarkovChain, beta: float, gamma: float) -> Gro
                           detail=f"spectral radius of beta P diag(lambda^(1-gamma)) is {rho:.6g} >= 1")
     w = np.linalg.solve(np.eye(2) - a, a @ np.ones(2))
     gross_equity = (p_mat * (lam * (w + 1.0))[None, :]).sum(axis=1) / w        # E_i[R^e]
-    gross_rf = 1.0 / (beta * (p_mat @ lam ** (-gamma)))
+    gross_rf = 1.0 / (beta * marginal)
     pi = dividend.stationary_distribution
     equity = float(pi @ gross_equity - 1.0)
     rf = float(pi @ gross_rf - 1.0)
@@ -273,20 +348,24 @@ def series_tree_price(dividend: LogAR1Dividend, beta: float, gamma: float, y,
     m_inf = dividend.stationary_mean_log
     v_inf = dividend.stationary_sd_log ** 2
     dev = np.abs(x - m_inf).max(initial=0.0)
+    # y^gamma E[y_n^k | y] = e^m_inf exp(gamma (x - m_inf) + k (m_n - m_inf) + k^2 v_n/2)
+    # (gamma + k = 1): the sum runs over the exponent's last two terms, relative to e^m_inf,
+    # so that neither y^gamma nor E[y_n^k] alone need be a float64 for large gamma.
     total = np.zeros_like(x)
     chunk = 256
     n0 = 1
-    while True:
-        n = np.arange(n0, n0 + chunk, dtype=float)[:, None]
-        m, v = dividend.log_mean_var(x[None, :], n)
-        total += np.sum(beta ** n * np.exp(k * m + 0.5 * k * k * v), axis=0)
-        n_last = n0 + chunk - 1
-        tail = (beta ** (n_last + 1) / (1.0 - beta)
-                * math.exp(k * m_inf + abs(k) * abs(dividend.alpha) ** (n_last + 1) * dev + 0.5 * k * k * v_inf))
-        if tail <= tol * total.min(initial=np.inf) or n_last > 10_000_000:
-            break
-        n0 += chunk
-    return (y ** gamma) * total.reshape(y.shape)
+    with np.errstate(over="ignore"):
+        while True:
+            n = np.arange(n0, n0 + chunk, dtype=float)[:, None]
+            m, v = dividend.log_mean_var(x[None, :], n)
+            total += np.sum(beta ** n * np.exp(k * (m - m_inf) + 0.5 * k * k * v), axis=0)
+            n_last = n0 + chunk - 1
+            tail = (beta ** (n_last + 1) / (1.0 - beta)
+                    * np.exp(abs(k) * abs(dividend.alpha) ** (n_last + 1) * dev + 0.5 * k * k * v_inf))
+            if tail <= tol * total.min(initial=np.inf) or n_last > 10_000_000:
+                break
+            n0 += chunk
+        return (math.exp(m_inf) * np.exp(gamma * (x - m_inf)) * total).reshape(y.shape)
 
 
 def _interp_linear_extrapolate(x, xp, fp) -> np.ndarray:

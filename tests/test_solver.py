@@ -29,6 +29,68 @@ def test_constant_dividend_closed_form_any_gamma(gamma):
     assert float(eq.bond_price(ybar)) == pytest.approx(0.9, rel=1e-14)
 
 
+# --- large risk aversion: the prices, not their factors, must be float64s ----------------------
+
+@pytest.mark.parametrize("gamma", [300.0, 1e6, 1e308])
+def test_constant_dividend_prices_do_not_overflow_for_any_gamma(gamma):
+    # ybar^(-gamma) alone is 1e405 at gamma 300; p = beta/(1-beta) ybar and q = beta for every gamma
+    eq = solve_equilibrium(ConstantDividend(THESIS_YBAR), beta=0.95, gamma=gamma)
+    assert float(eq.tree_price(THESIS_YBAR)) == 0.95 / (1 - 0.95) * THESIS_YBAR
+    assert float(eq.bond_price(THESIS_YBAR)) == 0.95
+
+
+def _log_moment_by_quadrature(mu, sigma, k, nodes=80):
+    """log E[y^k], log y ~ N(mu, sigma^2), by Gauss–Hermite nodes summed in logs (log-sum-exp)."""
+    x, w = np.polynomial.hermite_e.hermegauss(nodes)
+    terms = np.log(w / w.sum()) + k * (mu + sigma * x)
+    top = terms.max()
+    return top + math.log(np.exp(terms - top).sum())
+
+
+@pytest.mark.parametrize("gamma, sigma", [(300.0, 0.01), (250.0, 0.02), (1000.0, 0.001)])
+def test_iid_lognormal_prices_at_large_gamma_match_quadrature_in_logs(gamma, sigma):
+    mu, beta = math.log(THESIS_YBAR), 0.95
+    eq = solve_equilibrium(IIDLognormalDividend(mu=mu, sigma=sigma), beta, gamma)
+    y = np.exp(mu + sigma * np.array([-1.0, 0.0, 1.5]))
+    log_p = (math.log(beta / (1 - beta)) + gamma * np.log(y)
+             + _log_moment_by_quadrature(mu, sigma, 1.0 - gamma))
+    log_q = math.log(beta) + gamma * np.log(y) + _log_moment_by_quadrature(mu, sigma, -gamma)
+    np.testing.assert_allclose(np.log(eq.tree_price(y)), log_p, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(np.log(eq.bond_price(y)), log_q, rtol=0, atol=1e-9)
+
+
+def test_log_ar1_series_at_large_gamma_matches_a_brute_force_sum_in_logs():
+    d = LogAR1Dividend(alpha=0.9, sigma=0.001, mu=0.1 * math.log(THESIS_YBAR))
+    beta, gamma = 0.95, 300.0
+    y = np.exp(d.stationary_mean_log + d.stationary_sd_log * np.array([-1.0, 0.0, 2.0]))
+    n = np.arange(1, 2001)[:, None]
+    m, v = d.log_mean_var(np.log(y)[None, :], n)
+    k = 1.0 - gamma
+    terms = n * math.log(beta) + gamma * np.log(y)[None, :] + k * m + 0.5 * k * k * v
+    top = terms.max(axis=0)
+    log_brute = top + np.log(np.exp(terms - top).sum(axis=0))
+    eq = solve_equilibrium(d, beta, gamma)
+    np.testing.assert_allclose(np.log(eq.tree_price(y)), log_brute, rtol=0, atol=1e-10)
+    m1, v1 = d.log_mean_var(np.log(y), 1)
+    np.testing.assert_allclose(np.log(eq.bond_price(y)),
+                               math.log(beta) + gamma * (np.log(y) - m1) + 0.5 * gamma ** 2 * v1,
+                               rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("dividend, field", [
+    (IIDLognormalDividend(mu=math.log(THESIS_YBAR) - 0.5 * 100.0 ** 2, sigma=100.0), "mu"),  # e^mu = 0
+    (IIDLognormalDividend(mu=math.log(THESIS_YBAR), sigma=0.1), "gamma"),       # exp(gamma^2 s^2/2)
+    (LogAR1Dividend(alpha=0.9, sigma=0.1, mu=-0.3), "gamma"),
+    (MarkovChainDividend((0.9, 1.1), ((0.5, 0.5), (0.5, 0.5))), "gamma"),
+    (GrowthMarkovChain(), "gamma"),
+])
+def test_prices_beyond_float64_are_refused_naming_the_field(dividend, field):
+    gamma = 1.0 if field == "mu" else 1e308
+    with pytest.raises(ConfigError) as err:
+        solve_equilibrium(dividend, 0.95, gamma)
+    assert err.value.field == field and "float64" in str(err.value)
+
+
 # --- log utility: p/y = beta/(1-beta) whatever the dividend process ------------------------------
 
 @pytest.mark.parametrize("dividend, levels", [
