@@ -214,16 +214,23 @@ def simulate_n(config: GranularConfig, n: int) -> list[dict]:
     return rows
 
 
+def fitted_agent_counts(config: GranularConfig) -> list[int]:
+    """The agent counts the slopes are fitted on: N >= fit_min_n when two or more such N,
+    else all N (the result's ``fit_n_agents``, printed with the slopes)."""
+    counts = sorted({int(n) for n in config.n_agents})
+    above = [n for n in counts if n >= config.fit_min_n]
+    return above if len(above) >= 2 else counts
+
+
 def fit_slopes(config: GranularConfig, rows: list[dict]) -> tuple[dict, dict]:
-    """Per size law: fitted slope of log price_vol on log N (N >= fit_min_n when two or more
-    such N, else all N), and the asymptotic law's slope over the same N."""
+    """Per size law: fitted slope of log price_vol on log N over :func:`fitted_agent_counts`,
+    and the asymptotic law's slope over the same N."""
+    used = fitted_agent_counts(config)
     slopes, theory = {}, {}
+    if len(used) < 2:
+        return slopes, theory
     for label, law in config.laws().items():
-        mine = [r for r in rows if r["size_law"] == label]
-        fit = [r for r in mine if r["n_agents"] >= config.fit_min_n]
-        fit = fit if len(fit) >= 2 else mine
-        if len({r["n_agents"] for r in fit}) < 2:
-            continue
+        fit = [r for r in rows if r["size_law"] == label and r["n_agents"] in used]
         n = np.array([r["n_agents"] for r in fit])
         slopes[label] = log_log_slope(n, [r["price_vol"] for r in fit])
         theory[label] = log_log_slope(n, asymptotic_law(law)[1](n))
@@ -240,7 +247,8 @@ def run_granular(config: GranularConfig) -> dict:
         "asymptotic_laws": {label: asymptotic_law(law)[0] for label, law in config.laws().items()},
         "sigma": config.sigma, "periods": config.periods, "size_draws": config.size_draws,
         "elasticity": config.demand.elasticity, "loading": config.demand.loading,
-        "fit_min_n": config.fit_min_n, "seed": config.seed,
+        "fit_min_n": config.fit_min_n, "fit_n_agents": fitted_agent_counts(config),
+        "seed": config.seed,
         "seconds": time.perf_counter() - started,
     }
 

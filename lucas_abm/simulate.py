@@ -82,6 +82,9 @@ class SimulationConfig:
             if self.mechanism != "bargaining":
                 raise ConfigError("theta", "left out unless --mechanism bargaining (it sets that "
                                   "mechanism's settlement weight)", self.theta)
+            if "theta" in params:   # one of the two would be ignored
+                raise ConfigError("theta", "given once: as --theta or as --mechanism-param "
+                                  "theta=..., not both", self.theta)
             params["theta"] = check_range("theta", self.theta, 0.0, 1.0, low_open=False,
                                           high_open=False)
         return build_mechanism(self.mechanism, params)

@@ -46,6 +46,8 @@ def test_a_one_agent_market_draws_its_one_agent(tmp_path, capsys):
     (["--gammas", "1,2", "--xis", "1,-1", "--agents", "3"], "agents"),
     (["--gammas", "1,2", "--xis", "1,-1", "--power", "1.5", "--method", "exact"], "method"),
     (["--gammas", "1,2", "--xis", "1,-1", "--lam", "0"], "lam"),
+    (["--compare", "--method", "deep-bsde"], "--method"),       # were ignored: --compare runs
+    (["--compare", "--preset", "kratsios-10-quadratic"], "--preset"),   # its own list
 ])
 def test_bad_parameters_exit_2_with_one_line(args, field, capsys):
     assert main(["frictions", *args]) == 2

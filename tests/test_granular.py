@@ -13,8 +13,8 @@ import pytest
 
 from lucas_abm.errors import ConfigError
 from lucas_abm.granular import (DemandRule, GranularConfig, _simulate_columns, asymptotic_law,
-                                clearing_log_price, excess_demand, log_log_slope, run_granular,
-                                simulate_n)
+                                clearing_log_price, excess_demand, fitted_agent_counts, log_log_slope,
+                                run_granular, simulate_n)
 from orchestrator.cli import main
 
 ROW_KEYS = {"size_law", "n_agents", "h", "aggregate_vol_over_sigma_h", "price_vol", "price_vol_theory"}
@@ -134,6 +134,20 @@ def test_cli_json_structure_and_files(tmp_path, capsys):
     for name in ("granular.csv", "granular.md", "granular.png", "granular.json"):
         assert (tmp_path / name).stat().st_size > 0
     assert (tmp_path / "granular.csv").read_text().count("\n") == 10
+
+
+def test_the_output_names_the_agent_counts_the_slopes_are_fitted_on(tmp_path, capsys):
+    # a --fit-min-n above all but one N falls back to every N: the output says so, where it
+    # used to print "N >= 100000000" over slopes fitted on N = 10, 100, 1000
+    assert fitted_agent_counts(GranularConfig(n_agents=(1000, 10, 100))) == [100, 1000]
+    assert main(["granular", "--sizes", "10,100,1000", "--periods", "30", "--size-draws", "2",
+                 "--fit-min-n", "100000000", "--out", str(tmp_path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["fit_n_agents"] == [10, 100, 1000]
+    equal = {r["n_agents"]: r["price_vol"] for r in result["rows"] if r["size_law"] == "equal"}
+    n = np.array(sorted(equal))
+    assert result["slopes"]["equal"] == pytest.approx(log_log_slope(n, [equal[k] for k in n]), rel=1e-12)
+    assert "Slopes of log price vol on log N (N >= 10):" in (tmp_path / "granular.md").read_text()
 
 
 @pytest.mark.parametrize("argv, field", [

@@ -113,6 +113,7 @@ def test_out_writes_series_and_plot(tmp_path, capsys):
     (["--gamma", "0"], "gamma"),
     (["--gamma", "-1"], "gamma"),
     (["--theta", "2"], "theta"),
+    (["--mechanism", "bargaining", "--theta", "0.3", "--mechanism-param", "theta=0.7"], "theta"),
     (["--dividend", "sunspot"], "dividend"),
 ])
 def test_bad_input_is_a_one_line_error_with_exit_code_2(capsys, args, field):

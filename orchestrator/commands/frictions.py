@@ -45,7 +45,7 @@ def register(subparsers) -> None:
     p.add_argument("--supply", type=float, help="asset supply s (default 1)")
     p.add_argument("--cost-norm", dest="cost_norm", choices=COST_NORMS,
                    help="cost G(v) = (lam/2)|v|^q ('half') or (lam/q)|v|^q ('power')")
-    p.add_argument("--method", choices=METHODS, default="exact", help="solver (default exact)")
+    p.add_argument("--method", choices=METHODS, default=None, help="solver (default exact)")
     p.add_argument("--seed", type=nonnegative_int, default=0,
                    help="seed of training and evaluation paths (>= 0)")
     p.add_argument("--paths", type=int, default=3000, help="evaluation paths (default 3000)")
@@ -83,10 +83,20 @@ def build_config(args: argparse.Namespace):
     return config
 
 
+#: Options that choose one market or one solver; --compare runs its own list of both.
+_ONE_RUN_OPTIONS = ("preset", "agents", "power", "gammas", "xis", "lam", "horizon", "steps",
+                    "alpha", "beta_s", "supply", "cost_norm", "method")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.paths < 1:
         raise ConfigError("paths", "a positive integer", args.paths)
     if args.compare:
+        for name in _ONE_RUN_OPTIONS:   # they would be ignored
+            if getattr(args, name) is not None:
+                option = "--" + name.replace("_", "-")
+                raise ConfigError(option, "left out with --compare (it runs every method on every "
+                                  "preset)", getattr(args, name))
         from lucas_abm.frictions.compare import run_comparison
         out = Path(args.out or "docs/frictions_results")
         rows = run_comparison(out, n_paths=args.paths, seed=args.seed, budget=args.budget)
@@ -95,14 +105,15 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     from lucas_abm.frictions.solvers import check_method, reference_method, solve
+    method = args.method or "exact"
     config = build_config(args)
-    check_method(config, args.method)
+    check_method(config, method)
     from lucas_abm.frictions.metrics import summary
     from lucas_abm.frictions.paths import brownian_paths
 
     paths = brownian_paths(config, args.paths, seed=10_000 + args.seed)
-    market, seconds = solve(config, args.method, paths, seed=args.seed, budget=args.budget)
-    result = {"method": args.method, **summary(config, market, seconds)}
+    market, seconds = solve(config, method, paths, seed=args.seed, budget=args.budget)
+    result = {"method": method, **summary(config, market, seconds)}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -113,11 +124,11 @@ def run(args: argparse.Namespace) -> int:
         out = Path(args.out)
         ref_name = reference_method(config)
         reference, ref_seconds = solve(config, ref_name, paths)
-        comparison_figure(config, market, reference, out / f"{args.method}.png", args.method,
+        comparison_figure(config, market, reference, out / f"{method}.png", method,
                           ref_name)
         rows = [{"method": ref_name, **summary(config, reference, ref_seconds)}]
-        if args.method != ref_name:
+        if method != ref_name:
             rows.append(result)
-        (out / f"{args.method}_metrics.md").write_text(metrics_table(rows))
-        (out / f"{args.method}_metrics.json").write_text(json.dumps(rows, indent=2))
+        (out / f"{method}_metrics.md").write_text(metrics_table(rows))
+        (out / f"{method}_metrics.json").write_text(json.dumps(rows, indent=2))
     return 0

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from lucas_abm.errors import ConfigError
-from lucas_abm.granular import DEFAULT_N_AGENTS, DemandRule, GranularConfig, asymptotic_law, run_granular
+from lucas_abm.granular import (DEFAULT_N_AGENTS, DemandRule, GranularConfig, asymptotic_law,
+                               fitted_agent_counts, run_granular)
 from orchestrator.commands.arguments import nonnegative_int, output_dir
 
 COLUMNS = ("size_law", "n_agents", "size_draws", "h", "h_mean", "aggregate_vol_over_sigma_h",
@@ -64,7 +65,8 @@ def register(subparsers) -> None:
     p.add_argument("--loading", type=float, default=1.0,
                    help="c: demand response to the trader's own shock (default 1)")
     p.add_argument("--fit-min-n", type=int, default=100,
-                   help="slopes are fitted on N >= this (default 100: the asymptotic regime)")
+                   help="slopes are fitted on N >= this (default 100: the asymptotic regime); "
+                        "all N when fewer than two are this large (the output says which N)")
     p.add_argument("--seed", type=nonnegative_int, default=0,
                    help="seed of sizes and shocks (>= 0; default 0)")
     p.add_argument("--out", type=output_dir, default=Path("runs/granular"),
@@ -94,7 +96,7 @@ def markdown_table(result: dict) -> str:
         lines.append(f"| {r['size_law']} | {r['n_agents']:,} | {r['size_draws']} | {r['h']:.4g} | "
                      f"{r['aggregate_vol_over_sigma_h']:.3f} | {r['price_vol']:.4g} | "
                      f"{r['price_vol_theory']:.4g} | {r['price_vol_over_theory']:.3f} |")
-    lines += ["", f"Slopes of log price vol on log N (N >= {result['fit_min_n']}):", "",
+    lines += ["", f"Slopes of log price vol on log N (N >= {min(result['fit_n_agents'])}):", "",
               "| size law | fitted slope | theory slope | asymptotic law |", "|---|---:|---:|---|"]
     for label, slope in result["slopes"].items():
         lines.append(f"| {label} | {slope:.3f} | {result['slopes_theory'][label]:.3f} | "
@@ -117,7 +119,7 @@ def plot_granular(config: GranularConfig, result: dict, path: Path) -> Path:
         n = np.array([r["n_agents"] for r in rows], float)
         vol = np.array([r["price_vol"] for r in rows])
         name, rate = asymptotic_law(law)
-        fit = n >= config.fit_min_n if np.sum(n >= config.fit_min_n) >= 2 else np.ones_like(n, bool)
+        fit = np.isin(n, fitted_agent_counts(config))
         const = float(np.exp(np.mean(np.log(vol[fit] / rate(n[fit])))))
         slope = result["slopes"].get(label, float("nan"))
         axes[0].loglog(n, vol, "o", color=color, label=f"{label}: fitted slope {slope:.3f}")
