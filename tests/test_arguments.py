@@ -28,7 +28,10 @@ def one_line_error(capsys, args: list[str]) -> str:
     (["simulate", "--seed", "-1"], "--seed: must be an integer >= 0, got '-1'"),   # was numpy's ValueError
     (["granular", "--seed", "-1"], "--seed: must be an integer >= 0, got '-1'"),
     (["frictions", "--preset", "kratsios-10-quadratic", "--seed", "-1"], "--seed: must be an integer >= 0, got '-1'"),
-    (["simulate", "--agents", "1e3"], "--agents: invalid int value: '1e3'"),        # was a usage block
+    (["simulate", "--agents", "1e3"],                                  # was "invalid int value"
+     "--agents: must be an integer, got '1e3' (number of agents N (>= 2; default 1200, or the "
+     "population's count))"),
+    (["simulate", "--beta", "x"], "--beta: must be a number, got 'x' (discount factor, in (0, 1))"),
     (["train", "--config", SMOKE, "--stop-after", "0"], "--stop-after: must be an integer >= 1, got '0'"),
     (["train", "--config", SMOKE, "--actors", "1", "--peer-timeout", "nan"],       # was an endless wait
      "--peer-timeout: must be a finite number of seconds > 0, got 'nan'"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 from pathlib import Path
 
 
@@ -28,8 +29,20 @@ class OneLineParser(argparse.ArgumentParser):
         if message.startswith("argument "):       # "argument --seed: must be ..." -> "--seed: ..."
             if message.endswith("expected one argument"):   # e.g. --states -0.04,0.05
                 message += " (a value that starts with '-' goes as OPTION=VALUE)"
-            raise CommandLineError(message[len("argument "):])
+            raise CommandLineError(self._with_range(message[len("argument "):]))
         raise CommandLineError(f"{message} (see {self.prog} --help)")
+
+    def _with_range(self, message: str) -> str:
+        """argparse's ``--beta: invalid float value: 'x'`` as ``--beta: must be a number, got
+        'x' (discount factor, in (0, 1))``: the option's help states its range."""
+        match = re.fullmatch(r"(\S+): invalid (int|float) value: (.*)", message)
+        if not match:
+            return message
+        option, kind, got = match.groups()
+        what = "an integer" if kind == "int" else "a number"
+        action = self._option_string_actions.get(option.split("/")[0])
+        help_text = f" ({action.help})" if action is not None and action.help else ""
+        return f"{option}: must be {what}, got {got}{help_text}"
 
 
 def _refuse(allowed: str, text: str):
