@@ -109,12 +109,21 @@ class RunData:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
+    """The rows of ``metrics.jsonl`` or ``evaluation.jsonl``: JSON objects, each with an
+    integer ``episode`` (every row the trainer writes has one)."""
     try:
         with open(path) as fh:
-            return [json.loads(line) for line in fh if line.strip()]
-    except (OSError, json.JSONDecodeError) as err:
+            rows = [(number, json.loads(line)) for number, line in enumerate(fh, 1) if line.strip()]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ConfigError("DIR", f"a run directory with a readable {path.name}", str(path.parent),
                           detail=str(err)) from None
+    for number, row in rows:
+        if not (isinstance(row, dict) and isinstance(row.get("episode"), int)
+                and not isinstance(row["episode"], bool)):
+            raise ConfigError("DIR", f"a run directory whose {path.name} rows each have an "
+                              "integer 'episode'", str(path.parent),
+                              detail=f"line {number}: {json.dumps(row)[:80]}")
+    return [row for _, row in rows]
 
 
 def load_run(directory: str | Path) -> RunData:

@@ -297,6 +297,21 @@ def test_unreadable_episode_file_is_a_dir_error(run_dir, tmp_path, capsys):
     assert "eval-000040.npz" in err and not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("row", ['{"tree_price_median": 0.85}', '[1, 2]', '{"episode": "10"}'])
+def test_an_evaluation_row_without_an_episode_is_a_dir_error(run_dir, tmp_path, capsys, row):
+    import shutil
+
+    d = tmp_path / "edited"
+    shutil.copytree(run_dir, d, ignore=shutil.ignore_patterns("report"))
+    with open(d / "evaluation.jsonl", "a") as fh:        # was a KeyError traceback
+        fh.write(row + "\n")
+    assert main(["report", str(d), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lucas-abm: error: DIR: must be a run directory whose evaluation.jsonl "
+                          "rows each have an integer 'episode'") and "\n" not in err
+    assert "(line 4: " in err and not (tmp_path / "out").exists()   # after 3 good rows
+
+
 def test_a_price_not_posted_does_not_break_the_figures(run_dir, tmp_path):
     """An agent that posts no price (NaN: an adaptive valuer whose consumption would not stay
     positive) is left out of the y range and the panel's median, not an error: the other
