@@ -27,6 +27,10 @@ if TYPE_CHECKING:  # Reverb (and TensorFlow) load only when a table is built: fa
     import reverb
 
 
+#: The largest ``max_size`` ``reverb.Table`` accepts (an int32; 2**31 is a TypeError).
+REVERB_MAX_SIZE = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class ReplayConfig:
     """Replay settings; validated on construction (ConfigError names the field)."""
@@ -43,6 +47,9 @@ class ReplayConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"replay.{name}", "an integer >= 1", value)
+        if self.capacity > REVERB_MAX_SIZE:
+            raise ConfigError("replay.capacity", f"an integer in [1, {REVERB_MAX_SIZE}] (a Reverb "
+                              "table's max_size is a 32-bit integer)", self.capacity)
         if self.min_size > self.capacity:
             raise ConfigError("replay.min_size", f"<= replay.capacity ({self.capacity})",
                               self.min_size)

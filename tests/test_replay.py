@@ -122,9 +122,13 @@ def test_replay_config_validation_names_the_field():
                           ({"min_size": 0}, "replay.min_size"),
                           ({"capacity": 5, "min_size": 6}, "replay.min_size"),
                           ({"rate_limiter_timeout_ms": 0}, "replay.rate_limiter_timeout_ms"),
-                          ({"capacity": 2.5}, "replay.capacity"), ({"table": ""}, "replay.table")]:
+                          ({"capacity": 2.5}, "replay.capacity"), ({"table": ""}, "replay.table"),
+                          ({"capacity": 2**31}, "replay.capacity")]:   # was Reverb's TypeError
         with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
             ReplayConfig(**kwargs)
+    # the largest capacity Reverb accepts builds a real table
+    table = make_experience_table(experience_signature(N, D, n), ReplayConfig(capacity=2**31 - 1))
+    assert table.info.max_size == 2**31 - 1
     with pytest.raises(ConfigError, match="batch"):
         ReplayConfig.from_mapping({"capacity": 10, "batch": 3})
 
