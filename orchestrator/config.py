@@ -256,6 +256,11 @@ class TrainConfig:
         return d
 
 
+#: Seconds a role of the multi-process layout waits for a peer (the replay server, the first
+#: weights) before it exits with code 4 naming the peer (``--peer-timeout``; orchestrator.roles).
+PEER_TIMEOUT_S = 60.0
+
+
 def check_shard_count(n_agents: int, shards: int) -> None:
     """``--shards`` S: each of the S learner shards owns at least one of the N agents."""
     if not 1 <= shards <= n_agents:

@@ -42,7 +42,9 @@ from pathlib import Path
 
 import portpicker
 
+from lucas_abm.errors import ConfigError
 from orchestrator.atomic import write_json
+from orchestrator.config import PEER_TIMEOUT_S
 from orchestrator.cpu_record import role_cpu_seconds
 
 
@@ -110,11 +112,45 @@ def role_commands(config_file: Path, out: Path, address: str, port: int, actors:
     return commands
 
 
+#: Resident memory of one role process (TensorFlow, TF-Agents and Reverb loaded): 0.67 GB
+#: measured for an actor of configs/smoke.yaml; a lower bound, so that only a count this
+#: machine certainly cannot hold is refused.
+ROLE_MEMORY_GB = 0.6
+
+
+def check_machine_holds(actors: int, shards: int, available_gb: float | None = None) -> None:
+    """ConfigError naming ``--actors`` when the K + S + 2 role processes (actors, learner
+    shards, the replay server, the evaluator) need more than this machine's available memory
+    at :data:`ROLE_MEMORY_GB` each (``MemAvailable`` of /proc/meminfo; no check where that is
+    not readable). ``train --actors 100000`` would otherwise start processes until the kernel
+    ends them."""
+    if available_gb is None:
+        available_gb = _available_memory_gb()
+        if available_gb is None:
+            return
+    most = int(available_gb / ROLE_MEMORY_GB) - shards - 2
+    if actors > most:
+        raise ConfigError("--actors", f"an integer in [1, {max(most, 1)}] on this machine", actors,
+                          detail=f"{actors + shards + 2} role processes of about {ROLE_MEMORY_GB:g} "
+                                 f"GB each; {available_gb:.1f} GB of memory is available")
+
+
+def _available_memory_gb() -> float | None:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 2**20     # kB -> GB
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 class Launcher:
     """Starts, supervises and stops the processes of one run."""
 
     def __init__(self, config_file: Path, out: Path, actors: int, shards: int = 1,
-                 peer_timeout: float = 60.0, max_restarts: int = 5, port: int | None = None,
+                 peer_timeout: float = PEER_TIMEOUT_S, max_restarts: int = 5, port: int | None = None,
                  actor_args: tuple[str, ...] = ()):
         self.out = out
         self.port = port or portpicker.pick_unused_port()

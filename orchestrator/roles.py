@@ -16,7 +16,7 @@ import numpy as np
 
 from orchestrator.actor import MarketActor
 from orchestrator.algorithms import ShardedPolicy, make_algorithm
-from orchestrator.config import TrainConfig
+from orchestrator.config import PEER_TIMEOUT_S, TrainConfig
 from orchestrator.coordinator import Coordinator, actor_log, append_row, checkpoint_manager, read_rows
 from orchestrator.cpu_record import CpuRecord, cpu_summary
 from orchestrator.episode import Economy, sampled_agents
@@ -98,7 +98,7 @@ def policy_for_all_shards(config: TrainConfig, dim: int, shards: int):
 
 # ---------------------------------------------------------------------------- actor
 def run_actor(config: TrainConfig, out: Path, address: str, actor_id: int, shards: int = 1,
-              peer_timeout: float = 60.0, max_owed: int | None = None) -> int:
+              peer_timeout: float = PEER_TIMEOUT_S, max_owed: int | None = None) -> int:
     """The actor role, alone under its name (orchestrator.role_lock), its CPU seconds kept in
     ``OUT/cpu/actor-K.json`` (orchestrator.cpu_record)."""
     with (RoleLock(out, f"actor-{actor_id}", "--actor-id", "a number no running actor of this run has",
@@ -195,7 +195,7 @@ def _run_actor(config: TrainConfig, out: Path, address: str, actor_id: int, shar
 
 # ---------------------------------------------------------------------------- evaluator
 def run_evaluator(config: TrainConfig, out: Path, address: str, shards: int = 1,
-                  peer_timeout: float = 60.0) -> int:
+                  peer_timeout: float = PEER_TIMEOUT_S) -> int:
     """The evaluator role, alone in its run, its CPU seconds kept in ``OUT/cpu/evaluator.json``."""
     with RoleLock(out, "evaluator"), CpuRecord(out, "evaluator"):
         return _run_evaluator(config, out, address, shards, peer_timeout)
@@ -236,7 +236,7 @@ def _run_evaluator(config: TrainConfig, out: Path, address: str, shards: int, pe
 
 # ---------------------------------------------------------------------------- learner
 def run_learner(config: TrainConfig, out: Path, address: str, shard: int = 0, shards: int = 1,
-                peer_timeout: float = 60.0) -> int:
+                peer_timeout: float = PEER_TIMEOUT_S) -> int:
     """The learner role of one shard, alone under its name, its CPU seconds kept in
     ``OUT/cpu/learner-S.json``."""
     with (RoleLock(out, f"learner-{shard}", "--shard", "a shard no running learner of this run has",

@@ -93,3 +93,18 @@ def test_a_size_this_machine_cannot_hold_is_one_line(capsys):
     line = one_line_error(capsys, ["simulate", "--agents", "1000000000000", "--steps", "2"])
     assert line.startswith("lucas-abm: error: not enough memory for this command (Unable to allocate ")
     assert line.endswith("); ask for fewer agents, periods, paths or replay items")
+
+
+def test_more_actors_than_this_machines_memory_holds_are_refused_before_any_process(capsys, tmp_path):
+    from lucas_abm.errors import ConfigError
+    from orchestrator.launch import ROLE_MEMORY_GB, check_machine_holds
+
+    check_machine_holds(actors=7, shards=1, available_gb=10 * ROLE_MEMORY_GB)   # 7 + 1 + 2 = 10
+    with pytest.raises(ConfigError) as err:
+        check_machine_holds(actors=8, shards=1, available_gb=10 * ROLE_MEMORY_GB)
+    assert str(err.value) == ("--actors: must be an integer in [1, 7] on this machine, got 8 (11 role "
+                              "processes of about 0.6 GB each; 6.0 GB of memory is available)")
+    out = tmp_path / "run"                       # was: 100,003 processes started, one by one
+    line = one_line_error(capsys, ["train", "--config", SMOKE, "--actors", "100000", "--out", str(out)])
+    assert line.startswith("lucas-abm: error: --actors: must be an integer in [1, ")
+    assert "100003 role processes" in line and not out.exists()

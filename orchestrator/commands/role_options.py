@@ -6,6 +6,7 @@ from pathlib import Path
 
 from lucas_abm.errors import ConfigError
 from orchestrator.commands.arguments import output_dir, positive_seconds
+from orchestrator.config import PEER_TIMEOUT_S
 
 
 def add_role_options(p: argparse.ArgumentParser) -> None:
@@ -18,9 +19,9 @@ def add_role_options(p: argparse.ArgumentParser) -> None:
                    help="address of the replay server (lucas-abm replay-server)")
     p.add_argument("--shards", type=int, default=1, metavar="S",
                    help="number of agent-sharded learners (each owns the networks of N/S agents)")
-    p.add_argument("--peer-timeout", type=positive_seconds, default=60.0, metavar="SECONDS",
+    p.add_argument("--peer-timeout", type=positive_seconds, default=PEER_TIMEOUT_S, metavar="SECONDS",
                    help="longest wait for the replay server or the first weights; then exit 4 "
-                        "with a message naming the peer")
+                        f"with a message naming the peer (default {PEER_TIMEOUT_S:g})")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value (as in train); every role must get the same")
 

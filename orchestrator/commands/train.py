@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lucas_abm.errors import ConfigError
 from orchestrator.commands.arguments import output_dir, positive_int, positive_seconds
-from orchestrator.config import load_config
+from orchestrator.config import PEER_TIMEOUT_S, load_config
 from orchestrator.provenance import write_provenance
 from orchestrator.resume import check_run_directory
 
@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --actors: agent-sharded learners, each owning the networks of N/S agents")
     p.add_argument("--peer-timeout", type=positive_seconds, default=None, metavar="SECONDS",
                    help="with --actors: longest wait of a role for its peers before it exits with a "
-                        "message (the launcher then restarts it; default 60)")
+                        f"message (the launcher then restarts it; default {PEER_TIMEOUT_S:g})")
     p.set_defaults(func=run)
 
 
@@ -112,12 +112,14 @@ def run_processes(args: argparse.Namespace, config) -> int:
     import yaml
 
     from orchestrator.algorithms import check_sharding
+    from orchestrator.launch import Launcher, check_machine_holds
     from orchestrator.resume import check_layout, check_resumable
 
     if args.stop_after is not None:
         raise ConfigError("--stop-after", "absent with --actors (stop the launcher; --resume continues)",
                           args.stop_after)
     check_sharding(config, args.shards)
+    check_machine_holds(args.actors, args.shards)
     out = Path(args.out)
     saved = out / "config.yaml"
     if saved.exists() and not args.resume:
@@ -128,12 +130,11 @@ def run_processes(args: argparse.Namespace, config) -> int:
     with run_lock(out):
         saved.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
         write_provenance(out, config.to_dict())
-        from orchestrator.launch import Launcher
         from orchestrator.population import record
 
         record(out, config)   # RUN/population.csv|json (a population's seeded size draw)
 
-        peer_timeout = 60.0 if args.peer_timeout is None else args.peer_timeout
+        peer_timeout = PEER_TIMEOUT_S if args.peer_timeout is None else args.peer_timeout
         code = Launcher(saved, out, args.actors, args.shards, peer_timeout).run()
     if code == 0 and (out / "summary.json").exists():
         print((out / "summary.json").read_text())
