@@ -9,7 +9,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-import yaml
+
+from lucas_abm.yaml_io import load_yaml
 
 PRICE_GOAL, SHARE_GOAL, BOND_GOAL = 0.03, 0.01, 0.20
 
@@ -20,7 +21,7 @@ def measure(run_dir: Path, last: int = 1) -> dict:
     from orchestrator.population import equilibrium as population_equilibrium
     from orchestrator.state_errors import errors_by_state, priced_periods, state_index
 
-    config = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    config = config_from_dict(load_yaml((run_dir / "config.yaml").read_text()))
     population, econ = config.population_types, config.economy
     if population is None:
         raise SystemExit(f"{run_dir}: not a population run (no population: in config.yaml)")

@@ -60,6 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import timed_process, write_json  # noqa: E402
 from _learner_table import Row, read_seed, write_outputs  # noqa: E402
 from lucas_abm.errors import ConfigError  # noqa: E402
+from lucas_abm.yaml_io import load_yaml  # noqa: E402
 
 ALGORITHMS = ("dqn", "td3", "sac")
 SHARING = ("independent", "shared")
@@ -102,11 +103,11 @@ class Cell:
     def resolved(self) -> dict:
         """The cell's full config as ``lucas-abm train`` would save it (validated)."""
         from orchestrator.config import load_config
-        return yaml.safe_load(yaml.safe_dump(load_config(ROOT / self.config, list(self.overrides)).to_dict()))
+        return load_yaml(yaml.safe_dump(load_config(ROOT / self.config, list(self.overrides)).to_dict()))
 
 
 def _read(path: str) -> dict:
-    return yaml.safe_load((ROOT / path).read_text()) or {}
+    return load_yaml((ROOT / path).read_text()) or {}
 
 
 def _flow(value) -> str:
@@ -137,7 +138,7 @@ def population_configs() -> list[str]:
     from orchestrator.config import load_config
     found = []
     for path in sorted((ROOT / "configs").glob("*.yaml")):
-        if "population" in (yaml.safe_load(path.read_text()) or {}):
+        if "population" in (load_yaml(path.read_text()) or {}):
             try:
                 load_config(path)
             except ConfigError:
@@ -175,7 +176,7 @@ def config_mismatch(run_dir: Path, cell: Cell) -> list[str]:
     saved_path = run_dir / "config.yaml"
     if not saved_path.is_file():
         return ["config.yaml missing"]
-    saved = _with_defaults(yaml.safe_load(saved_path.read_text()))
+    saved = _with_defaults(load_yaml(saved_path.read_text()))
     return [k for k in config_differences(saved, cell.resolved()) if k not in IGNORED_KEYS]
 
 

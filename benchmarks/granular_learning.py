@@ -43,9 +43,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from lucas_abm.granular import price_response
+from lucas_abm.yaml_io import load_yaml
 
 SIZE_LAWS = {"equal": 1.0, "pareto-1.5": {"pareto": {"zeta": 1.5}}, "zipf": {"zipf": {}}}
 BASE = Path(__file__).resolve().parent.parent / "configs" / "population_pareto_cpu.yaml"
@@ -53,7 +53,7 @@ BASE = Path(__file__).resolve().parent.parent / "configs" / "population_pareto_c
 
 def config_dict(size_law, n: int, sigma: float, episodes: int, horizon: int, seed: int) -> dict:
     """configs/population_pareto_cpu.yaml with the experiment's population, mechanism and grid."""
-    raw = yaml.safe_load(BASE.read_text())
+    raw = load_yaml(BASE.read_text())
     raw = copy.deepcopy(raw)
     raw["population"] = [{"name": "traders", "count": n, "size": size_law,
                           "income": {"mean": 0.0, "volatility": sigma, "persistence": 0.0}}]

@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lucas_abm.yaml_io import load_yaml  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "population_two_types_schedules_cpu.yaml"
 
@@ -52,7 +53,7 @@ def play(config_path: Path, out: Path, slope: float, paths: int, horizon: int | 
     from orchestrator.episode import Economy, sampled_agents
     from orchestrator.evaluator import GreedyEvaluator
 
-    raw = yaml.safe_load(Path(config_path).read_text())
+    raw = load_yaml(Path(config_path).read_text())
     for key in ("tree_positions", "bond_positions"):   # schedules replace order sizes
         raw["actions"].pop(key, None)
     raw["actions"].update(tree_schedule_slope=float(slope), bond_schedule_slope=bond_slope)
@@ -172,7 +173,7 @@ def main() -> None:
                        initial_state=args.initial_state, financed_fraction=args.financed_fraction)
         except ConfigError as error:   # the config's own one-line error, before any path is played
             raise SystemExit(f"{args.config}: {error}")
-        played = yaml.safe_load((run / "config.yaml").read_text())
+        played = load_yaml((run / "config.yaml").read_text())
         econ = played["economy"]
         first = econ["dividend_params"].get("initial_state")
         params = econ.get("mechanism_params") or {}

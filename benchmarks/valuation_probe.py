@@ -30,7 +30,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-import yaml
+
+from lucas_abm.yaml_io import load_yaml
 
 
 def _restore(run_dir: Path) -> SimpleNamespace:
@@ -43,7 +44,7 @@ def _restore(run_dir: Path) -> SimpleNamespace:
     from orchestrator.config import config_from_dict
     from orchestrator.episode import Economy
 
-    config = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    config = config_from_dict(load_yaml((run_dir / "config.yaml").read_text()))
     econ, population = config.economy, config.population_types
     if population is None or econ.dividend != "markov" or config.learner.algorithm != "dqn":
         raise SystemExit(f"{run_dir}: the probe takes a DQN population run on a Markov dividend")

@@ -45,6 +45,7 @@ import yaml
 from lucas_abm.dividends import validate_transition
 from lucas_abm.errors import ConfigError, check_range
 from lucas_abm.sizes import SizeLaw, draw_sizes, parse_size_law
+from lucas_abm.yaml_io import load_yaml
 
 #: The market's default borrowing limit (MarketConfig.borrowing_limit): one bond lot.
 DEFAULT_BORROWING_LIMIT = 0.01
@@ -167,7 +168,7 @@ class Population:
 def load_presets() -> dict:
     """The named institution types (lucas_abm/presets/institutions.yaml), keyed by name."""
     with open(PRESETS_FILE, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)["presets"]
+        return load_yaml(fh)["presets"]
 
 
 def _number(field: str, value: Any, low=None, high=None, **kw) -> float:
@@ -261,7 +262,7 @@ def load_population(path) -> Population:
     path = Path(path)
     try:
         with open(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
+            doc = load_yaml(fh)
     except OSError as err:
         raise ConfigError("population", "a readable YAML file", str(path), detail=err.strerror) from None
     except (yaml.YAMLError, UnicodeDecodeError) as err:   # not YAML, or not text

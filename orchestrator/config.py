@@ -22,6 +22,7 @@ from lucas_abm.guards import check_lots, check_price_grid
 from lucas_abm.market import MarketConfig
 from lucas_abm.mechanisms import build_mechanism
 from lucas_abm.solver import EquilibriumPrices, solve_equilibrium
+from lucas_abm.yaml_io import load_yaml
 from orchestrator.action_config import ActionGridConfig
 from orchestrator.learner_config import ALGORITHMS, LearnerConfig  # noqa: F401 (ALGORITHMS re-exported)
 from replay.tables import ReplayConfig
@@ -310,7 +311,7 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
         key, value = item.split("=", 1)
         parts = key.strip().split(".")
         try:
-            value = yaml.safe_load(value)
+            value = load_yaml(value)
         except yaml.YAMLError as err:
             raise ConfigError("--set", "KEY=VALUE with VALUE in YAML", item,
                               detail=str(err).splitlines()[0]) from None
@@ -350,7 +351,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None, see
         if not p.is_file():
             raise ConfigError("--config", "an existing YAML file", str(path))
         try:
-            raw = yaml.safe_load(p.read_text()) or {}
+            raw = load_yaml(p.read_text()) or {}
         except (yaml.YAMLError, UnicodeDecodeError) as err:   # not YAML, or not text
             raise ConfigError("--config", "valid YAML", str(path), detail=str(err).splitlines()[0]) from None
     raw = apply_overrides(raw, overrides or [])

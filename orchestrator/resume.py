@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from lucas_abm.errors import ConfigError
+from lucas_abm.yaml_io import load_yaml
 
 EXTENSIBLE = ("training.episodes",)
 
@@ -33,7 +34,7 @@ def _with_defaults(saved: dict) -> dict:
     from orchestrator.config import config_from_dict
 
     try:
-        return yaml.safe_load(yaml.safe_dump(config_from_dict(saved).to_dict(), sort_keys=False))
+        return load_yaml(yaml.safe_dump(config_from_dict(saved).to_dict(), sort_keys=False))
     except ConfigError:
         return saved
 
@@ -41,8 +42,8 @@ def _with_defaults(saved: dict) -> dict:
 def check_resumable(saved_path: Path, config_dict: dict) -> None:
     """Raise ConfigError unless the run's saved config equals ``config_dict`` up to
     ``training.episodes`` (which may only grow)."""
-    saved = _with_defaults(yaml.safe_load(saved_path.read_text()))
-    wanted = yaml.safe_load(yaml.safe_dump(config_dict, sort_keys=False))
+    saved = _with_defaults(load_yaml(saved_path.read_text()))
+    wanted = load_yaml(yaml.safe_dump(config_dict, sort_keys=False))
     differ = config_differences(saved, wanted)
     refused = [k for k in differ if k not in EXTENSIBLE]
     if refused:

@@ -14,6 +14,7 @@ import numpy as np
 import yaml
 
 from lucas_abm.errors import ConfigError
+from lucas_abm.yaml_io import load_yaml
 from orchestrator.config import TOLERANCES, TrainingConfig
 from orchestrator.convergence import episodes_to_converge, final_numbers
 
@@ -141,7 +142,7 @@ def load_run(directory: str | Path) -> RunData:
         raise ConfigError("DIR", "a run directory (written by lucas-abm train --out DIR)", str(d),
                           detail="no " + " or ".join(missing))
     try:
-        config = yaml.safe_load((d / "config.yaml").read_text())
+        config = load_yaml((d / "config.yaml").read_text())
     except (OSError, yaml.YAMLError) as err:
         raise ConfigError("DIR", "a run directory with a readable config.yaml", str(d), detail=str(err)) from None
     if not isinstance(config, dict) or "market" not in config or "economy" not in config:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import yaml
 
 from lucas_abm.errors import ConfigError
+from lucas_abm.yaml_io import load_yaml
 from replay.signature import experience_signature, observation_dimension
 
 if TYPE_CHECKING:  # Reverb (and TensorFlow) load only when a table is built: fast CLI errors
@@ -127,7 +128,7 @@ def load_replay_settings(config_path: str | os.PathLike) -> ReplaySettings:
     if not path.is_file():
         raise ConfigError("config", "an existing YAML file", str(path))
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as err:   # not YAML, or not text
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ConfigError("config", "valid YAML", str(path), detail=first) from None

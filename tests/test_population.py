@@ -114,6 +114,18 @@ def test_presets_ship_as_package_data():
     assert "presets/*.yaml" in setup
 
 
+def test_numbers_written_without_a_dot_are_numbers(tmp_path):
+    # PyYAML (YAML 1.1) reads 1e-2 as the string '1e-2': `size: 1e-2` was refused as
+    # "got '1e-2'" while `size: 1.0e-2` was taken; lucas_abm.yaml_io reads both as YAML 1.2 does
+    (tmp_path / "e.yaml").write_text("population:\n  - {name: a, count: 2, size: 1e-2, gamma: 5e0}\n"
+                                     "  - {name: b, count: 2, size: 2E-2, beta: 9.5e-1}\n")
+    (tmp_path / "dot.yaml").write_text("population:\n  - {name: a, count: 2, size: 0.01, gamma: 5.0}\n"
+                                       "  - {name: b, count: 2, size: 0.02, beta: 0.95}\n")
+    e, dot = load_population(tmp_path / "e.yaml").draw(), load_population(tmp_path / "dot.yaml").draw()
+    for field in ("size", "gamma", "beta"):
+        np.testing.assert_array_equal(getattr(e, field), getattr(dot, field))
+
+
 def test_load_population_file_and_save_arrays(tmp_path):
     path = tmp_path / "pop.yaml"
     path.write_text(yaml.safe_dump({"population": ISSUE_EXAMPLE, "seed": 3}))

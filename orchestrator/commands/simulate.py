@@ -16,6 +16,7 @@ from lucas_abm.panels import describe_export, export_panels, export_recorder
 from lucas_abm.scripted import POLICIES
 from lucas_abm.simulate import (DEFAULT_BOND_LOT, DEFAULT_TREE_LOT, DIVIDENDS, SimulationConfig,
                                 plot_simulation, run_simulation)
+from lucas_abm.yaml_io import load_yaml
 from orchestrator.commands.arguments import nonnegative_int, output_dir
 from orchestrator.provenance import write_provenance
 
@@ -173,7 +174,7 @@ def parse_assignments(option: str, items: list[str]) -> dict:
         if not sep or not key.strip():
             raise ConfigError(option, "KEY=VALUE", item)
         try:
-            params[key.strip()] = yaml.safe_load(value)
+            params[key.strip()] = load_yaml(value)
         except yaml.YAMLError:
             raise ConfigError(option, "KEY=VALUE with a YAML value", item) from None
     return params
