@@ -77,6 +77,27 @@ def test_log_ar1_series_at_large_gamma_matches_a_brute_force_sum_in_logs():
                                rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("beta", [0.999999, 0.9999999])
+def test_log_ar1_series_near_beta_one_keeps_the_log_utility_ratio(beta):
+    # p/y = beta/(1-beta) for gamma 1: the series used to stop at 1e7 terms, 37% low at 0.9999999
+    d = LogAR1Dividend(alpha=0.9, sigma=0.1, mu=-0.31)
+    y = np.array([0.03, 0.0437, 0.07])
+    np.testing.assert_allclose(series_tree_price(d, beta, 1.0, y) / y, beta / (1 - beta), rtol=1e-11)
+
+
+def test_log_ar1_series_far_below_the_mean_is_the_brute_force_sum_not_nan():
+    # y^gamma underflowed to 0 while E[y_n^(1-gamma)] overflowed: 0 * inf = nan
+    d = LogAR1Dividend(alpha=0.9, sigma=0.1, mu=-0.313149)
+    beta, gamma, y = 0.95, 100.0, np.array([1e-10])
+    n = np.arange(1, 3001)[:, None]
+    m, v = d.log_mean_var(np.log(y)[None, :], n)
+    k = 1.0 - gamma
+    terms = n * math.log(beta) + gamma * np.log(y)[None, :] + k * m + 0.5 * k * k * v
+    top = terms.max(axis=0)
+    log_brute = top + np.log(np.exp(terms - top).sum(axis=0))
+    np.testing.assert_allclose(np.log(series_tree_price(d, beta, gamma, y)), log_brute, rtol=0, atol=1e-10)
+
+
 @pytest.mark.parametrize("dividend, field", [
     (IIDLognormalDividend(mu=math.log(THESIS_YBAR) - 0.5 * 100.0 ** 2, sigma=100.0), "mu"),  # e^mu = 0
     (IIDLognormalDividend(mu=math.log(THESIS_YBAR), sigma=0.1), "gamma"),       # exp(gamma^2 s^2/2)
