@@ -127,7 +127,10 @@ def nearest_state(y, states) -> np.ndarray:
 
 
 def validate_transition(transition, n: int, field_name: str = "transition") -> np.ndarray:
-    """An n x n row-stochastic matrix, or ConfigError naming ``field_name``."""
+    """An n x n row-stochastic matrix, or ConfigError naming ``field_name``. Rows whose sums
+    are within 1e-8 of 1 but not 1 are divided by their sums: a chain that leaks probability
+    has no stationary law, and near beta = 1 the leak moves prices (rows summing to 1 + 1e-8
+    put p/y 5% off at beta = 0.9999999)."""
     try:
         p = np.array(transition, dtype=float)
     except (TypeError, ValueError):
@@ -141,7 +144,7 @@ def validate_transition(transition, n: int, field_name: str = "transition") -> n
     if np.any(np.abs(sums - 1.0) > _ROW_SUM_TOL):
         raise ConfigError(field_name, "rows that sum to 1", None,
                           detail="row sums " + ", ".join(f"{s:.10g}" for s in sums))
-    return p
+    return np.where((sums == 1.0)[:, None], p, p / sums[:, None])   # exact rows stay bitwise
 
 
 @dataclass(frozen=True)

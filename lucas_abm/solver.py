@@ -271,6 +271,9 @@ def _check_finite_prices(eq: EquilibriumPrices) -> None:
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         p, q = np.atleast_1d(eq.tree_price(y)), np.atleast_1d(eq.bond_price(y))
     if not (np.all(np.isfinite(p) & (p > 0)) and np.all(np.isfinite(q) & (q > 0))):
+        if isinstance(eq.dividend, ConstantDividend):   # p = beta/(1-beta) ybar, whatever gamma
+            raise ConfigError("ybar", "such that the tree price beta/(1-beta) ybar is a float64",
+                              eq.dividend.ybar, detail=f"p = {p[0]:.6g}")
         raise ConfigError("gamma", "small enough for equilibrium prices a float64 can hold "
                           f"with this dividend process ({eq.dividend.name})", eq.gamma,
                           detail=f"p = {p[0]:.6g}, q = {q[0]:.6g} at y = {y[0]:.6g}; lower gamma "

@@ -115,6 +115,12 @@ def test_default_mu_makes_the_mean_dividend_ybar(capsys):
     (["--dividend", "mehra-prescott", "--beta", "0.99", "--gamma", "0.1", "--mu", "0.3"], "beta"),
     (["--dividend", "constant", "--alpha", "0.5"], "alpha"),
     (["--at", "1,,2"], "at"),
+    # prices that a float64 cannot hold: inf/nan in the table and bare NaN/Infinity in --json
+    (["--ybar", "1e308", "--beta", "0.99"], "ybar"),          # p = 99e308; gamma plays no part
+    (["--dividend", "mehra-prescott", "--ybar", "1e308"], "ybar"),
+    (["--dividend", "iid-lognormal", "--sigma", "37"], "sigma"),   # median e^-2s rounds to 0
+    (["--dividend", "iid-lognormal", "--gamma", "10", "--sigma", "3.7", "--json"], "gamma"),
+    (["--dividend", "iid-lognormal", "--gamma", "5", "--at", "1e-300,1e300"], "at"),
 ])
 def test_bad_input_is_one_line_exit_2(capsys, argv, field):
     assert cli.main(["solve", *argv]) == 2

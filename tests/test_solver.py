@@ -98,6 +98,17 @@ def test_log_ar1_series_far_below_the_mean_is_the_brute_force_sum_not_nan():
     np.testing.assert_allclose(np.log(series_tree_price(d, beta, gamma, y)), log_brute, rtol=0, atol=1e-10)
 
 
+def test_markov_rows_within_the_tolerance_are_renormalised():
+    # rows summing to 1 + 5e-9 are accepted; unnormalised, they put p/y 5% off at beta 1 - 1e-7
+    beta = 0.9999999
+    leaky = MarkovChainDividend((1.0, 2.0), ((0.5, 0.500000005), (0.5, 0.500000005)))
+    assert np.allclose(leaky.transition_matrix.sum(axis=1), 1.0, rtol=0, atol=1e-15)
+    eq = solve_equilibrium(leaky, beta, 1.0)
+    np.testing.assert_allclose(eq.tree_prices / np.array([1.0, 2.0]), beta / (1 - beta), rtol=1e-6)
+    exact = MarkovChainDividend((1.0, 2.0), ((0.8, 0.2), (0.3, 0.7)))
+    assert exact.transition == ((0.8, 0.2), (0.3, 0.7))       # rows that sum to 1 stay bitwise
+
+
 @pytest.mark.parametrize("dividend, field", [
     (IIDLognormalDividend(mu=math.log(THESIS_YBAR) - 0.5 * 100.0 ** 2, sigma=100.0), "mu"),  # e^mu = 0
     (IIDLognormalDividend(mu=math.log(THESIS_YBAR), sigma=0.1), "gamma"),       # exp(gamma^2 s^2/2)

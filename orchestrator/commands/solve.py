@@ -144,6 +144,11 @@ def run(args) -> int:
     result.update({k: v for k, v in vars(dividend).items()
                    if not k.startswith("_") and k not in ("y0", "initial_state")})
     if isinstance(eq, GrowthEquilibrium):
+        with np.errstate(over="ignore"):
+            finite = np.all(np.isfinite(eq.price_dividend_ratio * ybar))
+        if not finite:
+            raise ConfigError("ybar", "such that the tree prices (p/y) ybar are float64s", ybar,
+                              detail=f"p/y = {eq.price_dividend_ratio.max():.6g}")
         result.update({
             "dividend": ybar,
             "dividend_growth": eq.growth.tolist(),
@@ -159,9 +164,13 @@ def run(args) -> int:
         })
     else:
         scalar = at is None and dividend.name == "constant"
+        given = at is not None
         if at is None:
             at = _default_levels(dividend, ybar)
-        p, q = eq.tree_price(at), eq.bond_price(at)
+        with np.errstate(all="ignore"):
+            p, q = eq.tree_price(at), eq.bond_price(at)
+        _check_printable(at, p, q, "at" if given else "gamma", args.at if given else gamma,
+                         getattr(dividend, "sigma", None))
         columns = {"dividend": at, "tree_price": p, "bond_price": q,
                    "price_dividend_ratio": p / at, "risk_free_rate": 1.0 / q - 1.0}
         result.update({k: (float(v[0]) if scalar else v.tolist()) for k, v in columns.items()})
@@ -170,6 +179,26 @@ def run(args) -> int:
     else:
         print(format_table(result))
     return 0
+
+
+def _check_printable(y: np.ndarray, p: np.ndarray, q: np.ndarray, field: str, value,
+                     sigma: float | None) -> None:
+    """ConfigError when a price to print is not a positive float64 (it exceeds 1.8e308 or
+    rounds to 0: the printed table and JSON would hold inf, 0 or nan), naming ``at`` for levels
+    the user gave, else ``sigma`` when the level itself is not a float64, else ``gamma``."""
+    with np.errstate(divide="ignore"):
+        bad = ~(np.isfinite(p) & (p > 0) & np.isfinite(q) & (q > 0) & np.isfinite(1.0 / q))
+    if bad.any():
+        i = int(np.argmax(bad))
+        detail = f"at y = {y[i]:.6g}: p = {p[i]:.6g}, q = {q[i]:.6g}"
+        if field == "at":
+            raise ConfigError("at", "dividend levels at which the prices are positive float64s",
+                              value, detail=detail)
+        if not (np.isfinite(y[i]) and y[i] > 0):   # the level itself: median x exp(+-2 sigma)
+            raise ConfigError("sigma", "small enough that the reported dividend levels (median "
+                              "x exp(+-2 s.d.)) are positive float64s", sigma, detail=detail)
+        raise ConfigError("gamma", "small enough that the prices at the reported dividend levels "
+                          "(median x exp(+-2 s.d.)) are positive float64s", value, detail=detail)
 
 
 def _default_levels(dividend, ybar: float) -> np.ndarray:
