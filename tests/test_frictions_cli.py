@@ -46,6 +46,11 @@ def test_a_one_agent_market_draws_its_one_agent(tmp_path, capsys):
     (["--gammas", "1,2", "--xis", "1,-1", "--agents", "3"], "agents"),
     (["--gammas", "1,2", "--xis", "1,-1", "--power", "1.5", "--method", "exact"], "method"),
     (["--gammas", "1,2", "--xis", "1,-1", "--lam", "0"], "lam"),
+    # an Euler step the feedback overshoots: utility -6e71 and exit 0 before
+    (["--preset", "kratsios-10-quadratic", "--horizon", "20", "--paths", "50"], "steps: must be >= 341 "),
+    (["--preset", "kratsios-10-quadratic", "--lam", "1e-6", "--paths", "50"], "steps: must be >= 275 "),
+    (["--preset", "kratsios-2-power1.5", "--method", "leading-order", "--horizon", "20", "--paths", "50"],
+     "steps: must be >= 1,252 "),
     (["--compare", "--method", "deep-bsde"], "--method"),       # were ignored: --compare runs
     (["--compare", "--preset", "kratsios-10-quadratic"], "--preset"),   # its own list
 ])

@@ -30,7 +30,7 @@ from scipy.integrate import quad, solve_ivp
 
 from lucas_abm.errors import ConfigError
 from lucas_abm.frictions.config import MarketConfig
-from lucas_abm.frictions.paths import BrownianPaths, MarketPaths, drift_from_foc
+from lucas_abm.frictions.paths import BrownianPaths, MarketPaths, check_euler_step, drift_from_foc
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,9 @@ def simulate_exact(config: MarketConfig, paths: BrownianPaths,
     ric = riccati if riccati is not None else solve_riccati(config)
     order, lam, dt = ric.order, config.lam, paths.dt
     M, K, N = paths.n_paths, paths.steps, config.n_agents
+    if N > 1:   # the feedback -F/lam (phi - phi0): its fastest rate is the spectral radius
+        rate = max(np.max(np.abs(np.linalg.eigvals(F))) for F in ric.F[:K]) / lam
+        check_euler_step(rate, dt, K, config.horizon)
     W = paths.W
     phi0 = config.initial_holdings[order]
     phi = np.empty((M, K + 1, N))

@@ -39,7 +39,7 @@ from scipy.interpolate import CubicHermiteSpline
 from lucas_abm.errors import ConfigError
 from lucas_abm.frictions.config import MarketConfig
 from lucas_abm.frictions.frictionless import frictionless_holdings
-from lucas_abm.frictions.paths import BrownianPaths, MarketPaths, drift_from_foc
+from lucas_abm.frictions.paths import BrownianPaths, MarketPaths, check_euler_step, drift_from_foc
 
 
 def g_asymptote(q: float) -> tuple[float, float]:
@@ -171,6 +171,10 @@ def leading_order(config: MarketConfig) -> LeadingOrder:
 def simulate_leading_order(config: MarketConfig, paths: BrownianPaths,
                            approx: LeadingOrder | None = None) -> MarketPaths:
     lo = approx if approx is not None else leading_order(config)
+    if lo.b > 0:   # the feedback's steepest slope over g's range |Delta| <= 4 ell
+        deviation = np.linspace(-4.0 * lo.ell, 4.0 * lo.ell, 4001)
+        rate = float(np.abs(np.gradient(lo.trading_rate(deviation), deviation)).max())
+        check_euler_step(rate, paths.dt, paths.steps, config.horizon)
     W = paths.W
     target = frictionless_holdings(config, W)[:, :, 0]
     M, K = paths.n_paths, paths.steps
