@@ -29,9 +29,20 @@ def train(config: Any, out_dir: str | Path | None = None, *, overrides: Sequence
     TensorFlow is imported. The summary holds ``converged``, ``episodes_to_converge`` and the
     final evaluation's prices and volumes (see ``orchestrator.convergence``).
     """
+    from lucas_abm.errors import ConfigError, check_int
     from orchestrator.config import (TrainConfig, apply_overrides, config_from_dict,
                                      load_config)
 
+    if not isinstance(config, (TrainConfig, dict, str, Path)):
+        raise ConfigError("config", "a YAML file's path, a dict laid out as the config files, "
+                          "or a TrainConfig", config)
+    if out_dir is not None and not isinstance(out_dir, (str, Path)):
+        raise ConfigError("out_dir", "a directory path (str or Path), or None for a temporary one",
+                          out_dir)
+    if seed is not None:
+        check_int("seed", seed, 0)
+    if stop_after_episodes is not None:   # 0 or "a" used to train one episode, or fail after it
+        check_int("stop_after_episodes", stop_after_episodes, 1)
     if isinstance(config, TrainConfig):
         resolved = config
     elif isinstance(config, dict):

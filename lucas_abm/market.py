@@ -33,7 +33,7 @@ from lucas_abm import kernels
 from lucas_abm.kernels import (BOND_TRADE, CLIPPED, CONSUMPTION, INCOME, INFEASIBLE, INVALID,
                                PENALTY, SHARES, TREE_TRADE)
 from lucas_abm.dividends import DividendProcess
-from lucas_abm.errors import ConfigError, check_choice
+from lucas_abm.errors import ConfigError, check_choice, check_int
 from lucas_abm.heterogeneous import agent_arrays
 from lucas_abm.market_config import (AUTO_NUMBA_MAX_AGENTS, BACKENDS, PRIVATE_OBSERVATIONS,
                                      PUBLIC_OBSERVATIONS, MarketConfig, MarketStep)
@@ -77,8 +77,14 @@ class LucasMarket:
     def __init__(self, config: MarketConfig, dividend: DividendProcess, utility: CRRAUtility,
                  mechanism: Mechanism, seed: int | None = None, backend: str | None = None,
                  population=None, scale_lots: bool = True):
-        if not isinstance(mechanism, Mechanism):
-            raise ConfigError("mechanism", "a lucas_abm.mechanisms.Mechanism", mechanism)
+        for name, value, kind in (("config", config, MarketConfig), ("dividend", dividend, DividendProcess),
+                                  ("utility", utility, (CRRAUtility, AgentUtility)),
+                                  ("mechanism", mechanism, Mechanism)):
+            if not isinstance(value, kind):   # a dict, a name or a number failed at the first step
+                kinds = kind if isinstance(kind, tuple) else (kind,)
+                raise ConfigError(name, "a " + " or ".join(k.__name__ for k in kinds), value)
+        if seed is not None:
+            check_int("seed", seed, 0)
         backend = config.backend if backend is None else check_choice("backend", backend, BACKENDS)
         # heterogeneous agents (lucas_abm.heterogeneous): per-agent arrays
         self.agents = (None if population is None

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from lucas_abm.dividend_params import dividend_from_params
 from lucas_abm.dividends import DividendProcess
-from lucas_abm.errors import ConfigError, check_choice, check_range
+from lucas_abm.errors import ConfigError, check_choice, check_int, check_range
 from lucas_abm.guards import check_lots, check_price_cap
 from lucas_abm.market import LucasMarket, MarketConfig, invariant_violation
 from lucas_abm.mechanisms import build_mechanism
@@ -26,6 +26,7 @@ from lucas_abm.utility import CRRAUtility
 
 DIVIDENDS = ("constant", "iid-lognormal", "log-ar1", "markov")
 PROGRESS_AGENT_STEPS = 5_000_000  # runs at least this long show a tqdm bar
+DEFAULT_AGENTS = 1200     # the thesis' market
 DEFAULT_TREE_LOT = 0.0005  # the lots of configs/thesis.yaml and thesis_cpu.yaml
 DEFAULT_BOND_LOT = 0.0002
 
@@ -44,7 +45,7 @@ class SimulationConfig:
     constructor. The default lots are those of the training configs (``configs/thesis*.yaml``).
     """
 
-    agents: int = 1200
+    agents: int | None = None          # None: 1200, or the population's count
     steps: int = 300
     mechanism: str = "pairwise"
     policy: str = "equilibrium"
@@ -69,6 +70,10 @@ class SimulationConfig:
     population: str | None = None      # a population file (lucas_abm/population.py); agents: None = its count
     states: list | None = None         # markov: dividend levels
     transition: list | None = None     # markov: rows of P(y' | y)
+
+    def __post_init__(self) -> None:
+        if self.agents is None and self.population is None:
+            self.agents = DEFAULT_AGENTS
 
     def dividend_process(self) -> DividendProcess:
         name = check_choice("dividend", self.dividend, DIVIDENDS)
@@ -98,6 +103,9 @@ class SimulationConfig:
 
     def build(self) -> tuple[LucasMarket, ScriptedPolicy, EquilibriumPrices]:
         """Validate everything and construct (market, policy, equilibrium prices)."""
+        check_int("seed", self.seed, 0)          # numpy's SeedSequence takes no negative seed
+        if self.horizon is not None:             # 0 was read as "not given"
+            check_int("horizon", self.horizon, 1)
         if self.population is not None:
             from lucas_abm.population_simulation import build_population
             return build_population(self)

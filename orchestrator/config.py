@@ -278,13 +278,15 @@ def config_from_dict(raw: dict) -> TrainConfig:
     if unknown:
         raise ConfigError(unknown[0], "a known section: " + ", ".join(SECTIONS) + ", population")
     population = raw.get("population")
-    if population is not None and "n_agents" not in (raw.get("market") or {}):   # N from the types
-        from lucas_abm.population import parse_population
-        raw = dict(raw, market=dict(raw.get("market") or {}, n_agents=parse_population(population).n_agents))
+    market = raw.get("market")
+    if population is not None and (market is None or isinstance(market, dict) and "n_agents" not in market):
+        from lucas_abm.population import parse_population   # N from the types
+        raw = dict(raw, market=dict(market or {}, n_agents=parse_population(population).n_agents))
     sections = {}
     for name, cls in SECTIONS.items():
-        values = raw.get(name) or {}
-        if not isinstance(values, dict):
+        values = raw.get(name)
+        values = {} if values is None else values   # an empty section (`market:`) is the defaults
+        if not isinstance(values, dict):            # [], 0, false, "" are not
             raise ConfigError(name, "a mapping of settings", values)
         known = {f.name for f in dataclasses.fields(cls) if f.init}
         bad = sorted(set(values) - known)

@@ -5,7 +5,7 @@ import pytest
 
 from lucas_abm.errors import ConfigError
 from orchestrator.cli import main
-from orchestrator.config import load_config
+from orchestrator.config import config_from_dict, load_config
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
 
@@ -142,3 +142,26 @@ def test_set_population_keys():
         load_config("configs/thesis_cpu.yaml", ["population.0.gamma=2"])
     with pytest.raises(ConfigError, match=r"population\[0\].gamma: must be in \[0, inf\)"):
         load_config(path, ["population.0.gamma=-1"])
+
+
+@pytest.mark.parametrize("section", [[], 0, False, ""])
+def test_a_section_that_is_not_a_mapping_is_refused_not_read_as_the_defaults(section):
+    # `market: []` (or 0, false, "") used to train the default market silently
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"market": section})
+    assert err.value.field == "market"
+    assert config_from_dict({"market": None}) == config_from_dict({})   # `market:` alone: defaults
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"config": 123}, "config"), ({"out_dir": 5}, "out_dir"),
+    ({"stop_after_episodes": 0}, "stop_after_episodes"), ({"stop_after_episodes": "a"}, "stop_after_episodes"),
+    ({"seed": -1}, "seed"),
+])
+def test_the_python_train_refuses_bad_arguments_before_any_work(tmp_path, kwargs, field):
+    import lucas_abm
+
+    args = {"config": {"training": {"episodes": 1}}, "out_dir": tmp_path / "run", **kwargs}
+    with pytest.raises(ConfigError) as err:     # were TypeErrors, some after a whole episode
+        lucas_abm.train(args.pop("config"), args.pop("out_dir"), **args)
+    assert err.value.field == field and not (tmp_path / "run").exists()

@@ -413,3 +413,20 @@ def test_benchmark_times_real_trading_steps_and_reports_the_time_per_step():
     assert calls == {"a": 2 + 2 * 3, "b": 2 + 2 * 5}
     assert 0.004 <= best[0] < 0.05 and 0.001 <= best[1] < 0.05
     assert bench.steps_for(1200, 2e6) == 1666 and bench.steps_for(10 ** 7, 2e6) == 3
+
+
+@pytest.mark.parametrize("position, bad, field", [
+    (0, {"n_agents": 10}, "config"), (1, "constant", "dividend"), (2, 1.0, "utility"),
+])
+def test_a_market_of_the_wrong_parts_is_refused_naming_the_part(position, bad, field):
+    # a dict config or a dividend name was an AttributeError; a float utility failed at step 1
+    parts = [MarketConfig(n_agents=10), ConstantDividend(0.05), CRRAUtility(1.0), PairwiseMatching()]
+    parts[position] = bad
+    with pytest.raises(ConfigError) as err:
+        LucasMarket(*parts, seed=0)
+    assert err.value.field == field
+    for seed in (-1, 1.5, "x"):                       # numpy's ValueError / TypeError
+        parts[position] = [MarketConfig(n_agents=10), ConstantDividend(0.05), CRRAUtility(1.0)][position]
+        with pytest.raises(ConfigError) as err:
+            LucasMarket(*parts, seed=seed)
+        assert err.value.field == "seed"

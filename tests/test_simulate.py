@@ -136,3 +136,21 @@ def test_bargaining_settlement_mean_matches_order_statistics(theta):
     se = P_STAR * 0.3 / math.sqrt(n / 2 * steps)
     assert abs(s["mean_tree_settlement_price"] - expected) < 5 * se
     assert abs(s["mean_bond_settlement_price"] - 0.95 * (1 + (2 * theta - 1) / 6)) < 5 * se
+
+
+def test_python_config_leaves_agents_to_the_population_and_checks_seed_and_horizon():
+    # agents defaulted to 1200, so a population of 110 was refused unless agents=None was passed
+    from lucas_abm.errors import ConfigError
+
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "two_types.yaml"
+    market, _, _ = SimulationConfig(population=str(example), steps=2, mechanism="call-auction",
+                                    dividend="markov", states=[0.04, 0.05],
+                                    transition=[[0.8, 0.2], [0.3, 0.7]]).build()
+    assert market.config.n_agents == 1000
+    assert SimulationConfig().agents == 1200
+    for kwargs, field in (({"seed": -1}, "seed"), ({"seed": 1.5}, "seed"), ({"horizon": 0}, "horizon")):
+        with pytest.raises(ConfigError) as err:                # numpy's ValueError; 0 -> steps
+            SimulationConfig(agents=10, steps=2, **kwargs).build()
+        assert err.value.field == field

@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     recorder = export_recorder(args.export, args.export_agents, args.seed)  # before any work
     states, transition = markov_arguments(args.states, args.transition)
     config = SimulationConfig(
-        agents=args.agents if args.agents is not None or args.population else 1200,
+        agents=args.agents,
         population=args.population, states=states, transition=transition,
         steps=args.steps, mechanism=args.mechanism,
         mechanism_params=parse_assignments("--mechanism-param", args.mechanism_params),
