@@ -21,6 +21,8 @@ def measure(run_dir: Path, last: int = 1) -> dict:
     from orchestrator.population import equilibrium as population_equilibrium
     from orchestrator.state_errors import errors_by_state, priced_periods, state_index
 
+    if not (run_dir / "config.yaml").is_file():
+        raise SystemExit(f"{run_dir}: not a run directory (no config.yaml; lucas-abm train --out)")
     config = config_from_dict(load_yaml((run_dir / "config.yaml").read_text()))
     population, econ = config.population_types, config.economy
     if population is None:
@@ -31,7 +33,11 @@ def measure(run_dir: Path, last: int = 1) -> dict:
         states, transition = [econ.dividend_params["ybar"]], [[1.0]]
     else:
         raise SystemExit(f"{run_dir}: the exact solvers take constant or Markov dividends, not {econ.dividend}")
-    rows = [json.loads(line) for line in (run_dir / "evaluation.jsonl").read_text().splitlines() if line.strip()]
+    evaluations = run_dir / "evaluation.jsonl"
+    if not evaluations.is_file():   # a run stopped before its first evaluation
+        raise SystemExit(f"{run_dir}: no evaluation.jsonl yet (the run has not reached its first "
+                         "greedy evaluation, training.eval_every episodes)")
+    rows = [json.loads(line) for line in evaluations.read_text().splitlines() if line.strip()]
     names = list(population.names)
     gammas_by_type = np.asarray(population.gammas(econ.gamma), float)
     bold = names[int(np.argmin(gammas_by_type))]         # np.argmin: the first of equal gammas
