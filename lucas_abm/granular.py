@@ -57,15 +57,17 @@ class DemandRule:
 
     def __post_init__(self) -> None:
         check_range("elasticity", self.elasticity, 0.0, None)
-        check_range("loading", self.loading)
+        if check_range("loading", self.loading) == 0.0:   # prices would not move: log 0 to fit
+            raise ConfigError("loading", "a number != 0 (c = 0: demand ignores the shocks and the "
+                              "price does not move)", self.loading)
 
     def demand(self, sizes: np.ndarray, eps: np.ndarray, log_price_gap: float) -> np.ndarray:
         """Each trader's demand at ``x = log(p/p*)`` (vectorised over agents)."""
         return sizes * (1.0 + self.loading * eps - self.elasticity * log_price_gap)
 
     def price_vol_theory(self, sigma: float, h: np.ndarray | float) -> np.ndarray | float:
-        """sd(log p_t) = (c / b) sigma h."""
-        return self.loading / self.elasticity * sigma * h
+        """sd(log p_t) = (|c| / b) sigma h (a negative c moves the price the other way)."""
+        return abs(self.loading) / self.elasticity * sigma * h
 
 
 def clearing_log_price(rule: DemandRule, weighted_shock: np.ndarray, total_size: np.ndarray,
@@ -126,8 +128,8 @@ class GranularConfig:
         if len(self.n_agents) == 0:
             raise ConfigError("sizes", "a non-empty list of agent counts", list(self.n_agents))
         for n in self.n_agents:
-            if isinstance(n, bool) or int(n) != n or not 1 <= n <= 10_000_000:
-                raise ConfigError("sizes", "agent counts, integers in [1, 10000000]", n)
+            if isinstance(n, bool) or int(n) != n or not 2 <= n <= 10_000_000:   # Zipf's 1/ln N
+                raise ConfigError("sizes", "agent counts, integers in [2, 10000000]", n)
         check_range("sigma", self.sigma, 0.0, None)
         for name, low in (("periods", 2), ("size_draws", 1)):
             value = getattr(self, name)

@@ -26,7 +26,7 @@ def _rows(result, label):
 
 def test_h_closed_forms_in_the_simulation():
     config = GranularConfig(n_agents=(7,), periods=10, size_draws=2)
-    for n in (1, 7, 400, 12_345):
+    for n in (2, 7, 400, 12_345):
         (equal,) = [r for r in simulate_n(GranularConfig(n_agents=(n,), periods=5, size_draws=2), n)
                     if r["size_law"] == "equal"]
         assert equal["h"] == pytest.approx(n ** -0.5, rel=1e-13)
@@ -136,6 +136,19 @@ def test_cli_json_structure_and_files(tmp_path, capsys):
     assert (tmp_path / "granular.csv").read_text().count("\n") == 10
 
 
+def test_a_negative_loading_moves_the_price_the_other_way_with_the_same_volatility(tmp_path, capsys):
+    # c = -1 gave a negative theory, and matplotlib refused the figure's negative error bars
+    assert main(["granular", "--sizes", "10,100", "--periods", "30", "--size-draws", "2",
+                 "--loading", "-1", "--out", str(tmp_path), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    same = run_granular(GranularConfig(n_agents=(10, 100), periods=30, size_draws=2))["rows"]
+    for neg, pos in zip(rows, same):
+        assert neg["price_vol_theory"] == pytest.approx(pos["price_vol_theory"], rel=1e-12)
+        assert neg["price_vol_theory"] > 0
+        assert neg["price_vol"] == pytest.approx(pos["price_vol"], rel=1e-9)
+    assert (tmp_path / "granular.png").stat().st_size > 0
+
+
 def test_the_output_names_the_agent_counts_the_slopes_are_fitted_on(tmp_path, capsys):
     # a --fit-min-n above all but one N falls back to every N: the output says so, where it
     # used to print "N >= 100000000" over slopes fitted on N = 10, 100, 1000
@@ -154,6 +167,8 @@ def test_the_output_names_the_agent_counts_the_slopes_are_fitted_on(tmp_path, ca
     (["--sigma", "0"], "sigma"), (["--periods", "1"], "periods"), (["--sizes", "10,abc"], "sizes"),
     (["--sizes", "0,10"], "sizes"), (["--size-draws", "0"], "size_draws"),
     (["--elasticity", "-1"], "elasticity"),
+    (["--loading", "0"], "loading"),               # nan slopes and 7 warnings
+    (["--sizes", "1,10"], "sizes"),                # Zipf's 1/ln N at N = 1: a nan theory slope
 ])
 def test_cli_bad_input_one_line_error(argv, field, tmp_path, capsys):
     assert main(["granular", "--out", str(tmp_path / "never"), *argv]) == 2

@@ -50,7 +50,7 @@ def register(subparsers) -> None:
                     "sqrt(sum_i (S_i/sum_j S_j)^2), the realised aggregate-shock volatility over "
                     "sigma h, and the clearing log-price volatility against (c/b) sigma h.")
     p.add_argument("--sizes", default=",".join(map(str, DEFAULT_N_AGENTS)),
-                   help="agent counts N, comma separated, each in [1, 10^7] "
+                   help="agent counts N, comma separated, each in [2, 10^7] "
                         "(default 10,100,1000,10000,100000,1000000)")
     p.add_argument("--sigma", type=float, default=0.1,
                    help="s.d. of each trader's shock eps_i per period (> 0; default 0.1)")
@@ -63,7 +63,7 @@ def register(subparsers) -> None:
     p.add_argument("--elasticity", type=float, default=2.0,
                    help="b: price elasticity of each trader's demand per unit of size (> 0; default 2)")
     p.add_argument("--loading", type=float, default=1.0,
-                   help="c: demand response to the trader's own shock (default 1)")
+                   help="c: demand response to the trader's own shock (!= 0; default 1)")
     p.add_argument("--fit-min-n", type=int, default=100,
                    help="slopes are fitted on N >= this (default 100: the asymptotic regime); "
                         "all N when fewer than two are this large (the output says which N)")
@@ -111,7 +111,7 @@ def plot_granular(config: GranularConfig, result: dict, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 5), constrained_layout=True)
-    scale = config.demand.loading / config.demand.elasticity * config.sigma
+    scale = abs(config.demand.loading) / config.demand.elasticity * config.sigma
     se = result["rows"][0]["sampling_error"]
     for color, (label, law) in zip(("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"),
                                    config.laws().items()):
