@@ -130,6 +130,7 @@ def test_cli_json_prints_the_policy_on_the_grid(capsys, tmp_path):
     (["--sigma", "0"], "sigma"),
     (["--rho", "0"], "rho"),
     (["--iterations", "0"], "iterations"),
+    (["--gamma", "200", "--iterations", "1"], "gamma"),   # K = nu*^-gamma = e^780: OverflowError after training
 ])
 def test_bad_parameters_exit_2_with_one_line(args, field, capsys):
     assert main(["merton", *args]) == 2

@@ -78,6 +78,11 @@ class MertonProblem:
                 "gamma/rho/r/mu/sigma",
                 "such that c/W = rho/gamma - (1-gamma)/gamma (r + (mu-r)^2/(2 gamma sigma^2)) > 0",
                 round(nu, 10), detail="otherwise the value is infinite: no optimum exists")
+        log_k = -self.gamma * math.log(nu)      # the printed K = nu*^(-gamma) must be a float64
+        if log_k > 709.0:                        # (an OverflowError after training, gamma >= ~181)
+            raise ConfigError("gamma", "small enough that V's constant K = nu*^(-gamma) is a "
+                              "float64 (below e^709)", self.gamma,
+                              detail=f"K = e^{log_k:.0f} with nu* = {nu:.4g}")
 
     # ---- closed form ---------------------------------------------------------------------
     @property
