@@ -83,6 +83,25 @@ def check_price_grid(prices: EquilibriumPrices, grid: dict[str, tuple[float, flo
                               "the cap are invalid)", max_price)
 
 
+def check_utility_finite(prices: EquilibriumPrices, initial_shares: float,
+                         field: str = "economy.gamma") -> None:
+    """The period utility of the equilibrium consumption ``c = s_0 y`` (every ``y`` of
+    :func:`dividend_range`) is a float64: ``|u(c)| = c^(1-gamma)/|1-gamma| < e^709``. At the
+    thesis' ybar = 0.045 that holds up to gamma ~ 230; beyond, every reward is -inf (the prices
+    do not depend on the scale of y, so rescale the dividend to ybar ~ 1)."""
+    gamma = prices.gamma
+    if gamma == 1.0:
+        return
+    c = initial_shares * dividend_range(prices.dividend)
+    log_u = (1.0 - gamma) * np.log(c) - math.log(abs(1.0 - gamma))
+    if np.max(np.abs(log_u)) > 709.0:
+        levels = f"{c.min():.4g}" if c.min() == c.max() else f"{c.min():.4g} to {c.max():.4g}"
+        raise ConfigError(field, f"small enough that the utility of the equilibrium consumption "
+                          f"c = {levels} is a float64 (|u| = c^(1-gamma)/|1-gamma| < e^709); or "
+                          "a dividend level near 1", gamma,
+                          detail=f"|u| reaches e^{np.max(np.abs(log_u)):.0f}")
+
+
 def check_lots(prices: EquilibriumPrices, tree_lot: float, bond_lot: float,
                initial_shares: float, borrowing_limit: float, prefix: str = "market.") -> None:
     """One lot of each asset can be traded from the endowment (module docstring)."""

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from lucas_abm.dividend_params import dividend_from_params
 from lucas_abm.dividends import DividendProcess
 from lucas_abm.errors import ConfigError, check_choice, check_int, check_range
-from lucas_abm.guards import check_lots, check_price_cap
+from lucas_abm.guards import check_lots, check_price_cap, check_utility_finite
 from lucas_abm.market import LucasMarket, MarketConfig, invariant_violation
 from lucas_abm.mechanisms import build_mechanism
 from lucas_abm.scripted import POLICIES, ScriptedPolicy, make_policy
@@ -126,6 +126,7 @@ class SimulationConfig:
         check_lots(prices, config.tree_lot, config.bond_lot, config.initial_shares,
                    config.borrowing_limit, prefix="")
         check_price_cap(prices, config.max_price)
+        check_utility_finite(prices, config.initial_shares, field="gamma")
         market_seed, policy_seed = np.random.SeedSequence(self.seed).spawn(2)
         market = LucasMarket(config, dividend, utility, mechanism,
                              seed=int(market_seed.generate_state(1)[0]), backend=self.backend)

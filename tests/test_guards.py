@@ -144,3 +144,23 @@ def test_simulate_reports_invalid_prices(capsys):
     assert abs(share - expected) < 5 * se
     assert main(["simulate", "--agents", "20", "--steps", "3"]) == 0
     assert "INVALID" not in capsys.readouterr().out
+
+
+def test_a_utility_beyond_float64_is_refused_where_every_reward_would_be_inf():
+    # u(c) = c^(1-gamma)/(1-gamma) at c = ybar = 0.0448: e^923 at gamma 300 (rewards were -inf)
+    from lucas_abm.dividends import ConstantDividend
+    from lucas_abm.guards import check_utility_finite
+    from lucas_abm.solver import solve_equilibrium
+
+    for gamma, ybar, refused in ((300.0, THESIS_YBAR, True), (200.0, THESIS_YBAR, False),
+                                 (300.0, 1.0, False), (0.5, 1e-300, False)):
+        prices = solve_equilibrium(ConstantDividend(ybar), 0.95, gamma)
+        log_u = (1 - gamma) * math.log(ybar) - math.log(abs(1 - gamma))
+        assert (abs(log_u) > 709) == refused
+        if refused:
+            with pytest.raises(ConfigError) as err:
+                check_utility_finite(prices, 1.0)
+            assert err.value.field == "economy.gamma" and "e^923" in str(err.value)
+        else:
+            check_utility_finite(prices, 1.0)
+    assert main(["simulate", "--gamma", "300", "--steps", "2"]) == 2
