@@ -112,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
     from lucas_abm.frictions.paths import brownian_paths
 
     paths = brownian_paths(config, args.paths, seed=10_000 + args.seed)
+    if args.out:   # the reference first: a grid it refuses (Euler step) stops before any training
+        ref_name = reference_method(config)
+        reference, ref_seconds = solve(config, ref_name, paths)
     market, seconds = solve(config, method, paths, seed=args.seed, budget=args.budget)
     result = {"method": method, **summary(config, market, seconds)}
     if args.json:
@@ -122,8 +125,6 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         from lucas_abm.frictions.figures import comparison_figure, metrics_table
         out = Path(args.out)
-        ref_name = reference_method(config)
-        reference, ref_seconds = solve(config, ref_name, paths)
         comparison_figure(config, market, reference, out / f"{method}.png", method,
                           ref_name)
         rows = [{"method": ref_name, **summary(config, reference, ref_seconds)}]
