@@ -130,7 +130,9 @@ def check_machine_holds(actors: int, shards: int, available_gb: float | None = N
             return
     most = int(available_gb / ROLE_MEMORY_GB) - shards - 2
     if actors > most:
-        raise ConfigError("--actors", f"an integer in [1, {max(most, 1)}] on this machine", actors,
+        allowed = (f"an integer in [1, {most}] on this machine" if most >= 1 else
+                   "left out on this machine (the one-process layout): not even one actor fits")
+        raise ConfigError("--actors", allowed, actors,
                           detail=f"{actors + shards + 2} role processes of about {ROLE_MEMORY_GB:g} "
                                  f"GB each; {available_gb:.1f} GB of memory is available")
 

@@ -104,6 +104,8 @@ def test_more_actors_than_this_machines_memory_holds_are_refused_before_any_proc
         check_machine_holds(actors=8, shards=1, available_gb=10 * ROLE_MEMORY_GB)
     assert str(err.value) == ("--actors: must be an integer in [1, 7] on this machine, got 8 (11 role "
                               "processes of about 0.6 GB each; 6.0 GB of memory is available)")
+    with pytest.raises(ConfigError, match=r"^--actors: must be left out on this machine"):
+        check_machine_holds(actors=1, shards=1, available_gb=3 * ROLE_MEMORY_GB)
     out = tmp_path / "run"                       # was: 100,003 processes started, one by one
     line = one_line_error(capsys, ["train", "--config", SMOKE, "--actors", "100000", "--out", str(out)])
     assert line.startswith("lucas-abm: error: --actors: must be an integer in [1, ")
