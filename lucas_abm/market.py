@@ -77,8 +77,9 @@ class LucasMarket:
     def __init__(self, config: MarketConfig, dividend: DividendProcess, utility: CRRAUtility,
                  mechanism: Mechanism, seed: int | None = None, backend: str | None = None,
                  population=None, scale_lots: bool = True):
+        utilities = (CRRAUtility, AgentUtility) + (() if population is None else (type(None),))
         for name, value, kind in (("config", config, MarketConfig), ("dividend", dividend, DividendProcess),
-                                  ("utility", utility, (CRRAUtility, AgentUtility)),
+                                  ("utility", utility, utilities),   # None: the population's gammas
                                   ("mechanism", mechanism, Mechanism)):
             if not isinstance(value, kind):   # a dict, a name or a number failed at the first step
                 kinds = kind if isinstance(kind, tuple) else (kind,)
