@@ -32,6 +32,7 @@ import numpy as np
 from lucas_abm.dividends import (ConstantDividend, DividendProcess, GrowthMarkovChain,
                                  IIDLognormalDividend, LogAR1Dividend, MarkovChainDividend)
 from lucas_abm.errors import ConfigError, check_choice, check_range
+from lucas_abm.solver_limits import check_finite_prices, check_median_level
 from lucas_abm.utility import CRRAUtility
 
 
@@ -211,7 +212,7 @@ def solve_equilibrium(dividend: DividendProcess, beta: float, gamma: float,
     if unknown:
         raise ConfigError("numerics", "among " + ", ".join(_NUMERICS), unknown)
     opts = {**_NUMERICS, **numerics}
-    _check_median_level(dividend)
+    check_median_level(dividend)
 
     if isinstance(dividend, ConstantDividend):
         eq = IIDEquilibrium(dividend, beta, gamma, dividend.ybar, 0.0)
@@ -226,65 +227,15 @@ def solve_equilibrium(dividend: DividendProcess, beta: float, gamma: float,
     else:
         raise ConfigError("dividend", "a ConstantDividend, IIDLognormalDividend, MarkovChainDividend, "
                       "LogAR1Dividend or GrowthMarkovChain", type(dividend).__name__)
-    _check_finite_prices(eq)
+    check_finite_prices(eq)
     return eq
-
-
-def _typical_levels(dividend: DividendProcess) -> np.ndarray:
-    """Dividend levels at which a solution must be finite: ybar, the states of a chain, or the
-    (stationary) median e^m of a lognormal law."""
-    if isinstance(dividend, ConstantDividend):
-        return np.array([dividend.ybar])
-    if isinstance(dividend, IIDLognormalDividend):
-        return np.array([math.exp(dividend.mu)])
-    if isinstance(dividend, LogAR1Dividend):
-        return np.array([math.exp(dividend.stationary_mean_log)])
-    return np.asarray(dividend.states, dtype=float)
-
-
-#: Range of log y whose level y is a normal float64 (e^-708 = 3e-308, e^709 = 8e307).
-_LOG_LEVELS = (-708.0, 709.0)
-
-
-def _check_median_level(dividend: DividendProcess) -> None:
-    """ConfigError naming ``mu`` when a lognormal law's (stationary) median e^m is not a normal
-    float64: ``mu = log(ybar) - sigma^2/2`` is -5003 at sigma = 100, where e^mu rounds to 0."""
-    if isinstance(dividend, IIDLognormalDividend):
-        m = dividend.mu
-    elif isinstance(dividend, LogAR1Dividend):
-        m = dividend.stationary_mean_log
-    else:
-        return
-    if not _LOG_LEVELS[0] <= m <= _LOG_LEVELS[1]:
-        raise ConfigError("mu", f"such that the median dividend e^m is a normal float64, m in "
-                          f"[{_LOG_LEVELS[0]:g}, {_LOG_LEVELS[1]:g}]", dividend.mu,
-                          detail=f"m = {m:.6g}; given ybar and sigma, mu = log(ybar) - sigma^2/2, "
-                                 "so lower sigma")
-
-
-def _check_finite_prices(eq: EquilibriumPrices) -> None:
-    """ConfigError naming gamma when p(y) or q(y) is not a positive finite float at the
-    dividend's typical levels: the prices exist, but exceed float64 (about 1.8e308) or round
-    to 0, as they do when the dividend's risk is large for the risk aversion (the lognormal
-    moments grow like exp(gamma^2 s^2/2))."""
-    y = _typical_levels(eq.dividend)
-    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        p, q = np.atleast_1d(eq.tree_price(y)), np.atleast_1d(eq.bond_price(y))
-    if not (np.all(np.isfinite(p) & (p > 0)) and np.all(np.isfinite(q) & (q > 0))):
-        if isinstance(eq.dividend, ConstantDividend):   # p = beta/(1-beta) ybar, whatever gamma
-            raise ConfigError("ybar", "such that the tree price beta/(1-beta) ybar is a float64",
-                              eq.dividend.ybar, detail=f"p = {p[0]:.6g}")
-        raise ConfigError("gamma", "small enough for equilibrium prices a float64 can hold "
-                          f"with this dividend process ({eq.dividend.name})", eq.gamma,
-                          detail=f"p = {p[0]:.6g}, q = {q[0]:.6g} at y = {y[0]:.6g}; lower gamma "
-                                 "or the dividend's risk")
 
 
 def _solve_markov(dividend: MarkovChainDividend, beta: float, gamma: float) -> MarkovEquilibrium:
     y = np.asarray(dividend.states)
     p_mat = dividend.transition_matrix
     # marginal utilities relative to a reference level (prices only depend on ratios of u')
-    # (for very large gamma these overflow to inf/nan, which _check_finite_prices refuses)
+    # (for very large gamma these overflow to inf/nan, which lucas_abm.solver_limits refuses)
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         mu_rel = (y / math.exp(np.mean(np.log(y)))) ** (-gamma)
         g = mu_rel * y

@@ -1,0 +1,69 @@
+"""What a float64 can hold: checks on the solver's input and output (docs/solver.md, Numerics).
+
+An equilibrium price can exist and still exceed float64 (about 1.8e308) or round to 0, and a
+lognormal law's median ``e^mu`` can itself underflow. :func:`lucas_abm.solver.solve_equilibrium`
+calls :func:`check_median_level` before solving and :func:`check_finite_prices` after, so
+such a case is a one-line ``ConfigError`` naming the parameter instead of inf or nan prices.
+"""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lucas_abm.dividends import ConstantDividend, DividendProcess, IIDLognormalDividend, LogAR1Dividend
+from lucas_abm.errors import ConfigError
+
+if TYPE_CHECKING:
+    from lucas_abm.solver import EquilibriumPrices
+
+
+def _typical_levels(dividend: DividendProcess) -> np.ndarray:
+    """Dividend levels at which a solution must be finite: ybar, the states of a chain, or the
+    (stationary) median e^m of a lognormal law."""
+    if isinstance(dividend, ConstantDividend):
+        return np.array([dividend.ybar])
+    if isinstance(dividend, IIDLognormalDividend):
+        return np.array([math.exp(dividend.mu)])
+    if isinstance(dividend, LogAR1Dividend):
+        return np.array([math.exp(dividend.stationary_mean_log)])
+    return np.asarray(dividend.states, dtype=float)
+
+
+#: Range of log y whose level y is a normal float64 (e^-708 = 3e-308, e^709 = 8e307).
+_LOG_LEVELS = (-708.0, 709.0)
+
+
+def check_median_level(dividend: DividendProcess) -> None:
+    """ConfigError naming ``mu`` when a lognormal law's (stationary) median e^m is not a normal
+    float64: ``mu = log(ybar) - sigma^2/2`` is -5003 at sigma = 100, where e^mu rounds to 0."""
+    if isinstance(dividend, IIDLognormalDividend):
+        m = dividend.mu
+    elif isinstance(dividend, LogAR1Dividend):
+        m = dividend.stationary_mean_log
+    else:
+        return
+    if not _LOG_LEVELS[0] <= m <= _LOG_LEVELS[1]:
+        raise ConfigError("mu", f"such that the median dividend e^m is a normal float64, m in "
+                          f"[{_LOG_LEVELS[0]:g}, {_LOG_LEVELS[1]:g}]", dividend.mu,
+                          detail=f"m = {m:.6g}; given ybar and sigma, mu = log(ybar) - sigma^2/2, "
+                                 "so lower sigma")
+
+
+def check_finite_prices(eq: "EquilibriumPrices") -> None:
+    """ConfigError naming gamma when p(y) or q(y) is not a positive finite float at the
+    dividend's typical levels: the prices exist, but exceed float64 (about 1.8e308) or round
+    to 0, as they do when the dividend's risk is large for the risk aversion (the lognormal
+    moments grow like exp(gamma^2 s^2/2))."""
+    y = _typical_levels(eq.dividend)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        p, q = np.atleast_1d(eq.tree_price(y)), np.atleast_1d(eq.bond_price(y))
+    if not (np.all(np.isfinite(p) & (p > 0)) and np.all(np.isfinite(q) & (q > 0))):
+        if isinstance(eq.dividend, ConstantDividend):   # p = beta/(1-beta) ybar, whatever gamma
+            raise ConfigError("ybar", "such that the tree price beta/(1-beta) ybar is a float64",
+                              eq.dividend.ybar, detail=f"p = {p[0]:.6g}")
+        raise ConfigError("gamma", "small enough for equilibrium prices a float64 can hold "
+                          f"with this dividend process ({eq.dividend.name})", eq.gamma,
+                          detail=f"p = {p[0]:.6g}, q = {q[0]:.6g} at y = {y[0]:.6g}; lower gamma "
+                                 "or the dividend's risk")
