@@ -55,9 +55,14 @@ class EnsembleLearner:
         self._iterator = None
 
     def step(self) -> dict[str, float]:
-        try:
-            if self._iterator is None:
+        if self._iterator is None:
+            try:
                 self._iterator = self._make_iterator()
+            # opening reads the table's signature (Reverb's client.server_info), which raises a
+            # bare RuntimeError ("Connection reset by peer") when the server dies mid-call
+            except (tf.errors.OpError, reverb.errors.ReverbError, RuntimeError) as err:
+                raise SamplingFailed(f"sampling failed ({type(err).__name__}: {err})") from err
+        try:
             batch = next(self._iterator)
         except (tf.errors.OpError, reverb.errors.ReverbError) as err:
             self._iterator = None          # the next step opens a fresh stream

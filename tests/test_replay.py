@@ -577,3 +577,34 @@ def test_checkpoint_restores_the_same_items_into_a_new_server(tmp_path):
         assert table_size(restored) == 8 + 2
     with pytest.raises(ConfigError, match="checkpoint_dir"):
         start(ReplayConfig(capacity=30, min_size=2), checkpoint_dir=tmp_path)
+
+
+def test_a_server_that_resets_the_connection_while_a_stream_opens_is_a_sampling_failure():
+    """Reverb's client.server_info raises a bare RuntimeError("Connection reset by peer") when
+    the server is killed while the learner reads the table's signature (seen in CI: the learner
+    died with that traceback and was restarted, in test_distributed's kill-and-restart test). It
+    is SamplingFailed, which the learner role waits out, like the server being away. Killing a
+    server at that instant cannot be timed in a test, so the stream's opener raises Reverb's
+    error; a RuntimeError from a stream already open is not the server's and still propagates."""
+    attempts = []
+
+    def reset_then_open():
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("Connection reset by peer")
+        return iter([{"reward": tf.constant([1.0, 2.0])}])
+
+    learner = EnsembleLearner(BatchSum(), reset_then_open)
+    with pytest.raises(SamplingFailed, match="Connection reset by peer"):
+        learner.step()
+    assert not learner.started
+    assert learner.step()["loss"] == 3.0 and learner.started     # the next step opens a stream
+
+    def broken():
+        yield {"reward": tf.constant([1.0])}
+        raise RuntimeError("a bug in the stream")
+
+    learner = EnsembleLearner(BatchSum(), lambda: broken())
+    learner.step()
+    with pytest.raises(RuntimeError, match="a bug in the stream"):
+        learner.step()
