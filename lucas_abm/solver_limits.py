@@ -51,6 +51,14 @@ def check_median_level(dividend: DividendProcess) -> None:
                                  "so lower sigma")
 
 
+def positive_float64s(*arrays: np.ndarray) -> np.ndarray:
+    """Elementwise: every array's entry is a finite float > 0 (a price a float64 holds)."""
+    ok = np.ones(np.broadcast(*arrays).shape, dtype=bool)
+    for a in arrays:
+        ok &= np.isfinite(a) & (a > 0)
+    return ok
+
+
 def check_finite_prices(eq: "EquilibriumPrices") -> None:
     """ConfigError naming gamma when p(y) or q(y) is not a positive finite float at the
     dividend's typical levels: the prices exist, but exceed float64 (about 1.8e308) or round
@@ -59,11 +67,13 @@ def check_finite_prices(eq: "EquilibriumPrices") -> None:
     y = _typical_levels(eq.dividend)
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         p, q = np.atleast_1d(eq.tree_price(y)), np.atleast_1d(eq.bond_price(y))
-    if not (np.all(np.isfinite(p) & (p > 0)) and np.all(np.isfinite(q) & (q > 0))):
+    ok = positive_float64s(p, q)
+    if not ok.all():
+        i = int(np.argmin(ok))                          # the first level that fails
         if isinstance(eq.dividend, ConstantDividend):   # p = beta/(1-beta) ybar, whatever gamma
             raise ConfigError("ybar", "such that the tree price beta/(1-beta) ybar is a float64",
-                              eq.dividend.ybar, detail=f"p = {p[0]:.6g}")
+                              eq.dividend.ybar, detail=f"p = {p[i]:.6g}")
         raise ConfigError("gamma", "small enough for equilibrium prices a float64 can hold "
                           f"with this dividend process ({eq.dividend.name})", eq.gamma,
-                          detail=f"p = {p[0]:.6g}, q = {q[0]:.6g} at y = {y[0]:.6g}; lower gamma "
+                          detail=f"p = {p[i]:.6g}, q = {q[i]:.6g} at y = {y[i]:.6g}; lower gamma "
                                  "or the dividend's risk")

@@ -111,7 +111,7 @@ def simulate_exact(config: MarketConfig, paths: BrownianPaths,
     order, lam, dt = ric.order, config.lam, paths.dt
     M, K, N = paths.n_paths, paths.steps, config.n_agents
     if N > 1:   # the feedback -F/lam (phi - phi0): its fastest rate is the spectral radius
-        rate = max(np.max(np.abs(np.linalg.eigvals(F))) for F in ric.F[:K]) / lam
+        rate = float(np.abs(np.linalg.eigvals(ric.F[:K])).max()) / lam
         check_euler_step(rate, dt, K, config.horizon)
     W = paths.W
     phi0 = config.initial_holdings[order]

@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from lucas_abm.errors import ConfigError
-from lucas_abm.granular import (DEFAULT_N_AGENTS, DemandRule, GranularConfig, asymptotic_law,
-                               fitted_agent_counts, run_granular)
+from lucas_abm.granular import DEFAULT_N_AGENTS, DemandRule, GranularConfig, asymptotic_law, run_granular
 from orchestrator.commands.arguments import nonnegative_int, output_dir
 
 COLUMNS = ("size_law", "n_agents", "size_draws", "h", "h_mean", "aggregate_vol_over_sigma_h",
@@ -119,7 +118,7 @@ def plot_granular(config: GranularConfig, result: dict, path: Path) -> Path:
         n = np.array([r["n_agents"] for r in rows], float)
         vol = np.array([r["price_vol"] for r in rows])
         name, rate = asymptotic_law(law)
-        fit = np.isin(n, fitted_agent_counts(config))
+        fit = np.isin(n, result["fit_n_agents"])
         const = float(np.exp(np.mean(np.log(vol[fit] / rate(n[fit])))))
         slope = result["slopes"].get(label, float("nan"))
         axes[0].loglog(n, vol, "o", color=color, label=f"{label}: fitted slope {slope:.3f}")

@@ -22,6 +22,7 @@ from lucas_abm.dividend_params import (DEFAULT_ALPHA, DEFAULT_SIGMA, PARAMETERS,
 from lucas_abm.dividends import DIVIDEND_NAMES, THESIS_YBAR
 from lucas_abm.errors import ConfigError, check_choice, check_range
 from lucas_abm.solver import GrowthEquilibrium, solve_equilibrium
+from lucas_abm.solver_limits import positive_float64s
 from lucas_abm.utility import CRRAUtility
 
 # which options each dividend process reads (any other process option is an error): the keys
@@ -187,7 +188,7 @@ def _check_printable(y: np.ndarray, p: np.ndarray, q: np.ndarray, field: str, va
     rounds to 0: the printed table and JSON would hold inf, 0 or nan), naming ``at`` for levels
     the user gave, else ``sigma`` when the level itself is not a float64, else ``gamma``."""
     with np.errstate(divide="ignore"):
-        bad = ~(np.isfinite(p) & (p > 0) & np.isfinite(q) & (q > 0) & np.isfinite(1.0 / q))
+        bad = ~positive_float64s(p, q, 1.0 / q)
     if bad.any():
         i = int(np.argmax(bad))
         detail = f"at y = {y[i]:.6g}: p = {p[i]:.6g}, q = {q[i]:.6g}"
