@@ -15,6 +15,7 @@ class ConfigError(ValueError):
         self.field = field
         self.allowed = allowed
         self.got = got
+        self.detail = detail
         message = f"{field}: must be {allowed}"
         if got is not None:
             message += f", got {got!r}"

@@ -195,6 +195,11 @@ _NUMERICS = {"method": "series", "series_tol": 1e-13, "grid_size": 201, "grid_wi
              "nodes": 21, "tol": 1e-12, "max_iter": 100_000}
 
 
+def solve_numerics_default(name: str):
+    """The default of one of :func:`solve_equilibrium`'s ``numerics``."""
+    return _NUMERICS[name]
+
+
 def solve_equilibrium(dividend: DividendProcess, beta: float, gamma: float,
                       **numerics) -> EquilibriumPrices:
     """Equilibrium p(y), q(y) for ``dividend`` under discount factor ``beta`` and CRRA ``gamma``.
@@ -281,8 +286,9 @@ class OutsideGridWarning(RuntimeWarning):
 
 
 class NotConvergedError(ConfigError):
-    """The quadrature fixed point did not reach ``tol`` within ``max_iter`` iterations (a
-    ConfigError naming ``max_iter``, so the CLI reports it in one line)."""
+    """The quadrature fixed point cannot reach ``tol``: it did not within ``max_iter`` iterations,
+    or ``tol`` asks for a relative change below float64's resolution (a ConfigError naming
+    ``max_iter`` or ``tol``, so the CLI reports it in one line)."""
 
 
 _SERIES_BATCH = 4096
@@ -339,8 +345,8 @@ def series_tree_price(dividend: LogAR1Dividend, beta: float, gamma: float, y,
             if n_last >= _SERIES_MAX_TERMS:
                 raise NotConvergedError(
                     "series_tol", f"reached within {_SERIES_MAX_TERMS:,} terms", tol,
-                    detail=f"|alpha| = {abs(alpha):g} is too close to 1 for the series; "
-                           "use method='quadrature'")
+                    detail=f"|alpha| = {abs(alpha):.10g} is too close to 1 for the series; "
+                           "or use method='quadrature'")
             n0 += chunk
         return (math.exp(m_inf) * (total + tail)).reshape(y.shape)
 
@@ -379,6 +385,12 @@ def _solve_log_ar1(dividend: LogAR1Dividend, beta: float, gamma: float, opts: di
     h = beta * np.exp(k * m1 + 0.5 * k * k * v1)
     f = h / (1.0 - beta)
     stop = tol * (1.0 - beta) / beta
+    eps = np.finfo(float).eps
+    if stop < eps:  # a relative change below one ulp is only ever met by chance
+        raise NotConvergedError(
+            "tol", f">= {eps * beta / (1.0 - beta):.3g} at beta = {beta:g}", tol,
+            detail=f"the quadrature stops when the sup relative change is <= tol (1 - beta) / beta "
+                   f"= {stop:.3g}, below float64's resolution {eps:.3g}; or use method='series'")
     for it in range(1, max_iter + 1):
         log_f_next = _interp_linear_extrapolate(x_next.ravel(), grid, np.log(f)).reshape(x_next.shape)
         f_new = h + beta * (np.exp(log_f_next) @ weights)

@@ -131,6 +131,29 @@ def test_bad_input_is_one_line_exit_2(capsys, argv, field):
     assert err.startswith(f"lucas-abm: error: {field}: must be ")
 
 
+@pytest.mark.parametrize("argv, start", [
+    # the quadrature cannot meet its tolerance at beta 0.9999 (refused before iterating)
+    (["--method", "quadrature", "--beta", "0.9999", "--gamma", "3"],
+     "method: must be 'series' for this process and beta, got 'quadrature' (the quadrature stops"),
+    # the series needs more than 10^7 terms with beta and alpha this close to 1, and the
+    # quadrature cannot resolve its tolerance at that beta either
+    (["--alpha", "0.9999999", "--sigma", "1e-5", "--gamma", "3", "--beta", "0.9999999"],
+     "alpha: must be further from 1 at beta = 0.9999999, got 0.9999999 (|alpha| = 0.9999999 is"),
+])
+def test_a_method_that_cannot_converge_names_an_option_the_command_has(capsys, argv, start):
+    # The solver names its numerics (tol, series_tol), which the command does not expose.
+    assert cli.main(["solve", "--dividend", "log-ar1", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lucas-abm: error: " + start)
+    assert "\n" not in err and "; or use" not in err and "tol" not in err.split("(")[0]
+
+
+def test_header_prints_parameters_that_six_digits_would_round(capsys):
+    assert cli.main(["solve", "--dividend", "log-ar1", "--beta", "0.9999999", "--alpha", "0.5"]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert "beta = 0.9999999," in header and "alpha = 0.5," in header   # was "beta = 1"
+
+
 def test_growth_chain_without_finite_price_message(capsys):
     assert cli.main(["solve", "--dividend", "mehra-prescott", "--beta", "0.99", "--gamma", "0.1",
                      "--mu", "0.3"]) == 2

@@ -441,6 +441,19 @@ def test_quadrature_that_runs_out_of_iterations_raises_instead_of_returning_wron
                                                                                   rel=1e-7)
 
 
+def test_quadrature_refuses_a_tolerance_below_float64_resolution_before_iterating():
+    # The fixed point stops at a sup relative change <= tol (1 - beta) / beta: 1e-16 at beta
+    # 0.9999, below one ulp, so it ran all 100,000 iterations (18 s) and then blamed max_iter.
+    d = LogAR1Dividend(alpha=0.9, sigma=0.1, mu=0.0)
+    with pytest.raises(NotConvergedError, match=r"^tol: must be >= 2\.22e-12 at beta = 0\.9999, "
+                                                r"got 1e-12 .*below float64's resolution"):
+        solve_equilibrium(d, 0.9999, 3.0, method="quadrature", max_iter=10)
+    eq = solve_equilibrium(d, 0.9999, 3.0, method="quadrature", tol=1e-6)  # a tolerance it can meet
+    series = solve_equilibrium(d, 0.9999, 3.0)
+    # 2.7e-4 apart: the grid's interpolation error, p/y being ~1e4 at this beta
+    assert float(eq.tree_price(1.0)) == pytest.approx(float(series.tree_price(1.0)), rel=1e-3)
+
+
 def test_quadrature_prices_outside_the_grid_are_warned_about():
     d = LogAR1Dividend(alpha=0.9, sigma=0.1, mu=0.0)
     quad = solve_equilibrium(d, 0.95, 2.0, method="quadrature", grid_width=2.0)

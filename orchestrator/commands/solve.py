@@ -21,7 +21,7 @@ from lucas_abm.dividend_params import (DEFAULT_ALPHA, DEFAULT_SIGMA, PARAMETERS,
                                        dividend_levels)
 from lucas_abm.dividends import DIVIDEND_NAMES, THESIS_YBAR
 from lucas_abm.errors import ConfigError, check_choice, check_range
-from lucas_abm.solver import GrowthEquilibrium, solve_equilibrium
+from lucas_abm.solver import GrowthEquilibrium, NotConvergedError, solve_equilibrium, solve_numerics_default
 from lucas_abm.solver_limits import positive_float64s
 from lucas_abm.utility import CRRAUtility
 
@@ -136,11 +136,29 @@ def build_problem(args) -> tuple:
     return dividend, beta, gamma, numerics, at, ybar
 
 
+def _solve(dividend, beta: float, gamma: float, numerics: dict):
+    """solve_equilibrium, with a method that cannot converge named as --method: the solver's
+    message names its numerics (series_tol, tol, max_iter), which the command does not expose."""
+    try:
+        return solve_equilibrium(dividend, beta, gamma, **numerics)
+    except NotConvergedError as error:
+        method = numerics.get("method", "series")
+        why = (error.detail or "").split("; or use")[0]
+        if method == "quadrature":
+            raise ConfigError("method", "'series' for this process and beta", method, detail=why) from None
+        tol = solve_numerics_default("tol")
+        if tol * (1.0 - beta) / beta < np.finfo(float).eps:   # the quadrature cannot help either
+            raise ConfigError("alpha", f"further from 1 at beta = {beta:.10g}", dividend.alpha,
+                              detail=why + ", and the quadrature cannot resolve its tolerance at "
+                                           "a beta this close to 1") from None
+        raise ConfigError("method", "'quadrature' for this process and beta", method, detail=why) from None
+
+
 def run(args) -> int:
     if any(getattr(args, o, None) is not None for o in ("population", "initial_state", "periods")):
         return run_population(args)
     dividend, beta, gamma, numerics, at, ybar = build_problem(args)
-    eq = solve_equilibrium(dividend, beta, gamma, **numerics)
+    eq = _solve(dividend, beta, gamma, numerics)
     result = {"dividend_process": dividend.name, "beta": beta, "gamma": gamma}
     result.update({k: v for k, v in vars(dividend).items()
                    if not k.startswith("_") and k not in ("y0", "initial_state")})
@@ -217,7 +235,7 @@ def _default_levels(dividend, ybar: float) -> np.ndarray:
 
 def format_table(result: dict) -> str:
     """A readable, aligned report of :func:`run`'s result."""
-    params = ", ".join(f"{k} = {_fmt(v)}" for k, v in result.items()
+    params = ", ".join(f"{k} = {_fmt_parameter(v)}" for k, v in result.items()
                        if k not in ("dividend_process",) and not isinstance(v, list)
                        and k not in ("dividend", "tree_price", "bond_price", "price_dividend_ratio",
                                      "risk_free_rate", "equity_return", "equity_premium"))
@@ -243,6 +261,14 @@ def format_table(result: dict) -> str:
 
 def _fmt(v) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def _fmt_parameter(v) -> str:
+    """A parameter in the header: 6 significant digits unless that changes it (beta = 0.9999999
+    printed as 1), then 10."""
+    if isinstance(v, float) and float(f"{v:.6g}") != v:
+        return f"{v:.10g}"
+    return _fmt(v)
 
 
 def _aligned(header, rows) -> list[str]:
