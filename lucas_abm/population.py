@@ -139,7 +139,14 @@ class Population:
         """Per-agent arrays: sizes drawn type by type from ``rng`` (default: seeded by ``seed``)."""
         rng = np.random.default_rng(self.seed) if rng is None else rng
         counts = np.array([t.count for t in self.types])
-        sizes = np.concatenate([draw_sizes(t.size, t.count, rng) for t in self.types])
+        drawn = [draw_sizes(t.size, t.count, rng) for t in self.types]
+        sizes = np.concatenate(drawn)
+        with np.errstate(over="ignore"):
+            total = sizes.sum()
+        if not np.isfinite(total):          # each type's total fits a float64, but not all types'
+            totals = ", ".join(f"{t.name} {d.sum():.3g}" for t, d in zip(self.types, drawn))
+            raise ConfigError("population", "sizes whose total over all types is a float64",
+                              detail=f"the types' totals: {totals}")
         n = sizes.size
         if np.all(sizes == sizes[0]):
             s0 = np.ones(n)                                   # bitwise the identical-agent market

@@ -116,6 +116,15 @@ def draw_sizes(law: SizeLaw, n: int, rng: np.random.Generator) -> np.ndarray:
     n = int(n)
     if n < 1:
         raise ConfigError("n", "an integer >= 1", n)
+    with np.errstate(over="ignore", under="ignore"):
+        sizes = _draw(law, n, rng)
+        total = sizes.sum()
+    if not np.isfinite(total) or not np.all(sizes > 0):
+        _refuse_unrepresentable(law, n, sizes)
+    return sizes
+
+
+def _draw(law: SizeLaw, n: int, rng: np.random.Generator) -> np.ndarray:
     if law.kind == "constant":
         return np.full(n, float(law.params["value"]), dtype=np.float64)
     if law.kind in ("pareto", "zipf"):
@@ -131,8 +140,31 @@ def draw_sizes(law: SizeLaw, n: int, rng: np.random.Generator) -> np.ndarray:
     raise ConfigError(f"{law.field}", "a size law of kind " + ", ".join(SIZE_LAW_KINDS), law.kind)
 
 
+def _refuse_unrepresentable(law: SizeLaw, n: int, sizes: np.ndarray) -> None:
+    """Sizes that overflow (Pareto with a tiny zeta: U^(-1/zeta)), underflow to 0 (lognormal with
+    a large sigma) or sum past float64 give nan shares downstream: name the parameter to change."""
+    what = f"{n} sizes drawn from it are positive float64s with a float64 sum"
+    if law.kind == "pareto":
+        field, value = f"{law.field}.pareto.zeta", law.params["zeta"]
+        allowed = f"large enough that {what}"
+    elif law.kind == "lognormal":
+        field, value = f"{law.field}.lognormal.sigma", law.params["sigma"]
+        allowed = f"small enough (with mu = {law.params['mu']:g}) that {what}"
+    else:
+        field, value = law.field, law.params.get("value", law.params.get("values"))
+        allowed = f"sizes whose total over {n} agents is a float64"
+    with np.errstate(over="ignore", invalid="ignore"):
+        detail = f"largest drawn {np.max(sizes):.3g}, smallest {np.min(sizes):.3g}"
+    raise ConfigError(field, allowed, value, detail=detail)
+
+
 def herfindahl_root(sizes: np.ndarray) -> float:
     """``h = sqrt(sum_i (S_i / sum_j S_j)^2)``, the square root of the sizes' Herfindahl index."""
     s = np.asarray(sizes, dtype=np.float64)
     total = s.sum()
-    return float(math.sqrt(np.dot(s, s)) / total)
+    with np.errstate(over="ignore"):
+        square = np.dot(s, s)
+    if not np.isfinite(square):                   # sizes past ~1e154: scale by the largest first
+        w = s / s.max()
+        return float(math.sqrt(np.dot(w, w)) / (total / s.max()))
+    return float(math.sqrt(square) / total)

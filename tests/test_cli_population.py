@@ -4,6 +4,7 @@ for bad input. Two tests run the real process; the others call the same entry po
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -106,11 +107,26 @@ def test_patience_path_json_and_table(tmp_path, capsys):
      "states: must be at most 2 when gammas differ"),
     ([{"name": "a"}], ["--dividend", "log-ar1"], "dividend: must be one of constant, markov"),
     ([{"name": "a"}], ["--initial-state", "x"], "initial_state: must be an integer >= 0"),
+    # sizes a float64 cannot hold gave RuntimeWarnings and "endowments: ... got [nan, 0.0]"
+    ([{"name": "a", "count": 1000, "size": {"pareto": {"zeta": 0.01}}}, {"name": "b", "gamma": 5}],
+     CHAIN, "population[0].size.pareto.zeta: must be large enough that 1000 sizes drawn from it "
+            "are positive float64s with a float64 sum, got 0.01 (largest drawn inf"),
+    ([{"name": "a", "count": 10, "size": 1e307}, {"name": "b", "count": 10, "size": 1e307}], [],
+     "population: must be sizes whose total over all types is a float64 (the types' totals: "
+     "a 1e+308, b 1e+308)"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, types, argv, message):
-    code, out, err = in_process(capsys, "solve", "--population", write(tmp_path, types), *argv, "--json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")           # no RuntimeWarning on the way to the refusal
+        code, out, err = in_process(capsys, "solve", "--population", write(tmp_path, types), *argv,
+                                    "--json")
     assert code == 2 and out == ""
     assert err.startswith("lucas-abm: error: " + message) and err.count("\n") == 1
+
+
+def test_one_type_is_not_called_types(tmp_path, capsys):
+    code, out, _ = in_process(capsys, "solve", "--population", write(tmp_path, [{"name": "a"}]))
+    assert code == 0 and out.splitlines()[0] == "negishi equilibrium, 1 type, initial state 0"
 
 
 def test_bad_input_from_the_real_process(tmp_path):

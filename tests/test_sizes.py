@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -62,6 +63,7 @@ def test_seeded_draws_reproducible_and_positive_float64():
 
 def test_herfindahl_root_closed_forms():
     assert herfindahl_root(np.full(400, 3.0)) == pytest.approx(1 / 20, rel=1e-14)
+    assert herfindahl_root(np.full(400, 1e200)) == pytest.approx(1 / 20, rel=1e-14)  # S^2 overflows
     assert herfindahl_root(np.array([1.0, 0.0, 0.0])) == 1.0
     assert herfindahl_root(np.array([3.0, 4.0])) == pytest.approx(5.0 / 7.0)
 
@@ -95,3 +97,17 @@ def test_list_length_must_match_count_and_n_positive():
         draw_sizes(law, 3, np.random.default_rng(0))
     with pytest.raises(ConfigError, match="^n:"):
         draw_sizes(parse_size_law(1.0, "size"), 0, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("law, field", [
+    ({"pareto": {"zeta": 0.01}}, "population[0].size.pareto.zeta"),       # U^(-100) overflows
+    ({"lognormal": {"sigma": 800}}, "population[0].size.lognormal.sigma"),  # exp(800 z): inf and 0
+    (1e306, "population[0].size"),                                          # 1000 x 1e306
+])
+def test_sizes_a_float64_cannot_hold_are_refused_naming_the_parameter(law, field):
+    parsed = parse_size_law(law, "population[0].size")
+    with np.errstate(all="raise"):               # refused before any overflow reaches the caller
+        with pytest.raises(ConfigError, match=rf"^{re.escape(field)}: must be .*1000 "):
+            draw_sizes(parsed, 1000, np.random.default_rng(0))
+    assert draw_sizes(parse_size_law({"pareto": {"zeta": 0.2}}, "s"), 1000,
+                      np.random.default_rng(0)).sum() < np.inf     # a small zeta that fits

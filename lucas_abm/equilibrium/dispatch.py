@@ -139,7 +139,8 @@ def _patience(names, ybar, betas, theta, periods) -> dict:
 def format_population(result: dict) -> str:
     """A readable table of :func:`solve_population`'s result."""
     names = result["types"]
-    lines = [f"{result['solver']} equilibrium, {len(names)} types, initial state {result['initial_state']}"]
+    types = f"{len(names)} type" + ("s" if len(names) != 1 else "")
+    lines = [f"{result['solver']} equilibrium, {types}, initial state {result['initial_state']}"]
     if result["solver"] == "patience":
         header = ["t", "tree_price", "bond_price"] + [f"c_share[{k}]" for k in names]
         cols = [result["t"], result["tree_price"], result["bond_price"]] + \
