@@ -11,6 +11,8 @@ equilibrium prices of the economy (:func:`lucas_abm.solver.solve_equilibrium`):
 * **price grid** :func:`check_price_grid`: every ``p(y)`` and ``q(y)`` over that range,
   widened by :data:`GRID_MARGIN` on each side, lies inside the posted-price grid, and the
   grid inside the market's price cap;
+* **finite prices** :func:`check_prices_over_range`: every ``p(y)`` and ``q(y)`` over that
+  range is a positive float64 (checked first: the others compute with them);
 * **lots** :func:`check_lots`: an agent holding its endowment ``s_0`` can deliver one tree
   lot (``tree_lot <= s_0``) and pay for one lot of either asset at the equilibrium price out
   of its dividend income (``lot * price(y) <= s_0 y`` at every y of the range), and one bond
@@ -29,6 +31,7 @@ from lucas_abm.dividends import (ConstantDividend, DividendProcess, IIDLognormal
                                  LogAR1Dividend, MarkovChainDividend)
 from lucas_abm.errors import ConfigError
 from lucas_abm.solver import EquilibriumPrices
+from lucas_abm.solver_limits import positive_float64s
 
 #: Relative margin the price grid must leave around the equilibrium prices.
 GRID_MARGIN = 0.05
@@ -58,6 +61,24 @@ def price_ranges(prices: EquilibriumPrices) -> dict[str, tuple[float, float]]:
     p = np.atleast_1d(prices.tree_price(y))
     q = np.atleast_1d(prices.bond_price(y))
     return {"tree": (float(p.min()), float(p.max())), "bond": (float(q.min()), float(q.max()))}
+
+
+def check_prices_over_range(prices: EquilibriumPrices, field: str = "economy.gamma") -> None:
+    """Every ``p(y)`` and ``q(y)`` over :func:`dividend_range` is a positive float64. The solver
+    checks its typical level only; at the range's edges (``exp(m +- 2 s)``) a large gamma times
+    the dividend's risk can still overflow (``q = inf`` at ``y = 2.9e-8`` for an i.i.d. law with
+    gamma 10, sigma 3.7), and the lot and grid checks would compute with inf."""
+    y = dividend_range(prices.dividend)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        p = np.atleast_1d(prices.tree_price(y)).astype(float)
+        q = np.atleast_1d(prices.bond_price(y)).astype(float)
+    ok = positive_float64s(p, q)
+    if not ok.all():
+        i = int(np.argmin(ok))
+        raise ConfigError(field, f"small enough that the equilibrium prices {_where(prices)} "
+                          "are positive float64s", prices.gamma,
+                          detail=f"p = {p[i]:.4g}, q = {q[i]:.4g} at y = {y[i]:.4g}; lower gamma "
+                                 "or the dividend's risk")
 
 
 def check_price_grid(prices: EquilibriumPrices, grid: dict[str, tuple[float, float]],
@@ -134,12 +155,16 @@ def _where(prices: EquilibriumPrices) -> str:
 def _up(x: float) -> float:
     """x rounded up to 4 significant digits: the bound that is checked is the one printed
     (round-off below 1e-9 relative, as in 0.95 x 1.05, does not round up)."""
+    if x == 0.0 or not math.isfinite(x):
+        return x
     scale = 10.0 ** (math.floor(math.log10(abs(x))) - 3)
     return float(f"{math.ceil(x / scale - 1e-9) * scale:.4g}")
 
 
 def _down(x: float) -> float:
     """x rounded down to 4 significant digits (see :func:`_up`)."""
+    if x == 0.0 or not math.isfinite(x):
+        return x
     scale = 10.0 ** (math.floor(math.log10(abs(x))) - 3)
     return float(f"{math.floor(x / scale + 1e-9) * scale:.4g}")
 

@@ -17,7 +17,8 @@ from tqdm import tqdm
 from lucas_abm.dividend_params import dividend_from_params
 from lucas_abm.dividends import DividendProcess
 from lucas_abm.errors import ConfigError, check_choice, check_int, check_range
-from lucas_abm.guards import check_lots, check_price_cap, check_utility_finite
+from lucas_abm.guards import (check_lots, check_price_cap, check_prices_over_range,
+                              check_utility_finite)
 from lucas_abm.market import LucasMarket, MarketConfig, invariant_violation
 from lucas_abm.mechanisms import build_mechanism
 from lucas_abm.scripted import POLICIES, ScriptedPolicy, make_policy
@@ -123,6 +124,7 @@ class SimulationConfig:
                               borrowing_limit=self.borrowing_limit, max_price=self.max_price)
         dividend = self.dividend_process()
         prices = solve_equilibrium(dividend, self.beta, utility.gamma)
+        check_prices_over_range(prices, field="gamma")
         check_lots(prices, config.tree_lot, config.bond_lot, config.initial_shares,
                    config.borrowing_limit, prefix="")
         check_price_cap(prices, config.max_price)

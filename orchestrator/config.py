@@ -18,7 +18,7 @@ import yaml
 
 from lucas_abm.dividend_params import dividend_from_params, process_arguments
 from lucas_abm.errors import ConfigError, check_choice, check_int, check_range
-from lucas_abm.guards import check_lots, check_price_grid, check_utility_finite
+from lucas_abm.guards import check_lots, check_price_grid, check_prices_over_range, check_utility_finite
 from lucas_abm.market import MarketConfig
 from lucas_abm.mechanisms import build_mechanism
 from lucas_abm.solver import EquilibriumPrices, solve_equilibrium
@@ -196,6 +196,7 @@ class TrainConfig:
         # the economics: the grid contains p(y), q(y); one lot is tradable (lucas_abm.guards)
         prices = self.economy.equilibrium()
         a, m = self.actions, self.market
+        check_prices_over_range(prices)
         check_price_grid(prices, {"tree": (a.tree_low, a.tree_high), "bond": (a.bond_low, a.bond_high)},
                          m.max_price)
         check_lots(prices, m.tree_lot, m.bond_lot, m.initial_shares, m.borrowing_limit)

@@ -164,3 +164,25 @@ def test_a_utility_beyond_float64_is_refused_where_every_reward_would_be_inf():
         else:
             check_utility_finite(prices, 1.0)
     assert main(["simulate", "--gamma", "300", "--steps", "2"]) == 2
+
+
+def test_prices_beyond_float64_at_the_edge_of_the_dividend_range_are_refused_naming_gamma(capsys):
+    # The solver checks the median level; at exp(mu + 2 sigma) the i.i.d. q(y) = beta y^gamma
+    # E[y'^-gamma] = beta exp(gamma (log y - mu) + gamma^2 sigma^2 / 2) is e^(74 + 684) = inf
+    # at gamma 10, sigma 3.7, and the lot guard then died in math.log10(0).
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")             # no overflow warning on the way either
+        message = cli_error(capsys, "simulate", "--agents", "10", "--steps", "5", "--dividend",
+                            "iid-lognormal", "--gamma", "10", "--sigma", "3.7", "--max-price", "1e308",
+                            "--tree-lot", "1e-272", "--bond-lot", "1e-300")
+    assert message.startswith("gamma: must be small enough that the equilibrium prices at beta "
+                              "0.95, gamma 10, over y in [2.917e-08, 0.07807] are positive float64s")
+    mu = math.log(THESIS_YBAR) - 3.7 ** 2 / 2
+    y = float(message.split(" at y = ")[1].split(";")[0])
+    assert 10 * (math.log(y) - mu) + 100 * 3.7 ** 2 / 2 > math.log(1.79e308) - math.log(0.95)  # q(y) overflows
+    with pytest.raises(ConfigError, match=r"^economy\.gamma: must be small enough that the "
+                                          r"equilibrium prices"):
+        load_config(CPU, ["economy.dividend=iid-lognormal", "economy.gamma=10",
+                          "economy.dividend_params.sigma=3.7"])
