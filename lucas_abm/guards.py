@@ -123,6 +123,33 @@ def check_utility_finite(prices: EquilibriumPrices, initial_shares: float,
                           detail=f"|u| reaches e^{np.max(np.abs(log_u)):.0f}")
 
 
+def check_population_utility_finite(dividend: DividendProcess, arrays) -> None:
+    """:func:`check_utility_finite` for every agent of a population (``arrays``, a
+    :class:`~lucas_abm.population.PopulationArrays`): ``|u_i(c)| < e^709`` for agent i's gamma
+    and ``c = s0_i y`` at both ends of :func:`dividend_range` (``log |u|`` is monotone in
+    ``log y``). ConfigError names ``population[k].gamma`` of the first type that fails; log
+    (gamma = 1) and linear (gamma = 0) utility always pass."""
+    y = dividend_range(dividend)
+    gamma = np.asarray(arrays.gamma, float)
+    s0 = np.asarray(arrays.initial_shares, float)
+    power = (gamma != 1.0) & (gamma != 0.0) & (s0 > 0)
+    if not power.any():
+        return
+    with np.errstate(divide="ignore", invalid="ignore"):
+        worst = np.zeros_like(gamma)
+        for level in (y.min(), y.max()):
+            log_u = (1.0 - gamma) * np.log(s0 * level) - np.log(np.abs(1.0 - gamma))
+            worst = np.maximum(worst, np.where(power, np.abs(log_u), 0.0))
+    if worst.max() > 709.0:
+        i = int(np.argmax(worst > 709.0))
+        k = int(arrays.type_index[i])
+        raise ConfigError(f"population[{k}].gamma", "small enough that the utility of the "
+                          f"equilibrium consumption c = s0 y (s0 = {s0[i]:.4g}, y in [{y.min():.4g}, "
+                          f"{y.max():.4g}]) is a float64 (|u| = c^(1-gamma)/|1-gamma| < e^709); or a "
+                          "dividend level near 1", float(gamma[i]),
+                          detail=f"|u| reaches e^{worst[i]:.0f} for type {arrays.names[k]}")
+
+
 def check_lots(prices: EquilibriumPrices, tree_lot: float, bond_lot: float,
                initial_shares: float, borrowing_limit: float, prefix: str = "market.") -> None:
     """One lot of each asset can be traded from the endowment (module docstring)."""

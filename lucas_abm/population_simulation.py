@@ -18,6 +18,7 @@ import numpy as np
 from lucas_abm.equilibrium_traders import (EquilibriumTraders, PopulationEquilibrium,
                                            RandomOrders, population_equilibrium)
 from lucas_abm.errors import ConfigError, check_choice, check_range
+from lucas_abm.guards import check_population_utility_finite
 from lucas_abm.market import LucasMarket, MarketConfig
 from lucas_abm.mechanisms.orders import OrderMechanism
 from lucas_abm.population import load_population
@@ -43,6 +44,7 @@ def build_population(cfg):
         raise ConfigError("agents", f"{n} (the population's count) or left out", cfg.agents)
     if n < 2:
         raise ConfigError("population", "at least 2 agents in all", n)
+    check_population_utility_finite(dividend, arrays)
     config = MarketConfig(n_agents=n, horizon=cfg.horizon or cfg.steps, tree_lot=cfg.tree_lot,
                           bond_lot=cfg.bond_lot, borrowing_limit=cfg.borrowing_limit,
                           max_price=cfg.max_price)

@@ -18,7 +18,8 @@ import yaml
 
 from lucas_abm.dividend_params import dividend_from_params, process_arguments
 from lucas_abm.errors import ConfigError, check_choice, check_int, check_range
-from lucas_abm.guards import check_lots, check_price_grid, check_prices_over_range, check_utility_finite
+from lucas_abm.guards import (check_lots, check_population_utility_finite, check_price_grid,
+                              check_prices_over_range, check_utility_finite)
 from lucas_abm.market import MarketConfig
 from lucas_abm.mechanisms import build_mechanism
 from lucas_abm.solver import EquilibriumPrices, solve_equilibrium
@@ -200,7 +201,11 @@ class TrainConfig:
         check_price_grid(prices, {"tree": (a.tree_low, a.tree_high), "bond": (a.bond_low, a.bond_high)},
                          m.max_price)
         check_lots(prices, m.tree_lot, m.bond_lot, m.initial_shares, m.borrowing_limit)
-        check_utility_finite(prices, m.initial_shares)
+        if self._population is None:
+            check_utility_finite(prices, m.initial_shares)
+        else:                                  # each agent its own gamma and initial shares
+            from orchestrator.population import draw
+            check_population_utility_finite(prices.dividend, draw(self))
         mechanism = build_mechanism(self.economy.mechanism, self.economy.mechanism_params)
         if a.tree_positions is not None:
             from lucas_abm.mechanisms.orders import OrderMechanism

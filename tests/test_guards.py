@@ -186,3 +186,23 @@ def test_prices_beyond_float64_at_the_edge_of_the_dividend_range_are_refused_nam
                                           r"equilibrium prices"):
         load_config(CPU, ["economy.dividend=iid-lognormal", "economy.gamma=10",
                           "economy.dividend_params.sigma=3.7"])
+
+
+def test_a_population_type_whose_utility_is_beyond_float64_is_refused_naming_it(tmp_path, capsys):
+    # Populations skipped check_utility_finite: a gamma-300 type at y = 0.0448 gave
+    # mean_reward -inf in every row of series.csv. Its |u| = c^(-299)/299 = e^923.
+    import yaml
+
+    path = tmp_path / "population.yaml"
+    path.write_text(yaml.safe_dump({"population": [{"name": "a", "count": 10, "gamma": 1.0},
+                                                   {"name": "b", "count": 10, "gamma": 300.0}]}))
+    message = cli_error(capsys, "simulate", "--population", str(path), "--mechanism", "call-auction",
+                        "--policy", "random", "--steps", "3")
+    log_u = 299 * -math.log(THESIS_YBAR) - math.log(299)
+    assert message.startswith("population[1].gamma: must be small enough that the utility of the "
+                              "equilibrium consumption c = s0 y (s0 = 1, y in [0.04482, 0.04482])")
+    assert message.endswith(f"got 300.0 (|u| reaches e^{log_u:.0f} for type b)") and round(log_u) == 923
+    two_types = CPU.parent / "population_two_types_cpu.yaml"
+    with pytest.raises(ConfigError, match=r"^population\[0\]\.gamma: .*reaches e\^957 for type cautious"):
+        load_config(two_types, ["population.0.gamma=300"])
+    load_config(two_types, ["population.0.gamma=200"])    # e^634: allowed
