@@ -8,6 +8,7 @@ at the market horizon, which defaults to ``steps``: one episode).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -83,6 +84,9 @@ class SimulationConfig:
         return dividend_from_params(name, given)
 
     def _mechanism(self):
+        if self.mechanism_params is not None and not isinstance(self.mechanism_params, Mapping):
+            raise ConfigError("mechanism_params", "a mapping of the mechanism's parameters, e.g. "
+                              "{'theta': 0.5}", self.mechanism_params)
         params = dict(self.mechanism_params or {})
         if self.theta is not None:
             if self.mechanism != "bargaining":

@@ -216,6 +216,10 @@ def solve_equilibrium(dividend: DividendProcess, beta: float, gamma: float,
     unknown = sorted(set(numerics) - set(_NUMERICS))
     if unknown:
         raise ConfigError("numerics", "among " + ", ".join(_NUMERICS), unknown)
+    if numerics and not isinstance(dividend, LogAR1Dividend):   # they would be ignored
+        first = sorted(numerics)[0]
+        raise ConfigError(first, f"left out for a {dividend.name} dividend (the numerics apply to "
+                          "the log-AR(1) process only; the other prices are exact)", numerics[first])
     opts = {**_NUMERICS, **numerics}
     check_median_level(dividend)
 

@@ -150,7 +150,8 @@ def test_python_config_leaves_agents_to_the_population_and_checks_seed_and_horiz
                                     transition=[[0.8, 0.2], [0.3, 0.7]]).build()
     assert market.config.n_agents == 1000
     assert SimulationConfig().agents == 1200
-    for kwargs, field in (({"seed": -1}, "seed"), ({"seed": 1.5}, "seed"), ({"horizon": 0}, "horizon")):
+    for kwargs, field in (({"seed": -1}, "seed"), ({"seed": 1.5}, "seed"), ({"horizon": 0}, "horizon"),
+                          ({"mechanism_params": [1]}, "mechanism_params")):   # was a TypeError
         with pytest.raises(ConfigError) as err:                # numpy's ValueError; 0 -> steps
             SimulationConfig(agents=10, steps=2, **kwargs).build()
         assert err.value.field == field

@@ -441,6 +441,13 @@ def test_quadrature_that_runs_out_of_iterations_raises_instead_of_returning_wron
                                                                                   rel=1e-7)
 
 
+@pytest.mark.parametrize("dividend", [ConstantDividend(1.0), IIDLognormalDividend(mu=0.0, sigma=0.1),
+                                      MarkovChainDividend([1.0, 2.0], [[0.5, 0.5], [0.5, 0.5]])])
+def test_numerics_for_a_process_that_has_none_are_refused_not_ignored(dividend):
+    with pytest.raises(ConfigError, match=rf"^method: must be left out for a {dividend.name} dividend"):
+        solve_equilibrium(dividend, 0.95, 2.0, method="quadrature")
+
+
 def test_quadrature_refuses_a_tolerance_below_float64_resolution_before_iterating():
     # The fixed point stops at a sup relative change <= tol (1 - beta) / beta: 1e-16 at beta
     # 0.9999, below one ulp, so it ran all 100,000 iterations (18 s) and then blamed max_iter.
