@@ -18,7 +18,7 @@ import numpy as np
 from lucas_abm.equilibrium_traders import (EquilibriumTraders, PopulationEquilibrium,
                                            RandomOrders, population_equilibrium)
 from lucas_abm.errors import ConfigError, check_choice, check_range
-from lucas_abm.guards import check_population_utility_finite
+from lucas_abm.guards import check_population_utility_finite, dividend_range
 from lucas_abm.market import LucasMarket, MarketConfig
 from lucas_abm.mechanisms.orders import OrderMechanism
 from lucas_abm.population import load_population
@@ -78,9 +78,9 @@ def build_population(cfg):
 
 
 def _check_cap(prices, dividend, max_price: float) -> None:
-    states = getattr(dividend, "states", None)
-    y = np.asarray(states if states is not None else [getattr(dividend, "ybar", np.nan)], float)
-    p = np.asarray(prices.tree_price(y), float)
+    """The cap lies above p(y) at every level of the run's dividend range (lucas_abm.guards);
+    a lognormal law's levels were not checked (p(nan) was skipped)."""
+    p = np.asarray(prices.tree_price(dividend_range(dividend)), float)
     if np.any(np.isfinite(p) & (p > max_price)):
         raise ConfigError("max_price", f"above the equilibrium tree price {p.max():.6g} (posted "
                           "prices above the cap are invalid)", max_price)

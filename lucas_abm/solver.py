@@ -52,6 +52,16 @@ class EquilibriumPrices(ABC):
         """q(y): the price of a bond paying 1 next period when the current dividend is y."""
 
 
+def _dividend_levels(y) -> np.ndarray:
+    """``y`` as a float array, refused unless every level is > 0 (a price at y <= 0 or nan
+    was nan or 0 with a RuntimeWarning)."""
+    y = np.asarray(y, dtype=float)
+    if not np.all(y > 0):
+        bad = y[~(y > 0)] if y.ndim else y
+        raise ConfigError("y", "dividend levels > 0", float(np.ravel(bad)[0]))
+    return y
+
+
 @dataclass(frozen=True, eq=False)
 class IIDEquilibrium(EquilibriumPrices):
     """Constant or i.i.d. dividends: p(y) = beta/(1-beta) y^gamma E[y'^(1-gamma)], q(y) = beta y^gamma E[y'^(-gamma)].
@@ -76,13 +86,13 @@ class IIDEquilibrium(EquilibriumPrices):
     log_sd: float      # s: 0, or sigma
 
     def tree_price(self, y) -> np.ndarray:
-        log_ratio = np.log(np.asarray(y, dtype=float) / self.reference)
+        log_ratio = np.log(_dividend_levels(y) / self.reference)
         k = 1.0 - self.gamma
         return (self.beta / (1.0 - self.beta) * self.reference
                 * np.exp(self.gamma * log_ratio + 0.5 * (k * self.log_sd) * (k * self.log_sd)))
 
     def bond_price(self, y) -> np.ndarray:
-        log_ratio = np.log(np.asarray(y, dtype=float) / self.reference)
+        log_ratio = np.log(_dividend_levels(y) / self.reference)
         return self.beta * np.exp(self.gamma * log_ratio
                                   + 0.5 * (self.gamma * self.log_sd) * (self.gamma * self.log_sd))
 
@@ -129,7 +139,7 @@ class LogAR1Equilibrium(EquilibriumPrices):
     iterations: int = 0
 
     def tree_price(self, y) -> np.ndarray:
-        y = np.asarray(y, dtype=float)
+        y = _dividend_levels(y)
         if self.method == "series":
             return series_tree_price(self.dividend, self.beta, self.gamma, y, self.series_tol)
         x = np.log(y)
@@ -145,7 +155,7 @@ class LogAR1Equilibrium(EquilibriumPrices):
 
     def bond_price(self, y) -> np.ndarray:
         """q(y) = beta y^gamma E[y'^(-gamma) | y] (closed form)."""
-        y = np.asarray(y, dtype=float)
+        y = _dividend_levels(y)
         # = beta exp(gamma (log y - m_1) + gamma^2 v_1/2): no y^gamma alone, which overflows
         m_1, v_1 = self.dividend.log_mean_var(np.log(y), 1)
         return self.beta * np.exp(self.gamma * (np.log(y) - m_1) + 0.5 * self.gamma * self.gamma * v_1)
@@ -181,7 +191,7 @@ class GrowthEquilibrium(EquilibriumPrices):
 
     def tree_price(self, y, regime=None) -> np.ndarray:
         """p = w_regime y; ``regime`` defaults to the dividend process' current regime."""
-        return self.price_dividend_ratio[self._regime(regime)] * np.asarray(y, dtype=float)
+        return self.price_dividend_ratio[self._regime(regime)] * _dividend_levels(y)
 
     def bond_price(self, y=None, regime=None) -> np.ndarray:
         """q_regime (independent of the dividend level y)."""

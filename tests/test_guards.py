@@ -206,3 +206,19 @@ def test_a_population_type_whose_utility_is_beyond_float64_is_refused_naming_it(
     with pytest.raises(ConfigError, match=r"^population\[0\]\.gamma: .*reaches e\^957 for type cautious"):
         load_config(two_types, ["population.0.gamma=300"])
     load_config(two_types, ["population.0.gamma=200"])    # e^634: allowed
+
+
+def test_a_population_price_cap_is_checked_over_a_lognormal_dividend_range(tmp_path, capsys):
+    # The population check looked up p(nan) for lognormal laws (no ybar attribute) and let every
+    # cap pass; p = beta/(1-beta) y = 19 y (gamma 1) reaches 19 exp(mu + 2 sigma) = 2.043 here.
+    import yaml
+
+    path = tmp_path / "population.yaml"
+    path.write_text(yaml.safe_dump({"population": [{"name": "a", "count": 5}, {"name": "b", "count": 5}]}))
+    top = 19 * math.exp(math.log(THESIS_YBAR) - 0.5 ** 2 / 2 + 2 * 0.5)
+    argv = ["simulate", "--population", str(path), "--policy", "random", "--steps", "2",
+            "--dividend", "iid-lognormal", "--sigma", "0.5"]
+    message = cli_error(capsys, *argv, "--max-price", "1.0")
+    assert message.startswith(f"max_price: must be above the equilibrium tree price {top:.6g}")
+    assert round(top, 3) == 2.043
+    assert main([*argv, "--max-price", "2.1"]) == 0

@@ -494,3 +494,15 @@ def test_series_batches_more_than_4096_levels_into_the_same_prices():
     got = series_tree_price(d, beta, gamma, y)
     assert got.shape == y.shape
     np.testing.assert_allclose(got.ravel(), brute, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dividend", [ConstantDividend(1.0), IIDLognormalDividend(mu=0.0, sigma=0.1),
+                                      LogAR1Dividend(alpha=0.9, sigma=0.1, mu=0.0)])
+def test_prices_at_a_dividend_level_that_is_not_positive_are_refused(dividend):
+    # p(-1) was nan and p(0) was 0, each with a RuntimeWarning from log
+    eq = solve_equilibrium(dividend, 0.95, 2.0)
+    for bad in (-1.0, 0.0, float("nan"), [1.0, -2.0]):
+        for price in (eq.tree_price, eq.bond_price):
+            with pytest.raises(ConfigError, match=r"^y: must be dividend levels > 0, got "):
+                price(bad)
+    assert np.all(np.asarray(eq.tree_price([0.5, 1.0])) > 0)
