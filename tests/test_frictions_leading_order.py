@@ -85,3 +85,27 @@ def test_published_leading_order_numbers():
     assert half.sigma == pytest.approx(1.0612, abs=5e-5)
     assert (half.sigma - 1) / (leading_order(config).sigma - 1) == pytest.approx(
         (3 / 4) ** (4 / 7), rel=1e-9)
+
+
+def test_costs_too_large_for_the_expansion_are_warned_about():
+    # lam = 1e6 gave sigma0 = 2688 and S0 = -1.9e6 without a word. The time scale ell^2/b^2
+    # (ell = (lam_h b^(2q) / (2^q kappa))^(1/(q+2))) is recomputed here from its formula.
+    import warnings
+
+    from lucas_abm.frictions.leading_order import LargeCostWarning
+
+    config = preset("kratsios-2-power1.5")
+    kappa, b, q = 1.0 * (1.0 + 2.0) / 2, 3.0, 1.5
+    for lam, warned in ((0.01, False), (0.05, False), (0.1, True), (1e6, True)):   # 0.068 .. 2529
+        lam_h = 2 * lam / q                      # cost_norm "power": G = (lam/q)|v|^q = (lam_h/2)|v|^q
+        ell = (lam_h * b ** (2 * q) / (2 ** q * kappa)) ** (1 / (q + 2))
+        ratio = ell ** 2 / b ** 2 / config.horizon
+        assert (ratio > 0.25) == warned
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            lo = leading_order(config.replace(lam=lam))
+        messages = [str(w.message) for w in caught if issubclass(w.category, LargeCostWarning)]
+        assert len(messages) == int(warned)
+        if warned:
+            assert f"is {ratio:.3g} of the horizon T = 0.4" in messages[0]
+            assert f"sigma0 = {lo.sigma:.4g} against alpha = 1" in messages[0]
