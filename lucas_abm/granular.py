@@ -75,11 +75,12 @@ def clearing_log_price(rule: DemandRule, weighted_shock: np.ndarray, total_size:
     """Uniform clearing of the summed schedules: x with ``A - B x = Q``.
 
     ``weighted_shock`` is ``sum_i S_i eps_i`` (per period and size vector), so
-    ``A = total_size + c weighted_shock`` and ``B = b total_size``.
+    ``A = total_size + c weighted_shock`` and ``B = b total_size``. ``A - Q`` is summed as
+    ``(total_size - Q) + c weighted_shock``: with ``Q = total_size`` forming ``A`` first lost
+    shocks below round-off of the sizes (sigma 1e-200 gave a price that never moved).
     """
-    intercept = total_size + rule.loading * weighted_shock
     slope = rule.elasticity * total_size
-    return (intercept - supply) / slope
+    return ((total_size - supply) + rule.loading * weighted_shock) / slope
 
 
 def excess_demand(rule: DemandRule, sizes: np.ndarray, eps: np.ndarray, log_price_gap: float,
@@ -164,7 +165,11 @@ def _simulate_columns(config: GranularConfig, n: int, sizes: np.ndarray) -> dict
     """
     total = sizes.sum(axis=0)
     supply = total.copy()                                      # theta_i = S_i
-    h = np.sqrt(np.einsum("ik,ik->k", sizes, sizes)) / total
+    with np.errstate(over="ignore"):
+        h = np.sqrt(np.einsum("ik,ik->k", sizes, sizes)) / total
+    if not np.all(np.isfinite(h)):                             # S_i^2 overflows: h of S / total
+        share = sizes / total
+        h = np.sqrt(np.einsum("ik,ik->k", share, share))
     rng = np.random.default_rng([config.seed, n, 1_000_003])
     weighted = np.empty((config.periods, sizes.shape[1]))
     residual = np.zeros(sizes.shape[1])
@@ -178,9 +183,19 @@ def _simulate_columns(config: GranularConfig, n: int, sizes: np.ndarray) -> dict
                                  / supply[k] for k in range(sizes.shape[1])])
     shock = weighted / total                                   # E_t
     log_price = clearing_log_price(config.demand, weighted, total, supply)
-    return {"h": h, "aggregate_ratio": shock.std(axis=0, ddof=1) / (config.sigma * h),
-            "price_vol": log_price.std(axis=0, ddof=1),
+    return {"h": h, "aggregate_ratio": _sd(shock) / (config.sigma * h), "price_vol": _sd(log_price),
             "theory": config.demand.price_vol_theory(config.sigma, h), "residual": residual}
+
+
+def _sd(x: np.ndarray) -> np.ndarray:
+    """Sample s.d. (ddof 1) of each column; columns whose squares would overflow or underflow
+    (sigma 1e160, elasticity 1e-200 or 1e305) are scaled by their largest |x| first."""
+    scale = np.max(np.abs(x), axis=0)
+    extreme = (scale > 1e100) | ((scale < 1e-100) & (scale > 0))
+    if not extreme.any():
+        return x.std(axis=0, ddof=1)
+    scale = np.where(extreme, scale, 1.0)
+    return (x / scale).std(axis=0, ddof=1) * scale
 
 
 def simulate_n(config: GranularConfig, n: int) -> list[dict]:

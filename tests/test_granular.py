@@ -149,6 +149,35 @@ def test_a_negative_loading_moves_the_price_the_other_way_with_the_same_volatili
     assert (tmp_path / "granular.png").stat().st_size > 0
 
 
+@pytest.mark.parametrize("sigma, elasticity", [(1e160, 2.0), (1e-200, 2.0), (0.1, 1e-200), (0.1, 1e305)])
+def test_results_scale_exactly_with_extreme_shocks_and_elasticities(sigma, elasticity):
+    # x_t = (c/b) E_t is linear in sigma and 1/b, so price_vol / theory and sd(E)/(sigma h) do
+    # not depend on them. Before, sigma 1e160 and b 1e-200 gave inf/nan (squares overflowed),
+    # b 1e305 gave 0 (squares underflowed), and sigma 1e-200 a price that never moved
+    # (1 + c eps rounded to 1 before the supply was subtracted).
+    import warnings
+
+    base = dict(n_agents=(10, 100), periods=30, size_draws=2)
+    reference = run_granular(GranularConfig(**base))["rows"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rows = run_granular(GranularConfig(**base, sigma=sigma,
+                                           demand=DemandRule(elasticity=elasticity)))["rows"]
+    scale = (sigma / 0.1) * (2.0 / elasticity)
+    for row, ref in zip(rows, reference):
+        assert row["aggregate_vol_over_sigma_h"] == pytest.approx(ref["aggregate_vol_over_sigma_h"],
+                                                                  rel=1e-12)
+        assert row["price_vol"] == pytest.approx(ref["price_vol"] * scale, rel=1e-12)
+        assert row["price_vol_theory"] == pytest.approx(ref["price_vol_theory"] * scale, rel=1e-12)
+        assert row["price_vol_log_sd"] == pytest.approx(ref["price_vol_log_sd"], rel=1e-9, abs=1e-12)
+
+
+def test_h_is_finite_when_squared_sizes_overflow():
+    sizes = np.full((50, 1), 1e200)
+    stats = _simulate_columns(GranularConfig(n_agents=(50,), periods=10), 50, sizes)
+    assert stats["h"][0] == pytest.approx(50 ** -0.5, rel=1e-14)
+
+
 def test_the_output_names_the_agent_counts_the_slopes_are_fitted_on(tmp_path, capsys):
     # a --fit-min-n above all but one N falls back to every N: the output says so, where it
     # used to print "N >= 100000000" over slopes fitted on N = 10, 100, 1000
