@@ -342,9 +342,16 @@ DIVIDEND_NAMES: tuple[str, ...] = tuple(_PROCESSES)
 
 
 def make_dividend(name: str, **params) -> DividendProcess:
-    """Build a dividend process by its name (one of :data:`DIVIDEND_NAMES`) and parameters."""
+    """Build a dividend process by its name (one of :data:`DIVIDEND_NAMES`) and parameters.
+
+    The parameters are the process class's fields. ``iid-lognormal`` and ``log-ar1`` also take
+    ``ybar``, the mean dividend, as configs do (it sets ``mu``, and ``sigma``/``alpha`` get the
+    configs' defaults; :func:`lucas_abm.dividend_params.process_arguments`)."""
     if name not in _PROCESSES:
         raise ConfigError("dividend", "one of " + ", ".join(DIVIDEND_NAMES), name)
+    if "ybar" in params and name in ("iid-lognormal", "log-ar1"):
+        from lucas_abm.dividend_params import dividend_from_params   # it calls back without ybar
+        return dividend_from_params(name, params)
     cls = _PROCESSES[name]
     accepted = [f.name for f in fields(cls) if f.init]
     unknown = sorted(set(params) - set(accepted))

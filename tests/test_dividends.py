@@ -178,3 +178,21 @@ def test_sample_path_length_is_validated():
     with pytest.raises(ConfigError) as err:
         ConstantDividend().sample_path(0, rng())
     assert err.value.field == "length"
+
+
+@pytest.mark.parametrize("name, extra", [("iid-lognormal", {"sigma": 0.2}), ("log-ar1", {"alpha": 0.5})])
+def test_make_dividend_takes_the_configs_mean_dividend_ybar(name, extra):
+    # make_dividend("iid-lognormal", ybar=...) was refused: only configs and commands took ybar
+    import math
+
+    from lucas_abm.dividend_params import dividend_from_params
+
+    d = make_dividend(name, ybar=0.045, **extra)
+    assert d == dividend_from_params(name, {"ybar": 0.045, **extra})
+    if name == "iid-lognormal":   # E[y] = exp(mu + sigma^2/2) = ybar
+        assert math.exp(d.mu + d.sigma ** 2 / 2) == pytest.approx(0.045, rel=1e-14)
+    else:                         # stationary E[y] = exp(m + v/2), m = mu/(1-alpha), v = s^2/(1-a^2)
+        m, v = d.mu / (1 - d.alpha), d.sigma ** 2 / (1 - d.alpha ** 2)
+        assert math.exp(m + v / 2) == pytest.approx(0.045, rel=1e-14)
+    with pytest.raises(ConfigError, match="^ybar: must be left out when mu is given"):
+        make_dividend(name, ybar=0.045, mu=0.0)
