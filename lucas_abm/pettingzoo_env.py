@@ -77,7 +77,19 @@ class LucasMarketParallelEnv(ParallelEnv):
         missing = [a for a in self.agents if a not in actions]
         if missing:
             raise ValueError(f"every agent posts prices each period; no action for {missing[:3]}")
-        posted = np.asarray([actions[a] for a in self.agents], dtype=np.float64).reshape(-1, 2)
+        live = set(self.agents)
+        unknown = [a for a in actions if a not in live]
+        if unknown:   # an action that would be ignored: a typo, or an agent of another episode
+            raise ValueError(f"actions for agents that are not live: {unknown[:3]} (live: "
+                             f"{self.agents[0]} .. {self.agents[-1]})")
+        try:
+            posted = np.asarray([actions[a] for a in self.agents], dtype=np.float64)
+        except ValueError:
+            posted = None
+        if posted is None or posted.shape != (len(self.agents), 2):
+            bad = next((a for a in self.agents if np.shape(actions[a]) != (2,)), self.agents[0])
+            raise ValueError(f"each action is a pair (p, q) of posted prices, e.g. "
+                             f"np.array([0.85, 0.95]); got {actions[bad]!r} for {bad}")
         out = self.market.step(posted[:, 0], posted[:, 1])
         agents = self.agents
         observations = dict(zip(agents, out.observation))

@@ -75,3 +75,18 @@ def test_missing_action_is_refused():
     env.reset(seed=0)
     with pytest.raises(ValueError, match="player_1"):
         env.step({"player_0": np.array([0.85, 0.95])})
+
+
+def test_actions_for_unknown_agents_and_actions_that_are_not_pairs_are_refused():
+    # An action for "player_9" was ignored; four scalars were reshaped into two (p, q) pairs.
+    env = LucasMarketParallelEnv(n_agents=4, horizon=3)
+    env.reset(seed=0)
+    good = {f"player_{i}": np.array([0.85, 0.95]) for i in range(4)}
+    with pytest.raises(ValueError, match=r"actions for agents that are not live: \['player_9'\]"):
+        env.step({**good, "player_9": np.array([0.85, 0.95])})
+    with pytest.raises(ValueError, match=r"a pair \(p, q\) of posted prices.*got 0.85 for player_0"):
+        env.step({f"player_{i}": 0.85 for i in range(4)})
+    with pytest.raises(ValueError, match=r"got array\(\[0.85, 0.95, 1.  \]\) for player_2"):
+        env.step({**good, "player_2": np.array([0.85, 0.95, 1.0])})
+    env.step(good)                               # nothing was consumed by the refused calls
+    assert env.market.t == 1
