@@ -98,12 +98,14 @@ def test_invalid_limits_and_quantities_are_refused_and_no_trade_has_no_price():
     assert s.bond_settlement_price == pytest.approx(0.9, rel=1e-15)
 
 
-@pytest.mark.parametrize("field", ["tree_price", "tree_quantity", "bond_price", "bond_quantity"])
-def test_orders_of_the_wrong_size_are_refused_by_field(field):
+@pytest.mark.parametrize("field, what", [("tree_price", "limit prices"), ("tree_quantity", "order quantities"),
+                                         ("bond_price", "limit prices"), ("bond_quantity", "order quantities")])
+def test_orders_of_the_wrong_size_are_refused_by_field(field, what):
+    # quantities were called "posted prices" in the message
     values = {"tree_price": np.ones(3), "tree_quantity": np.zeros(3),
               "bond_price": np.ones(3), "bond_quantity": np.zeros(3)}
     values[field] = np.ones(4)
-    with pytest.raises(ValueError, match=rf"^{field}: expected 3 posted prices"):
+    with pytest.raises(ValueError, match=rf"^{field}: expected 3 {what} \(one per agent\)"):
         Scripted().execute_orders(Orders(**values), np.ones(3), np.ones(3), RULES,
                                   np.random.default_rng(0))
 

@@ -462,3 +462,16 @@ def test_no_clearing_price_above_the_markets_cap():
     slope = np.array([0.0, 0.01, 0.01])
     price, z = clear_schedule(value, base, slope, lo, hi, max_price=10.0)
     assert price == pytest.approx(1.5, rel=1e-12) and abs(z.sum()) < 1e-15
+
+
+@pytest.mark.parametrize("field, what", [("tree_value", "schedule values"), ("tree_slope", "schedule slopes"),
+                                         ("bond_value", "schedule values"), ("bond_slope", "schedule slopes")])
+def test_schedules_of_the_wrong_size_are_refused_by_field(field, what):
+    # values were reported as "tree_price: expected 3 posted prices"
+    values = {"tree_value": np.ones(3), "tree_slope": np.ones(3), "bond_value": np.ones(3),
+              "bond_slope": np.ones(3)}
+    values[field] = np.ones(4)
+    with pytest.raises(ValueError, match=rf"^{field}: expected 3 {what} \(one per agent\)"):
+        execute_schedules(Schedules(**values), np.ones(3), np.ones(3), np.zeros(3),
+                          TradingRules(tree_lot=0.01, bond_lot=0.01, borrowing_limit=0.0,
+                                       max_price=10.0))

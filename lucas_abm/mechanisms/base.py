@@ -217,15 +217,15 @@ class Mechanism(ABC):
 _FLOAT64 = np.dtype(np.float64)
 
 
-def posted_prices(name: str, prices, n: int) -> np.ndarray:
-    """Posted prices as a contiguous float64 [N] array (no copy if they already are one); a
-    wrong size is a caller bug (ValueError)."""
+def posted_prices(name: str, prices, n: int, what: str = "posted prices") -> np.ndarray:
+    """Posted prices (or another per-agent action, ``what``) as a contiguous float64 [N] array
+    (no copy if they already are one); a wrong size is a caller bug (ValueError)."""
     if (type(prices) is np.ndarray and prices.dtype is _FLOAT64 and prices.shape == (n,)
             and prices.strides == (8,)):  # the cheapest test of a contiguous float64 [N]
         return prices
     prices = np.asarray(prices, dtype=np.float64)
     if prices.size != n:
-        raise ValueError(f"{name}: expected {n} posted prices (one per agent), "
+        raise ValueError(f"{name}: expected {n} {what} (one per agent), "
                          f"got shape {prices.shape}")
     return np.ascontiguousarray(prices.reshape(n))
 

@@ -97,10 +97,10 @@ class OrderMechanism(Mechanism):
                        rules: TradingRules, rng: np.random.Generator) -> Settlement:
         """Refuse, clip, match and settle both assets (see the module docstring)."""
         n = income.shape[0]
-        lt = posted_prices("tree_price", orders.tree_price, n)
-        lb = posted_prices("bond_price", orders.bond_price, n)
-        xt = posted_prices("tree_quantity", orders.tree_quantity, n)
-        xb = posted_prices("bond_quantity", orders.bond_quantity, n)
+        lt = posted_prices("tree_price", orders.tree_price, n, "limit prices")
+        lb = posted_prices("bond_price", orders.bond_price, n, "limit prices")
+        xt = posted_prices("tree_quantity", orders.tree_quantity, n, "order quantities")
+        xb = posted_prices("bond_quantity", orders.bond_quantity, n, "order quantities")
         with np.errstate(invalid="ignore"):
             ok_t = valid_prices(lt, rules.max_price) & np.isfinite(xt)
             ok_b = valid_prices(lb, rules.max_price) & np.isfinite(xb)

@@ -184,10 +184,10 @@ def execute_schedules(schedules: Schedules, income: np.ndarray, shares: np.ndarr
     if tree_settlement not in TREE_SETTLEMENTS:
         raise ConfigError("tree_settlement", " or ".join(map(repr, TREE_SETTLEMENTS)), tree_settlement)
     n = income.shape[0]
-    vt = posted_prices("tree_price", schedules.tree_value, n)
-    vb = posted_prices("bond_price", schedules.bond_value, n)
-    at = posted_prices("tree_slope", schedules.tree_slope, n)
-    ab = posted_prices("bond_slope", schedules.bond_slope, n)
+    vt = posted_prices("tree_value", schedules.tree_value, n, "schedule values")
+    vb = posted_prices("bond_value", schedules.bond_value, n, "schedule values")
+    at = posted_prices("tree_slope", schedules.tree_slope, n, "schedule slopes")
+    ab = posted_prices("bond_slope", schedules.bond_slope, n, "schedule slopes")
     with np.errstate(invalid="ignore"):
         ok_t = valid_prices(vt, rules.max_price) & np.isfinite(at) & (at >= 0)
         ok_b = valid_prices(vb, rules.max_price) & np.isfinite(ab) & (ab >= 0)
