@@ -26,6 +26,8 @@ class CRRAUtility:
     gamma: float
 
     def __post_init__(self) -> None:
+        if isinstance(self.gamma, bool):   # float(True) = 1 would be log utility
+            raise ConfigError("gamma", "a number > 0", self.gamma)
         try:
             g = float(self.gamma)
         except (TypeError, ValueError):

@@ -52,3 +52,13 @@ def test_invalid_gamma_names_the_field(gamma):
     with pytest.raises(ConfigError) as err:
         CRRAUtility(gamma)
     assert err.value.field == "gamma" and err.value.allowed == "> 0"
+
+
+
+@pytest.mark.parametrize("gamma", [True, False])
+def test_bools_are_not_risk_aversions(gamma):
+    # float(True) = 1 made gamma=True log utility (numeric strings stay accepted: the commands
+    # pass their options as text and check them here)
+    with pytest.raises(ConfigError, match=r"^gamma: must be a number > 0, got "):
+        CRRAUtility(gamma)
+    assert CRRAUtility("2").gamma == 2.0
