@@ -79,14 +79,38 @@ def process_arguments(name: str, params: dict, field: str = "") -> dict:
     sigma = _checked(key, "sigma", get("sigma", DEFAULT_SIGMA), 0.0, None, low_open=False)
     ybar = _checked(key, "ybar", get("ybar", THESIS_YBAR), 0.0, None)
     if name == "iid-lognormal":
-        mu = math.log(ybar) - 0.5 * sigma ** 2 if "mu" not in params else _checked(key, "mu", params["mu"])
-        return {"mu": mu, "sigma": sigma}
+        if "mu" in params:
+            return {"mu": _checked(key, "mu", params["mu"]), "sigma": sigma}
+        _check_median_from_ybar(key, ybar, sigma, 1.0)
+        return {"mu": math.log(ybar) - 0.5 * sigma ** 2, "sigma": sigma}
     alpha = _checked(key, "alpha", get("alpha", DEFAULT_ALPHA), -1.0, 1.0)
     if "mu" in params:
         mu = _checked(key, "mu", params["mu"])
     else:
+        _check_median_from_ybar(key, ybar, sigma, 1.0 - alpha ** 2)
         mu = (1.0 - alpha) * (math.log(ybar) - 0.5 * sigma ** 2 / (1.0 - alpha ** 2))
     return {"alpha": alpha, "sigma": sigma, "mu": mu}
+
+
+#: log of the smallest normal float64 level, about e^-708 (lucas_abm.solver_limits).
+_LOG_SMALLEST = -708.0
+
+
+def _check_median_from_ybar(key, ybar: float, sigma: float, one_minus_alpha2: float) -> None:
+    """With mu set by the mean ybar, the (stationary) median is e^m, m = log(ybar) - v/2, v =
+    sigma^2/(1 - alpha^2) (1 - alpha^2 := 1 for i.i.d.). m >= -708 keeps e^m a normal float64:
+    sigma <= sqrt(2 (log(ybar) + 708) (1 - alpha^2)), checked without squaring sigma (1e200^2
+    overflowed)."""
+    room = math.log(ybar) - _LOG_SMALLEST
+    if room <= 0:
+        raise ConfigError(key("ybar"), f">= e^{_LOG_SMALLEST:g} = {math.exp(_LOG_SMALLEST):.3g}", ybar)
+    bound = math.sqrt(2.0 * room * one_minus_alpha2)
+    if sigma > bound:
+        stationary = " and alpha" if one_minus_alpha2 != 1.0 else ""
+        raise ConfigError(key("sigma"), f"<= {bound:.4g} with this ybar{stationary} (E[y] = ybar puts "
+                          f"the median dividend at e^m, m = log(ybar) - sigma^2/(2(1 - alpha^2)) for "
+                          f"log-ar1, log(ybar) - sigma^2/2 for iid-lognormal; e^m must stay above "
+                          f"e^{_LOG_SMALLEST:g})", sigma)
 
 
 def dividend_from_params(name: str, params: dict, field: str = "") -> DividendProcess:

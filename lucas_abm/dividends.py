@@ -292,7 +292,7 @@ class GrowthMarkovChain(DividendProcess):
     _regime: list = field(default_factory=lambda: [0], init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _set(self, "mu", check_range("mu", self.mu))
+        _set(self, "mu", check_range("mu", self.mu, -1.0, None))   # growth 1 + mu > 0
         _set(self, "delta", check_range("delta", self.delta, 0.0, None, low_open=False))
         _set(self, "phi", check_range("phi", self.phi, 0.0, 1.0, low_open=False, high_open=False))
         _set(self, "y0", check_range("y0", self.y0, 0.0, None))

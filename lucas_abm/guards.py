@@ -172,11 +172,16 @@ def check_lots(prices: EquilibriumPrices, tree_lot: float, bond_lot: float,
 
 def _where(prices: EquilibriumPrices) -> str:
     d = prices.dividend
-    text = f"at beta {prices.beta:g}, gamma {prices.gamma:g}"
+    text = f"at beta {_exact_g(prices.beta)}, gamma {_exact_g(prices.gamma)}"
     if isinstance(d, ConstantDividend):
         return f"{text}, y {d.ybar:.4g}"
     y = dividend_range(d)
     return f"{text}, over y in [{y.min():.4g}, {y.max():.4g}]"
+
+
+def _exact_g(x: float) -> str:
+    """``x`` in 6 significant digits unless that changes it (beta 0.99999999 is not "1")."""
+    return f"{x:g}" if float(f"{x:g}") == x else f"{x:.10g}"
 
 
 def _up(x: float) -> float:

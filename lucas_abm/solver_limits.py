@@ -37,18 +37,19 @@ _LOG_LEVELS = (-708.0, 709.0)
 
 def check_median_level(dividend: DividendProcess) -> None:
     """ConfigError naming ``mu`` when a lognormal law's (stationary) median e^m is not a normal
-    float64: ``mu = log(ybar) - sigma^2/2`` is -5003 at sigma = 100, where e^mu rounds to 0."""
+    float64 (``--mu 1000``; with ``mu`` set from the mean ybar, lucas_abm.dividend_params names
+    sigma first: ``mu = log(ybar) - sigma^2/2`` is -5003 at sigma = 100)."""
     if isinstance(dividend, IIDLognormalDividend):
-        m = dividend.mu
+        m, formula, where = dividend.mu, "mu", ""
     elif isinstance(dividend, LogAR1Dividend):
-        m = dividend.stationary_mean_log
+        m, formula = dividend.stationary_mean_log, "mu/(1 - alpha)"
+        where = f" at alpha = {dividend.alpha:.10g}"
     else:
         return
-    if not _LOG_LEVELS[0] <= m <= _LOG_LEVELS[1]:
+    if not _LOG_LEVELS[0] <= m <= _LOG_LEVELS[1]:   # (a mu set from ybar is checked as sigma first)
         raise ConfigError("mu", f"such that the median dividend e^m is a normal float64, m in "
                           f"[{_LOG_LEVELS[0]:g}, {_LOG_LEVELS[1]:g}]", dividend.mu,
-                          detail=f"m = {m:.6g}; given ybar and sigma, mu = log(ybar) - sigma^2/2, "
-                                 "so lower sigma")
+                          detail=f"m = {formula} = {m:.6g}{where}")
 
 
 def positive_float64s(*arrays: np.ndarray) -> np.ndarray:

@@ -31,9 +31,10 @@ class CRRAUtility:
         try:
             g = float(self.gamma)
         except (TypeError, ValueError):
-            raise ConfigError("gamma", "> 0", self.gamma) from None
+            raise ConfigError("gamma", "a number > 0", self.gamma) from None
         if not math.isfinite(g) or g <= 0:
-            raise ConfigError("gamma", "> 0", self.gamma)
+            raise ConfigError("gamma", "a finite number > 0" if not math.isfinite(g) else "> 0",
+                              self.gamma)
         object.__setattr__(self, "gamma", g)
 
     @property

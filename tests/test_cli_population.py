@@ -111,6 +111,12 @@ def test_patience_path_json_and_table(tmp_path, capsys):
     ([{"name": "a", "count": 1000, "size": {"pareto": {"zeta": 0.01}}}, {"name": "b", "gamma": 5}],
      CHAIN, "population[0].size.pareto.zeta: must be large enough that 1000 sizes drawn from it "
             "are positive float64s with a float64 sum, got 0.01 (largest drawn inf"),
+    # p = beta/(1-beta) ybar = inf and shares inf/inf = nan were printed with exit 0
+    ([{"name": "a", "gamma": 5}, {"name": "b", "gamma": 1}], ["--ybar", "1e308"],
+     "ybar: must be dividend levels at which the equilibrium's prices and holdings are float64s, "
+     "got 1e+308 (tree_price[0] = inf)"),
+    ([{"name": "a", "beta": 0.9}, {"name": "b", "beta": 0.95}], ["--ybar", "1e308"],
+     "ybar: must be dividend levels at which the equilibrium's prices and holdings are float64s"),
     ([{"name": "a", "count": 10, "size": 1e307}, {"name": "b", "count": 10, "size": 1e307}], [],
      "population: must be sizes whose total over all types is a float64 (the types' totals: "
      "a 1e+308, b 1e+308)"),

@@ -121,6 +121,14 @@ def test_default_mu_makes_the_mean_dividend_ybar(capsys):
     (["--dividend", "iid-lognormal", "--sigma", "37"], "sigma"),   # median e^-2s rounds to 0
     (["--dividend", "iid-lognormal", "--gamma", "10", "--sigma", "3.7", "--json"], "gamma"),
     (["--dividend", "iid-lognormal", "--gamma", "5", "--at", "1e-300,1e300"], "at"),
+    # sigma^2 in the default mu overflowed: OverflowError tracebacks
+    (["--dividend", "iid-lognormal", "--sigma", "1e200"], "sigma"),
+    (["--dividend", "log-ar1", "--sigma", "1e200"], "sigma"),
+    # the stationary variance sigma^2/(1 - alpha^2) puts the median at e^-14000: was blamed on mu
+    (["--dividend", "log-ar1", "--alpha", "0.9999999"], "sigma"),
+    # growth 1 + mu = 1e308: q = 9.5e-309 and returns inf were printed (Infinity in --json)
+    (["--dividend", "mehra-prescott", "--mu", "1e308", "--json"], "mu"),
+    (["--dividend", "mehra-prescott", "--mu=-2"], "mu"),      # was "delta: must be < 1 + mu = -1"
 ])
 def test_bad_input_is_one_line_exit_2(capsys, argv, field):
     assert cli.main(["solve", *argv]) == 2
@@ -170,3 +178,27 @@ def test_every_option_has_help():
                                          "transition", "delta", "phi", "at", "json"}
     for action in options:
         assert action.help and len(action.help) > 15, action.dest
+
+
+def test_the_sigma_bound_from_ybar_is_the_median_at_e_to_the_minus_708(capsys):
+    # E[y] = ybar sets mu = log(ybar) - sigma^2/2 (i.i.d.): e^mu >= e^-708 iff
+    # sigma <= sqrt(2 (log ybar + 708)) = 37.55 at the thesis' ybar
+    bound = math.sqrt(2 * (math.log(THESIS_YBAR) + 708))
+    assert cli.main(["solve", "--dividend", "iid-lognormal", "--sigma", f"{bound * 1.001}"]) == 2
+    assert f"sigma: must be <= {bound:.4g} with this ybar" in capsys.readouterr().err
+    bound_ar = bound * math.sqrt(1 - 0.9 ** 2)           # log-ar1: sigma^2/(1 - alpha^2)
+    assert cli.main(["solve", "--dividend", "log-ar1", "--sigma", f"{bound_ar * 1.001}"]) == 2
+    assert f"sigma: must be <= {bound_ar:.4g} with this ybar and alpha" in capsys.readouterr().err
+
+
+def test_a_median_from_an_explicit_mu_names_mu_with_its_own_formula(capsys):
+    # the hint was the i.i.d. "mu = log(ybar) - sigma^2/2, so lower sigma" for every case
+    assert cli.main(["solve", "--dividend", "log-ar1", "--mu", "100"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "got 100.0 (m = mu/(1 - alpha) = 1000 at alpha = 0.9)")
+
+
+def test_an_option_the_process_does_not_use_lists_only_the_commands_options(capsys):
+    assert cli.main(["solve", "--dividend", "markov", "--sigma", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "(it uses --states, --transition)" in err and "initial_state" not in err

@@ -222,3 +222,8 @@ def test_a_population_price_cap_is_checked_over_a_lognormal_dividend_range(tmp_p
     assert message.startswith(f"max_price: must be above the equilibrium tree price {top:.6g}")
     assert round(top, 3) == 2.043
     assert main([*argv, "--max-price", "2.1"]) == 0
+
+
+def test_messages_print_a_beta_that_six_digits_would_round_to_one(capsys):
+    message = cli_error(capsys, "simulate", "--beta", "0.99999999", "--steps", "2", "--backend", "numpy")
+    assert "at beta 0.99999999, gamma 1," in message          # was "at beta 1"

@@ -47,11 +47,13 @@ def test_vectorised_shape_and_boundaries():
     assert np.isnan(u(-1.0)) and np.isnan(CRRAUtility(1.0)(-1.0))
 
 
-@pytest.mark.parametrize("gamma", [0, -1, float("nan"), float("inf"), "abc"])
-def test_invalid_gamma_names_the_field(gamma):
+@pytest.mark.parametrize("gamma, allowed", [(0, "> 0"), (-1, "> 0"), (float("nan"), "a finite number > 0"),
+                                            (float("inf"), "a finite number > 0"), ("abc", "a number > 0")])
+def test_invalid_gamma_names_the_field(gamma, allowed):
+    # 'abc' and nan were "must be > 0", as if they were numbers <= 0
     with pytest.raises(ConfigError) as err:
         CRRAUtility(gamma)
-    assert err.value.field == "gamma" and err.value.allowed == "> 0"
+    assert err.value.field == "gamma" and err.value.allowed == allowed
 
 
 

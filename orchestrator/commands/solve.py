@@ -27,9 +27,10 @@ from lucas_abm.utility import CRRAUtility
 
 # which options each dividend process reads (any other process option is an error): the keys
 # of economy.dividend_params in a config (lucas_abm.dividend_params.PARAMETERS), and --method
-_USES = {name: set(keys) | ({"method"} if name == "log-ar1" else set())
-         for name, keys in PARAMETERS.items()}
 _PROCESS_OPTIONS = ("ybar", "mu", "sigma", "alpha", "states", "transition", "delta", "phi", "method")
+#: The command's options each process uses (configs' markov initial_state is no option here).
+_USES = {name: (set(keys) | ({"method"} if name == "log-ar1" else set())) & set(_PROCESS_OPTIONS)
+         for name, keys in PARAMETERS.items()}
 
 
 def register(subparsers) -> None:
@@ -41,15 +42,19 @@ def register(subparsers) -> None:
     a("--dividend", default="constant", metavar="NAME",
       help="dividend process: one of " + ", ".join(DIVIDEND_NAMES) + " (default constant)")
     a("--beta", default="0.95", help="subjective discount factor, in (0, 1) (default 0.95)")
-    a("--gamma", default="1", help="CRRA relative risk aversion, > 0; 1 is log utility (default 1)")
+    a("--gamma", default="1", help="CRRA relative risk aversion, > 0; 1 is log utility (default 1; "
+                                   "with --population >= 0, the gamma of types that set none, 0 "
+                                   "being linear utility)")
     a("--ybar", default=None,
       help=f"dividend level > 0 (default {THESIS_YBAR:.10g}, the thesis' 0.01 exp(1.5)): the constant "
            "dividend; the mean dividend that sets the default --mu of iid-lognormal and log-ar1; the "
            "current dividend level at which mehra-prescott tree prices are reported")
     a("--mu", default=None,
-      help="any real number. iid-lognormal: mean of log y (default log(ybar) - sigma^2/2, so E[y] = ybar); "
+      help="iid-lognormal: mean of log y (default log(ybar) - sigma^2/2, so E[y] = ybar); "
            "log-ar1: intercept of log y' = mu + alpha log y + sigma eps (default makes the stationary "
-           "E[y] = ybar); mehra-prescott: mean dividend growth (default 0.018)")
+           "E[y] = ybar); for both, the median log level m (mu, or mu/(1-alpha)) must lie in "
+           "[-708, 709] so that e^m is a float64; mehra-prescott: mean dividend growth, > -1 "
+           "(default 0.018)")
     a("--sigma", default=None,
       help=f"standard deviation of log y (iid-lognormal) or of the log-ar1 shock, >= 0 (default {DEFAULT_SIGMA})")
     a("--alpha", default=None,
@@ -168,6 +173,12 @@ def run(args) -> int:
         if not finite:
             raise ConfigError("ybar", "such that the tree prices (p/y) ybar are float64s", ybar,
                               detail=f"p/y = {eq.price_dividend_ratio.max():.6g}")
+        returns = np.concatenate([eq.equity_return_by_state, eq.risk_free_rate_by_state])
+        if not (positive_float64s(eq.bond_prices, 1.0 / eq.bond_prices).all()
+                and np.all(np.isfinite(returns))):   # growth near 1e308: q = 1e-308, R = inf
+            raise ConfigError("mu", "small enough that the bond prices and returns are float64s "
+                              "(growth 1 + mu +- delta)", dividend.mu,
+                              detail=f"q = {', '.join(f'{v:.3g}' for v in eq.bond_prices)}")
         result.update({
             "dividend": ybar,
             "dividend_growth": eq.growth.tolist(),
@@ -186,8 +197,11 @@ def run(args) -> int:
         given = at is not None
         if at is None:
             at = _default_levels(dividend, ybar)
+        at = np.asarray(at, dtype=float)
+        level_ok = np.isfinite(at) & (at > 0)   # a default level e^(m -+ 2 s.d.) may round to 0
+        p, q = np.full(at.shape, np.nan), np.full(at.shape, np.nan)
         with np.errstate(all="ignore"):
-            p, q = eq.tree_price(at), eq.bond_price(at)
+            p[level_ok], q[level_ok] = eq.tree_price(at[level_ok]), eq.bond_price(at[level_ok])
         _check_printable(at, p, q, "at" if given else "gamma", args.at if given else gamma,
                          getattr(dividend, "sigma", None))
         columns = {"dividend": at, "tree_price": p, "bond_price": q,
@@ -309,10 +323,29 @@ def run_population(args) -> int:
             raise ConfigError("transition", f"{n * n} comma-separated probabilities (row-major {n} x {n})",
                               args.transition)
         rows = [entries[i * n:(i + 1) * n] for i in range(n)]
-    result = solve_population(population, states, rows, beta=beta, gamma=gamma,
-                              initial_state=initial_state, periods=periods)
+    with np.errstate(all="ignore"):
+        result = solve_population(population, states, rows, beta=beta, gamma=gamma,
+                                  initial_state=initial_state, periods=periods)
+    bad = _first_non_finite(result)
+    if bad is not None:   # ybar 1e308: p = beta/(1-beta) ybar = inf, and shares inf/inf = nan
+        field, value = ("ybar", states[0]) if name == "constant" else ("states", args.states)
+        raise ConfigError(field, "dividend levels at which the equilibrium's prices and holdings "
+                          "are float64s", value, detail=f"{bad[0]} = {bad[1]}")
     print(json.dumps(result) if args.json else format_population(result))
     return 0
+
+
+def _first_non_finite(node, path: str = ""):
+    """(path, value) of the first float in a nested result that is inf or nan, else None."""
+    if isinstance(node, float):
+        return None if math.isfinite(node) else (path, node)
+    items = node.items() if isinstance(node, dict) else (
+        enumerate(node) if isinstance(node, (list, tuple)) else ())
+    for key, value in items:
+        found = _first_non_finite(value, f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]")
+        if found is not None:
+            return found[0].lstrip("."), found[1]
+    return None
 
 
 def _count(field: str, raw, default: int, low: int) -> int:
