@@ -134,10 +134,11 @@ class SimulationConfig:
         check_price_cap(prices, config.max_price)
         check_utility_finite(prices, config.initial_shares, field="gamma")
         market_seed, policy_seed = np.random.SeedSequence(self.seed).spawn(2)
-        market = LucasMarket(config, dividend, utility, mechanism,
-                             seed=int(market_seed.generate_state(1)[0]), backend=self.backend)
+        # the policy first: it checks --spread/--noise before the market compiles its kernels
         policy = make_policy(self.policy, prices, seed=int(policy_seed.generate_state(1)[0]),
                              **policy_options)
+        market = LucasMarket(config, dividend, utility, mechanism,
+                             seed=int(market_seed.generate_state(1)[0]), backend=self.backend)
         return market, policy, prices
 
 

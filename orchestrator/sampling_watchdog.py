@@ -71,7 +71,7 @@ class SamplingWatchdog:
         try:
             self.on_exit()
         finally:
-            print(f"lucas-abm learner: {self.role}: no replay server at {self.address} for "
+            print(f"lucas-abm {self.role}: no replay server at {self.address} for "
                   f"{self.timeout_s:g} s while sampling ({type(err).__name__})",
                   file=sys.stderr, flush=True)
             sys.stdout.flush()

@@ -34,11 +34,14 @@ def one_line_error(capsys, args: list[str]) -> str:
     (["simulate", "--beta", "x"], "--beta: must be a number, got 'x' (discount factor, in (0, 1))"),
     (["train", "--config", SMOKE, "--stop-after", "0"], "--stop-after: must be an integer >= 1, got '0'"),
     (["train", "--config", SMOKE, "--actors", "1", "--peer-timeout", "nan"],       # was an endless wait
-     "--peer-timeout: must be a finite number of seconds > 0, got 'nan'"),
+     "--peer-timeout: must be a number of seconds in (0, 604800] (a week), got 'nan'"),
+    (["evaluator", "--config", SMOKE, "--out", "x", "--replay-address", "localhost:1",   # waited on
+      "--peer-timeout", "1e308"], "--peer-timeout: must be a number of seconds in (0, 604800] (a week), "
+     "got '1e308'"),
     (["train", "--config", SMOKE, "--peer-timeout", "5"],                        # was silently ignored
      "--peer-timeout: must be left out without --actors (one process has no peers), got 5.0"),
     (["actor", "--config", SMOKE, "--out", "x", "--replay-address", "localhost:1", "--peer-timeout", "inf"],
-     "--peer-timeout: must be a finite number of seconds > 0, got 'inf'"),
+     "--peer-timeout: must be a number of seconds in (0, 604800] (a week), got 'inf'"),
     (["train", "--config", SMOKE, "--set", "learner.hidden=[50,"],                 # was a YAML traceback
      "--set: must be KEY=VALUE with VALUE in YAML, got 'learner.hidden=[50,' (while parsing a flow node)"),
     (["train", "--config", SMOKE, "--set", "training.episodes.x=5"],               # was a TypeError
@@ -110,3 +113,14 @@ def test_more_actors_than_this_machines_memory_holds_are_refused_before_any_proc
     line = one_line_error(capsys, ["train", "--config", SMOKE, "--actors", "100000", "--out", str(out)])
     assert line.startswith("lucas-abm: error: --actors: must be an integer in [1, ")
     assert "100003 role processes" in line and not out.exists()
+
+
+def test_a_role_message_that_names_the_role_is_not_prefixed_twice(capsys):
+    # "lucas-abm learner: learner: no replay server ..." (the actor's "actor 0:" is kept)
+    from orchestrator.commands.role_options import exit_code_for
+
+    assert exit_code_for(RuntimeError("learner: no replay server at x:1 for 3 s"), "learner") == 4
+    assert exit_code_for(RuntimeError("actor 0: no replay server at x:1 for 3 s"), "actor") == 4
+    assert capsys.readouterr().err.splitlines() == [
+        "lucas-abm learner: no replay server at x:1 for 3 s",
+        "lucas-abm actor: actor 0: no replay server at x:1 for 3 s"]

@@ -485,7 +485,7 @@ def test_a_learner_whose_server_dies_while_it_samples_exits_4_with_one_line(tmp_
         waited = time.monotonic() - killed
         assert learner.returncode == 4, stderr
         last = stderr.strip().splitlines()[-1]                       # after TensorFlow's warnings
-        assert re.fullmatch(rf"lucas-abm learner: learner: no replay server at localhost:{port} "
+        assert re.fullmatch(rf"lucas-abm learner: no replay server at localhost:{port} "
                             r"for 3 s while sampling \((DeadlineExceeded|Unavailable)Error\)", last), stderr
         assert 3.0 < waited < 30.0 and marker.read_text() == "cpu"
     finally:
@@ -542,13 +542,19 @@ def test_cli_refuses_a_port_in_use_and_a_checkpoint_dir_that_is_a_file(tmp_path,
     (tmp_path / "a_file").write_text("")
     assert cli_main(["replay-server", "--config", str(config_file), "--port", "8000",
                      "--checkpoint-dir", str(tmp_path / "a_file")]) == 2
+    # a path inside a file was a NotADirectoryError once Reverb had started
+    assert cli_main(["replay-server", "--config", str(config_file), "--port", "8000",
+                     "--checkpoint-dir", str(tmp_path / "a_file" / "sub")]) == 2
     with socket.socket() as taken:
         taken.bind(("0.0.0.0", 0))
         taken.listen()
         port = taken.getsockname()[1]
         assert cli_main(["replay-server", "--config", str(config_file), "--port", str(port)]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        f"lucas-abm: error: --checkpoint-dir: must be a directory, got '{tmp_path / 'a_file'}'",
+        "lucas-abm: error: --checkpoint-dir: must be a directory (new or existing), not a file or "
+        f"inside one, got '{tmp_path / 'a_file'}'",
+        "lucas-abm: error: --checkpoint-dir: must be a directory (new or existing), not a file or "
+        f"inside one, got '{tmp_path / 'a_file' / 'sub'}'",
         f"lucas-abm: error: --port: must be a port no other process is listening on, got {port}"]
 
 

@@ -66,14 +66,20 @@ nonnegative_int = integer_at_least(0)   # seeds: numpy's generators take no nega
 positive_int = integer_at_least(1)      # counts of episodes
 
 
+#: The longest wait a timeout option takes: a week. gRPC deadlines are int64 nanoseconds, and
+#: 1e308 s (like nan and inf) made the wait endless.
+MAX_SECONDS = 7 * 86400.0
+
+
 def positive_seconds(text: str) -> float:
-    """A finite number of seconds > 0 (``nan`` and ``inf`` would make a wait endless)."""
+    """A number of seconds in (0, a week]."""
+    allowed = f"a number of seconds in (0, {MAX_SECONDS:g}] (a week)"
     try:
         value = float(text)
     except ValueError:
-        raise _refuse("a finite number of seconds > 0", text) from None
-    if not (math.isfinite(value) and value > 0):
-        raise _refuse("a finite number of seconds > 0", text)
+        raise _refuse(allowed, text) from None
+    if not (math.isfinite(value) and 0 < value <= MAX_SECONDS):
+        raise _refuse(allowed, text)
     return value
 
 

@@ -30,7 +30,7 @@ def register(subparsers) -> None:
                         "market.public_information, learner.n_step, replay.*)")
     p.add_argument("--port", type=int, required=True,
                    help="TCP port to listen on, in [1, 65535] (all interfaces)")
-    p.add_argument("--checkpoint-dir", type=Path, default=None,
+    p.add_argument("--checkpoint-dir", type=output_dir, default=None,
                    help="directory to restore the latest replay checkpoint from and to "
                         "write checkpoints to (default: a temporary directory)")
     p.add_argument("--shards", type=int, default=1, metavar="S",

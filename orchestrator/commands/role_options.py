@@ -20,8 +20,8 @@ def add_role_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shards", type=int, default=1, metavar="S",
                    help="number of agent-sharded learners (each owns the networks of N/S agents)")
     p.add_argument("--peer-timeout", type=positive_seconds, default=PEER_TIMEOUT_S, metavar="SECONDS",
-                   help="longest wait for the replay server or the first weights; then exit 4 "
-                        f"with a message naming the peer (default {PEER_TIMEOUT_S:g})")
+                   help="longest wait for the replay server or the first weights, in (0, 604800] "
+                        f"seconds; then exit 4 with a message naming the peer (default {PEER_TIMEOUT_S:g})")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value (as in train); every role must get the same")
 
@@ -54,5 +54,8 @@ def load_role_config(args: argparse.Namespace):
 def exit_code_for(err: Exception, role: str) -> int:
     import sys
 
-    print(f"lucas-abm {role}: {err}", file=sys.stderr, flush=True)
+    message = str(err)
+    if message.startswith(f"{role}: "):        # "learner: no replay server ..." names it already
+        message = message[len(role) + 2:]
+    print(f"lucas-abm {role}: {message}", file=sys.stderr, flush=True)
     return 4
