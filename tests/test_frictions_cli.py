@@ -1,5 +1,6 @@
 """The ``lucas-abm frictions`` sub-command: JSON output, figures, and one-line input errors."""
 import json
+import math
 
 import pytest
 
@@ -51,6 +52,18 @@ def test_a_one_agent_market_draws_its_one_agent(tmp_path, capsys):
     (["--preset", "kratsios-10-quadratic", "--lam", "1e-6", "--paths", "50"], "steps: must be >= 275 "),
     (["--preset", "kratsios-2-power1.5", "--method", "leading-order", "--horizon", "20", "--paths", "50"],
      "steps: must be >= 1,252 "),
+    # magnitudes float64 cannot carry through the Riccati system and the paths: tracebacks
+    # (LSODA, LinAlgError), a hang (horizon 1e-300) or utility nan with exit 0 before
+    (["--gammas", "1,2", "--xis", "3,-3", "--lam", "1e-30", "--paths", "10"],
+     "lam: must be large enough for the Riccati equations to be integrated, got 1e-30 (LSODA: "),
+    (["--gammas", "1,2", "--xis", "3,-3", "--horizon", "1e308"], "horizon: must be in [1e-09, 1e+06]"),
+    (["--gammas", "1,2", "--xis", "3,-3", "--horizon", "1e-300"], "horizon: must be in [1e-09, 1e+06]"),
+    (["--gammas", "1,2", "--xis", "3,-3", "--alpha", "1e308"], "alpha: must be in (0, 1e+06]"),
+    (["--gammas", "1,2", "--xis", "3,-3", "--supply", "1e308"], "supply: must be in [-1e+06, 1e+06]"),
+    (["--gammas", "1e308,2", "--xis", "3,-3"], "gammas: must be numbers in (0, 1e+06]"),
+    (["--gammas", "1,2", "--xis", "1e200,-1e200"], "xis: must be numbers in [-1e+06, 1e+06]"),
+    (["--preset", "kratsios-2-power1.5", "--method", "leading-order", "--lam", "1e-100", "--paths", "10"],
+     "steps: must be >= 2.5e+57 for the Euler scheme"),          # was a 58-digit integer
     (["--compare", "--method", "deep-bsde"], "--method"),       # were ignored: --compare runs
     (["--compare", "--preset", "kratsios-10-quadratic"], "--preset"),   # its own list
 ])
@@ -58,6 +71,17 @@ def test_bad_parameters_exit_2_with_one_line(args, field, capsys):
     assert main(["frictions", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith(f"lucas-abm: error: {field}")
+
+
+@pytest.mark.parametrize("option, value", [("--horizon", "1e-9"), ("--horizon", "1e6"), ("--alpha", "1e6"),
+                                           ("--supply", "1e6"), ("--supply", "-1e6")])
+def test_the_bounds_of_the_ranges_run_or_are_refused_by_the_euler_step(option, value, capsys):
+    code = main(["frictions", "--gammas", "1,2", "--xis", "3,-3", "--paths", "10", "--json", f"{option}={value}"])
+    captured = capsys.readouterr()
+    if code == 0:
+        assert all(math.isfinite(v) for v in json.loads(captured.out).values() if isinstance(v, float))
+    else:
+        assert code == 2 and captured.err.startswith("lucas-abm: error: steps: must be >= ")
 
 
 def test_comparison_table_for_reference_methods(tmp_path):

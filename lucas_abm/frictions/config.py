@@ -30,6 +30,14 @@ COST_NORMS = ("half", "power")
 METHODS = ("exact", "leading-order", "frictionless", "rgan", "rgan-mu-known", "combo", "deep-bsde")
 
 
+#: Largest magnitude of gammas, xis, alpha, supply and the horizon. The Riccati system and the
+#: paths are float64: alpha 1e308 overflowed, supply 1e308 gave utility nan and horizon 1e308 a
+#: LinAlgError, while every case up to 1e6 runs or is refused by the Euler-step check.
+MAX_SCALE = 1e6
+#: Shortest horizon (1e-300 hung the Riccati integration; 1e-9 runs in 0.3 s).
+MIN_HORIZON = 1e-9
+
+
 @dataclass(frozen=True)
 class MarketConfig:
     """Parameters of the market with trading costs; validated on construction.
@@ -60,23 +68,23 @@ class MarketConfig:
             raise ConfigError("xis", f"a list of the same length as gammas ({len(gammas)})",
                               len(xis), detail="one endowment exposure per agent")
         for g in gammas:
-            if not (math.isfinite(g) and g > 0):
-                raise ConfigError("gammas", "positive numbers", g)
+            if not (math.isfinite(g) and 0 < g <= MAX_SCALE):
+                raise ConfigError("gammas", f"numbers in (0, {MAX_SCALE:g}]", g)
         for x in xis:
-            if not math.isfinite(x):
-                raise ConfigError("xis", "finite numbers", x)
+            if not (math.isfinite(x) and abs(x) <= MAX_SCALE):
+                raise ConfigError("xis", f"numbers in [-{MAX_SCALE:g}, {MAX_SCALE:g}]", x)
         scale = max(1.0, max(abs(x) for x in xis))
         if abs(sum(xis)) > 1e-9 * scale * len(xis):
             raise ConfigError("xis", "numbers summing to zero", round(sum(xis), 12))
         check_range("power", self.power, 1.0, 2.0, low_open=True, high_open=False)
         check_range("lam", self.lam, 0.0, None)
-        check_range("horizon", self.horizon, 0.0, None)
+        check_range("horizon", self.horizon, MIN_HORIZON, MAX_SCALE, low_open=False, high_open=False)
         if int(self.steps) != self.steps or self.steps < 1:
             raise ConfigError("steps", "a positive integer", self.steps)
         object.__setattr__(self, "steps", int(self.steps))
-        check_range("alpha", self.alpha, 0.0, None)
+        check_range("alpha", self.alpha, 0.0, MAX_SCALE, high_open=False)
         check_range("beta_s", self.beta_s)
-        check_range("supply", self.supply)
+        check_range("supply", self.supply, -MAX_SCALE, MAX_SCALE, low_open=False, high_open=False)
         check_choice("cost_norm", self.cost_norm, COST_NORMS)
 
     # ---- derived quantities -------------------------------------------------------------

@@ -23,6 +23,7 @@ derivation from the first-order conditions and clearing.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,8 +87,12 @@ def solve_riccati(config: MarketConfig, rtol: float = 1e-10, atol: float = 1e-12
 
     sol = solve_ivp(rhs, (0.0, T), np.zeros(d + d * d), method="LSODA", rtol=rtol, atol=atol,
                     dense_output=True)
-    if not sol.success:  # pragma: no cover - LSODA failure is a numerical bug, not user input
-        raise RuntimeError(f"Riccati integration failed: {sol.message}")
+    if not sol.success:   # F/lam too stiff: lam 1e-30 (a rate ~ sqrt(kappa/lam) = 1e15 per unit time)
+        raise ConfigError("lam", "large enough for the Riccati equations to be integrated", lam,
+                          detail=f"LSODA: {sol.message.rstrip('.')}; the trading speed, about "
+                                 f"sqrt(alpha^2 max(gamma)/lam), would need about "
+                                 f"{T * math.sqrt(alpha ** 2 * max(config.gammas) / lam):.3g} "
+                                 "Euler steps anyway")
     Y = sol.sol(taus).T
     H, F = Y[:, :d], Y[:, d:].reshape(-1, d, d)
     sigma = alpha + gbar * H @ c

@@ -53,8 +53,9 @@ def check_euler_step(rate: float, dt: float, steps: int, horizon: float) -> None
     above 2 it grows without bound (``--horizon 20`` with 100 steps gave a utility of -6e71
     with exit code 0). A step that the feedback cannot overshoot keeps the paths meaningful."""
     if rate * dt > 1.0:
-        need = int(np.ceil(rate * horizon))
-        raise ConfigError("steps", f">= {need:,} for the Euler scheme to follow this market's "
+        need = rate * horizon
+        shown = f"{int(np.ceil(need)):,}" if need < 1e12 else f"{need:.3g}"   # not 58 digits
+        raise ConfigError("steps", f">= {shown} for the Euler scheme to follow this market's "
                           f"trading speed (dt = T/K times the fastest feedback rate {rate:.4g} "
                           "per unit time must be <= 1)", steps, detail=f"dt x rate = {rate * dt:.3g}")
 
