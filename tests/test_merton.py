@@ -131,11 +131,32 @@ def test_cli_json_prints_the_policy_on_the_grid(capsys, tmp_path):
     (["--rho", "0"], "rho"),
     (["--iterations", "0"], "iterations"),
     (["--gamma", "200", "--iterations", "1"], "gamma"),   # K = nu*^-gamma = e^780: OverflowError after training
+    # after TensorFlow had started: a math domain error (rho 1e308), an OverflowError in
+    # theta^2 (sigma 1e-300), every control undefined with exit 0 (rho 1e-300)
+    (["--rho", "1e308", "--iterations", "1"], "rho"),
+    (["--rho", "1e-300", "--iterations", "1"], "rho"),
+    (["--sigma", "1e-300", "--iterations", "1"], "sigma"),
 ])
 def test_bad_parameters_exit_2_with_one_line(args, field, capsys):
     assert main(["merton", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith(f"lucas-abm: error: {field}:")
+
+
+def test_rho_and_sigma_ranges_are_the_help_texts(capsys):
+    assert main(["merton", "--rho", "1e-300"]) == 2 and main(["merton", "--sigma", "1e-300"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "lucas-abm: error: rho: must be in [1e-06, 10], got 1e-300",
+        "lucas-abm: error: sigma: must be in [0.001, 10), got 1e-300"]
+    help_text = " ".join(cli_help("merton").split())
+    assert "time preference rate in [1e-6, 10]" in help_text and "volatility in [0.001, 10)" in help_text
+
+
+def cli_help(command: str) -> str:
+    from orchestrator.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    return sub.choices[command].format_help()
 
 
 def test_ill_posed_problem_is_refused_before_tensorflow_is_imported():

@@ -45,6 +45,11 @@ from lucas_abm.errors import ConfigError, check_range
 W_MIN, W_MAX = 1e-3, 1e3
 
 
+#: Admissible time preference rates and stock volatilities (closed; sigma's upper end open).
+RHO_RANGE = (1e-6, 10.0)
+SIGMA_RANGE = (1e-3, 10.0)
+
+
 @dataclass(frozen=True)
 class MertonProblem:
     """Preferences (``gamma``, ``rho``), market (``r``, ``mu``, ``sigma``) and the wealth range.
@@ -66,10 +71,13 @@ class MertonProblem:
         if abs(self.gamma - 1.0) < 1e-6:
             raise ConfigError("gamma", "positive and != 1", self.gamma,
                               detail="log utility has V = log(W)/rho + const, not this form")
-        check_range("rho", self.rho, 0.0, None)
+        # rho and sigma are bounded away from 0 and infinity: the policy network starts at nu =
+        # rho (rho 1e-300 underflowed it to 0, every control undefined; 1e308 a math domain
+        # error), and theta = (mu - r)/sigma is squared (sigma 1e-300 overflowed)
+        check_range("rho", self.rho, RHO_RANGE[0], RHO_RANGE[1], low_open=False, high_open=False)
         check_range("r", self.r, -1.0, 1.0)
         check_range("mu", self.mu, -1.0, 1.0)
-        check_range("sigma", self.sigma, 0.0, 10.0)
+        check_range("sigma", self.sigma, SIGMA_RANGE[0], SIGMA_RANGE[1], low_open=False)
         check_range("w_min", self.w_min, 0.0, None)
         check_range("w_max", self.w_max, self.w_min, None)
         nu = self.consumption_rate

@@ -33,15 +33,15 @@ def register(subparsers) -> None:
                         "by deep policy iteration (default)")
     p.add_argument("--gamma", type=float, default=2.0, help="relative risk aversion > 0, != 1 "
                    "(default 2)")
-    p.add_argument("--rho", type=float, default=0.05, help="time preference rate > 0 (default 0.05)")
+    p.add_argument("--rho", type=float, default=0.05, help="time preference rate in [1e-6, 10] (default 0.05)")
     p.add_argument("--r", type=float, default=0.02, help="risk-free rate in (-1, 1) (default 0.02)")
     p.add_argument("--mu", type=float, default=0.06, help="expected stock return in (-1, 1) "
                    "(default 0.06)")
-    p.add_argument("--sigma", type=float, default=0.2, help="stock volatility in (0, 10) "
+    p.add_argument("--sigma", type=float, default=0.2, help="stock volatility in [0.001, 10) "
                    "(default 0.2)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the "
-                   "wealth samples (default 0)")
-    p.add_argument("--iterations", type=int, help="training iterations (default 20,000; "
+                   "wealth samples, >= 0 (default 0)")
+    p.add_argument("--iterations", type=int, help="training iterations, >= 1 (default 20,000; "
                    "an actor-critic iteration is one critic and one actor step)")
     p.add_argument("--json", action="store_true", help="print wealth, pi, consumption_rate "
                    "(the learned policy on 241 log-spaced wealth levels) and the error summary")
