@@ -48,6 +48,11 @@ DEFAULT_SIZE_LAWS: Mapping[str, Any] = {
 DEFAULT_N_AGENTS = (10, 100, 1_000, 10_000, 100_000, 1_000_000)
 
 
+#: Range of sigma, b and |c|: the log price (c/b) E_t then stays between 1e-300 and 1e300, a
+#: normal float64 (c or b = 1e308 gave nan or 0 volatilities).
+SCALE_RANGE = (1e-100, 1e100)
+
+
 @dataclass(frozen=True)
 class DemandRule:
     """Tree demand per trader, ``d_i(x) = S_i (1 + c eps_i - b x)``, ``x = log(p / p*)``."""
@@ -56,10 +61,11 @@ class DemandRule:
     loading: float = 1.0     # c
 
     def __post_init__(self) -> None:
-        check_range("elasticity", self.elasticity, 0.0, None)
-        if check_range("loading", self.loading) == 0.0:   # prices would not move: log 0 to fit
-            raise ConfigError("loading", "a number != 0 (c = 0: demand ignores the shocks and the "
-                              "price does not move)", self.loading)
+        check_range("elasticity", self.elasticity, *SCALE_RANGE, low_open=False, high_open=False)
+        c = check_range("loading", self.loading)
+        if not SCALE_RANGE[0] <= abs(c) <= SCALE_RANGE[1]:   # c = 0: prices would not move
+            raise ConfigError("loading", "a number with |c| in [1e-100, 1e100] (c = 0: demand "
+                              "ignores the shocks and the price does not move)", self.loading)
 
     def demand(self, sizes: np.ndarray, eps: np.ndarray, log_price_gap: float) -> np.ndarray:
         """Each trader's demand at ``x = log(p/p*)`` (vectorised over agents)."""
@@ -75,12 +81,13 @@ def clearing_log_price(rule: DemandRule, weighted_shock: np.ndarray, total_size:
     """Uniform clearing of the summed schedules: x with ``A - B x = Q``.
 
     ``weighted_shock`` is ``sum_i S_i eps_i`` (per period and size vector), so
-    ``A = total_size + c weighted_shock`` and ``B = b total_size``. ``A - Q`` is summed as
-    ``(total_size - Q) + c weighted_shock``: with ``Q = total_size`` forming ``A`` first lost
-    shocks below round-off of the sizes (sigma 1e-200 gave a price that never moved).
+    ``A = total_size + c weighted_shock`` and ``B = b total_size``, computed as
+    ``(total_size - Q)/B + (c/b) E_t``: with ``Q = total_size`` forming ``A`` first lost shocks
+    below round-off of the sizes (sigma 1e-200 gave a price that never moved), and ``c w`` or
+    ``b total`` alone overflowed at c or b = 1e308.
     """
-    slope = rule.elasticity * total_size
-    return ((total_size - supply) + rule.loading * weighted_shock) / slope
+    gap = (total_size - supply) / (rule.elasticity * total_size)
+    return gap + (rule.loading / rule.elasticity) * (weighted_shock / total_size)
 
 
 def excess_demand(rule: DemandRule, sizes: np.ndarray, eps: np.ndarray, log_price_gap: float,
@@ -131,7 +138,7 @@ class GranularConfig:
         for n in self.n_agents:
             if isinstance(n, bool) or int(n) != n or not 2 <= n <= 10_000_000:   # Zipf's 1/ln N
                 raise ConfigError("sizes", "agent counts, integers in [2, 10000000]", n)
-        check_range("sigma", self.sigma, 0.0, None)
+        check_range("sigma", self.sigma, *SCALE_RANGE, low_open=False, high_open=False)
         for name, low in (("periods", 2), ("size_draws", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < low:

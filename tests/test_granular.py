@@ -149,21 +149,23 @@ def test_a_negative_loading_moves_the_price_the_other_way_with_the_same_volatili
     assert (tmp_path / "granular.png").stat().st_size > 0
 
 
-@pytest.mark.parametrize("sigma, elasticity", [(1e160, 2.0), (1e-200, 2.0), (0.1, 1e-200), (0.1, 1e305)])
-def test_results_scale_exactly_with_extreme_shocks_and_elasticities(sigma, elasticity):
-    # x_t = (c/b) E_t is linear in sigma and 1/b, so price_vol / theory and sd(E)/(sigma h) do
+@pytest.mark.parametrize("sigma, elasticity, loading", [
+    (1e100, 2.0, 1.0), (1e-100, 2.0, 1.0), (0.1, 1e-100, 1.0), (0.1, 1e100, 1.0), (0.1, 2.0, 1e100),
+    (1e100, 1e-100, 1e100), (1e-100, 1e100, 1e-100)])     # the corners: (c/b) sigma = 1e300, 1e-300
+def test_results_scale_exactly_with_extreme_shocks_and_elasticities(sigma, elasticity, loading):
+    # x_t = (c/b) E_t is linear in sigma and c/b, so price_vol / theory and sd(E)/(sigma h) do
     # not depend on them. Before, sigma 1e160 and b 1e-200 gave inf/nan (squares overflowed),
-    # b 1e305 gave 0 (squares underflowed), and sigma 1e-200 a price that never moved
-    # (1 + c eps rounded to 1 before the supply was subtracted).
+    # b 1e305 gave 0 (squares underflowed), c 1e308 gave nan, and sigma 1e-200 a price that
+    # never moved (1 + c eps rounded to 1 before the supply was subtracted).
     import warnings
 
     base = dict(n_agents=(10, 100), periods=30, size_draws=2)
     reference = run_granular(GranularConfig(**base))["rows"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        rows = run_granular(GranularConfig(**base, sigma=sigma,
-                                           demand=DemandRule(elasticity=elasticity)))["rows"]
-    scale = (sigma / 0.1) * (2.0 / elasticity)
+        rows = run_granular(GranularConfig(**base, sigma=sigma, demand=DemandRule(
+            elasticity=elasticity, loading=loading)))["rows"]
+    scale = (sigma / 0.1) * (loading / elasticity) * 2.0
     for row, ref in zip(rows, reference):
         assert row["aggregate_vol_over_sigma_h"] == pytest.approx(ref["aggregate_vol_over_sigma_h"],
                                                                   rel=1e-12)
@@ -198,6 +200,9 @@ def test_the_output_names_the_agent_counts_the_slopes_are_fitted_on(tmp_path, ca
     (["--elasticity", "-1"], "elasticity"),
     (["--loading", "0"], "loading"),               # nan slopes and 7 warnings
     (["--sizes", "1,10"], "sizes"),                # Zipf's 1/ln N at N = 1: a nan theory slope
+    (["--loading", "1e308"], "loading"),           # nan volatilities and slopes, exit 0
+    (["--elasticity", "1e308"], "elasticity"),     # volatilities 0, nan slopes, exit 0
+    (["--sigma", "1e-300"], "sigma"),
 ])
 def test_cli_bad_input_one_line_error(argv, field, tmp_path, capsys):
     assert main(["granular", "--out", str(tmp_path / "never"), *argv]) == 2

@@ -52,7 +52,7 @@ def register(subparsers) -> None:
                    help="agent counts N, comma separated, each in [2, 10^7] "
                         "(default 10,100,1000,10000,100000,1000000)")
     p.add_argument("--sigma", type=float, default=0.1,
-                   help="s.d. of each trader's shock eps_i per period (> 0; default 0.1)")
+                   help="s.d. of each trader's shock eps_i per period (in [1e-100, 1e100]; default 0.1)")
     p.add_argument("--periods", type=int, default=250,
                    help="periods T per (N, size draw); relative sampling error of a volatility "
                         "1/sqrt(2(T-1)) (>= 2; default 250)")
@@ -60,9 +60,10 @@ def register(subparsers) -> None:
                    help="independent size vectors per Pareto/Zipf law and N: h is random for "
                         "them, rows report medians over draws (>= 1; default 32)")
     p.add_argument("--elasticity", type=float, default=2.0,
-                   help="b: price elasticity of each trader's demand per unit of size (> 0; default 2)")
+                   help="b: price elasticity of each trader's demand per unit of size (in [1e-100, "
+                        "1e100]; default 2)")
     p.add_argument("--loading", type=float, default=1.0,
-                   help="c: demand response to the trader's own shock (!= 0; default 1)")
+                   help="c: demand response to the trader's own shock (|c| in [1e-100, 1e100]; default 1)")
     p.add_argument("--fit-min-n", type=int, default=100,
                    help="slopes are fitted on N >= this (default 100: the asymptotic regime); "
                         "all N when fewer than two are this large (the output says which N)")
