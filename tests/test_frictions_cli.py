@@ -64,6 +64,10 @@ def test_a_one_agent_market_draws_its_one_agent(tmp_path, capsys):
     (["--gammas", "1,2", "--xis", "1e200,-1e200"], "xis: must be numbers in [-1e+06, 1e+06]"),
     (["--preset", "kratsios-2-power1.5", "--method", "leading-order", "--lam", "1e-100", "--paths", "10"],
      "steps: must be >= 2.5e+57 for the Euler scheme"),          # was a 58-digit integer
+    # q -> 1: |g/q|^(1/(q-1)) overflowed in the shooting, which printed warnings and a g'(0)
+    # at its bracket's end (-10 at q = 1.06) with exit 0
+    (["--preset", "kratsios-2-power1.5", "--method", "leading-order", "--power", "1.05"],
+     "power: must be in [1.1, 2] for the leading-order method"),
     (["--compare", "--method", "deep-bsde"], "--method"),       # were ignored: --compare runs
     (["--compare", "--preset", "kratsios-10-quadratic"], "--preset"),   # its own list
 ])
@@ -96,3 +100,12 @@ def test_comparison_table_for_reference_methods(tmp_path):
     assert "| kratsios-2-power1.5 | leading-order | " in table
     assert json.loads((tmp_path / "results.json").read_text())[0]["sigma0"] == pytest.approx(
         1.0721, abs=5e-5)
+
+
+def test_a_two_agent_market_below_the_leading_order_range_is_compared_with_the_frictionless_one():
+    from lucas_abm.frictions.config import preset
+    from lucas_abm.frictions.solvers import reference_method
+
+    config = preset("kratsios-2-power1.5")
+    assert reference_method(config) == "leading-order"
+    assert reference_method(config.replace(power=1.05)) == "frictionless"

@@ -169,9 +169,18 @@ def _warn_outside_small_costs(config: MarketConfig, time_scale: float, sigma: fl
                       "(rgan, deep-bsde), or exact with power 2", LargeCostWarning, stacklevel=3)
 
 
+#: Smallest cost exponent q whose g-equation the shooting solves: the term |g/q|^(1/(q-1))
+#: has exponent 12.5 at q = 1.08, and below it the bisection for g'(0) lost the power-law branch
+#: (g'(0) = -1.44 at q = 1.08, then -1.56 at 1.07 and the bracket's end, -10, at 1.06).
+MIN_POWER = 1.1
+
+
 def leading_order(config: MarketConfig) -> LeadingOrder:
     if config.n_agents != 2:
         raise ConfigError("agents", "2 for the leading-order approximation", config.n_agents)
+    if config.power < MIN_POWER:
+        raise ConfigError("power", f"in [{MIN_POWER:g}, 2] for the leading-order approximation "
+                          "(its g-equation has the exponent 1/(q-1))", config.power)
     g1, g2 = config.gammas
     q, alpha = config.power, config.alpha
     lam_h = 2.0 * config.cost_coefficient

@@ -10,6 +10,7 @@ import time
 
 from lucas_abm.errors import ConfigError
 from lucas_abm.frictions.config import METHODS, MarketConfig
+from lucas_abm.frictions.leading_order import MIN_POWER as LEADING_ORDER_MIN_POWER
 from lucas_abm.frictions.paths import BrownianPaths, MarketPaths
 
 
@@ -22,6 +23,9 @@ def check_method(config: MarketConfig, method: str) -> None:
                           method)
     if method == "leading-order" and config.n_agents != 2:
         raise ConfigError("method", "leading-order only with 2 agents", method)
+    if method == "leading-order" and config.power < LEADING_ORDER_MIN_POWER:
+        raise ConfigError("power", f"in [{LEADING_ORDER_MIN_POWER:g}, 2] for the leading-order "
+                          "method (its g-equation has the exponent 1/(q-1))", config.power)
     if method == "rgan-mu-known" and config.power != 2.0 and config.n_agents != 2:
         raise ConfigError("method", "a mu-known method only with q = 2 or 2 agents "
                           "(the drift formula needs sum_n G'(phidot^n) = 0)", method)
@@ -31,7 +35,7 @@ def reference_method(config: MarketConfig) -> str:
     """The best available benchmark: exact (q=2), leading order (N=2), else frictionless."""
     if config.power == 2.0:
         return "exact"
-    if config.n_agents == 2:
+    if config.n_agents == 2 and config.power >= LEADING_ORDER_MIN_POWER:
         return "leading-order"
     return "frictionless"
 

@@ -34,7 +34,7 @@ def register(subparsers) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), help="a published experiment; "
                    "explicit options below override its values")
     p.add_argument("--agents", type=int, help="number of agents N (must match --gammas/--xis)")
-    p.add_argument("--power", type=float, help="cost exponent q in (1, 2] (default 2)")
+    p.add_argument("--power", type=float, help="cost exponent q in (1, 2] (default 2; leading-order needs q >= 1.1)")
     p.add_argument("--gammas", help="risk aversions gamma_1,...,gamma_N (comma separated), each in (0, 1e6]")
     p.add_argument("--xis", help="endowment exposures xi_1,...,xi_N summing to zero, each in [-1e6, 1e6]")
     p.add_argument("--lam", type=float, help="trading-cost level lambda > 0 (default 0.01)")
