@@ -139,7 +139,9 @@ class GranularConfig:
             if isinstance(n, bool) or int(n) != n or not 2 <= n <= 10_000_000:   # Zipf's 1/ln N
                 raise ConfigError("sizes", "agent counts, integers in [2, 10000000]", n)
         check_range("sigma", self.sigma, *SCALE_RANGE, low_open=False, high_open=False)
-        for name, low in (("periods", 2), ("size_draws", 1)):
+        if len(set(self.n_agents)) != len(self.n_agents):   # a repeated N weighs twice in the fit
+            raise ConfigError("sizes", "distinct agent counts", list(self.n_agents))
+        for name, low in (("periods", 2), ("size_draws", 1), ("fit_min_n", 2)):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < low:
                 raise ConfigError(name, f"an integer >= {low}", value)

@@ -114,7 +114,8 @@ def check_utility_finite(prices: EquilibriumPrices, initial_shares: float,
     if gamma == 1.0:
         return
     c = initial_shares * dividend_range(prices.dividend)
-    log_u = (1.0 - gamma) * np.log(c) - math.log(abs(1.0 - gamma))
+    with np.errstate(over="ignore"):   # gamma 1e308: log|u| is inf, and refused below
+        log_u = (1.0 - gamma) * np.log(c) - math.log(abs(1.0 - gamma))
     if np.max(np.abs(log_u)) > 709.0:
         levels = f"{c.min():.4g}" if c.min() == c.max() else f"{c.min():.4g} to {c.max():.4g}"
         raise ConfigError(field, f"small enough that the utility of the equilibrium consumption "

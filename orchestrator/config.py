@@ -345,7 +345,7 @@ def _set_population_key(raw: dict, parts: list[str], value, item: str) -> None:
     types = raw.get("population")
     if not isinstance(types, list) or not types:
         raise ConfigError("--set", "population.I.key=value only for a config with a population: list", item)
-    if len(parts) != 3 or not parts[1].isdigit() or int(parts[1]) >= len(types):
+    if len(parts) != 3 or not (parts[1].isascii() and parts[1].isdigit()) or int(parts[1]) >= len(types):
         raise ConfigError("--set", f"population.I.key=value with I in [0, {len(types) - 1}]", item)
     if not isinstance(types[int(parts[1])], dict):
         raise ConfigError("--set", "population.I.key=value where type I is a mapping of keys", item)

@@ -229,6 +229,8 @@ class ReportRequest:
                               text) from None
         if not values:
             raise ConfigError("--episodes", "a comma-separated list of evaluation episodes, e.g. 10,50,300", text)
+        if len(set(values)) != len(values):   # one episode drawn twice in the same figure
+            raise ConfigError("--episodes", "distinct evaluation episodes, e.g. 10,50,300", text)
         return values
 
 

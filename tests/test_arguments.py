@@ -53,6 +53,13 @@ def one_line_error(capsys, args: list[str]) -> str:
     (["solve", "--states", "-0.04,0.05"],
      "--states: expected one argument (a value that starts with '-' goes as OPTION=VALUE)"),
     (["train"], "the following arguments are required: --config (see lucas-abm train --help)"),
+    (["actor", "--config", SMOKE, "--out", "x", "--replay-address", "localhost:1", "--actor-id", "²"],
+     "--actor-id: must be an integer >= 0, or auto, got '²'"),    # str.isdigit: a ValueError
+    (["granular", "--fit-min-n", "-5"], "fit_min_n: must be an integer >= 2, got -5"),   # was accepted
+    (["granular", "--sizes", "10,10"], "sizes: must be distinct agent counts, got [10, 10]"),
+    (["merton", "--gamma", "1.0000000001"],
+     "gamma: must be positive with |gamma - 1| >= 1e-6, got 1.0000000001 (log utility has V = "
+     "log(W)/rho + const, not this form)"),
 ])
 def test_a_bad_value_is_one_line_naming_the_option(capsys, tmp_path, monkeypatch, args, line):
     monkeypatch.chdir(tmp_path)
@@ -124,3 +131,27 @@ def test_a_role_message_that_names_the_role_is_not_prefixed_twice(capsys):
     assert capsys.readouterr().err.splitlines() == [
         "lucas-abm learner: no replay server at x:1 for 3 s",
         "lucas-abm actor: actor 0: no replay server at x:1 for 3 s"]
+
+
+def test_a_single_agent_count_says_why_there_are_no_slopes(tmp_path, capsys):
+    assert main(["granular", "--sizes", "100", "--periods", "20", "--size-draws", "2",
+                 "--out", str(tmp_path)]) == 0
+    assert "No slopes: a fit needs at least two agent counts." in capsys.readouterr().out
+
+
+def test_an_episode_asked_for_twice_is_refused():
+    from lucas_abm.errors import ConfigError
+    from orchestrator.report import ReportRequest
+
+    with pytest.raises(ConfigError, match=r"^--episodes: must be distinct evaluation episodes"):
+        ReportRequest.parse_episodes("5,5")
+    assert ReportRequest.parse_episodes("5,50") == (5, 50)
+
+
+def test_a_huge_gamma_is_refused_without_warnings_first(capsys):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        line = one_line_error(capsys, ["simulate", "--gamma", "1e308", "--steps", "2", "--backend", "numpy"])
+    assert line.startswith("lucas-abm: error: gamma: must be small enough that the utility")

@@ -69,7 +69,7 @@ class MertonProblem:
     def __post_init__(self) -> None:
         check_range("gamma", self.gamma, 0.0, None)
         if abs(self.gamma - 1.0) < 1e-6:
-            raise ConfigError("gamma", "positive and != 1", self.gamma,
+            raise ConfigError("gamma", "positive with |gamma - 1| >= 1e-6", self.gamma,
                               detail="log utility has V = log(W)/rho + const, not this form")
         # rho and sigma are bounded away from 0 and infinity: the policy network starts at nu =
         # rho (rho 1e-300 underflowed it to 0, every control undefined; 1e308 a math domain

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
 def actor_id(text: str) -> str:
     """``--actor-id``: an integer >= 0 or ``auto``, checked while the command line is read."""
-    if text != "auto" and not text.isdigit():
+    if text != "auto" and not (text.isascii() and text.isdigit()):   # not "²"
         raise argparse.ArgumentTypeError(f"must be an integer >= 0, or auto, got {text!r}")
     return text
 

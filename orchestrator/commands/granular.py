@@ -49,7 +49,7 @@ def register(subparsers) -> None:
                     "sqrt(sum_i (S_i/sum_j S_j)^2), the realised aggregate-shock volatility over "
                     "sigma h, and the clearing log-price volatility against (c/b) sigma h.")
     p.add_argument("--sizes", default=",".join(map(str, DEFAULT_N_AGENTS)),
-                   help="agent counts N, comma separated, each in [2, 10^7] "
+                   help="distinct agent counts N, comma separated, each in [2, 10^7] "
                         "(default 10,100,1000,10000,100000,1000000)")
     p.add_argument("--sigma", type=float, default=0.1,
                    help="s.d. of each trader's shock eps_i per period (in [1e-100, 1e100]; default 0.1)")
@@ -65,7 +65,8 @@ def register(subparsers) -> None:
     p.add_argument("--loading", type=float, default=1.0,
                    help="c: demand response to the trader's own shock (|c| in [1e-100, 1e100]; default 1)")
     p.add_argument("--fit-min-n", type=int, default=100,
-                   help="slopes are fitted on N >= this (default 100: the asymptotic regime); "
+                   help="slopes are fitted on N >= this, an integer >= 2 (default 100: the "
+                        "asymptotic regime); "
                         "all N when fewer than two are this large (the output says which N)")
     p.add_argument("--seed", type=nonnegative_int, default=0,
                    help="seed of sizes and shocks (>= 0; default 0)")
@@ -96,6 +97,8 @@ def markdown_table(result: dict) -> str:
         lines.append(f"| {r['size_law']} | {r['n_agents']:,} | {r['size_draws']} | {r['h']:.4g} | "
                      f"{r['aggregate_vol_over_sigma_h']:.3f} | {r['price_vol']:.4g} | "
                      f"{r['price_vol_theory']:.4g} | {r['price_vol_over_theory']:.3f} |")
+    if not result["slopes"]:
+        return "\n".join(lines + ["", "No slopes: a fit needs at least two agent counts."]) + "\n"
     lines += ["", f"Slopes of log price vol on log N (N >= {min(result['fit_n_agents'])}):", "",
               "| size law | fitted slope | theory slope | asymptotic law |", "|---|---:|---:|---|"]
     for label, slope in result["slopes"].items():

@@ -31,8 +31,8 @@ def register(subparsers) -> None:
                         "uniform wealth; repaired-pinn: log wealth, homothetic value, residual "
                         "normalised by |rho V|; actor-critic: value and bounded policy networks "
                         "by deep policy iteration (default)")
-    p.add_argument("--gamma", type=float, default=2.0, help="relative risk aversion > 0, != 1 "
-                   "(default 2)")
+    p.add_argument("--gamma", type=float, default=2.0, help="relative risk aversion > 0 with |gamma - 1| "
+                   ">= 1e-6 (log utility has another form; default 2)")
     p.add_argument("--rho", type=float, default=0.05, help="time preference rate in [1e-6, 10] (default 0.05)")
     p.add_argument("--r", type=float, default=0.02, help="risk-free rate in (-1, 1) (default 0.02)")
     p.add_argument("--mu", type=float, default=0.06, help="expected stock return in (-1, 1) "

@@ -34,7 +34,8 @@ def register(subparsers) -> None:
                    help="directory to restore the latest replay checkpoint from and to "
                         "write checkpoints to (default: a temporary directory)")
     p.add_argument("--shards", type=int, default=1, metavar="S",
-                   help="number of agent-sharded learners: one weights table each")
+                   help="number of agent-sharded learners, in [1, market.n_agents]: one weights "
+                        "table each (default 1)")
     p.add_argument("--out", type=output_dir, default=None, metavar="DIR",
                    help="the run directory: keep this server's CPU seconds in DIR/cpu/replay.json, "
                         "beside the other roles' (default: not recorded)")

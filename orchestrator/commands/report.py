@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="evaluation episodes to draw in figures 8-11, comma-separated (default: "
                         f"{DEFAULT_PANELS} spread from the first to the last evaluation)")
     p.add_argument("--agents", type=int, default=None, metavar="K",
-                   help="draw the first K of the sampled agents (default: all sampled, usually 10)")
+                   help="draw the first K of the sampled agents, K in [1, sampled] (default: all "
+                        "sampled, usually 10)")
     p.set_defaults(func=run)
 
 

@@ -18,7 +18,9 @@ def add_role_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replay-address", required=True, metavar="HOST:PORT",
                    help="address of the replay server (lucas-abm replay-server)")
     p.add_argument("--shards", type=int, default=1, metavar="S",
-                   help="number of agent-sharded learners (each owns the networks of N/S agents)")
+                   help="number of agent-sharded learners (each owns the networks of N/S agents), "
+                        "in [1, N]: 1, a divisor of learner.agent_types with shared weights, any S "
+                        "with independent weights (default 1)")
     p.add_argument("--peer-timeout", type=positive_seconds, default=PEER_TIMEOUT_S, metavar="SECONDS",
                    help="longest wait for the replay server or the first weights, in (0, 604800] "
                         f"seconds; then exit 4 with a message naming the peer (default {PEER_TIMEOUT_S:g})")
@@ -28,7 +30,7 @@ def add_role_options(p: argparse.ArgumentParser) -> None:
 
 def check_address(address: str) -> str:
     host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+    if not sep or not host or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
         raise ConfigError("--replay-address", "HOST:PORT with PORT in [1, 65535]", address)
     return address
 

@@ -50,19 +50,21 @@ def register(subparsers) -> None:
     p.add_argument("--dividend", default="constant",
                    help="dividend process: one of " + ", ".join(DIVIDENDS))
     p.add_argument("--ybar", type=float, default=None,
-                   help=f"dividend level (constant) or its mean (iid-lognormal, log-ar1: sets "
+                   help=f"dividend level > 0 (constant) or its mean (iid-lognormal, log-ar1: sets "
                         f"--mu); default {THESIS_YBAR:.10g} = 0.01 exp(1.5) as in the thesis")
     p.add_argument("--mu", type=float, default=None,
                    help="mean of log y (iid-lognormal) or intercept of log y' = mu + alpha log y "
-                        "+ sigma eps (log-ar1); give --mu or --ybar, not both")
+                        "+ sigma eps (log-ar1), with the median log level (mu, or mu/(1-alpha)) in "
+                        "[-708, 709]; give --mu or --ybar, not both")
     p.add_argument("--sigma", type=float, default=None,
                    help=f"s.d. of log y (iid-lognormal) or of the log-ar1 shock, >= 0 "
                         f"(default {DEFAULT_SIGMA})")
     p.add_argument("--states", default=None,
                    help="markov: comma-separated distinct dividend levels > 0, e.g. 0.04,0.05")
     p.add_argument("--transition", default=None,
-                   help="markov: the n x n transition matrix, row-major and comma-separated; row i "
-                        "gives P(y' = states[j] | y = states[i])")
+                   help="markov: the n x n transition matrix, row-major and comma-separated, "
+                        "entries in [0, 1], each row summing to 1; row i gives P(y' = states[j] | "
+                        "y = states[i])")
     p.add_argument("--alpha", type=float, default=None,
                    help=f"log-ar1 persistence, in (-1, 1) (default {DEFAULT_ALPHA})")
     p.add_argument("--tree-lot", type=float, default=DEFAULT_TREE_LOT,

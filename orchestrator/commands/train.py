@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None,
                    help="override training.seed (integer >= 0): network init, exploration, market draws")
     p.add_argument("--out", type=output_dir, default=Path("runs/train"), metavar="DIR",
-                   help="output directory (must be new, unless --resume)")
+                   help="output directory: new, or one that holds no run (no config.yaml), "
+                        "unless --resume")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in DIR from its latest checkpoint (same config required); a "
                         "DIR without checkpoints starts the run, so one command both starts and "
@@ -51,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "multi-process layout on this machine: a replay server, the learner(s), K "
                         "actors and an evaluator as separate processes on loopback (docs/distributed.md)")
     p.add_argument("--shards", type=int, default=1, metavar="S",
-                   help="with --actors: agent-sharded learners, each owning the networks of N/S agents")
+                   help="with --actors: agent-sharded learners, each owning the networks of N/S "
+                        "agents, in [1, N] (default 1)")
     p.add_argument("--peer-timeout", type=positive_seconds, default=None, metavar="SECONDS",
                    help="with --actors: longest wait of a role for its peers before it exits with a "
                         f"message (the launcher then restarts it; default {PEER_TIMEOUT_S:g})")
