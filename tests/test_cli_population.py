@@ -115,6 +115,11 @@ def test_patience_path_json_and_table(tmp_path, capsys):
     ([{"name": "a", "gamma": 5}, {"name": "b", "gamma": 1}], ["--ybar", "1e308"],
      "ybar: must be dividend levels at which the equilibrium's prices and holdings are float64s, "
      "got 1e+308 (tree_price[0] = inf)"),
+    # a gamma from --gamma (types that set none) was blamed on population[0].gamma
+    ([{"name": "a", "beta": 0.9}, {"name": "b", "beta": 0.95}], ["--gamma", "2"],
+     "gamma: must be 1 (log utility) when betas differ, got 2.0"),
+    ([{"name": "a", "beta": 0.9}, {"name": "b", "beta": 0.95, "gamma": 3}], [],
+     "population[1].gamma: must be 1 (log utility) when betas differ, got 3.0"),
     ([{"name": "a", "beta": 0.9}, {"name": "b", "beta": 0.95}], ["--ybar", "1e308"],
      "ybar: must be dividend levels at which the equilibrium's prices and holdings are float64s"),
     ([{"name": "a", "count": 10, "size": 1e307}, {"name": "b", "count": 10, "size": 1e307}], [],

@@ -37,6 +37,12 @@ def chain_arrays(states, transition) -> tuple[np.ndarray, np.ndarray]:
     return y, validate_transition(transition, y.size)
 
 
+def _gamma_field(population, index: int) -> str:
+    """The field that set type ``index``'s gamma: its own key, or the economy's default
+    (``--gamma``) for a type that sets none."""
+    return f"population[{index}].gamma" if population.types[index].gamma is not None else "gamma"
+
+
 def solve_population(population: Population, states, transition, *, beta: float = 0.95,
                      gamma: float = 1.0, initial_state: int = 0, periods: int = 50) -> dict:
     """Solve the exact equilibrium of ``population`` on the chain (``states``, ``transition``);
@@ -65,7 +71,7 @@ def solve_population(population: Population, states, transition, *, beta: float 
     if np.any(gammas == 0):
         if not np.all(gammas == 0):
             bad = int(np.flatnonzero(gammas != 0)[0])
-            raise ConfigError(f"population[{bad}].gamma", "0 like the other types' (risk-neutral types "
+            raise ConfigError(_gamma_field(population, bad), "0 like the other types' (risk-neutral types "
                               "cannot be mixed with risk-averse ones in an exact solve)", float(gammas[bad]))
         return {**base, **_harrison_kreps(names, y, beliefs, betas, theta)}
     differs = [i for i in range(len(names)) if not np.allclose(beliefs[i], p_true, rtol=0, atol=1e-12)]
@@ -75,7 +81,7 @@ def solve_population(population: Population, states, transition, *, beta: float 
     if np.any(betas != betas[0]):
         if not np.all(gammas == 1.0):
             bad = int(np.flatnonzero(gammas != 1.0)[0])
-            raise ConfigError(f"population[{bad}].gamma", "1 (log utility) when betas differ",
+            raise ConfigError(_gamma_field(population, bad), "1 (log utility) when betas differ",
                               float(gammas[bad]))
         if n != 1:
             raise ConfigError("dividend", "constant when betas differ (the exact patience path needs a "
