@@ -26,8 +26,9 @@ def train(config: Any, out_dir: str | Path | None = None, *, overrides: Sequence
     ``out_dir`` (``summary.json``, metrics, evaluation episodes, checkpoints and
     ``provenance.json``); with ``out_dir=None`` it goes to a temporary directory that is
     deleted on return. Bad input raises :class:`lucas_abm.errors.ConfigError` before
-    TensorFlow is imported. The summary holds ``converged``, ``episodes_to_converge`` and the
-    final evaluation's prices and volumes (see ``orchestrator.convergence``).
+    TensorFlow is imported. The summary holds ``converged``, ``episodes_to_converge``, the
+    number of ``evaluations`` and the final evaluation's prices and volumes (see
+    ``orchestrator.convergence``); a run stopped before its first evaluation has no prices.
     """
     from lucas_abm.errors import ConfigError, check_int
     from orchestrator.config import (TrainConfig, apply_overrides, config_from_dict,

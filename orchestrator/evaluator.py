@@ -106,6 +106,7 @@ def summary(config: TrainConfig, economy: Economy, evaluations: list[dict], *, e
         "weight_sharing": config.learner.weight_sharing,
         "seed": config.training.seed,
         "updates": updates,
+        "evaluations": len(evaluations),   # 0: no prices yet (stopped before the first evaluation)
     }
     out.update(extra)
     if last is not None:

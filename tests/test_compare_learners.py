@@ -137,3 +137,12 @@ def test_population_actor_critic_cells_take_the_thesis_learner(compare):
     assert a["economy"]["mechanism_params"] == b["economy"]["mechanism_params"]
     assert a["population"] == cell(compare, "population-dqn-shared").resolved()["population"]
     assert cell(compare, "population-dqn-independent").resolved()["learner"]["algorithm"] == "dqn"
+
+
+def test_a_summary_before_the_first_evaluation_says_there_was_none():
+    # train(..., stop_after_episodes=1) returned a summary without prices and without saying why
+    config = load_config(ROOT / "configs" / "smoke.yaml")
+    result = summary(config, Economy(config), [], episodes=1, wall_seconds=1.0, agent_steps=10,
+                     updates=0)
+    assert result["evaluations"] == 0 and result["converged"] is False
+    assert "tree_price" not in result
