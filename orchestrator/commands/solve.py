@@ -21,7 +21,8 @@ from lucas_abm.dividend_params import (DEFAULT_ALPHA, DEFAULT_SIGMA, PARAMETERS,
                                        dividend_levels)
 from lucas_abm.dividends import DIVIDEND_NAMES, THESIS_YBAR
 from lucas_abm.errors import ConfigError, check_choice, check_range
-from lucas_abm.solver import GrowthEquilibrium, NotConvergedError, solve_equilibrium, solve_numerics_default
+from lucas_abm.solver import (GrowthEquilibrium, NotConvergedError, solve_equilibrium,
+                              solve_numerics_default)
 from lucas_abm.solver_limits import positive_float64s
 from lucas_abm.utility import CRRAUtility
 
