@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from lucas_abm.dividends import THESIS_YBAR, DividendProcess, make_dividend
+from lucas_abm.dividends import SMALLEST_LEVEL, THESIS_YBAR, DividendProcess, make_dividend
 from lucas_abm.errors import ConfigError, check_range
 
 #: Defaults of the user-facing parametrisation (:func:`dividend_from_params`).
@@ -62,7 +62,8 @@ def process_arguments(name: str, params: dict, field: str = "") -> dict:
                           params["ybar"])
     get = params.get
     if name == "constant":
-        return {"ybar": _checked(key, "ybar", get("ybar", THESIS_YBAR), 0.0, None)}
+        return {"ybar": _checked(key, "ybar", get("ybar", THESIS_YBAR), SMALLEST_LEVEL, None,
+                                 low_open=False)}
     if name == "markov":
         for k in ("states", "transition"):
             if k not in params:
@@ -77,7 +78,7 @@ def process_arguments(name: str, params: dict, field: str = "") -> dict:
             out["y0"] = _checked(key, "ybar", params["ybar"], 0.0, None)
         return out
     sigma = _checked(key, "sigma", get("sigma", DEFAULT_SIGMA), 0.0, None, low_open=False)
-    ybar = _checked(key, "ybar", get("ybar", THESIS_YBAR), 0.0, None)
+    ybar = _checked(key, "ybar", get("ybar", THESIS_YBAR), SMALLEST_LEVEL, None, low_open=False)
     if name == "iid-lognormal":
         if "mu" in params:
             return {"mu": _checked(key, "mu", params["mu"]), "sigma": sigma}

@@ -64,6 +64,11 @@ def _set(obj, name: str, value) -> None:
     object.__setattr__(obj, name, value)
 
 
+#: The smallest dividend level: float64's smallest normal number, 2.2e-308. Below it a level is
+#: denormal and loses digits (ybar 1e-320 was stored as 9.99989e-321).
+SMALLEST_LEVEL = float(np.finfo(np.float64).tiny)
+
+
 @dataclass(frozen=True)
 class ConstantDividend(DividendProcess):
     """y_t = ybar for every t; ``ybar`` > 0 (default: the thesis' 0.01 exp(1.5))."""
@@ -72,7 +77,7 @@ class ConstantDividend(DividendProcess):
     ybar: float = THESIS_YBAR
 
     def __post_init__(self) -> None:
-        _set(self, "ybar", check_range("ybar", self.ybar, 0.0, None))
+        _set(self, "ybar", check_range("ybar", self.ybar, SMALLEST_LEVEL, None, low_open=False))
 
     def moment(self, k: float) -> float:
         """E[y^k] = ybar^k."""
@@ -172,8 +177,9 @@ class MarkovChainDividend(DividendProcess):
             raise ConfigError("states", "a list of positive numbers", self.states) from None
         if not states:
             raise ConfigError("states", "a non-empty list of positive numbers", list(states))
-        if not all(math.isfinite(s) and s > 0 for s in states):
-            raise ConfigError("states", "positive finite numbers", list(states))
+        if not all(math.isfinite(s) and s >= SMALLEST_LEVEL for s in states):
+            raise ConfigError("states", f"finite numbers >= {SMALLEST_LEVEL:.4g} (float64's "
+                              "smallest normal number; below, levels lose their digits)", list(states))
         if len(set(states)) != len(states):
             raise ConfigError("states", "distinct numbers", list(states))
         p = validate_transition(self.transition, len(states))

@@ -196,3 +196,16 @@ def test_make_dividend_takes_the_configs_mean_dividend_ybar(name, extra):
         assert math.exp(m + v / 2) == pytest.approx(0.045, rel=1e-14)
     with pytest.raises(ConfigError, match="^ybar: must be left out when mu is given"):
         make_dividend(name, ybar=0.045, mu=0.0)
+
+
+def test_levels_below_float64s_smallest_normal_number_are_refused():
+    # ybar 1e-320 was stored as 9.99989e-321 and priced at 1.89998e-319
+    from lucas_abm.dividend_params import dividend_from_params
+
+    with pytest.raises(ConfigError, match=r"^ybar: must be in \[2\.22507e-308, inf\)"):
+        make_dividend("constant", ybar=1e-320)
+    with pytest.raises(ConfigError, match=r"^ybar: must be in \[2\.22507e-308, inf\)"):
+        dividend_from_params("iid-lognormal", {"ybar": 1e-320})
+    with pytest.raises(ConfigError, match=r"^states: must be finite numbers >= 2\.225e-308"):
+        make_dividend("markov", states=(1e-320, 1.0), transition=((0.5, 0.5), (0.5, 0.5)))
+    assert make_dividend("constant", ybar=1e-300).ybar == 1e-300
