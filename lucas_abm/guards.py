@@ -121,15 +121,18 @@ def check_utility_finite(prices: EquilibriumPrices, initial_shares: float,
         raise ConfigError(field, f"small enough that the utility of the equilibrium consumption "
                           f"c = {levels} is a float64 (|u| = c^(1-gamma)/|1-gamma| < e^709); or "
                           "a dividend level near 1", gamma,
-                          detail=f"|u| reaches e^{np.max(np.abs(log_u)):.0f}")
+                          detail=f"|u| reaches e^{np.max(np.abs(log_u)):.0f}"
+                          if np.isfinite(np.max(np.abs(log_u))) else "|u| is beyond e^1e308")
 
 
-def check_population_utility_finite(dividend: DividendProcess, arrays) -> None:
+def check_population_utility_finite(dividend: DividendProcess, arrays, population=None,
+                                    default_field: str = "gamma") -> None:
     """:func:`check_utility_finite` for every agent of a population (``arrays``, a
     :class:`~lucas_abm.population.PopulationArrays`): ``|u_i(c)| < e^709`` for agent i's gamma
     and ``c = s0_i y`` at both ends of :func:`dividend_range` (``log |u|`` is monotone in
-    ``log y``). ConfigError names ``population[k].gamma`` of the first type that fails; log
-    (gamma = 1) and linear (gamma = 0) utility always pass."""
+    ``log y``). ConfigError names ``population[k].gamma`` of the first type that fails, or
+    ``default_field`` when that type takes the economy's gamma (a ``population`` given, whose
+    type k sets none); log (gamma = 1) and linear (gamma = 0) utility always pass."""
     y = dividend_range(dividend)
     gamma = np.asarray(arrays.gamma, float)
     s0 = np.asarray(arrays.initial_shares, float)
@@ -144,11 +147,14 @@ def check_population_utility_finite(dividend: DividendProcess, arrays) -> None:
     if worst.max() > 709.0:
         i = int(np.argmax(worst > 709.0))
         k = int(arrays.type_index[i])
-        raise ConfigError(f"population[{k}].gamma", "small enough that the utility of the "
+        own = population is None or population.types[k].gamma is not None
+        reach = f"e^{worst[i]:.0f}" if np.isfinite(worst[i]) else "beyond e^1e308"
+        raise ConfigError(f"population[{k}].gamma" if own else default_field,
+                          "small enough that the utility of the "
                           f"equilibrium consumption c = s0 y (s0 = {s0[i]:.4g}, y in [{y.min():.4g}, "
                           f"{y.max():.4g}]) is a float64 (|u| = c^(1-gamma)/|1-gamma| < e^709); or a "
                           "dividend level near 1", float(gamma[i]),
-                          detail=f"|u| reaches e^{worst[i]:.0f} for type {arrays.names[k]}")
+                          detail=f"|u| reaches {reach} for type {arrays.names[k]}")
 
 
 def check_lots(prices: EquilibriumPrices, tree_lot: float, bond_lot: float,

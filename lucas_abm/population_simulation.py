@@ -44,7 +44,7 @@ def build_population(cfg):
         raise ConfigError("agents", f"{n} (the population's count) or left out", cfg.agents)
     if n < 2:
         raise ConfigError("population", "at least 2 agents in all", n)
-    check_population_utility_finite(dividend, arrays)
+    check_population_utility_finite(dividend, arrays, population, default_field="gamma")
     config = MarketConfig(n_agents=n, horizon=cfg.horizon or cfg.steps, tree_lot=cfg.tree_lot,
                           bond_lot=cfg.bond_lot, borrowing_limit=cfg.borrowing_limit,
                           max_price=cfg.max_price)

@@ -205,7 +205,8 @@ class TrainConfig:
             check_utility_finite(prices, m.initial_shares)
         else:                                  # each agent its own gamma and initial shares
             from orchestrator.population import draw
-            check_population_utility_finite(prices.dividend, draw(self))
+            check_population_utility_finite(prices.dividend, draw(self), self._population,
+                                            default_field="economy.gamma")
         mechanism = build_mechanism(self.economy.mechanism, self.economy.mechanism_params)
         if a.tree_positions is not None:
             from lucas_abm.mechanisms.orders import OrderMechanism

@@ -227,3 +227,16 @@ def test_a_population_price_cap_is_checked_over_a_lognormal_dividend_range(tmp_p
 def test_messages_print_a_beta_that_six_digits_would_round_to_one(capsys):
     message = cli_error(capsys, "simulate", "--beta", "0.99999999", "--steps", "2", "--backend", "numpy")
     assert "at beta 0.99999999, gamma 1," in message          # was "at beta 1"
+
+
+def test_a_population_type_with_the_economys_gamma_is_refused_naming_gamma(tmp_path, capsys):
+    # it named population[0].gamma, which the file does not set
+    import yaml
+
+    path = tmp_path / "population.yaml"
+    path.write_text(yaml.safe_dump({"population": [{"name": "a", "count": 10},
+                                                   {"name": "b", "count": 10, "gamma": 1.0}]}))
+    message = cli_error(capsys, "simulate", "--population", str(path), "--gamma", "300",
+                        "--mechanism", "call-auction", "--policy", "random", "--steps", "2")
+    assert message.startswith("gamma: must be small enough that the utility")
+    assert message.endswith("got 300.0 (|u| reaches e^923 for type a)")
