@@ -28,6 +28,7 @@ import numpy as np
 
 from lucas_abm.dividends import ConstantDividend, DividendProcess, MarkovChainDividend
 from lucas_abm.errors import ConfigError
+from lucas_abm.scripted import check_noise, check_spread
 from lucas_abm.equilibrium.negishi import NegishiEquilibrium, solve_negishi
 from lucas_abm.solver import EquilibriumPrices, solve_equilibrium
 
@@ -170,7 +171,7 @@ class RandomOrders:
                  spread: float = 0.5, noise: float = 0.05, seed: int | None = None):
         self.kind, self.prices = kind, prices
         self.tree_lots, self.bond_lots = tree_lots, bond_lots
-        self.spread, self.noise = spread, noise
+        self.spread, self.noise = check_spread(spread), check_noise(noise)
         self.rng = np.random.default_rng(seed)
 
     def start(self, market):

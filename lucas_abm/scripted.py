@@ -10,6 +10,9 @@ rational-expectations prices ``p(y)``, ``q(y)`` from :func:`lucas_abm.solver.sol
                           i.i.d. (``noise`` = 0.05: a 5% standard deviation).
 
 Noisy prices can be non-positive for large ``noise``; the market then treats them as invalid.
+``noise`` is at most ``MAX_NOISE`` = 1e6: beyond about 100 nearly every price is invalid
+already, and near 1e308 ``p(y)(1 + noise Z)`` overflows to inf, so the mean posted price would
+print nan.
 """
 from __future__ import annotations
 
@@ -21,6 +24,17 @@ from lucas_abm.errors import ConfigError, check_range
 from lucas_abm.solver import EquilibriumPrices
 
 POLICIES = ("equilibrium", "random", "noisy-equilibrium")
+MAX_NOISE = 1e6
+
+
+def check_spread(spread: float) -> float:
+    """The random policy's ``spread``, in ``[0, 1)`` (prices ``p(y)(1 +- spread)`` stay > 0)."""
+    return check_range("spread", spread, 0.0, 1.0, low_open=False, high_open=True)
+
+
+def check_noise(noise: float) -> float:
+    """The noisy-equilibrium policy's ``noise`` (a relative standard deviation), in ``[0, 1e6]``."""
+    return check_range("noise", noise, 0.0, MAX_NOISE, low_open=False, high_open=False)
 
 
 @dataclass
@@ -37,8 +51,7 @@ class ScriptedPolicy:
     def __post_init__(self) -> None:
         if self.kind not in POLICIES:
             raise ConfigError("policy", "one of " + ", ".join(POLICIES), self.kind)
-        self.spread = check_range("spread", self.spread, 0.0, 1.0, low_open=False, high_open=True)
-        self.noise = check_range("noise", self.noise, 0.0, None, low_open=False)
+        self.spread, self.noise = check_spread(self.spread), check_noise(self.noise)
         self.rng = np.random.default_rng(self.seed)
 
     def __call__(self, dividend: float, n_agents: int) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,7 @@ from lucas_abm.guards import (check_lots, check_price_cap, check_prices_over_ran
                               check_utility_finite)
 from lucas_abm.market import LucasMarket, MarketConfig, invariant_violation
 from lucas_abm.mechanisms import build_mechanism
-from lucas_abm.scripted import POLICIES, ScriptedPolicy, make_policy
+from lucas_abm.scripted import POLICIES, ScriptedPolicy, check_noise, check_spread, make_policy
 from lucas_abm.solver import EquilibriumPrices, solve_equilibrium
 from lucas_abm.utility import CRRAUtility
 
@@ -104,7 +104,8 @@ class SimulationConfig:
             if getattr(self, option) is not None and self.policy != policy:
                 raise ConfigError(option, f"left out unless --policy {policy} (the {self.policy} "
                                   "policy does not use it)", getattr(self, option))
-        return {k: getattr(self, k) for k in ("spread", "noise") if getattr(self, k) is not None}
+        checks = {"spread": check_spread, "noise": check_noise}
+        return {k: checks[k](getattr(self, k)) for k in checks if getattr(self, k) is not None}
 
     def build(self) -> tuple[LucasMarket, ScriptedPolicy, EquilibriumPrices]:
         """Validate everything and construct (market, policy, equilibrium prices)."""

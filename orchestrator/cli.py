@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import importlib
 import importlib.util
+import os
 import sys
 
 from lucas_abm import __version__
@@ -69,10 +70,16 @@ def main(argv: list[str] | None = None) -> int:
     filtered = not args.verbose and args.command in NATIVE_LOG_COMMANDS
     try:
         with native_log_filter() if filtered else contextlib.nullcontext():
-            return int(args.func(args) or 0)
+            status = int(args.func(args) or 0)
+        sys.stdout.flush()   # inside the try: a closed pipe raises here, not at exit
+        return status
     except ConfigError as err:
         print(f"lucas-abm: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:      # `lucas-abm ... | head`: the reader left; no traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)   # Python's own flush at exit would raise again
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except MemoryError as err:   # sizes this machine cannot hold (agents, steps, buffers)
         print(f"lucas-abm: error: not enough memory for this command ({err or 'MemoryError'}); "
               "ask for fewer agents, periods, paths or replay items", file=sys.stderr)

@@ -57,6 +57,15 @@ def one_line_error(capsys, args: list[str]) -> str:
      "--actor-id: must be an integer >= 0, or auto, got '²'"),    # str.isdigit: a ValueError
     (["granular", "--fit-min-n", "-5"], "fit_min_n: must be an integer >= 2, got -5"),   # was accepted
     (["granular", "--sizes", "10,10"], "sizes: must be distinct agent counts, got [10, 10]"),
+    (["simulate", "--policy", "noisy-equilibrium", "--noise", "1e308"],      # printed mean price nan
+     "noise: must be in [0, 1e+06], got 1e+308"),
+    (["simulate", "--population", str(ROOT / "examples" / "two_types.yaml"), "--dividend", "markov",
+      "--states", "0.04,0.05", "--transition", "0.9,0.1,0.2,0.8", "--mechanism", "call-auction",
+      "--policy", "noisy-equilibrium", "--noise", "-1"],                   # limit orders took it
+     "noise: must be in [0, 1e+06], got -1.0"),
+    (["simulate", "--population", str(ROOT / "examples" / "two_types.yaml"), "--dividend", "markov",
+      "--states", "0.04,0.05", "--transition", "0.9,0.1,0.2,0.8", "--mechanism", "call-auction",
+      "--policy", "random", "--spread", "5"], "spread: must be in [0, 1), got 5.0"),
     (["merton", "--gamma", "1.0000000001"],
      "gamma: must be positive with |gamma - 1| >= 1e-6, got 1.0000000001 (log utility has V = "
      "log(W)/rho + const, not this form)"),
@@ -155,3 +164,21 @@ def test_a_huge_gamma_is_refused_without_warnings_first(capsys):
         warnings.simplefilter("error")
         line = one_line_error(capsys, ["simulate", "--gamma", "1e308", "--steps", "2", "--backend", "numpy"])
     assert line.startswith("lucas-abm: error: gamma: must be small enough that the utility")
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    """`lucas-abm simulate | head -1`: a BrokenPipeError traceback on stderr before."""
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)        # the reader has left before the first line is written
+    try:
+        done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "simulate", "--agents", "10",
+                               "--steps", "2"], stdout=write, stderr=subprocess.PIPE, text=True,
+                              cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    finally:
+        os.close(write)
+    assert done.returncode == 1
+    assert done.stderr == ""

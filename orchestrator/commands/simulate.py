@@ -82,8 +82,8 @@ def register(subparsers) -> None:
                    help="random policy only: prices p*(y) U[1-spread, 1+spread], in [0, 1) "
                         "(default 0.5)")
     p.add_argument("--noise", type=float, default=None,
-                   help="noisy-equilibrium policy only: prices p*(y)(1 + noise Z), noise >= 0 "
-                        "(default 0.05)")
+                   help="noisy-equilibrium policy only: prices p*(y)(1 + noise Z), noise in "
+                        "[0, 1e6] (default 0.05)")
     p.add_argument("--backend", default="auto", choices=["auto", "numpy", "numba"],
                    help="market implementation: numpy (every mechanism), numba (the pairwise and "
                         "bargaining mechanisms as one compiled call that runs instead of their "
