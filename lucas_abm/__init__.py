@@ -12,6 +12,9 @@ The Python API (what the ``lucas-abm`` commands do), importable from the top lev
     market, policy, prices = lucas_abm.SimulationConfig(agents=100, steps=10).build()
     obs = market.reset(); out = market.step(*policy(market.dividend, market.n_agents))
     summary = lucas_abm.train("configs/thesis_cpu.yaml", "runs/api")   # the summary dict
+    population = lucas_abm.load_population("examples/two_types.yaml")  # heterogeneous traders
+    eq = lucas_abm.solve_population(population, [0.04, 0.05], [[0.9, 0.1], [0.2, 0.8]])
+    sweep = lucas_abm.run_granular(lucas_abm.GranularConfig())          # `lucas-abm granular`
 
 Names are imported on first use, so ``import lucas_abm`` loads neither numba nor TensorFlow
 (``train`` imports TensorFlow when called).
@@ -40,6 +43,12 @@ _API = {
     "SimulationConfig": "lucas_abm.simulate",
     "run_simulation": "lucas_abm.simulate",
     "train": "lucas_abm.api",
+    "load_population": "lucas_abm.population",
+    "parse_population": "lucas_abm.population",
+    "Population": "lucas_abm.population",
+    "solve_population": "lucas_abm.equilibrium.dispatch",
+    "GranularConfig": "lucas_abm.granular",
+    "run_granular": "lucas_abm.granular",
     "LucasMarketParallelEnv": "lucas_abm.pettingzoo_env",
 }
 __all__ = ["__version__", *_API]

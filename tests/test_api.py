@@ -68,3 +68,39 @@ def test_quickstart_example_runs_and_prints_the_equilibrium(tmp_path):
     train = next(line for line in lines if line.startswith("train:"))
     assert train.startswith("train: 3 episodes of 8 agents")
     assert list(tmp_path.iterdir()) == []        # train(config, None) cleaned its temporary run
+
+
+def test_populations_example_solves_reproduces_and_sweeps(tmp_path):
+    """examples/populations.py, run as a user would: the two-type Negishi equilibrium (held to
+    the independent computations of test_equilibrium_hetero.py), equilibrium traders that
+    reproduce it to round-off, and h = 1/sqrt(N) for equal sizes with the price volatility at
+    its formula within three sampling errors."""
+    from lucas_abm.equilibrium.negishi import solve_negishi
+
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "populations.py")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "population: 500 cautious, 500 bold"
+    population = lucas_abm.load_population(ROOT / "examples" / "two_types.yaml")
+    theta = population.draw().endowments
+    eq = solve_negishi([0.04, 0.05], [[0.9, 0.1], [0.2, 0.8]], 0.95, population.gammas(1.0), theta)
+    for y, p, q in zip([0.04, 0.05], eq.tree_prices, eq.bond_prices):
+        assert f"equilibrium at y = {y}: p = {p:.6f}, q = {q:.6f}" in lines
+    for k, name in enumerate(population.names):
+        assert (f"  {name}: tree share {eq.shares[k]:.6f}, bonds {eq.bonds[k]:+.6f} per unit of supply"
+                in lines)
+    market = next(line for line in lines if line.startswith("market:"))
+    assert market.startswith("market: 1000 agents x 50 periods")
+    errors = [float(x) for x in re.findall(r"error(?: per unit of supply)? ([0-9.e+-]+)", market)]
+    assert len(errors) == 2 and max(errors) < 1e-12
+    sweep = [line for line in lines if line.startswith("granular:")]
+    assert len(sweep) == 6
+    for line in sweep:
+        law, n, h, ratio, error = re.fullmatch(
+            r"granular: (\w+) +N = +(\d+): h = ([0-9.]+), price volatility / theory ([0-9.]+) "
+            r"\(sampling error ([0-9.]+)\)", line).groups()
+        if law == "equal":
+            assert float(h) == pytest.approx(int(n) ** -0.5, abs=5e-5)
+        assert abs(float(ratio) - 1) < 3 * float(error)
+    assert list(tmp_path.iterdir()) == []
