@@ -47,6 +47,8 @@ _API = {
     "parse_population": "lucas_abm.population",
     "Population": "lucas_abm.population",
     "solve_population": "lucas_abm.equilibrium.dispatch",
+    "PanelRecorder": "lucas_abm.panels",
+    "pricing_errors": "lucas_abm.panels",
     "GranularConfig": "lucas_abm.granular",
     "run_granular": "lucas_abm.granular",
     "LucasMarketParallelEnv": "lucas_abm.pettingzoo_env",

@@ -82,6 +82,16 @@ def test_iid_lognormal_panel_prices_tree_and_bond(capsys, tmp_path):
     record = json.loads((out / "provenance.json").read_text())
     assert record["config"]["dividend"] == "iid-lognormal" and record["config"]["export_agents"] == 10000
 
+    # from Python (docs/panels.md, "From Python"): the same panel as DataFrames, no files
+    import lucas_abm
+    recorder = lucas_abm.PanelRecorder(seed=1)
+    lucas_abm.run_simulation(lucas_abm.SimulationConfig(
+        agents=n, steps=steps, dividend="iid-lognormal", sigma=0.1, gamma=GAMMA, seed=1,
+        backend="numpy"), progress=False, recorder=recorder)
+    in_memory = recorder.panels()
+    pd.testing.assert_frame_equal(in_memory.prices, prices, check_dtype=False)
+    assert lucas_abm.pricing_errors(in_memory.prices) == summary["export"]["euler"]
+
 
 def test_log_ar1_panel_prices_tree_and_bond_with_uncorrelated_errors(capsys, tmp_path):
     steps = 800
