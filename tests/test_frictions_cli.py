@@ -18,6 +18,23 @@ def test_exact_preset_json(capsys):
                         "seconds"}
 
 
+def test_the_python_block_of_the_docs_is_the_command(capsys):
+    """docs/frictions.md's "From Python" block, run as written, gives the command's figures."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "frictions.md").read_text()
+    block = re.search(r"```python\n(.*?)```", doc, re.S).group(1)
+    scope: dict = {}
+    exec(compile(block, "docs/frictions.md", "exec"), scope)
+    assert main(["frictions", "--preset", "kratsios-10-quadratic", "--method", "exact", "--json"]) == 0
+    command = json.loads(capsys.readouterr().out)
+    assert command.pop("method") == "exact"
+    assert {k: v for k, v in scope["result"].items() if k != "seconds"} == pytest.approx(
+        {k: v for k, v in command.items() if k != "seconds"}, rel=1e-12, abs=1e-30)
+    assert scope["result"]["utility"] == pytest.approx(-0.214364, abs=5e-7)
+
+
 def test_explicit_parameters_and_out_dir(tmp_path, capsys):
     args = ["frictions", "--agents", "2", "--power", "1.5", "--gammas", "1,2", "--xis", "3,-3",
             "--lam", "0.01", "--horizon", "0.4", "--steps", "50", "--method", "leading-order",
