@@ -202,3 +202,33 @@ def test_an_option_the_process_does_not_use_lists_only_the_commands_options(caps
     assert cli.main(["solve", "--dividend", "markov", "--sigma", "0.1"]) == 2
     err = capsys.readouterr().err
     assert "(it uses --states, --transition)" in err and "initial_state" not in err
+
+
+def solver_doc_transcripts() -> list[tuple[list[str], list[str]]]:
+    """The ``$ lucas-abm solve ...`` commands of docs/solver.md's "Command line" block, each
+    with the lines the doc shows it printing (``...`` stands for lines left out)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "solver.md").read_text()
+    block = text.split("## Command line", 1)[1].split("```")[1]
+    cases: list[tuple[list[str], list[str]]] = []
+    for line in block.splitlines():
+        if line.startswith("$ lucas-abm "):
+            cases.append((line[len("$ lucas-abm "):].split("#")[0].split(), []))
+        elif cases and line.strip():
+            cases[-1][1].append(line.rstrip())
+    return cases
+
+
+@pytest.mark.parametrize("argv, shown", solver_doc_transcripts(),
+                         ids=[" ".join(argv) for argv, _ in solver_doc_transcripts()])
+def test_the_commands_in_the_docs_print_what_the_docs_show(capsys, argv, shown):
+    """docs/solver.md showed bond_price 0.9500000000000001 and a header rounded to six digits
+    after the code had changed; every transcript there is now run."""
+    assert cli.main(argv) in (0, 2)
+    captured = capsys.readouterr()
+    printed = [line.rstrip() for line in (captured.out + captured.err).splitlines() if line.strip()]
+    if "..." in shown:   # lines left out: what follows must end the output
+        shown = shown[shown.index("...") + 1:]
+        printed = printed[-len(shown):]
+    assert printed == shown

@@ -213,6 +213,30 @@ def test_log_ar1_series_agrees_with_quadrature_in_the_interior(alpha, sigma, gam
     assert rel.max() < 2e-3
 
 
+def test_the_quadrature_accuracy_table_of_the_docs_is_what_the_solver_gives():
+    """docs/solver.md's table (it had drifted to 2.6e-5 etc. from an older grid): recomputed
+    here, each error to the two digits shown and the iteration count exactly."""
+    import re
+    from pathlib import Path
+
+    from lucas_abm.dividend_params import dividend_from_params
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "solver.md").read_text()
+    rows = re.findall(r"^  \| ([-0-9.]+), ([0-9.]+), ([0-9.]+), ([0-9.]+) \| ([0-9.e-]+) \| "
+                      r"([0-9.e-]+) \| (\d+) \|$", doc, re.M)
+    assert len(rows) == 4
+    for alpha, sigma, gamma, beta, err3, err6, iterations in rows:
+        d = dividend_from_params("log-ar1", {"alpha": float(alpha), "sigma": float(sigma)})
+        series = solve_equilibrium(d, float(beta), float(gamma))
+        quad = solve_equilibrium(d, float(beta), float(gamma), method="quadrature")
+        assert quad.iterations == int(iterations)
+        for k, shown in ((3, err3), (6, err6)):
+            y = np.exp(np.linspace(d.stationary_mean_log - k * d.stationary_sd_log,
+                                   d.stationary_mean_log + k * d.stationary_sd_log, 201))
+            error = np.max(np.abs(quad.tree_price(y) / series.tree_price(y) - 1.0))
+            assert f"{error:.1e}".replace("e-0", "e-") == shown, (alpha, k)
+
+
 def test_log_ar1_series_truncation_against_a_long_brute_force_sum():
     d = LogAR1Dividend(alpha=0.9, sigma=0.1, mu=0.0)
     beta, gamma = 0.97, 4.0
