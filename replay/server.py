@@ -28,7 +28,7 @@ from typing import Any
 import reverb
 
 from lucas_abm.errors import ConfigError
-from replay.tables import load_replay_settings, make_experience_table
+from replay.tables import ReplaySettings, load_replay_settings, make_experience_table
 
 TABLES_FILE = "tables.json"
 CHECKPOINTS = "reverb"
@@ -139,7 +139,12 @@ class ReplayServer:
 def serve(config_path: str | os.PathLike, port: int,
           checkpoint_dir: str | os.PathLike | None = None) -> None:
     """Standalone server: build the experience table from a config file and block."""
-    settings = load_replay_settings(config_path)
+    serve_settings(load_replay_settings(config_path), port, checkpoint_dir)
+
+
+def serve_settings(settings: ReplaySettings, port: int,
+                   checkpoint_dir: str | os.PathLike | None = None) -> None:
+    """Standalone server of the experience table that ``settings`` describe; blocks."""
     config = settings.replay
     server = ReplayServer([make_experience_table(settings.signature(), config)], port=port,
                           checkpoint_dir=checkpoint_dir)

@@ -117,13 +117,13 @@ def _required_int(section: dict, section_name: str, key: str, low: int, path: Pa
 
 
 def load_replay_settings(config_path: str | os.PathLike) -> ReplaySettings:
-    """Read the replay-relevant keys of a training config file (YAML).
+    """Read the replay-relevant keys of a training config file (YAML): see
+    :func:`replay_settings`."""
+    return replay_settings(read_config_mapping(config_path), config_path)
 
-    Uses ``market.n_agents`` (>= 2), ``market.public_information`` (default false; sets the
-    observation width D), ``learner.n_step`` (>= 1) and the ``replay:`` section
-    (:class:`ReplayConfig` fields, all optional; another key there is an error). Other
-    sections and keys belong to the training config and are ignored here.
-    """
+
+def read_config_mapping(config_path: str | os.PathLike) -> dict:
+    """The YAML mapping in ``config_path``; ConfigError on ``config`` if it is not one."""
     path = Path(config_path)
     if not path.is_file():
         raise ConfigError("config", "an existing YAML file", str(path))
@@ -135,6 +135,18 @@ def load_replay_settings(config_path: str | os.PathLike) -> ReplaySettings:
     if not isinstance(raw, dict):
         raise ConfigError("config", "a YAML mapping with market, learner and replay sections",
                           str(path))
+    return raw
+
+
+def replay_settings(raw: dict, source: str | os.PathLike = "the config") -> ReplaySettings:
+    """The replay-relevant keys of a training config mapping (``source`` names it in errors).
+
+    Uses ``market.n_agents`` (>= 2), ``market.public_information`` (default false; sets the
+    observation width D), ``learner.n_step`` (>= 1) and the ``replay:`` section
+    (:class:`ReplayConfig` fields, all optional; another key there is an error). Other
+    sections and keys belong to the training config and are ignored here.
+    """
+    path = Path(source)
     market, learner = _section(raw, "market"), _section(raw, "learner")
     n_agents = _required_int(market, "market", "n_agents", 2, path)
     public = market.get("public_information", False)

@@ -343,12 +343,12 @@ replay: {capacity: 50, min_size: 3, rate_limiter_timeout_ms: 2000}
 """
 
 
-def standalone_server(config_file: Path, port: int) -> tuple[subprocess.Popen, reverb.Client]:
+def standalone_server(config_file: Path, port: int, *options: str) -> tuple[subprocess.Popen, reverb.Client]:
     """``lucas-abm replay-server`` in its own process, once it answers on ``port``."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestrator.cli", "replay-server", "--config", str(config_file),
-         "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+         "--port", str(port), *options], cwd=ROOT, env=env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True)
     client = reverb.Client(f"localhost:{port}")
     deadline = time.monotonic() + 60
@@ -383,6 +383,29 @@ def test_standalone_server_from_config_file(tmp_path):
         for b in range(6):
             item = {k: v[b].numpy() for k, v in batch.items()}
             assert_bitwise_equal(item, window(ep, window_name(item)[1], n_step=2))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("config, options, size, shape", [
+    ("replay-only", ["--set", "replay.capacity=70", "--set", "learner.n_step=3"], 70, [4, 4]),
+    ("smoke", ["--set", "replay.capacity=123"], 123, None),
+])
+def test_the_standalone_server_takes_the_overrides_the_other_roles_take(tmp_path, config, options,
+                                                                        size, shape):
+    """docs/distributed.md: --set goes to every role, and must be the same everywhere; the
+    server, which sizes the table, had no --set, so an override of replay.* or learner.n_step
+    given to the learner and actors could not reach it."""
+    config_file = (write_config(tmp_path / "train.yaml", GOOD_CONFIG) if config == "replay-only"
+                   else ROOT / "configs" / "smoke.yaml")
+    port = portpicker.pick_unused_port()
+    proc, client = standalone_server(config_file, port, *options)
+    try:
+        info = client.server_info(timeout=5)["experience"]
+        assert info.max_size == size
+        if shape is not None:
+            assert info.signature["observation"].shape.as_list()[:2] == shape
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -36,6 +36,9 @@ def register(subparsers) -> None:
     p.add_argument("--shards", type=int, default=1, metavar="S",
                    help="number of agent-sharded learners, in [1, market.n_agents]: one weights "
                         "table each (default 1)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config value, as in train and the other roles (repeatable; "
+                        "VALUE parsed as YAML); every role of the run must get the same")
     p.add_argument("--out", type=output_dir, default=None, metavar="DIR",
                    help="the run directory: keep this server's CPU seconds in DIR/cpu/replay.json, "
                         "beside the other roles' (default: not recorded)")
@@ -43,15 +46,15 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from replay.tables import load_replay_settings
+    from orchestrator.config import apply_overrides, config_from_dict
+    from replay.tables import read_config_mapping, replay_settings
 
     if isinstance(args.port, bool) or not 1 <= args.port <= 65535:
         raise ConfigError("port", "an integer in [1, 65535]", args.port)
-    load_replay_settings(args.config)  # validate before starting anything (exit 2)
-    from orchestrator.config import load_config
-
+    raw = apply_overrides(read_config_mapping(args.config), args.overrides)
+    settings = replay_settings(raw, args.config)  # validate before starting anything (exit 2)
     try:
-        config = load_config(args.config)
+        config = config_from_dict(raw)
     except ConfigError as err:   # a replay-only file: the experience table alone
         print(f"replay server: experience table only ({args.config} is not a full training "
               f"config: {err})", flush=True)
@@ -65,18 +68,18 @@ def run(args: argparse.Namespace) -> int:
     from orchestrator.role_lock import RoleLock
 
     if args.out is None:
-        return _serve(args, config)
+        return _serve(args, config, settings)
     with (RoleLock(args.out, "replay", allowed="a run directory where no replay server is running"),
           CpuRecord(args.out, "replay")):
-        return _serve(args, config)
+        return _serve(args, config, settings)
 
 
-def _serve(args: argparse.Namespace, config) -> int:
-    from replay.server import serve, serve_tables  # Reverb and TensorFlow: only after validation
+def _serve(args: argparse.Namespace, config, settings) -> int:
+    from replay.server import serve_settings, serve_tables  # Reverb and TensorFlow: only after validation
 
     try:
         if config is None:
-            serve(args.config, args.port, checkpoint_dir=args.checkpoint_dir)
+            serve_settings(settings, args.port, checkpoint_dir=args.checkpoint_dir)
         else:
             from orchestrator.roles import replay_tables
 
