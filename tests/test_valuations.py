@@ -56,6 +56,27 @@ def test_sensitivities_of_the_two_type_economy():
     np.testing.assert_allclose(out["tree_value"], np.vstack([eq.tree_prices] * 2), rtol=1e-9)
 
 
+def test_the_sensitivity_table_of_the_docs_is_what_the_function_gives():
+    """docs/acceptance_b.md's table, every cell as printed: percentages and ticks (0.005 for
+    the tree, 0.0025 for the bond) of the valuations. Two tick cells had been rounded from
+    the percentages (+0.2 and -0.4 for +0.147 and -0.350)."""
+    import re
+    from pathlib import Path
+
+    eq = solve_negishi(STATES, TRANSITION, BETA, [5.0, 1.0], [0.5, 0.5])
+    out = valuation_sensitivity(eq, 0.01)
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "acceptance_b.md").read_text()
+    rows = re.findall(r"^\| (cautious|bold)[^|]* \| (0\.0[45]) \| ([-+0-9.]+)% \| ([-+0-9.]+) \| "
+                      r"([-+0-9.]+)% \| ([-+0-9.]+) \|$", doc, re.M)
+    assert len(rows) == 4
+    for name, y, tree, tree_ticks, bond, bond_ticks in rows:
+        k, s = ["cautious", "bold"].index(name), [0.04, 0.05].index(float(y))
+        assert f"{100 * out['tree'][k, s]:+.2f}" == tree
+        assert f"{100 * out['bond'][k, s]:+.2f}" == bond
+        assert f"{out['tree'][k, s] * out['tree_value'][k, s] / 0.005:+.1f}" == tree_ticks
+        assert f"{out['bond'][k, s] * out['bond_value'][k, s] / 0.0025:+.1f}" == bond_ticks
+
+
 def test_bad_holdings_and_steps_are_refused():
     with pytest.raises(ConfigError, match="holdings"):
         own_valuations(STATES, TRANSITION, BETA, 2.0, 0.0, -0.1, [0.9, 1.0])
