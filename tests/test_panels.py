@@ -82,7 +82,7 @@ def test_iid_lognormal_panel_prices_tree_and_bond(capsys, tmp_path):
     record = json.loads((out / "provenance.json").read_text())
     assert record["config"]["dividend"] == "iid-lognormal" and record["config"]["export_agents"] == 10000
 
-    # from Python (docs/panels.md, "From Python"): the same panel as DataFrames, no files
+    # from Python (the block in docs/panels.md): the same panel as DataFrames, no files
     import lucas_abm
     recorder = lucas_abm.PanelRecorder(seed=1)
     lucas_abm.run_simulation(lucas_abm.SimulationConfig(
