@@ -244,3 +244,25 @@ def test_the_benchmark_passes_the_financed_fraction_to_the_market(tmp_path):
         assert sum(shares) == pytest.approx(1.0, abs=1e-12) and abs(sum(bonds)) < 1e-12
         ends[phi] = (shares[1], bonds[1])
     assert abs(ends[1.0][0] - ends[0.5][0]) > 1e-3 or abs(ends[1.0][1] - ends[0.5][1]) > 1e-4, ends
+
+
+def test_the_headline_row_of_the_docs_is_what_the_benchmark_plays(tmp_path):
+    """docs/acceptance_b.md's "Trees paid for with bonds" row (tree slope 0.25, bond slope 0.05,
+    low state, exact values), recomputed over its 40 paths: the counts of paths meeting each
+    goal, the bold type's holdings and the worst state's error as printed. (Its tables had
+    gone stale after a scoring change; they were regenerated with the commands they name.)"""
+    import re
+    from pathlib import Path
+
+    from tests.benchmark_scripts import load_benchmark
+
+    module = load_benchmark("price_takers")
+    run = module.play(FINANCED, tmp_path / "a0.25", 0.25, paths=40, bond_slope=0.05, progress=False)
+    scored = module.score(run)
+    printed = module.table([{**scored, "slope": 0.25, "bond_slope": 0.05, "tree_settlement": "bonds",
+                             "initial_state": 0, "grid": False, "horizon": 100}]).splitlines()[-1]
+    cells = [c.strip() for c in printed.strip("|").split("|")]
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "acceptance_b.md").read_text()
+    row = re.search(r"^\| 0\.25 \| 0\.05 \| bonds \| low \| exact \|(.*)\|$", doc, re.M).group(1)
+    shown = [c.strip().strip("*") for c in row.split("|")]
+    assert shown == cells[7:]          # prices, share, bond, all, shares, bonds, worst state
