@@ -107,6 +107,7 @@ class LucasMarket:
         self.backend = backend
         if backend == "numba":
             kernels.warm_up()
+        mechanism.warm_up(config.n_agents)
         self.config = config
         self.dividend_process = dividend
         self.utility = utility

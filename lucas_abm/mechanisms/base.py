@@ -128,6 +128,11 @@ class Mechanism(ABC):
         Use ``rng`` for all randomness so that runs are reproducible.
         """
 
+    def warm_up(self, n_agents: int) -> None:
+        """Optional hook, called once by the market when it is built: compile or allocate
+        what the mechanism needs for ``n_agents`` agents, so that the first period (and any
+        timing around it) does not pay for it. The default does nothing."""
+
     def begin_period(self, n: int, rng: np.random.Generator) -> None:
         """Optional hook, called once per period before ``propose`` (e.g. to draw one pairing
         that both assets share). The default does nothing."""

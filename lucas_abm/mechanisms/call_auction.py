@@ -50,6 +50,7 @@ from __future__ import annotations
 import numpy as np
 
 from lucas_abm.errors import ConfigError
+from lucas_abm.mechanisms import call_auction_kernel
 from lucas_abm.mechanisms.base import Proposal, Settlement, TradingRules
 from lucas_abm.mechanisms.orders import Fills, OrderMechanism
 from lucas_abm.mechanisms.schedules import TREE_SETTLEMENTS, Schedules, execute_schedules
@@ -64,6 +65,10 @@ class CallAuction(OrderMechanism):
     name = "call-auction"
     verified_proposals = True  # library class: the tests hold it to the Proposal contract
     verified_fills = True      # and to the Fills contract
+    # Limit orders: run the passes over all orders compiled (True), in numpy (False), or
+    # compiled from COMPILED_MIN_ORDERS orders when numba is installed (None). Bitwise the
+    # same fills either way (lucas_abm/mechanisms/call_auction_kernel.py).
+    compiled_passes: bool | None = None
 
     def __init__(self, tree_settlement: str = "cash", financed_fraction: float = 1.0):
         if tree_settlement not in TREE_SETTLEMENTS:
@@ -88,6 +93,11 @@ class CallAuction(OrderMechanism):
             raise ConfigError("mechanism_params.tree_settlement", "'cash' for posted prices and limit "
                               "orders ('bonds' settles demand schedules only)", self.tree_settlement)
 
+    def warm_up(self, n_agents: int) -> None:
+        """Compile the passes over the orders now if the market's limit orders will use them."""
+        if call_auction_kernel.use_compiled(n_agents, self.compiled_passes):
+            call_auction_kernel.warm_up()
+
     def execute(self, tree_price, bond_price, income, shares, rules, rng) -> Settlement:
         self._cash_only()
         return super().execute(tree_price, bond_price, income, shares, rules, rng)
@@ -98,9 +108,13 @@ class CallAuction(OrderMechanism):
 
     def match(self, limit: np.ndarray, quantity: np.ndarray,
               rng: np.random.Generator) -> Fills:
-        price, buy_fill, sell_fill = clear_orders(limit, quantity)
+        price, buy_fill, sell_fill = clear_orders(limit, quantity,
+                                                  compiled_passes=self.compiled_passes)
         if buy_fill == 0.0:
             return Fills(np.zeros_like(quantity), price, price)
+        if call_auction_kernel.use_compiled(quantity.shape[0], self.compiled_passes):
+            fill = call_auction_kernel.compiled()[2](limit, quantity, price, buy_fill, sell_fill)
+            return Fills(fill, price, price)
         # an order executes iff (L - P) x >= 0 (buyers L >= P, sellers L <= P; refused: NaN)
         with np.errstate(invalid="ignore"):
             executes = (limit - price) * quantity >= 0.0
@@ -143,13 +157,16 @@ class CallAuction(OrderMechanism):
         return Proposal(buyers, sellers, np.full(volume, price))
 
 
-def clear_orders(limit: np.ndarray, quantity: np.ndarray,
-                 bins: int = GRID_BINS) -> tuple[float, float, float]:
+def clear_orders(limit: np.ndarray, quantity: np.ndarray, bins: int = GRID_BINS,
+                 compiled_passes: bool | None = None) -> tuple[float, float, float]:
     """The uniform clearing price of limit orders and the fill fractions of buyers and sellers.
 
     ``limit`` is NaN for refused orders (their ``quantity`` is 0). Returns ``(P, phi_b, phi_s)``:
     buy orders with ``L >= P`` fill ``phi_b x``, sell orders with ``L <= P`` fill ``phi_s x``;
     ``(P, 0, 0)`` when nothing executes (P the midpoint of the valid limits; NaN if none).
+    ``compiled_passes``: run the passes over all orders compiled
+    (:mod:`~lucas_abm.mechanisms.call_auction_kernel`; bitwise the same result); None: when
+    numba is installed and there are at least ``COMPILED_MIN_ORDERS`` orders.
     """
     if limit.size == 0:
         return float("nan"), 0.0, 0.0
@@ -157,16 +174,21 @@ def clear_orders(limit: np.ndarray, quantity: np.ndarray,
     if not np.isfinite(lo):
         return float("nan"), 0.0, 0.0
     quote = 0.5 * (lo + hi)
-    buy_q = np.maximum(quantity, 0.0)
-    sell_q = np.maximum(-quantity, 0.0)
+    compiled = call_auction_kernel.use_compiled(limit.shape[0], compiled_passes)
     if hi == lo:  # one common limit price: it is the only candidate
-        return _fractions(quote, float(buy_q.sum()), float(sell_q.sum()))
+        return _fractions(quote, float(np.maximum(quantity, 0.0).sum()),
+                          float(np.maximum(-quantity, 0.0).sum()))
     scale = bins / (hi - lo)
-    with np.errstate(invalid="ignore"):
-        idx = ((limit - lo) * scale).astype(np.int32)   # NaN -> garbage, weight 0 below
-    np.clip(idx, 0, bins - 1, out=idx)
-    buy_h = np.bincount(idx, weights=buy_q, minlength=bins)
-    sell_h = np.bincount(idx, weights=sell_q, minlength=bins)
+    if compiled:
+        histograms, orders_in_bins, _ = call_auction_kernel.compiled()
+        idx, buy_h, sell_h = histograms(limit, quantity, lo, scale, bins)
+    else:
+        buy_q, sell_q = np.maximum(quantity, 0.0), np.maximum(-quantity, 0.0)
+        with np.errstate(invalid="ignore"):
+            idx = ((limit - lo) * scale).astype(np.int32)   # NaN -> garbage, weight 0 below
+        np.clip(idx, 0, bins - 1, out=idx)
+        buy_h = np.bincount(idx, weights=buy_q, minlength=bins)
+        sell_h = np.bincount(idx, weights=sell_q, minlength=bins)
     d_edge = np.cumsum(buy_h[::-1])[::-1]            # D at each bin's lower edge
     s_edge = np.cumsum(sell_h)                       # S at each bin's upper edge
     upper = np.minimum(d_edge, s_edge)               # V <= upper anywhere in the bin
@@ -178,11 +200,14 @@ def clear_orders(limit: np.ndarray, quantity: np.ndarray,
     g1, g2 = int(cand[0]), int(cand[-1])
     d_above = float(d_edge[g2 + 1]) if g2 + 1 < bins else 0.0
     s_below = float(s_edge[g1 - 1]) if g1 > 0 else 0.0
-    inside = np.flatnonzero(np.subtract(idx, np.int32(g1)).view(np.uint32) <= g2 - g1)  # g1..g2
-    inside = inside[quantity[inside] != 0]
+    if compiled:
+        inside = orders_in_bins(idx, quantity, g1, g2)
+    else:
+        inside = np.flatnonzero(np.subtract(idx, np.int32(g1)).view(np.uint32) <= g2 - g1)
+        inside = inside[quantity[inside] != 0]                  # orders in bins g1..g2
     levels, inverse = np.unique(limit[inside], return_inverse=True)
-    b = np.bincount(inverse, weights=buy_q[inside], minlength=levels.size)
-    s = np.bincount(inverse, weights=sell_q[inside], minlength=levels.size)
+    b = np.bincount(inverse, weights=np.maximum(quantity[inside], 0.0), minlength=levels.size)
+    s = np.bincount(inverse, weights=np.maximum(-quantity[inside], 0.0), minlength=levels.size)
     demand = d_above + np.cumsum(b[::-1])[::-1]     # D at each candidate level
     supply = s_below + np.cumsum(s)                 # S at each candidate level
     volume = np.minimum(demand, supply)
