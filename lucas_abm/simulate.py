@@ -168,10 +168,8 @@ def run_simulation(config: SimulationConfig, progress: bool | None = None,
     columns = ("dividend", "tree_price_star", "bond_price_star", "mean_tree_price",
                "mean_bond_price", "tree_settlement_price", "bond_settlement_price",
                "tree_volume", "bond_volume", "mean_consumption", "mean_reward", "invalid",
-               "infeasible", "invariant_violation")
-    rows = np.empty((steps, len(columns)))
+               "infeasible", "invariant_violation", "tree_clearing_price", "bond_clearing_price")
     orders = getattr(policy, "orders", False)  # a population's order policy (population_simulation)
-    columns += ("tree_clearing_price", "bond_clearing_price")
     rows = np.empty((steps, len(columns)))
     market.reset()
     if orders:
