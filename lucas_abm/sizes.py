@@ -69,6 +69,9 @@ def _only_keys(field_name: str, spec: Any, allowed: tuple[str, ...], required: t
     return dict(spec)
 
 
+MAX_LOG_SCALE = 700.0   # |mu| of a lognormal size law: e^700 = 1e304 (float64 ends at e^709.8)
+
+
 def parse_size_law(value: Any, field: str) -> SizeLaw:
     """Parse a config value (number, one-key mapping or list) into a :class:`SizeLaw`.
 
@@ -100,7 +103,10 @@ def parse_size_law(value: Any, field: str) -> SizeLaw:
     if kind == "lognormal":
         spec = _only_keys(sub, spec, ("sigma", "mu"), ("sigma",))
         sigma = check_range(f"{sub}.sigma", spec["sigma"], 0.0, None, low_open=False)
-        mu = check_range(f"{sub}.mu", spec.get("mu", 0.0))
+        # sizes are relative (holdings are proportional to them), so mu only scales them; it
+        # is bounded where e^mu itself stays a float64 with room for the draws
+        mu = check_range(f"{sub}.mu", spec.get("mu", 0.0), -MAX_LOG_SCALE, MAX_LOG_SCALE,
+                         low_open=False, high_open=False)
         return SizeLaw("lognormal", {"sigma": sigma, "mu": mu}, field)
     if kind == "list":
         return parse_size_law(list(spec) if isinstance(spec, (list, tuple)) else spec, field)

@@ -99,6 +99,17 @@ def test_list_length_must_match_count_and_n_positive():
         draw_sizes(parse_size_law(1.0, "size"), 0, np.random.default_rng(0))
 
 
+def test_lognormal_mu_has_a_range_and_is_named():
+    """mu only scales sizes (holdings are proportional to them): 1e308 was refused naming sigma."""
+    for mu in (1e308, -701.0, 701.0):
+        with pytest.raises(ConfigError, match=r"^population\[0\]\.size\.lognormal\.mu: must be "
+                                              r"in \[-700, 700\], got"):
+            parse_size_law({"lognormal": {"sigma": 1.0, "mu": mu}}, "population[0].size")
+    sizes = draw_sizes(parse_size_law({"lognormal": {"sigma": 1.0, "mu": 700.0}}, "s"), 1000,
+                       np.random.default_rng(0))
+    assert np.isfinite(sizes.sum()) and sizes.min() > 0
+
+
 @pytest.mark.parametrize("law, field", [
     ({"pareto": {"zeta": 0.01}}, "population[0].size.pareto.zeta"),       # U^(-100) overflows
     ({"lognormal": {"sigma": 800}}, "population[0].size.lognormal.sigma"),  # exp(800 z): inf and 0
