@@ -31,6 +31,15 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
+def tensorboard_scalar(value: float) -> np.float32:
+    """A metric as TensorBoard stores it, float32: values beyond +-3.4e38 become +-inf there.
+    The mean period utility does at large gamma (``u = c^(1-gamma)/(1-gamma)`` with c = 0.045
+    passes 3.4e38 from gamma ~ 30; the learners' rewards are normalised and stay small);
+    the CSV and JSON lines keep the float64 value."""
+    with np.errstate(over="ignore"):
+        return np.float32(value)
+
+
 class MetricsLog:
     """Appends rows to ``NAME.csv`` and ``NAME.jsonl`` and writes scalars to TensorBoard.
 
@@ -78,4 +87,4 @@ class MetricsLog:
             with self.tensorboard.as_default(step=int(row["episode"])):
                 for key, value in row.items():
                     if key != "episode" and isinstance(value, (int, float)) and value is not None:
-                        tf.summary.scalar(f"{self.name}/{key}", float(value))
+                        tf.summary.scalar(f"{self.name}/{key}", tensorboard_scalar(value))
