@@ -122,7 +122,7 @@ def dividend_from_params(name: str, params: dict, field: str = "") -> DividendPr
         return make_dividend(name, **arguments)
     except ConfigError as err:
         name_ = err.field if not field or err.field.startswith(field) else f"{field}.{err.field}"
-        raise ConfigError(name_, err.allowed, err.got) from None
+        raise ConfigError(name_, err.allowed, err.got, detail=err.detail) from None
 
 
 def _checked(key, name: str, value, low=None, high=None, **kw) -> float:

@@ -131,12 +131,22 @@ def nearest_state(y, states) -> np.ndarray:
     return np.abs(y[..., None] - np.asarray(states, dtype=float)).argmin(axis=-1)
 
 
+def _not_numbers(value) -> bool:
+    """True if ``value`` (a number or nested lists of them) holds a boolean or a string, which
+    float() would take (``true`` as 1, ``'0.5'`` as 0.5)."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return any(_not_numbers(v) for v in value)
+    return isinstance(value, (bool, np.bool_, str, bytes))
+
+
 def validate_transition(transition, n: int, field_name: str = "transition") -> np.ndarray:
     """An n x n row-stochastic matrix, or ConfigError naming ``field_name``. Rows whose sums
     are within 1e-8 of 1 but not 1 are divided by their sums: a chain that leaks probability
     has no stationary law, and near beta = 1 the leak moves prices (rows summing to 1 + 1e-8
     put p/y 5% off at beta = 0.9999999)."""
     try:
+        if _not_numbers(transition):
+            raise TypeError
         p = np.array(transition, dtype=float)
     except (TypeError, ValueError):
         raise ConfigError(field_name, f"{n} rows of {n} probabilities", transition) from None
@@ -172,6 +182,8 @@ class MarkovChainDividend(DividendProcess):
 
     def __post_init__(self) -> None:
         try:
+            if _not_numbers(self.states):
+                raise TypeError
             states = tuple(float(s) for s in self.states)
         except (TypeError, ValueError):
             raise ConfigError("states", "a list of positive numbers", self.states) from None

@@ -25,8 +25,10 @@ class ConfigError(ValueError):
 
 
 def check_range(field: str, value: float, low: float | None = None, high: float | None = None,
-                *, low_open: bool = True, high_open: bool = True) -> float:
-    """Raise ConfigError unless ``value`` is a finite number inside the (open/closed) interval."""
+                *, low_open: bool = True, high_open: bool = True, text: bool = True) -> float:
+    """Raise ConfigError unless ``value`` is a finite number inside the (open/closed) interval.
+    ``text``: accept a string that float() reads (command-line options arrive as text); a
+    value from a YAML file passes ``text=False``, where ``'0.5'`` was quoted on purpose."""
     import math
 
     def _interval() -> str:
@@ -36,8 +38,8 @@ def check_range(field: str, value: float, low: float | None = None, high: float 
         hi = "inf" if high is None else f"{high:g}"
         return f"in {left}{lo}, {hi}{right}"
 
-    if isinstance(value, bool):   # YAML's true/false are not 1 and 0 here
-        raise ConfigError(field, f"a number {_interval()}", value)
+    if isinstance(value, bool) or (isinstance(value, (str, bytes)) and not text):
+        raise ConfigError(field, f"a number {_interval()}", value)   # YAML's true is not 1
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -51,12 +53,14 @@ def check_range(field: str, value: float, low: float | None = None, high: float 
     return v
 
 
-def check_int(field: str, value, low: int) -> int:
-    """Raise ConfigError unless ``value`` is an integer (not a bool) >= ``low``."""
+def check_int(field: str, value, low: int, high: int | None = None) -> int:
+    """Raise ConfigError unless ``value`` is an integer (not a bool) >= ``low`` (and <= ``high``)."""
     import numpy as np
 
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigError(field, f"an integer >= {low}", value)
+    allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high:,}]"
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low \
+            or (high is not None and value > high):
+        raise ConfigError(field, allowed, value)
     return int(value)
 
 

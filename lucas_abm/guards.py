@@ -16,7 +16,9 @@ equilibrium prices of the economy (:func:`lucas_abm.solver.solve_equilibrium`):
 * **lots** :func:`check_lots`: an agent holding its endowment ``s_0`` can deliver one tree
   lot (``tree_lot <= s_0``) and pay for one lot of either asset at the equilibrium price out
   of its dividend income (``lot * price(y) <= s_0 y`` at every y of the range), and one bond
-  lot is within the borrowing limit (``bond_lot <= borrowing_limit`` when borrowing is allowed).
+  lot is within the borrowing limit (``bond_lot <= borrowing_limit`` when borrowing is allowed),
+  and no lot is below :data:`MIN_LOT_FRACTION` (1e-12) of the holdings ``s_0`` (tree) or of
+  the lowest dividend income ``s_0 y`` (bond), where it would vanish in round-off.
 
 Every failure is a one-line :class:`~lucas_abm.errors.ConfigError` naming the key to change
 and the value it needs.
@@ -37,6 +39,8 @@ from lucas_abm.solver_limits import positive_float64s
 GRID_MARGIN = 0.05
 #: Stationary standard deviations of log y covered by the dividend range of lognormal laws.
 RANGE_SDS = 2.0
+#: The smallest lot relative to what it trades (the holdings, the dividend income).
+MIN_LOT_FRACTION = 1e-12
 
 
 def dividend_range(dividend: DividendProcess) -> np.ndarray:
@@ -175,6 +179,23 @@ def check_lots(prices: EquilibriumPrices, tree_lot: float, bond_lot: float,
     if borrowing_limit > 0 and bond_lot > borrowing_limit:
         raise ConfigError(f"{prefix}bond_lot", f"<= {prefix}borrowing_limit = {borrowing_limit:g} "
                           "(a borrower sells one bond lot)", bond_lot)
+    _check_lots_not_lost(tree_lot, bond_lot, initial_shares, float(np.min(income)), prefix)
+
+
+def _check_lots_not_lost(tree_lot: float, bond_lot: float, initial_shares: float,
+                         income: float, prefix: str) -> None:
+    """Each lot is at least :data:`MIN_LOT_FRACTION` of what it changes: the tree lot of the
+    holdings ``s_0``, the bond lot of the dividend income ``s_0 y`` (its lowest level). A
+    smaller lot is lost in the float64 round-off of ``s +- lot`` and ``s y + b``, and the
+    learners' float32 inputs and rewards, which count in lots, overflow (``tree_lot: 1e-300``
+    or ``initial_shares: 1e308`` gave inf and nan rewards)."""
+    for asset, lot, of, what in (
+            ("tree", tree_lot, initial_shares, f"{prefix}initial_shares = {initial_shares:g}"),
+            ("bond", bond_lot, income, f"the endowment's dividend income s_0 y = {income:.4g}")):
+        need = _up(MIN_LOT_FRACTION * of)
+        if lot < need:
+            raise ConfigError(f"{prefix}{asset}_lot", f">= {need:.4g} ({MIN_LOT_FRACTION:g} of {what}: "
+                              "a smaller lot vanishes in the round-off of holdings and income)", lot)
 
 
 def _where(prices: EquilibriumPrices) -> str:

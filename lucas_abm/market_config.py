@@ -24,6 +24,10 @@ BACKENDS = ("auto", "numpy", "numba")
 # (docs/market.md, benchmark: the kernel is 7.0x faster at N = 1,200, 4.1x at 1e4, 2.2x at
 # 1e5, 1.6x at 3e5 and 0.98x at 1e6).
 AUTO_NUMBA_MAX_AGENTS = 300_000
+# Upper bounds that no feasible run reaches (each per-agent array is 8 N bytes; a run's
+# series hold `horizon` rows): they turn a typo like 10**30 into a range, before any work.
+MAX_AGENTS = 10 ** 9
+MAX_HORIZON = 10 ** 9
 
 
 @dataclass
@@ -52,8 +56,8 @@ class MarketConfig:
     backend: str = "auto"               # auto | numpy | numba: see LucasMarket (never changes a result)
 
     def __post_init__(self) -> None:
-        self.n_agents = check_int("n_agents", self.n_agents, 2)
-        self.horizon = check_int("horizon", self.horizon, 1)
+        self.n_agents = check_int("n_agents", self.n_agents, 2, MAX_AGENTS)
+        self.horizon = check_int("horizon", self.horizon, 1, MAX_HORIZON)
         for name in ("tree_lot", "bond_lot", "max_price", "consumption_floor"):
             setattr(self, name, check_range(name, getattr(self, name), 0.0, None))
         for name in ("borrowing_limit", "initial_shares", "invalid_price_penalty",

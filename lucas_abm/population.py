@@ -44,6 +44,7 @@ import yaml
 
 from lucas_abm.dividends import validate_transition
 from lucas_abm.errors import ConfigError, check_range
+from lucas_abm.market_config import MAX_AGENTS
 from lucas_abm.sizes import SizeLaw, draw_sizes, parse_size_law
 from lucas_abm.yaml_io import load_yaml
 
@@ -179,9 +180,8 @@ def load_presets() -> dict:
 
 
 def _number(field: str, value: Any, low=None, high=None, **kw) -> float:
-    if isinstance(value, bool):
-        raise ConfigError(field, "a number", value)
-    return check_range(field, value, low, high, **kw)
+    """A number of a population file (YAML: quoted text and booleans are refused, with the range)."""
+    return check_range(field, value, low, high, text=False, **kw)
 
 
 def parse_income(value: Any, field: str) -> IncomeProcess:
@@ -232,8 +232,8 @@ def parse_type(spec: Any, index: int) -> AgentType:
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{field}.name", "a non-empty string", name)
     count = merged.get("count", 1)
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
-        raise ConfigError(f"{field}.count", "an integer >= 1", count)
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= MAX_AGENTS:
+        raise ConfigError(f"{field}.count", f"an integer in [1, {MAX_AGENTS:,}]", count)
     gamma = merged.get("gamma")
     if gamma is not None:
         gamma = _number(f"{field}.gamma", gamma, 0.0, None, low_open=False)

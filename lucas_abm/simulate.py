@@ -21,6 +21,7 @@ from lucas_abm.errors import ConfigError, check_choice, check_int, check_range
 from lucas_abm.guards import (check_lots, check_price_cap, check_prices_over_range,
                               check_utility_finite)
 from lucas_abm.market import LucasMarket, MarketConfig, invariant_violation
+from lucas_abm.market_config import MAX_AGENTS, MAX_HORIZON
 from lucas_abm.mechanisms import build_mechanism
 from lucas_abm.scripted import POLICIES, ScriptedPolicy, check_noise, check_spread, make_policy
 from lucas_abm.solver import EquilibriumPrices, solve_equilibrium
@@ -111,14 +112,12 @@ class SimulationConfig:
         """Validate everything and construct (market, policy, equilibrium prices)."""
         check_int("seed", self.seed, 0)          # numpy's SeedSequence takes no negative seed
         if self.horizon is not None:             # 0 was read as "not given"
-            check_int("horizon", self.horizon, 1)
+            check_int("horizon", self.horizon, 1, MAX_HORIZON)
         if self.population is not None:
             from lucas_abm.population_simulation import build_population
             return build_population(self)
-        if isinstance(self.agents, bool) or not isinstance(self.agents, int) or self.agents < 2:
-            raise ConfigError("agents", "an integer >= 2", self.agents)
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
-            raise ConfigError("steps", "an integer >= 1", self.steps)
+        check_int("agents", self.agents, 2, MAX_AGENTS)
+        check_int("steps", self.steps, 1, MAX_HORIZON)
         mechanism = self._mechanism()
         check_choice("policy", self.policy, POLICIES)
         policy_options = self._policy_options()

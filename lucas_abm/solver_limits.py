@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lucas_abm.dividends import ConstantDividend, DividendProcess, IIDLognormalDividend, LogAR1Dividend
+from lucas_abm.dividends import (ConstantDividend, DividendProcess, IIDLognormalDividend,
+                                 LogAR1Dividend, MarkovChainDividend)
 from lucas_abm.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -74,6 +75,12 @@ def check_finite_prices(eq: "EquilibriumPrices") -> None:
         if isinstance(eq.dividend, ConstantDividend):   # p = beta/(1-beta) ybar, whatever gamma
             raise ConfigError("ybar", "such that the tree price beta/(1-beta) ybar is a float64",
                               eq.dividend.ybar, detail=f"p = {p[i]:.6g}")
+        with np.errstate(over="ignore"):
+            level_alone = eq.beta / (1.0 - eq.beta) * y[i]  # p at this level for log utility
+        if isinstance(eq.dividend, MarkovChainDividend) and not np.isfinite(level_alone):
+            raise ConfigError("states", "dividend levels whose tree price beta/(1-beta) y is a "
+                              "float64 (whatever gamma)", float(y[i]),
+                              detail=f"p = {p[i]:.6g} at this state")
         raise ConfigError("gamma", "small enough for equilibrium prices a float64 can hold "
                           f"with this dividend process ({eq.dividend.name})", eq.gamma,
                           detail=f"p = {p[i]:.6g}, q = {q[i]:.6g} at y = {y[i]:.6g}; lower gamma "

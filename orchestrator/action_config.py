@@ -22,7 +22,8 @@ class ActionGridConfig:
 
     ``basis_spacing`` > 0 makes the advantage of each price a smooth function of the price:
     A(x, p_k) = sum_m w_m(x) exp(-(k - c_m)^2 / (2 s^2)) with Gaussian bumps centred every
-    ``s`` grid points; 0 gives one free output per price (plain DQN head).
+    ``s`` grid points; 0 gives one free output per price (plain DQN head). ``s`` is at most
+    :data:`MAX_PRICES` (a wider spacing than the largest grid is one bump).
 
     ``price_basis: quadratic`` (instead of the default ``rbf``; basis_spacing is then unused;
     not with positions) makes it a concave parabola in the price, the quadratic advantage of
@@ -95,14 +96,15 @@ class ActionGridConfig:
             high = check_range(f"actions.{asset}_high", getattr(self, f"{asset}_high"), low, None)
             step = check_range(f"actions.{asset}_step", getattr(self, f"{asset}_step"), 0.0, high - low,
                                high_open=False)
-            if _grid_size(low, high, step) > MAX_PRICES:   # a typo like 1e-9: a 1.6e9-point grid
+            if _grid_count(low, high, step) > MAX_PRICES:  # a typo like 1e-9: a 1.6e9-point grid
                 fewest = (high - low) / (MAX_PRICES - 1)
                 raise ConfigError(f"actions.{asset}_step", f">= {fewest:.6g}: at most {MAX_PRICES:,} prices "
                                   f"from {low:g} to {high:g}, each an action of the grid", step)
             setattr(self, f"{asset}_low", low)
             setattr(self, f"{asset}_high", high)
             setattr(self, f"{asset}_step", step)
-        self.basis_spacing = check_int("actions.basis_spacing", self.basis_spacing, 0)
+        # a bump every basis_spacing grid points: wider than the largest grid is one bump
+        self.basis_spacing = check_int("actions.basis_spacing", self.basis_spacing, 0, MAX_PRICES)
         check_choice("actions.price_basis", self.price_basis, PRICE_BASES)
         if self.price_basis == "quadratic" and self.tree_positions is not None:
             raise ConfigError("actions.price_basis", "rbf when actions.tree_positions is given (a "
@@ -118,6 +120,13 @@ class ActionGridConfig:
 #: Prices per asset the action grid may hold (the configs use 61-201; each is an output of a
 #: DQN's head, and the grid itself is built in memory).
 MAX_PRICES = 10_000
+
+
+def _grid_count(low: float, high: float, step: float) -> float:
+    """The number of grid prices as a float: inf where ``(high - low) / step`` overflows (a
+    high of 1e308), so that the range check refuses it instead of int() raising."""
+    with np.errstate(over="ignore"):
+        return float(np.floor((high - low) / step + 1e-9)) + 1.0
 
 
 def _grid_size(low: float, high: float, step: float) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from lucas_abm.dividend_params import dividend_from_params, process_arguments
+from lucas_abm.dividend_params import PARAMETERS, dividend_from_params, process_arguments
 from lucas_abm.errors import ConfigError, check_choice, check_int, check_range
 from lucas_abm.guards import (check_lots, check_population_utility_finite, check_price_grid,
                               check_prices_over_range, check_utility_finite)
@@ -100,7 +100,8 @@ class ExplorationConfig:
                                             low_open=False, high_open=False))
         self.decay_fraction = check_range("exploration.decay_fraction", self.decay_fraction, 0.0, 1.0,
                                           high_open=False)
-        self.local_width = check_range("exploration.local_width", self.local_width, 0.0, None)
+        self.local_width = check_range("exploration.local_width", self.local_width, 0.0, 1e6,
+                                       high_open=False)   # grid steps
         for name in ("start_tree_spread", "start_bond_spread"):   # |z - zbar| <= 2: feasible up to 0.5
             setattr(self, name, check_range(f"exploration.{name}", getattr(self, name), 0.0, 0.5,
                                             low_open=False, high_open=False))
@@ -139,7 +140,7 @@ class TrainingConfig:
     stop_after_converged_evals: int = 0   # stop once converged for this many evaluations in a row (0: never)
 
     def __post_init__(self) -> None:
-        self.episodes = check_int("training.episodes", self.episodes, 1)
+        self.episodes = check_int("training.episodes", self.episodes, 1, 10 ** 9)
         self.eval_interval = check_int("training.eval_interval", self.eval_interval, 1)
         self.checkpoint_interval = check_int("training.checkpoint_interval", self.checkpoint_interval, 1)
         self.seed = check_int("training.seed", self.seed, 0)
@@ -195,9 +196,12 @@ class TrainConfig:
             raise ConfigError("market.horizon", f"> learner.n_step ({self.learner.n_step})",
                               self.market.horizon)
         # the economics: the grid contains p(y), q(y); one lot is tradable (lucas_abm.guards)
-        prices = self.economy.equilibrium()
+        try:
+            prices = self.economy.equilibrium()
+            check_prices_over_range(prices)
+        except ConfigError as err:
+            raise _in_economy(err, self.economy.dividend) from None
         a, m = self.actions, self.market
-        check_prices_over_range(prices)
         check_price_grid(prices, {"tree": (a.tree_low, a.tree_high), "bond": (a.bond_low, a.bond_high)},
                          m.max_price)
         check_lots(prices, m.tree_lot, m.bond_lot, m.initial_shares, m.borrowing_limit)
@@ -276,15 +280,39 @@ def check_shard_count(n_agents: int, shards: int) -> None:
         raise ConfigError("--shards", f"an integer in [1, market.n_agents = {n_agents}]", shards)
 
 
+def _in_economy(err: ConfigError, dividend: str) -> ConfigError:
+    """The solver names bare parameters (``ybar``, ``gamma``, ``states``); in a config they
+    are ``economy.gamma`` and ``economy.dividend_params.ybar``."""
+    if "." in err.field:
+        return err
+    if err.field in ("beta", "gamma"):
+        field = f"economy.{err.field}"
+    elif err.field in PARAMETERS.get(dividend, ()):
+        field = f"economy.dividend_params.{err.field}"
+    else:
+        return err
+    return ConfigError(field, err.allowed, err.got, detail=err.detail)
+
+
+def _refuse_quoted_numbers(section: str, cls, values: dict) -> None:
+    """A numeric field given as text (``gamma: '0.5'``): the checks take text, as command-line
+    options arrive as text, but in a YAML file the quotes were put there."""
+    numeric = {f.name for f in dataclasses.fields(cls)
+               if "str" not in str(f.type) and ("float" in str(f.type) or "int" in str(f.type))}
+    for key, value in values.items():
+        if key in numeric and isinstance(value, str):
+            raise ConfigError(f"{section}.{key}", "a number (in YAML, without quotes)", value)
+
+
 def config_from_dict(raw: dict) -> TrainConfig:
     """Map a nested dict onto :class:`TrainConfig`; unknown sections/keys are errors."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError("config", "a mapping of sections to settings", type(raw).__name__)
-    unknown = sorted(set(raw) - set(SECTIONS) - {"population"})
+    unknown = sorted(set(raw) - set(SECTIONS) - {"population"}, key=str)   # keys may be numbers
     if unknown:
-        raise ConfigError(unknown[0], "a known section: " + ", ".join(SECTIONS) + ", population")
+        raise ConfigError(str(unknown[0]), "a known section: " + ", ".join(SECTIONS) + ", population")
     population = raw.get("population")
     market = raw.get("market")
     if population is not None and (market is None or isinstance(market, dict) and "n_agents" not in market):
@@ -297,15 +325,16 @@ def config_from_dict(raw: dict) -> TrainConfig:
         if not isinstance(values, dict):            # [], 0, false, "" are not
             raise ConfigError(name, "a mapping of settings", values)
         known = {f.name for f in dataclasses.fields(cls) if f.init}
-        bad = sorted(set(values) - known)
+        bad = sorted(set(values) - known, key=str)
         if bad:
             raise ConfigError(f"{name}.{bad[0]}", "a known key of section " + name + ": " + ", ".join(sorted(known)))
+        _refuse_quoted_numbers(name, cls, values)
         try:
             sections[name] = cls(**values)
         except ConfigError as err:
             if "." in err.field:
                 raise
-            raise ConfigError(f"{name}.{err.field}", err.allowed, err.got) from None
+            raise ConfigError(f"{name}.{err.field}", err.allowed, err.got, detail=err.detail) from None
     return TrainConfig(**sections, population=population)
 
 
@@ -315,6 +344,9 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     ``population.I.key=value`` sets a key of the population's type number I (from 0), e.g.
     ``--set population.0.gamma=2``: the population section is a list of types."""
     raw = copy.deepcopy(raw or {})
+    if overrides and not isinstance(raw, dict):
+        raise ConfigError("--config", "a YAML mapping of sections to settings (to apply --set to)",
+                          type(raw).__name__)
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError("--set", "section.key=value", item)
@@ -332,6 +364,11 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
             raise ConfigError("--set", "section.key=value with section one of " + ", ".join(SECTIONS)
                               + ", or population.I.key=value", item)
         node = raw.setdefault(parts[0], {})
+        if node is None:                            # an empty section (`market:`)
+            node = raw[parts[0]] = {}
+        if not isinstance(node, dict):
+            raise ConfigError("--set", f"a key inside a mapping, and section {parts[0]} is "
+                              f"{type(node).__name__}, not a mapping", item)
         for depth, part in enumerate(parts[1:-1], start=2):
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
@@ -353,6 +390,15 @@ def _set_population_key(raw: dict, parts: list[str], value, item: str) -> None:
     types[int(parts[1])][parts[2]] = value
 
 
+def _kind(value) -> str:
+    """'a list', 'a number', 'a string', 'a boolean': what a YAML document's top level is."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {list: "a list", str: "a string"}.get(type(value), f"a {type(value).__name__}")
+
+
 def load_config(path: str | Path | None, overrides: list[str] | None = None, seed: int | None = None) -> TrainConfig:
     """Read a YAML config, apply ``--set`` overrides and ``--seed``, validate everything."""
     raw: dict = {}
@@ -361,10 +407,18 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None, see
         if not p.is_file():
             raise ConfigError("--config", "an existing YAML file", str(path))
         try:
-            raw = load_yaml(p.read_text()) or {}
+            raw = load_yaml(p.read_text())
         except (yaml.YAMLError, UnicodeDecodeError) as err:   # not YAML, or not text
             raise ConfigError("--config", "valid YAML", str(path), detail=str(err).splitlines()[0]) from None
+        if raw is None:                                        # an empty file: the defaults
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ConfigError("--config", "a YAML mapping of sections to settings", str(path),
+                              detail=f"its top level is {_kind(raw)}")
     raw = apply_overrides(raw, overrides or [])
     if seed is not None:
-        raw.setdefault("training", {})["seed"] = seed
+        training = raw.get("training")
+        if training is not None and not isinstance(training, dict):
+            raise ConfigError("training", "a mapping of settings", training)
+        raw["training"] = dict(training or {}, seed=seed)
     return config_from_dict(raw)

@@ -16,6 +16,11 @@ ALGORITHMS = tuple(ACTION_DTYPES)      # dqn, td3, sac, adaptive: orchestrator.a
 REWARD_SHAPING = ("endowment", "autarky", "autarky-markov")
 BOND_PRICE_ESTIMATES = ("mean", "median")   # adaptive valuers' q_hat: orchestrator.learners.adaptive
 ACTION_NOISE = ("gaussian", "epsilon-local")   # td3 acting noise (orchestrator.learners.rules)
+MAX_LAYER_WIDTH = 65_536   # units per hidden layer: wider layers do not fit in memory as K copies
+MAX_AFTERSTATES = 10_000   # afterstate values per sample (each is a forward pass of the batch)
+# Loss and reward scales enter float32 training (rewards r~ are normalised to O(1)): 1e308
+# overflowed to inf and the loss to nan.
+MAX_SCALE = 1e6
 
 
 @dataclass
@@ -66,7 +71,7 @@ class LearnerConfig:
         self.agent_types = check_int("learner.agent_types", self.agent_types, 1)
         if not isinstance(self.hidden, (list, tuple)) or not self.hidden:
             raise ConfigError("learner.hidden", "a non-empty list of layer widths", self.hidden)
-        self.hidden = [check_int("learner.hidden", h, 1) for h in self.hidden]
+        self.hidden = [check_int("learner.hidden", h, 1, MAX_LAYER_WIDTH) for h in self.hidden]
         self.learning_rate = check_range("learner.learning_rate", self.learning_rate, 0.0, 1.0)
         if self.final_learning_rate is not None:
             self.final_learning_rate = check_range("learner.final_learning_rate", self.final_learning_rate,
@@ -75,18 +80,21 @@ class LearnerConfig:
         self.batch_size = check_int("learner.batch_size", self.batch_size, 1)
         self.target_update_tau = check_range("learner.target_update_tau", self.target_update_tau, 0.0, 1.0,
                                              high_open=False)
-        self.huber_delta = check_range("learner.huber_delta", self.huber_delta, 0.0, None)
+        self.huber_delta = check_range("learner.huber_delta", self.huber_delta, 0.0, MAX_SCALE,
+                                       high_open=False)
         self.update_every = check_int("learner.update_every", self.update_every, 1)
         check_choice("learner.reward_shaping", self.reward_shaping, REWARD_SHAPING)
-        self.reward_scale = check_range("learner.reward_scale", self.reward_scale, 0.0, None)
+        self.reward_scale = check_range("learner.reward_scale", self.reward_scale, 0.0, MAX_SCALE,
+                                        high_open=False)
         if self.reward_clip is not None:
             self.reward_clip = check_range("learner.reward_clip", self.reward_clip, 0.0, None)
-        self.policy_delay = check_int("learner.policy_delay", self.policy_delay, 1)
-        self.target_noise = check_range("learner.target_noise", self.target_noise, 0.0, None, low_open=False)
+        self.policy_delay = check_int("learner.policy_delay", self.policy_delay, 1, 10 ** 6)
+        self.target_noise = check_range("learner.target_noise", self.target_noise, 0.0, MAX_SCALE,
+                                        low_open=False, high_open=False)
         self.target_noise_clip = check_range("learner.target_noise_clip", self.target_noise_clip, 0.0, None,
                                              low_open=False)
         self.preactivation_penalty = check_range("learner.preactivation_penalty", self.preactivation_penalty,
-                                                 0.0, None, low_open=False)
+                                                 0.0, MAX_SCALE, low_open=False, high_open=False)
         self.exploration_floor_ticks = check_range("learner.exploration_floor_ticks",
                                                    self.exploration_floor_ticks, 0.0, None, low_open=False)
         check_choice("learner.action_noise", self.action_noise, ACTION_NOISE)
@@ -98,8 +106,10 @@ class LearnerConfig:
         if self.state_networks and self.algorithm != "dqn":
             raise ConfigError("learner.state_networks", f"false unless learner.algorithm is dqn "
                               f"(algorithm: {self.algorithm})", self.state_networks)
-        self.afterstate_tree_values = check_int("learner.afterstate_tree_values", self.afterstate_tree_values, 0)
-        self.afterstate_bond_values = check_int("learner.afterstate_bond_values", self.afterstate_bond_values, 0)
+        self.afterstate_tree_values = check_int("learner.afterstate_tree_values",
+                                                self.afterstate_tree_values, 0, MAX_AFTERSTATES)
+        self.afterstate_bond_values = check_int("learner.afterstate_bond_values",
+                                                self.afterstate_bond_values, 0, MAX_AFTERSTATES)
         self.afterstate_spread = check_range("learner.afterstate_spread", self.afterstate_spread, 0.0, None,
                                              low_open=False)
         check_choice("learner.bond_price_estimate", self.bond_price_estimate, BOND_PRICE_ESTIMATES)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # Reverb (and TensorFlow) load only when a table is built: fa
 
 #: The largest ``max_size`` ``reverb.Table`` accepts (an int32; 2**31 is a TypeError).
 REVERB_MAX_SIZE = 2**31 - 1
+MAX_TIMEOUT_MS = 7 * 24 * 3600 * 1000   # a week: beyond, a blocked sample waits as if forever
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class ReplayConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"replay.{name}", "an integer >= 1", value)
+        if self.rate_limiter_timeout_ms > MAX_TIMEOUT_MS:
+            raise ConfigError("replay.rate_limiter_timeout_ms", f"an integer in [1, {MAX_TIMEOUT_MS:,}] "
+                              "(at most a week)", self.rate_limiter_timeout_ms)
         if self.capacity > REVERB_MAX_SIZE:
             raise ConfigError("replay.capacity", f"an integer in [1, {REVERB_MAX_SIZE}] (a Reverb "
                               "table's max_size is a 32-bit integer)", self.capacity)

@@ -200,7 +200,7 @@ def test_afterstates_are_refused_outside_the_financed_market_with_last_prices():
     with pytest.raises(ConfigError, match="learner.afterstate_bond_values: must be 0 unless"):
         config_from_dict(raw)
     raw["learner"]["afterstate_tree_values"] = -1
-    with pytest.raises(ConfigError, match="learner.afterstate_tree_values: must be an integer >= 0"):
+    with pytest.raises(ConfigError, match="learner.afterstate_tree_values: must be an integer in \\[0, 10,000\\]"):
         config_from_dict(raw)
 
 

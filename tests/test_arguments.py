@@ -108,10 +108,13 @@ def test_a_config_or_population_file_that_is_not_text_is_one_line(capsys, tmp_pa
 
 
 def test_a_size_this_machine_cannot_hold_is_one_line(capsys):
-    """numpy's MemoryError, a traceback before, for 10^12 agents (8 TB of holdings alone)."""
-    line = one_line_error(capsys, ["simulate", "--agents", "1000000000000", "--steps", "2"])
+    """numpy's MemoryError, a traceback before: 10^9 periods (a 119 GiB series). 10^12 agents
+    (8 TB of holdings alone) are now past the range."""
+    line = one_line_error(capsys, ["simulate", "--agents", "10", "--steps", "1000000000"])
     assert line.startswith("lucas-abm: error: not enough memory for this command (Unable to allocate ")
     assert line.endswith("); ask for fewer agents, periods, paths or replay items")
+    assert one_line_error(capsys, ["simulate", "--agents", "1000000000000", "--steps", "2"]) == (
+        "lucas-abm: error: agents: must be an integer in [2, 1,000,000,000], got 1000000000000")
 
 
 def test_more_actors_than_this_machines_memory_holds_are_refused_before_any_process(capsys, tmp_path):

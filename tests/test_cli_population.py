@@ -100,7 +100,7 @@ def test_patience_path_json_and_table(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("types, argv, message", [
-    ([{"name": "a", "count": 0}], [], "population[0].count: must be an integer >= 1, got 0"),
+    ([{"name": "a", "count": 0}], [], "population[0].count: must be an integer in [1, 1,000,000,000], got 0"),
     ([{"name": "a", "preset": "dragon"}], [], "population[0].preset: must be one of pension_fund"),
     ([{"name": "a", "gamma": 2}, {"name": "b", "gamma": 3}],
      ["--dividend", "markov", "--states", "1,2,3", "--transition", "1,0,0,0,1,0,0,0,1"],

@@ -51,8 +51,8 @@ def test_default_borrowing_limit_is_the_markets():
 
 
 @pytest.mark.parametrize("entry, message", [
-    ({"name": "a", "count": 0}, r"^population\[0\]\.count: must be an integer >= 1, got 0$"),
-    ({"name": "a", "count": 2.5}, r"^population\[0\]\.count: must be an integer >= 1"),
+    ({"name": "a", "count": 0}, r"^population\[0\]\.count: must be an integer in \[1, 1,000,000,000\], got 0$"),
+    ({"name": "a", "count": 2.5}, r"^population\[0\]\.count: must be an integer in \[1, 1,000,000,000\]"),
     ({"name": "a", "gamma": -1}, r"^population\[0\]\.gamma: must be in \[0, inf\), got -1$"),
     ({"name": "a", "beta": 1.0}, r"^population\[0\]\.beta: must be in \(0, 1\), got 1\.0$"),
     ({"name": "a", "beta": 0}, r"^population\[0\]\.beta: must be in \(0, 1\)"),

@@ -90,7 +90,7 @@ def test_equal_population_is_the_identical_market():
 
 def test_population_section_validated_before_any_work():
     cases = [
-        (raw([{"name": "a", "count": 0}]), "population[0].count: must be an integer >= 1"),
+        (raw([{"name": "a", "count": 0}]), "population[0].count: must be an integer in [1, 1,000,000,000]"),
         (raw([{"name": "a", "count": 8, "beliefs": {"transition": [[1.0]]}}]), "population[0].beliefs:"),
         (raw([{"name": "a", "count": 8, "beta": 0.9}]), "population[0].beta: must be absent or equal"),
         (raw([{"name": "a", "count": 8, "size": {"pareto": {"zeta": 0}}}]), "population[0].size.pareto.zeta"),

@@ -69,7 +69,7 @@ def test_a_second_call_reuses_finished_seeds(table, capsys):
     ("0,x", SHORT, [], "--seeds: must be distinct non-negative integers separated by commas, got '0,x'"),
     ("0,0", SHORT, [], "--seeds: must be distinct"),
     ("-1", SHORT, [], "--seeds: must be distinct"),
-    ("0", ["training.episodes=0"], [], "training.episodes: must be an integer >= 1, got 0"),
+    ("0", ["training.episodes=0"], [], "training.episodes: must be an integer in [1, 1,000,000,000], got 0"),
     ("0", ["market.n_agent=5"], [], "market.n_agent: must be a known key of section market"),
     ("0", SHORT, ["--since", "10"], "--since: must be absent unless the config has a population: section, got 10"),
 ])
