@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -301,7 +302,19 @@ def _refuse_quoted_numbers(section: str, cls, values: dict) -> None:
                if "str" not in str(f.type) and ("float" in str(f.type) or "int" in str(f.type))}
     for key, value in values.items():
         if key in numeric and isinstance(value, str):
-            raise ConfigError(f"{section}.{key}", "a number (in YAML, without quotes)", value)
+            raise ConfigError(f"{section}.{key}", f"{_range_of(cls, values, key)} (in YAML, "
+                              "without quotes)", value)
+
+
+def _range_of(cls, values: dict, key: str) -> str:
+    """What field ``key``'s own check asks for, read off its refusal of NaN ('a number' if
+    another field fails first or NaN passes)."""
+    try:
+        cls(**dict(values, **{key: math.nan}))
+    except ConfigError as err:
+        if err.field.rsplit(".", 1)[-1] == key:
+            return err.allowed.replace("a finite number", "a number")
+    return "a number"
 
 
 def config_from_dict(raw: dict) -> TrainConfig:

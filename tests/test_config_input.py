@@ -89,7 +89,10 @@ def test_set_inside_a_section_that_is_not_a_mapping(tmp_path):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["economy.gamma='0.5'"], r"economy.gamma: must be a number \(in YAML, without quotes\), got '0.5'"),
+    (["economy.gamma='0.5'"], r"economy.gamma: must be a number in \(0, inf\) \(in YAML, without "
+                              r"quotes\), got '0.5'"),
+    (["market.n_agents='10'"], r"market.n_agents: must be an integer in \[2, 1,000,000,000\] \(in "
+                               r"YAML, without quotes\), got '10'"),
     (["market.tree_lot='0.1'"], r"market.tree_lot: must be a number"),
     (["learner.reward_clip='3'"], r"learner.reward_clip: must be a number"),
     (["economy.dividend=markov",
