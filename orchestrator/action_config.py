@@ -130,7 +130,8 @@ def _grid_count(low: float, high: float, step: float) -> float:
 
 
 def _grid_size(low: float, high: float, step: float) -> int:
-    return int(np.floor((high - low) / step + 1e-9)) + 1
+    """The number of grid prices of a checked grid (finite, at most MAX_PRICES)."""
+    return int(_grid_count(low, high, step))
 
 
 def _grid(low: float, high: float, step: float) -> np.ndarray:

@@ -17,6 +17,7 @@ from lucas_abm.mechanisms.call_auction import clear_orders
 from lucas_abm.population import parse_population
 
 from test_hetero_kernel import GARBAGE, assert_same_step, populations
+from test_hetero_market import BINS, limit_prices
 
 pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
 
@@ -27,9 +28,7 @@ def same(a: tuple, b: tuple) -> bool:
 
 
 @settings(max_examples=200, deadline=None)
-@given(limits=st.lists(st.one_of(st.sampled_from([1.0, 1.5, 2.0, 2.5]), st.floats(0.5, 3.0),
-                                 st.just(np.nan)), min_size=1, max_size=60),
-       data=st.data(), bins=st.sampled_from([1, 2, 7, 4096]))
+@given(limits=limit_prices(60), data=st.data(), bins=BINS)
 def test_compiled_clearing_equals_numpy_bit_for_bit(limits, data, bins):
     limit = np.array(limits)
     qty = np.array(data.draw(st.lists(

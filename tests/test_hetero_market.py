@@ -90,10 +90,17 @@ def reference_clearing(limit, qty):
     return p, min(1.0, s / d), min(1.0, d / s)
 
 
+def limit_prices(max_size: int):
+    """Limit prices of a book: ties on a few levels, any price in [0.5, 3], refused (NaN)."""
+    return st.lists(st.one_of(st.sampled_from([1.0, 1.5, 2.0, 2.5]), st.floats(0.5, 3.0),
+                              st.just(np.nan)), min_size=1, max_size=max_size)
+
+
+BINS = st.sampled_from([1, 2, 7, 4096])
+
+
 @settings(max_examples=120, deadline=None)
-@given(limits=st.lists(st.one_of(st.sampled_from([1.0, 1.5, 2.0, 2.5]), st.floats(0.5, 3.0),
-                                 st.just(np.nan)), min_size=1, max_size=40),
-       data=st.data(), bins=st.sampled_from([1, 2, 7, 4096]))
+@given(limits=limit_prices(40), data=st.data(), bins=BINS)
 def test_histogram_clearing_equals_a_full_sort(limits, data, bins):
     limit = np.array(limits)
     qty = np.array(data.draw(st.lists(st.sampled_from([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0]),
