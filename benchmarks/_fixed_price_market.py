@@ -14,6 +14,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the repository
 
+from _dealer import dealer_step, observation, reward  # noqa: E402  (NumPy here, jax.numpy in dqn_at_scale.py)
+
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "population_two_types_financed_cpu.yaml"
 
 
@@ -53,25 +55,9 @@ class FixedPriceMarket:
     def step(self, state: np.ndarray, shares: np.ndarray, bonds: np.ndarray, tree_value: np.ndarray,
              bond_value: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One period at the dealer's prices: (consumption, new shares, new bonds), each [M]."""
-        y = self.states[state]
-        p, q, limit = self.tree_prices[state], self.bond_prices[state], self.borrowing_limit
-        income = shares * y + bonds
-        room = (1.0 - self.floor_fraction) * income           # the most cash the schedules may spend
-        z = np.maximum(self.tree_slope * (1.0 - p / tree_value), -shares)
-        b_sched = np.maximum(bonds + self.bond_slope * (1.0 - q / bond_value), -limit)
-        b_sched = np.minimum(b_sched, room / q)                # lending capped by income
-        phi = self.paid_in_bonds                               # 0: trees paid out of consumption
-        capacity = np.maximum(b_sched + limit, 0.0) * q
-        cash_left = np.maximum(room - q * b_sched, 0.0)        # for the part of a purchase not financed
-        # the unfinanced part max((1 - phi) P z, P z - capacity) must fit in cash_left
-        z_max = (capacity + cash_left) / p
-        if phi < 1.0:
-            z_max = np.minimum(z_max, cash_left / ((1.0 - phi) * p))
-        z = np.where(z > z_max, z_max, z)
-        financed = np.minimum(phi * p * np.maximum(z, 0.0), capacity)
-        new_bonds = b_sched - financed / q + phi * np.maximum(-z, 0.0) * p / q
-        consumption = income - p * z - q * new_bonds
-        return consumption, shares + z, new_bonds
+        return dealer_step(np, self.states[state], self.tree_prices[state], self.bond_prices[state], shares, bonds,
+                           tree_value, bond_value, self.tree_slope, self.bond_slope, self.borrowing_limit,
+                           self.paid_in_bonds, self.floor_fraction)
 
 
 def make_economy(config, gamma: float) -> tuple[FixedPriceMarket, np.ndarray, np.ndarray]:
@@ -176,20 +162,12 @@ class Observer:
         return [float((np.log(y) - self.mean_log) / self.sd_log) for y in self.market.states]
 
     def observation(self, state, shares, bonds) -> np.ndarray:
-        y = self.market.states[state]
-        cols = [(shares - 1.0) / self.share_unit, bonds / self.bond_unit,
-                np.broadcast_to((np.log(y) - self.mean_log) / self.sd_log, shares.shape),
-                (shares + bonds / y - 1.0) / self.share_unit]
-        return np.stack(cols, axis=1).astype(np.float32)
+        return observation(np, self.market.states[state], shares, bonds, self.share_unit, self.bond_unit,
+                           self.mean_log, self.sd_log)
 
     def reward(self, state, consumption) -> np.ndarray:
-        u = self.market.utility
-        floor = self.consumption_floor
-        r = (u(np.maximum(consumption, floor)) - u(self.market.states[state] * np.ones_like(consumption)))
-        r = r * self.reward_scale
-        if self.reward_clip is not None:
-            r = np.clip(r, -self.reward_clip, self.reward_clip)
-        return r.astype(np.float32)
+        return reward(np, self.market.states[state], consumption, self.market.gamma, self.reward_scale,
+                      self.reward_clip, self.consumption_floor)
 
 
 ERRORS = (-0.10, -0.03, -0.01, 0.01, 0.03, 0.10)
