@@ -6,10 +6,20 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed.stamp
+# benchmarks/dqn_at_scale.py's JAX learner, held to the TensorFlow one by the tests
+JAX_VENV  := .venv-jax
+JAX_STAMP := $(JAX_VENV)/.installed.stamp
 
-.PHONY: run test venv bench clean mutation mutation-new
+.PHONY: run test venv jax-venv bench clean mutation mutation-new
 
 venv: $(STAMP)
+
+jax-venv: $(JAX_STAMP)
+
+$(JAX_STAMP): benchmarks/requirements-jax.txt
+	test -x $(JAX_VENV)/bin/python || $(PYTHON) -m venv $(JAX_VENV)
+	$(JAX_VENV)/bin/python -m pip install -q -r benchmarks/requirements-jax.txt
+	touch $(JAX_STAMP)
 
 $(STAMP): setup.py pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 2; }
@@ -28,7 +38,7 @@ run: $(STAMP)
 	$(VENV)/bin/lucas-abm train --config configs/thesis_cpu.yaml --seed 0 --out runs/thesis_cpu --resume
 	$(VENV)/bin/lucas-abm report runs/thesis_cpu
 
-test: $(STAMP)
+test: $(STAMP) $(JAX_STAMP)
 	$(PY) -m pytest -q tests
 
 bench: $(STAMP)
@@ -55,4 +65,4 @@ mutation-new: $(STAMP)
 	cd runs/mutation-new && $(CURDIR)/$(VENV)/bin/mutmut results
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) $(JAX_VENV) runs build *.egg-info

@@ -14,7 +14,7 @@ schedules of benchmarks/dqn_fixed_prices.py, with M agents and B samples per upd
 
 ``spec`` runs in this repository's environment: it reads the config and writes every number
 the experiment needs (the chain, the dealer's prices p(y), q(y) from the solver, the schedules'
-slopes, the observation and reward scales of benchmarks/_fixed_price_market.Observer, the
+slopes, the observation and reward scales of the Observer in benchmarks/_fixed_price_market.py, the
 action grid and its bases, the learner's and exploration's settings, and ``misposting_loss`` of
 a value 3% off) to one JSON file. ``train`` needs only NumPy and JAX: the dynamics are
 benchmarks/_dealer.py (the same functions the NumPy benchmark runs) and the learner is
