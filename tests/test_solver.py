@@ -215,7 +215,7 @@ def test_log_ar1_series_agrees_with_quadrature_in_the_interior(alpha, sigma, gam
 
 def test_the_quadrature_accuracy_table_of_the_docs_is_what_the_solver_gives():
     """docs/solver.md's table (it had drifted to 2.6e-5 etc. from an older grid): recomputed
-    here, each error to the two digits shown and the iteration count exactly."""
+    here, each error to the two digits shown and the iteration count to one."""
     import re
     from pathlib import Path
 
@@ -229,7 +229,10 @@ def test_the_quadrature_accuracy_table_of_the_docs_is_what_the_solver_gives():
         d = dividend_from_params("log-ar1", {"alpha": float(alpha), "sigma": float(sigma)})
         series = solve_equilibrium(d, float(beta), float(gamma))
         quad = solve_equilibrium(d, float(beta), float(gamma), method="quadrature")
-        assert quad.iterations == int(iterations)
+        # the iteration at which the sup-norm change first falls below the tolerance follows the
+        # last bits of numpy's exp and power, which differ with the CPU's SIMD (425 printed, 424
+        # with AVX-512 for the second row)
+        assert abs(quad.iterations - int(iterations)) <= 1
         for k, shown in ((3, err3), (6, err6)):
             y = np.exp(np.linspace(d.stationary_mean_log - k * d.stationary_sd_log,
                                    d.stationary_mean_log + k * d.stationary_sd_log, 201))
