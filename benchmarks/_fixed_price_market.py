@@ -46,12 +46,6 @@ class FixedPriceMarket:
         """phi, the part of each tree trade paid in bonds: financed_fraction, 0 with cash."""
         return self.financed_fraction if self.tree_settlement == "bonds" else 0.0
 
-    def utility(self, c: np.ndarray) -> np.ndarray:
-        """CRRA u(c) = c^(1 - gamma) / (1 - gamma), log c at gamma = 1 (lucas_abm.utility)."""
-        from lucas_abm.utility import CRRAUtility
-
-        return CRRAUtility(self.gamma)(c)
-
     def step(self, state: np.ndarray, shares: np.ndarray, bonds: np.ndarray, tree_value: np.ndarray,
              bond_value: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One period at the dealer's prices: (consumption, new shares, new bonds), each [M]."""

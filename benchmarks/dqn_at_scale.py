@@ -138,9 +138,8 @@ def train(spec: dict, agents: int, batch: int, episodes: int, paths: int = 0, se
     ex = spec["exploration"]
     path_of = jnp.arange(agents) % paths
 
-    def observe(state, shares, bonds):
-        return observation(jnp, states[state[path_of]], shares, bonds, ob["share_unit"], ob["bond_unit"],
-                           ob["mean_log"], ob["sd_log"])
+    def observe(y, shares, bonds):
+        return observation(jnp, y, shares, bonds, ob["share_unit"], ob["bond_unit"], ob["mean_log"], ob["sd_log"])
 
     def update(carry, key):
         params, target, opt, buf, size = carry
@@ -155,17 +154,18 @@ def train(spec: dict, agents: int, batch: int, episodes: int, paths: int = 0, se
     def period(carry, t):
         (params, target, opt, buf, ptr, size, state, shares, bonds, hist, td_sum, td_count, key, eps) = carry
         key, k_tree, k_bond, k_chain, k_update = jax.random.split(key, 5)
-        x = observe(state, shares, bonds)
+        here = state[path_of]                             # each agent's dividend state
+        y, p, q = states[here], p_eq[here], q_eq[here]
+        x = observe(y, shares, bonds)
         tree, bond = dq.greedy(dq.q_heads(params, x, *bases))
         tree = dq.explore(k_tree, tree, n_tree, eps, ex["local_fraction"], ex["local_width"])
         bond = dq.explore(k_bond, bond, n_bond, eps, ex["local_fraction"], ex["local_width"])
-        y, p, q = states[state[path_of]], p_eq[state[path_of]], q_eq[state[path_of]]
         c, shares, bonds = dealer_step(jnp, y, p, q, shares, bonds, tree_grid[tree], bond_grid[bond],
                                        spec["tree_slope"], spec["bond_slope"], spec["borrowing_limit"],
                                        spec["phi"], spec["floor_fraction"])
         r = reward(jnp, y, c, gamma, ob["reward_scale"], ob["reward_clip"], ob["consumption_floor"])
         state = (jax.random.uniform(k_chain, (paths,))[:, None] > cumulative[state]).sum(axis=1)
-        x_next = observe(state, shares, bonds)
+        x_next = observe(states[state[path_of]], shares, bonds)
         # the last n periods, slot t mod n; the window x_{t+1-n} .. x_{t+1} starts at slot (t+1) mod n
         h_x, h_tree, h_bond, h_r = hist
         slot = t % n

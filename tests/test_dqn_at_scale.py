@@ -17,8 +17,6 @@ import csv
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -82,6 +80,22 @@ def test_bad_sizes_are_refused_before_any_work(files, capsys):
                           (["--batch", "-1"], "--batch: an integer >= 1, got -1")):
         with pytest.raises(SystemExit, match=message.replace("[", r"\[").replace("]", r"\]")):
             das.main(["train", spec, *args])
+
+
+def test_the_restated_epsilon_and_utility_are_the_repositorys():
+    """dqn_at_scale.epsilon and _dealer.crra restate ExplorationConfig.epsilon and CRRAUtility
+    (the GPU machine cannot import them); held to them over the episodes and consumptions used."""
+    from lucas_abm.utility import CRRAUtility
+    from orchestrator.config import load_config
+
+    config = load_config(fx.CONFIG, ["exploration.epsilon_end=0.01"])
+    spec = das.build_spec(1.0, overrides=["exploration.epsilon_end=0.01"])
+    for episodes in (1, 7, 300):
+        np.testing.assert_allclose([das.epsilon(spec, e, episodes) for e in range(episodes)],
+                                   [config.exploration.epsilon(e, episodes) for e in range(episodes)], rtol=1e-15)
+    c = np.geomspace(1e-6, 10.0, 101)
+    for gamma in (1.0, 2.0, 5.0):
+        np.testing.assert_array_equal(load_benchmark("_dealer").crra(np, c, gamma), CRRAUtility(gamma)(c))
 
 
 @needs_jax
@@ -168,17 +182,22 @@ def test_the_device_script_runs_end_to_end_small(files, tmp_path):
     assert not (tmp_path / "timing").exists()
 
 
-KEPT = {   # run: (gamma, agents, batch, paths, device): the complete runs docs/acceptance_b.md cites
-    "g1_financed_seed0": (1.0, 65536, 524288, 65536, "NVIDIA H200"),
-    "g1_financed_shared_path_seed0": (1.0, 65536, 524288, 1, "NVIDIA H200"),
-    "cpu_g1_financed": (1.0, 100, 3200, 1, "cpu"),
-    "cpu_g1_financed_1000_agents": (1.0, 1000, 32000, 1, "cpu"),
-    "cpu_g1_financed_paths_per_agent": (1.0, 100, 3200, 100, "cpu"),
-    "cpu_g2_financed": (2.0, 100, 3200, 1, "cpu"),
-    "cpu_g1_cash": (1.0, 100, 3200, 1, "cpu"),
-    "cpu_g2_cash": (2.0, 100, 3200, 1, "cpu"),
-    **{f"cpu_g1_financed_{change}": (1.0, 100, 3200, 1, "cpu")   # one learner setting changed
-       for change in ("lr1e_4", "eps001", "mse", "nstep1", "wide", "wide_seed1", "wide256")},
+CASH = "economy.mechanism_params.tree_settlement=cash"
+KEPT = {   # run: (gamma, agents, batch, paths, device, overrides): the complete runs docs/acceptance_b.md cites
+    "g1_financed_seed0": (1.0, 65536, 524288, 65536, "NVIDIA H200", []),
+    "g1_financed_shared_path_seed0": (1.0, 65536, 524288, 1, "NVIDIA H200", []),
+    "cpu_g1_financed": (1.0, 100, 3200, 1, "cpu", []),
+    "cpu_g1_financed_1000_agents": (1.0, 1000, 32000, 1, "cpu", []),
+    "cpu_g1_financed_paths_per_agent": (1.0, 100, 3200, 100, "cpu", []),
+    "cpu_g2_financed": (2.0, 100, 3200, 1, "cpu", []),
+    "cpu_g1_cash": (1.0, 100, 3200, 1, "cpu", [CASH]),
+    "cpu_g2_cash": (2.0, 100, 3200, 1, "cpu", [CASH]),
+    **{f"cpu_g1_financed_{change}": (1.0, 100, 3200, 1, "cpu", [setting])   # one learner setting changed
+       for change, setting in (("lr1e_4", "learner.learning_rate=0.0001"), ("eps001", "exploration.epsilon_end=0.01"),
+                               ("mse", "learner.huber_delta=1000"), ("nstep1", "learner.n_step=1"),
+                               ("wide", "learner.hidden=[128,128,128,128]"),
+                               ("wide_seed1", "learner.hidden=[128,128,128,128]"),
+                               ("wide256", "learner.hidden=[256,256,256,256]"))},
 }
 
 
@@ -188,7 +207,7 @@ def test_the_kept_runs_are_their_evaluations(run):
     its evaluations.csv, at the scale the docs state (14,898 updates of B samples). Financed,
     the tree misses p(y) by more than 3% in some state at every scale (the finding of
     docs/acceptance_b.md, "The DQN at GPU scale"); paid in cash it is found within 3%."""
-    gamma, agents, batch, paths, device = KEPT[run]
+    gamma, agents, batch, paths, device, overrides = KEPT[run]
     summary = json.loads((RESULTS / run / "summary.json").read_text())
     rows = [{k: (float(v) if k not in ("episode", "state") else int(v)) for k, v in r.items()}
             for r in csv.DictReader(open(RESULTS / run / "evaluations.csv"))]
@@ -196,8 +215,8 @@ def test_the_kept_runs_are_their_evaluations(run):
     spec = {"states": [0.04, 0.05], "misposting_cost_3pct": {a: [summary["states"][k][f"{a}_cost_3pct"] for k in "01"]
                                                              for a in ("tree", "bond")},
             "gamma": gamma, "tree_settlement": "cash" if cash else "bonds", "phi": 0.0 if cash else 1.0,
-            "overrides": summary["overrides"]}
-    assert summary["overrides"] == (["economy.mechanism_params.tree_settlement=cash"] if cash else summary["overrides"])
+            "overrides": overrides}
+    assert summary["overrides"] == overrides and summary["seed"] == (1 if run.endswith("seed1") else 0)
     again = das.summarise(spec, rows, {k: summary[k] for k in ("agents", "batch", "episodes", "paths", "seed",
                                                                 "updates", "samples", "device", "wall_seconds")})
     assert json.dumps(again, sort_keys=True) == json.dumps(summary, sort_keys=True)
